@@ -1,0 +1,49 @@
+/**
+ * `check`: can a sync with this configuration publish? It validates the configuration, connects exactly as `write`
+ * would, and, when a test topic is set, publishes one envelope there and waits for the broker's acknowledgement.
+ * Every failure the user can fix is a FAILED status (exit 0), not a crash.
+ */
+import type { MqttClient } from 'mqtt';
+import { brokerAddress, connectBroker, disconnect } from '../broker.js';
+import { readConfigFile, type Settings, toSettings } from '../config/settings.js';
+import { buildEnvelope } from '../envelope.js';
+import { ConnectorError, TransientError } from '../errors.js';
+import type { Output } from '../protocol/output.js';
+
+export const CHECK_STREAM = 'airbyte_connection_check';
+
+export async function check(configPath: string, output: Output): Promise<void> {
+  let client: MqttClient | undefined;
+  try {
+    const settings = toSettings(await readConfigFile(configPath));
+    output.redact([settings.password]);
+    client = await connectBroker(settings);
+    const tested = settings.testTopic ? await publishTest(client, settings, settings.testTopic) : undefined;
+    output.connectionStatus('SUCCEEDED', `Connected to ${brokerAddress(settings)} as client "${settings.clientId}"${tested ?? ''}.`);
+  } catch (err) {
+    if (!(err instanceof ConnectorError && err.failureType !== 'system_error')) throw err;
+    output.connectionStatus('FAILED', err.message);
+  } finally {
+    if (client) await disconnect(client);
+  }
+}
+
+function publishTest(client: MqttClient, settings: Settings, topic: string): Promise<string> {
+  const payload = buildEnvelope({
+    streamJson: JSON.stringify(CHECK_STREAM),
+    emittedAtJson: String(Date.now()),
+    dataJson: '{"message":"Airbyte connection check"}',
+  });
+  const qosName = ['0 (no acknowledgement)', '1', '2'][settings.qos];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(new TransientError(`The broker did not acknowledge the test message on "${topic}" within ${settings.connectTimeoutMs / 1000} s.`));
+    }, settings.connectTimeoutMs);
+    // Never retained: a check must not leave a message behind for future subscribers.
+    client.publish(topic, payload, { qos: settings.qos, retain: false }, (err) => {
+      clearTimeout(timer);
+      if (err) reject(new TransientError(`The broker refused the test message on "${topic}": ${err.message}`, err.message));
+      else resolve(`; test message on "${topic}" at QoS ${qosName} accepted`);
+    });
+  });
+}

@@ -1,0 +1,6 @@
+import { connectorSpec } from '../config/spec.js';
+import type { Output } from '../protocol/output.js';
+
+export function spec(output: Output): void {
+  output.spec(connectorSpec());
+}

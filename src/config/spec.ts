@@ -1,0 +1,83 @@
+/**
+ * The connector specification. `spec.json` at the package root is its single source: `spec` prints it and every
+ * configuration is validated against its `connectionSpecification`, so the form the user fills in and the rules the
+ * connector applies cannot drift apart.
+ */
+import { readFileSync } from 'node:fs';
+import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+
+export interface PropertySchema {
+  readonly title?: string;
+  readonly type?: string;
+  readonly enum?: readonly string[];
+  readonly airbyte_secret?: boolean;
+}
+
+export interface ConnectorSpec {
+  readonly connectionSpecification: {
+    readonly properties: Readonly<Record<string, PropertySchema>>;
+    readonly required?: readonly string[];
+  };
+  readonly [key: string]: unknown;
+}
+
+// Compiled output lives in dist/src/config/, so the package root is three levels up (the Docker image keeps that
+// layout too).
+const SPEC_URL = new URL('../../../spec.json', import.meta.url);
+
+let cached: { spec: ConnectorSpec; validate: ValidateFunction } | undefined;
+
+function load(): { spec: ConnectorSpec; validate: ValidateFunction } {
+  if (cached) return cached;
+  const spec = JSON.parse(readFileSync(SPEC_URL, 'utf8')) as ConnectorSpec;
+  // ajv is a CommonJS module whose default export is the class; under NodeNext it arrives as a namespace.
+  const Ajv = AjvModule.default;
+  const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
+  // Airbyte's UI annotations are not JSON Schema; declaring them keeps strict mode useful for real typos.
+  ajv.addVocabulary(['airbyte_secret', 'airbyte_hidden', 'order', 'group', 'groups', 'always_show', 'multiline']);
+  cached = { spec, validate: ajv.compile(spec.connectionSpecification) };
+  return cached;
+}
+
+export function connectorSpec(): ConnectorSpec {
+  return load().spec;
+}
+
+/** Names of the properties whose values must never be shown. */
+export function secretProperties(): string[] {
+  const { properties } = load().spec.connectionSpecification;
+  return Object.keys(properties).filter((key) => properties[key]?.airbyte_secret === true);
+}
+
+function fieldName(key: string): string {
+  const title = connectorSpec().connectionSpecification.properties[key]?.title;
+  return title ? `"${title}" (${key})` : key;
+}
+
+function describe(error: ErrorObject): string {
+  const key = error.instancePath.split('/').filter(Boolean).join('.');
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'required':
+      return `${fieldName(String(params.missingProperty))} is required`;
+    case 'type':
+      return `${fieldName(key)} must be ${params.type === 'integer' ? 'a whole number' : `of type ${String(params.type)}`}`;
+    case 'enum':
+      return `${fieldName(key)} must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
+    case 'minimum':
+      return `${fieldName(key)} must be at least ${String(params.limit)}`;
+    case 'maximum':
+      return `${fieldName(key)} must be at most ${String(params.limit)}`;
+    case 'minLength':
+      return `${fieldName(key)} must not be empty`;
+    default:
+      // ajv's own messages describe the rule, never the value, so they cannot leak a secret.
+      return `${key ? fieldName(key) : 'the configuration'} ${error.message ?? 'is invalid'}`;
+  }
+}
+
+/** Every violation of the spec's schema, in words that name the field; empty when there is none. */
+export function schemaProblems(config: Record<string, unknown>): string[] {
+  const { validate } = load();
+  return validate(config) ? [] : (validate.errors ?? []).map(describe);
+}
