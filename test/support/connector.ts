@@ -1,0 +1,105 @@
+/** Runs the built connector as a separate process, exactly as the platform does, and parses what it prints. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const MAIN = fileURLToPath(new URL('../../src/main.js', import.meta.url));
+export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+export type AirbyteLine = Record<string, unknown> & { type: string };
+
+export interface RunResult {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly messages: AirbyteLine[];
+  readonly elapsedMs: number;
+  ofType(type: string): AirbyteLine[];
+  /** The state objects (`message.state`) emitted, in order. */
+  states(): Record<string, unknown>[];
+  /** The single TRACE error's `error` object; throws unless there is exactly one. */
+  traceError(): Record<string, unknown>;
+}
+
+export interface RunOptions {
+  readonly stdin?: string;
+  readonly timeoutMs?: number;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Called with the child once it is spawned, for tests that feed stdin themselves. */
+  readonly onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+}
+
+export function runConnector(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdin.on('error', () => undefined); // the connector may stop reading early, by design
+  if (options.onSpawn) options.onSpawn(child);
+  else child.stdin.end(options.stdin ?? '');
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`connector ${args[0]} did not exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      let messages: AirbyteLine[];
+      try {
+        messages = parseLines(stdout);
+      } catch (err) {
+        reject(err);
+        return;
+      }
+      const ofType = (type: string): AirbyteLine[] => messages.filter((m) => m.type === type);
+      resolve({
+        code,
+        stdout,
+        stderr,
+        messages,
+        elapsedMs: Date.now() - started,
+        ofType,
+        states: () => ofType('STATE').map((m) => m.state as Record<string, unknown>),
+        traceError: () => {
+          const traces = ofType('TRACE');
+          if (traces.length !== 1) throw new Error(`expected exactly one TRACE, got ${traces.length}:\n${stdout}`);
+          return (traces[0]?.trace as { error: Record<string, unknown> }).error;
+        },
+      });
+    });
+  });
+}
+
+/** Every stdout line must be one JSON object with a type: the platform parses them all. */
+export function parseLines(stdout: string): AirbyteLine[] {
+  return stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const message = JSON.parse(line) as AirbyteLine;
+      if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
+        throw new Error(`stdout line is not an Airbyte message: ${line}`);
+      }
+      return message;
+    });
+}
+
+export function writeTempJson(contents: Record<string, unknown>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-'));
+  const path = join(dir, 'file.json');
+  writeFileSync(path, JSON.stringify(contents));
+  return path;
+}
+
+export function runCheck(config: Record<string, unknown>, options: RunOptions = {}): Promise<RunResult> {
+  return runConnector(['check', '--config', writeTempJson(config)], options);
+}
+
+export function runWrite(config: Record<string, unknown>, catalog: Record<string, unknown>, input: string, options: RunOptions = {}): Promise<RunResult> {
+  return runConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], { ...options, stdin: input });
+}

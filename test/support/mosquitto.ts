@@ -1,0 +1,145 @@
+/**
+ * A Mosquitto process started for one test file, on a free port, with a configuration the test writes. It never uses
+ * a broker that happens to be running already.
+ *
+ * When `mosquitto` is not installed the tests that need it are skipped with a message, unless the run requires it
+ * (CI, or REQUIRE_MOSQUITTO=1), in which case they fail.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+
+const SEARCH_PATH = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
+
+export function findExecutable(name: string): string | undefined {
+  for (const dir of SEARCH_PATH) {
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  return undefined;
+}
+
+export const mosquittoRequired = process.env.CI === 'true' || process.env.REQUIRE_MOSQUITTO === '1';
+
+/** undefined when the tests can run; otherwise the reason to skip them. Throws when Mosquitto is required but missing. */
+export function mosquittoSkipReason(): string | undefined {
+  if (findExecutable('mosquitto')) return undefined;
+  if (mosquittoRequired) throw new Error('mosquitto is required for this run (CI or REQUIRE_MOSQUITTO=1) but is not installed');
+  return 'mosquitto is not installed: Mosquitto tests skipped (apt-get install mosquitto mosquitto-clients to run them)';
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface Mosquitto {
+  readonly port: number;
+  readonly url: string;
+  readonly dir: string;
+  /** What the broker logged so far. */
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export interface MosquittoOptions {
+  /** Extra configuration lines; the listener, logging and queue settings come first. */
+  readonly config?: string;
+  /** Files to write into the broker's directory before it starts (certificates, password files). */
+  readonly files?: Readonly<Record<string, string>>;
+}
+
+/**
+ * Starts Mosquitto and resolves once it logs that it is running. Retries on another port when the chosen one was taken
+ * between picking and binding.
+ */
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
+  const executable = findExecutable('mosquitto');
+  if (!executable) throw new Error('mosquitto is not installed');
+  let lastError: Error | undefined;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    try {
+      return await launch(executable, port, options);
+    } catch (err) {
+      lastError = err as Error;
+      if (!/Address already in use/i.test(lastError.message)) throw lastError;
+    }
+  }
+  throw lastError ?? new Error('mosquitto did not start');
+}
+
+function launch(executable: string, port: number, options: MosquittoOptions): Promise<Mosquitto> {
+  const dir = mkdtempSync(join(tmpdir(), 'mosquitto-'));
+  // Started as root, Mosquitto drops to the mosquitto user, which must be able to read everything here.
+  chmodSync(dir, 0o755);
+  for (const [name, content] of Object.entries(options.files ?? {})) {
+    writeFileSync(join(dir, name), content, { mode: 0o644 });
+  }
+  const config = [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence false',
+    // Subscribers in tests count every delivery; the default queue limit of 1000 would drop some.
+    'max_queued_messages 0',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'log_type information',
+    options.config ?? '',
+  ].join('\n');
+  const configPath = join(dir, 'mosquitto.conf');
+  writeFileSync(configPath, `${config}\n`, { mode: 0o644 });
+  const child: ChildProcess = spawn(executable, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`mosquitto did not report running within 10 s:\n${log}`));
+    }, 10_000);
+    const onExit = (code: number | null): void => {
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      reject(new Error(`mosquitto exited with code ${code} before running:\n${log}`));
+    };
+    child.once('exit', onExit);
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      log += chunk;
+      if (!/ running\b/.test(log)) return;
+      clearTimeout(timer);
+      child.off('exit', onExit);
+      resolve({
+        port,
+        url: `mqtt://127.0.0.1:${port}`,
+        dir,
+        log: () => log,
+        stop: () =>
+          new Promise<void>((done) => {
+            const finished = (): void => {
+              rmSync(dir, { recursive: true, force: true });
+              done();
+            };
+            if (child.exitCode !== null || child.signalCode !== null) {
+              finished();
+              return;
+            }
+            child.once('exit', finished);
+            child.kill('SIGTERM');
+          }),
+      });
+    });
+  });
+}

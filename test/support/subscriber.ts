@@ -1,0 +1,48 @@
+/** A separate MQTT client that records everything published on the broker, to compare with what was sent. */
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+
+export interface Delivery {
+  readonly topic: string;
+  readonly payload: string;
+  readonly qos: number;
+  readonly retain: boolean;
+}
+
+export interface Subscriber {
+  readonly client: MqttClient;
+  readonly messages: Delivery[];
+  /** Resolves once `count` messages have arrived; rejects after `timeoutMs` saying how many did. */
+  waitFor(count: number, timeoutMs?: number): Promise<Delivery[]>;
+  close(): Promise<void>;
+}
+
+export async function subscribe(url: string, filter = '#', options: IClientOptions = {}): Promise<Subscriber> {
+  const client = await mqtt.connectAsync(url, { reconnectPeriod: 0, ...options });
+  const messages: Delivery[] = [];
+  const waiters = new Set<() => void>();
+  client.on('message', (topic, payload, packet) => {
+    messages.push({ topic, payload: payload.toString('utf8'), qos: packet.qos, retain: packet.retain });
+    for (const waiter of waiters) waiter();
+  });
+  await client.subscribeAsync(filter, { qos: 2 });
+  return {
+    client,
+    messages,
+    waitFor: (count, timeoutMs = 10_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          if (messages.length < count) return;
+          clearTimeout(timer);
+          waiters.delete(check);
+          resolve(messages);
+        };
+        const timer = setTimeout(() => {
+          waiters.delete(check);
+          reject(new Error(`expected ${count} messages, got ${messages.length} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        waiters.add(check);
+        check();
+      }),
+    close: () => client.endAsync(),
+  };
+}

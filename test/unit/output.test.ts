@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { ConfigError } from '../../src/errors.js';
+import { Output } from '../../src/protocol/output.js';
+import { windowSize } from '../../src/publisher.js';
+
+function capture(): { output: Output; lines: () => Record<string, unknown>[] } {
+  const sink = new PassThrough();
+  let text = '';
+  sink.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  return { output: new Output(sink), lines: () => text.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+describe('Output', () => {
+  it('writes one Airbyte message per line', () => {
+    const { output, lines } = capture();
+    output.log('INFO', 'hello');
+    output.connectionStatus('FAILED', 'nope');
+    assert.deepEqual(lines(), [
+      { type: 'LOG', log: { level: 'INFO', message: 'hello' } },
+      { type: 'CONNECTION_STATUS', connectionStatus: { status: 'FAILED', message: 'nope' } },
+    ]);
+  });
+
+  it('writes a TRACE error with emitted_at and failure_type', () => {
+    const { output, lines } = capture();
+    const before = Date.now();
+    output.error(new ConfigError('bad topic', 'detail'));
+    const trace = lines()[0]?.trace as { type: string; emitted_at: number; error: Record<string, unknown> };
+    assert.equal(trace.type, 'ERROR');
+    assert.ok(trace.emitted_at >= before);
+    assert.equal(trace.error.message, 'bad topic');
+    assert.equal(trace.error.internal_message, 'detail');
+    assert.equal(trace.error.failure_type, 'config_error');
+    assert.match(String(trace.error.stack_trace), /ConfigError: bad topic/);
+  });
+
+  it('redacts configured secrets from every line, also when JSON-escaped', () => {
+    const { output, lines } = capture();
+    output.redact(['pa"ss', undefined, 'topsecret']);
+    output.log('ERROR', 'connecting with topsecret and pa"ss failed');
+    const text = JSON.stringify(lines());
+    assert.doesNotMatch(text, /topsecret|pa\\"ss/);
+    assert.match(text, /\*{10} and \*{10}/);
+  });
+});
+
+describe('windowSize', () => {
+  const base = { qos: 1 as const, retain: false, maxInflight: 1000, oneAtATime: false };
+  it('is the configured bound, lowered by the broker Receive Maximum and packet ids', () => {
+    assert.equal(windowSize(base, undefined), 1000);
+    assert.equal(windowSize(base, 20), 20);
+    assert.equal(windowSize({ ...base, maxInflight: 65535 }, 70000), 65535);
+    assert.equal(windowSize({ ...base, oneAtATime: true }, undefined), 1);
+  });
+});

@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { toSettings } from '../../src/config/settings.js';
+import { ConfigError } from '../../src/errors.js';
+
+/** A configuration saved by the archived Java connector, every key it offered. */
+const JAVA_CONFIG = {
+  broker_host: 'broker.example.com',
+  broker_port: 1883,
+  use_tls: false,
+  username: 'airbyte',
+  password: 's3cr3t-pa55',
+  topic_pattern: '{namespace}/{stream}/sample',
+  topic_test: 'test/topic',
+  client: 'airbyte-producer',
+  publisher_sync: false,
+  connect_timeout: 30,
+  automatic_reconnect: true,
+  clean_session: true,
+  message_retained: false,
+  message_qos: 'AT_LEAST_ONCE',
+};
+
+function configError(config: unknown): ConfigError {
+  try {
+    toSettings(config);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.failureType, 'config_error');
+    return err;
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+describe('toSettings', () => {
+  it("accepts the Java connector's configuration unchanged", () => {
+    const s = toSettings(JAVA_CONFIG);
+    assert.equal(s.host, 'broker.example.com');
+    assert.equal(s.port, 1883);
+    assert.equal(s.username, 'airbyte');
+    assert.equal(s.password, 's3cr3t-pa55');
+    assert.equal(s.topicPattern, '{namespace}/{stream}/sample');
+    assert.equal(s.testTopic, 'test/topic');
+    assert.equal(s.clientId, 'airbyte-producer');
+    assert.equal(s.connectTimeoutMs, 30_000);
+    assert.equal(s.qos, 1);
+    assert.equal(s.retain, false);
+    assert.equal(s.cleanSession, true);
+    assert.equal(s.automaticReconnect, true);
+    assert.equal(s.publisherSync, false);
+  });
+
+  it('maps every QoS name', () => {
+    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'AT_MOST_ONCE' }).qos, 0);
+    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'EXACTLY_ONCE' }).qos, 2);
+  });
+
+  it('applies the documented defaults to a minimal configuration', () => {
+    const s = toSettings({ broker_host: 'localhost', topic_pattern: 't' });
+    assert.equal(s.port, 1883);
+    assert.equal(s.qos, 1);
+    assert.equal(s.connectTimeoutMs, 30_000);
+    assert.equal(s.automaticReconnect, true);
+    assert.equal(s.cleanSession, true);
+    assert.equal(s.retain, false);
+    assert.equal(s.publisherSync, false);
+    assert.equal(s.maxInflight, 1000);
+    assert.match(s.clientId, /^airbyte-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.notEqual(toSettings({ broker_host: 'localhost', topic_pattern: 't' }).clientId, s.clientId);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', use_tls: true }).port, 8883);
+  });
+
+  it('keeps QoS 2 within what a default Mosquitto accepts unless told otherwise', () => {
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE' }).maxInflight, 20);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE', max_inflight: 100 }).maxInflight, 100);
+  });
+
+  it('accepts the keys the Java connector read by mistake', () => {
+    const s = toSettings({ broker_host: 'h', topic_pattern: 't', test_topic: 'legacy/test', client_id: 'legacy-id' });
+    assert.equal(s.testTopic, 'legacy/test');
+    assert.equal(s.clientId, 'legacy-id');
+    const same = toSettings({ broker_host: 'h', topic_pattern: 't', client: 'x', client_id: 'x' });
+    assert.equal(same.clientId, 'x');
+  });
+
+  it('rejects a documented key and its legacy name set to different values', () => {
+    assert.match(configError({ broker_host: 'h', topic_pattern: 't', client: 'a', client_id: 'b' }).message, /client and client_id are both set/);
+  });
+
+  it('reports every violation at once, naming each field', () => {
+    const err = configError({ broker_port: '1883', message_qos: 'SOMETIMES', connect_timeout: 0, use_tls: 'yes', topic_pattern: 'a/#' });
+    assert.match(err.message, /"MQTT broker host" \(broker_host\) is required/);
+    assert.match(err.message, /"MQTT broker port" \(broker_port\) must be a whole number/);
+    assert.match(err.message, /"Message QoS" \(message_qos\) must be one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE/);
+    assert.match(err.message, /"Connect timeout" \(connect_timeout\) must be at least 1/);
+    assert.match(err.message, /"Use TLS" \(use_tls\) must be of type boolean/);
+    assert.match(err.message, /"Topic pattern" \(topic_pattern\) is invalid: it contains the wildcard/);
+  });
+
+  it('rejects an invalid test topic', () => {
+    assert.match(configError({ broker_host: 'h', topic_pattern: 't', topic_test: 'a/+' }).message, /"Test topic" \(topic_test\) is invalid/);
+  });
+
+  it('never repeats a secret in its messages', () => {
+    const err = configError({ broker_host: 'h', topic_pattern: 't', password: 12345 });
+    assert.match(err.message, /"Password" \(password\) must be of type string/);
+    assert.doesNotMatch(err.message, /12345/);
+  });
+
+  it('rejects a configuration that is not an object', () => {
+    assert.match(configError([1]).message, /must be a JSON object/);
+    assert.match(configError(null).message, /must be a JSON object/);
+  });
+
+  it('accepts unknown keys, as Airbyte configurations may carry them', () => {
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', some_future_key: 1 }).host, 'h');
+  });
+});
