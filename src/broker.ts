@@ -60,6 +60,13 @@ const TLS_TRUST_CODES = new Set([
   'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
 ]);
 
+function timedOut(settings: Settings, detail?: string): ConnectorError {
+  return new TransientError(
+    `The broker at ${settings.host}:${settings.port} did not accept the connection within ${settings.connectTimeoutMs / 1000} s; check the host, the port and the TLS setting, or raise "Connect timeout".`,
+    detail,
+  );
+}
+
 /** Turns whatever MQTT.js or Node reported while connecting into an error the user can act on. */
 export function describeConnectError(err: unknown, settings: Settings): ConnectorError {
   const address = `${settings.host}:${settings.port}`;
@@ -85,6 +92,7 @@ export function describeConnectError(err: unknown, settings: Settings): Connecto
     default:
       break;
   }
+  if (err instanceof Error && err.message === 'connack timeout') return timedOut(settings, detail);
   if (typeof code === 'string' && TLS_TRUST_CODES.has(code)) {
     return new ConfigError("The broker's TLS certificate is signed by an unknown certificate authority.", detail);
   }
@@ -101,9 +109,7 @@ export function describeConnectError(err: unknown, settings: Settings): Connecto
 export function connectBroker(settings: Settings): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(clientOptions(settings));
-    const timer = setTimeout(() => {
-      fail(new TransientError(`The broker at ${settings.host}:${settings.port} did not accept the connection within ${settings.connectTimeoutMs / 1000} s; check the host, the port and the TLS setting, or raise "Connect timeout".`));
-    }, settings.connectTimeoutMs);
+    const timer = setTimeout(() => fail(timedOut(settings)), settings.connectTimeoutMs);
     const settle = (): void => {
       clearTimeout(timer);
       client.off('connect', onConnect);
