@@ -52,12 +52,8 @@ export class Publisher {
   ) {
     this.window = windowSize(options, client.options.protocolVersion === 5 ? client.serverProperties?.receiveMaximum : undefined);
     this.publishOptions = { qos: options.qos, retain: options.retain };
-    client.on('close', () => {
-      if (!this.closing) {
-        this.fail(new TransientError(`The connection to the broker was lost with ${this.inflight} message(s) not yet acknowledged.`));
-      }
-    });
-    client.on('error', (err) => this.fail(new TransientError(`The MQTT connection failed: ${err.message}`, String((err as { code?: unknown }).code ?? ''))));
+    client.on('close', () => this.fail(this.connectionLost()));
+    client.on('error', (err) => this.fail(this.connectionLost(err)));
   }
 
   get unacknowledged(): number {
@@ -128,6 +124,16 @@ export class Publisher {
       this.onRoom = undefined;
       if (resume && !this.failure) resume();
     });
+  }
+
+  private connectionLost(cause?: Error): ConnectorError {
+    const code = (cause as { code?: unknown } | undefined)?.code;
+    const why = cause ? ` (${typeof code === 'string' ? code : cause.message})` : '';
+    return new TransientError(
+      `The connection to the broker was lost${why} with ${this.inflight} message(s) not yet acknowledged. ` +
+        'If the broker limits messages in flight per client, lower "Maximum messages in flight" (max_inflight).',
+      cause?.message,
+    );
   }
 
   private describePublishError(err: Error, topic: string): ConnectorError {

@@ -1,0 +1,68 @@
+/**
+ * `write` against a real Mosquitto 2.0 with its default limits, started by the test on a free port. A default
+ * Mosquitto closes a 3.1.1 connection that has more than 20 QoS 2 messages in flight, so this is where the window's
+ * defaults are proven.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { runWrite } from '../support/connector.js';
+import { assertDelivered } from '../support/expect.js';
+import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
+import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { subscribe } from '../support/subscriber.js';
+
+const skip = mosquittoSkipReason();
+const A = { name: 'alpha', namespace: 'ns' };
+const B = { name: 'beta' };
+const CATALOG = catalogOf([A, B]);
+const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'] as const;
+
+describe('write against Mosquitto with default limits', { skip }, () => {
+  let mosquitto: Mosquitto;
+  before(async () => {
+    mosquitto = await startMosquitto();
+  });
+  after(() => mosquitto?.stop());
+
+  for (const qos of [0, 1, 2] as const) {
+    it(`delivers 3,000 records with STREAM states at QoS ${qos}`, async () => {
+      const prefix = `m${qos}`;
+      const lines: string[] = [];
+      const expected: { topic: string; stream: string; dataJson: string }[] = [];
+      for (let i = 0; i < 3000; i++) {
+        const stream = i % 2 ? A : B;
+        const dataJson = `{"i":${i},"id":${18446744073709551615n - BigInt(i)}}`;
+        lines.push(recordLine(stream, dataJson));
+        expected.push({ topic: stream === A ? `${prefix}/ns/alpha` : `${prefix}/beta`, stream: stream.name, dataJson });
+        if (i % 500 === 499) lines.push(streamStateLine(stream, i));
+      }
+      const subscriber = await subscribe(mosquitto.url, `${prefix}/#`);
+      try {
+        const result = await runWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos] }, CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 60_000 });
+        assert.equal(result.code, 0, result.stdout + mosquitto.log());
+        assertDelivered(await subscriber.waitFor(expected.length, 30_000), expected);
+        const states = result.states();
+        assert.equal(states.length, 6);
+        assert.deepEqual(states.map((s) => (s.destinationStats as { recordCount: number }).recordCount), [250, 250, 250, 250, 250, 250]);
+        if (qos === 2) assert.match(result.stdout, /up to 20 message\(s\) in flight/);
+      } finally {
+        await subscriber.close();
+      }
+    });
+  }
+
+  it('fails, without hanging and without a false state, when the broker drops a connection over its in-flight limit', async () => {
+    const lines = Array.from({ length: 2000 }, (_, i) => recordLine(B, { i }));
+    lines.push(streamStateLine(B, 'end'));
+    const result = await runWrite(
+      { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'over/{stream}', message_qos: 'EXACTLY_ONCE', max_inflight: 500 },
+      CATALOG,
+      `${lines.join('\n')}\n`,
+      { timeoutMs: 30_000 },
+    );
+    assert.equal(result.code, 1, result.stdout);
+    assert.equal(result.traceError().failure_type, 'transient_error');
+    assert.match(String(result.traceError().message), /connection to the broker was lost/);
+    assert.equal(result.states().length, 0);
+  });
+});
