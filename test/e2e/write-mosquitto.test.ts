@@ -38,8 +38,11 @@ describe('write against Mosquitto with default limits', { skip }, () => {
       }
       const subscriber = await subscribe(mosquitto.url, `${prefix}/#`);
       try {
-        const result = await runWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos] }, CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 60_000 });
+        const client = `clean-close-${qos}`;
+        const result = await runWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos], client }, CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 60_000 });
         assert.equal(result.code, 0, result.stdout + mosquitto.log());
+        // A clean DISCONNECT, not a dropped socket ("closed its connection").
+        assert.match(mosquitto.log(), new RegExp(`Client ${client} disconnected\\.`));
         assertDelivered(await subscriber.waitFor(expected.length, 30_000), expected);
         const states = result.states();
         assert.equal(states.length, 6);
