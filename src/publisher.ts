@@ -6,9 +6,13 @@
  * "Acknowledged" means PUBACK at QoS 1 and PUBCOMP at QoS 2. QoS 0 has no acknowledgement, so a message counts as
  * acknowledged once MQTT.js has handed it to the socket, and the socket's own buffer paces the window.
  */
-import { ErrorWithReasonCode, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { ErrorWithReasonCode, type IClientPublishOptions, type MqttClient, type Packet } from 'mqtt';
 import { type ConnectorError, ConfigError, TransientError } from './errors.js';
 import type { QoS } from './config/settings.js';
+import type { PublishProperties } from './message.js';
+
+/** MQTT 5 reason code 0x10: accepted, but nobody subscribes to the topic. Success, worth reporting. */
+const NO_MATCHING_SUBSCRIBERS = 0x10;
 
 /** MQTT packet identifiers are 16 bits; more messages in flight would reuse ids and lose their callbacks. */
 export const MAX_PACKET_IDS = 65_535;
@@ -20,6 +24,8 @@ export interface PublisherOptions {
   readonly maxInflight: number;
   /** `publisher_sync`: one message at a time. */
   readonly oneAtATime: boolean;
+  /** The broker's Receive Maximum (MQTT 5), if it announced one. */
+  readonly brokerReceiveMaximum: number | undefined;
 }
 
 export interface PublisherHandlers {
@@ -30,9 +36,9 @@ export interface PublisherHandlers {
 }
 
 /** The number of messages allowed in flight: the configured bound, the broker's Receive Maximum, and packet ids. */
-export function windowSize(options: PublisherOptions, brokerReceiveMaximum: number | undefined): number {
+export function windowSize(options: Omit<PublisherOptions, 'qos' | 'retain'>): number {
   if (options.oneAtATime) return 1;
-  return Math.max(1, Math.min(options.maxInflight, brokerReceiveMaximum ?? MAX_PACKET_IDS, MAX_PACKET_IDS));
+  return Math.max(1, Math.min(options.maxInflight, options.brokerReceiveMaximum ?? MAX_PACKET_IDS, MAX_PACKET_IDS));
 }
 
 export class Publisher {
@@ -44,14 +50,23 @@ export class Publisher {
   private roomScheduled = false;
   private onIdle: (() => void) | undefined;
   private readonly publishOptions: IClientPublishOptions;
+  /** Packet ids whose PUBACK or PUBREC said "no matching subscribers", until their publish completes. */
+  private readonly unheard = new Set<number>();
+  /** Per topic, how many messages the broker accepted with "no matching subscribers". */
+  readonly noSubscribers = new Map<string, number>();
 
   constructor(
     private readonly client: MqttClient,
     private readonly options: PublisherOptions,
     private readonly handlers: PublisherHandlers,
   ) {
-    this.window = windowSize(options, client.options.protocolVersion === 5 ? client.serverProperties?.receiveMaximum : undefined);
+    this.window = windowSize(options);
     this.publishOptions = { qos: options.qos, retain: options.retain };
+    client.on('packetreceive', (packet: Packet) => {
+      if ((packet.cmd === 'puback' || packet.cmd === 'pubrec') && packet.reasonCode === NO_MATCHING_SUBSCRIBERS && packet.messageId !== undefined) {
+        this.unheard.add(packet.messageId);
+      }
+    });
     client.on('close', () => this.fail(this.connectionLost()));
     client.on('error', (err) => this.fail(this.connectionLost(err)));
   }
@@ -67,12 +82,16 @@ export class Publisher {
     return this.options.qos > 0 || !this.client.stream.writableNeedDrain;
   }
 
-  send(topic: string, payload: string, token: number): void {
+  send(topic: string, payload: string, token: number, properties?: PublishProperties): void {
     this.inflight++;
-    this.client.publish(topic, payload, this.publishOptions, (err) => {
+    const options = properties ? { ...this.publishOptions, properties } : this.publishOptions;
+    this.client.publish(topic, payload, options, (err, packet) => {
       if (err) {
         this.fail(this.describePublishError(err, topic));
         return;
+      }
+      if (packet?.messageId !== undefined && this.unheard.delete(packet.messageId)) {
+        this.noSubscribers.set(topic, (this.noSubscribers.get(topic) ?? 0) + 1);
       }
       this.inflight--;
       this.handlers.acknowledged(token);
@@ -138,8 +157,8 @@ export class Publisher {
 
   private describePublishError(err: Error, topic: string): ConnectorError {
     if (err instanceof ErrorWithReasonCode) {
-      const reason = `${err.message} (reason code 0x${err.code.toString(16)})`;
-      return new ConfigError(`The broker refused a message on topic "${topic}": ${reason}.`, reason);
+      const reason = `${err.message.replace(/^Publish error: /, '')} (reason code 0x${err.code.toString(16)})`;
+      return new ConfigError(`The broker refused a message on topic "${topic}": ${reason}. Check the broker's access rules and limits for this topic.`, reason);
     }
     return new TransientError(`Publishing to topic "${topic}" failed: ${err.message}`, err.message);
   }

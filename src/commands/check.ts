@@ -4,7 +4,7 @@
  * Every failure the user can fix is a FAILED status (exit 0), not a crash.
  */
 import type { MqttClient } from 'mqtt';
-import { brokerAddress, connectBroker, disconnect } from '../broker.js';
+import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../broker.js';
 import { readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { buildEnvelope } from '../envelope.js';
 import { ConnectorError, TransientError } from '../errors.js';
@@ -13,19 +13,31 @@ import type { Output } from '../protocol/output.js';
 export const CHECK_STREAM = 'airbyte_connection_check';
 
 export async function check(configPath: string, output: Output): Promise<void> {
-  let client: MqttClient | undefined;
+  let connection: Connection | undefined;
   try {
     const settings = toSettings(await readConfigFile(configPath));
-    output.redact([settings.password]);
-    client = await connectBroker(settings);
-    const tested = settings.testTopic ? await publishTest(client, settings, settings.testTopic) : undefined;
-    output.connectionStatus('SUCCEEDED', `Connected to ${brokerAddress(settings)} as client "${settings.clientId}"${tested ?? ''}.`);
+    output.redact(settings.secrets);
+    for (const warning of settings.warnings) output.log('WARN', warning);
+    connection = await connectBroker(settings);
+    const tested = settings.testTopic ? await publishTest(connection.client, settings, settings.testTopic) : ' No test topic is set, so nothing was published.';
+    output.connectionStatus('SUCCEEDED', `${describeConnection(settings, connection)}${tested}`);
   } catch (err) {
     if (!(err instanceof ConnectorError && err.failureType !== 'system_error')) throw err;
     output.connectionStatus('FAILED', err.message);
   } finally {
-    if (client) await disconnect(client);
+    if (connection) await disconnect(connection.client);
   }
+}
+
+/** What the user may want to know about the connection they configured, all in the status message. */
+export function describeConnection(settings: Settings, connection: Connection): string {
+  const tls = connection.tls
+    ? ` over ${connection.tls.version} (broker certificate ${connection.tls.subject || 'without subject'}, issued by ${connection.tls.issuer || 'unknown'})`
+    : ' without TLS';
+  return (
+    `Connected to ${brokerAddress(settings)}${tls} with MQTT ${settings.protocol} as client "${settings.clientId}". ` +
+    `Broker limits: ${describeLimits(connection.limits)}.`
+  );
 }
 
 function publishTest(client: MqttClient, settings: Settings, topic: string): Promise<string> {
@@ -43,7 +55,7 @@ function publishTest(client: MqttClient, settings: Settings, topic: string): Pro
     client.publish(topic, payload, { qos: settings.qos, retain: false }, (err) => {
       clearTimeout(timer);
       if (err) reject(new TransientError(`The broker refused the test message on "${topic}": ${err.message}`, err.message));
-      else resolve(`; test message on "${topic}" at QoS ${qosName} accepted`);
+      else resolve(` Test message on "${topic}" at QoS ${qosName} accepted.`);
     });
   });
 }

@@ -8,14 +8,14 @@
  * connection is dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
-import type { MqttClient } from 'mqtt';
 import split2 from 'split2';
-import { brokerAddress, connectBroker, disconnect } from '../broker.js';
+import { type Connection, brokerAddress, connectBroker, disconnect } from '../broker.js';
 import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../catalog.js';
 import { Checkpoints } from '../checkpoints.js';
 import { readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { buildEnvelope } from '../envelope.js';
-import { type ConnectorError, InputError, asConnectorError } from '../errors.js';
+import { ConfigError, type ConnectorError, InputError, asConnectorError } from '../errors.js';
+import { type PublishProperties, publishPacketSize, recordProperties, streamProperties } from '../message.js';
 import { parseLine } from '../protocol/input.js';
 import type { Output } from '../protocol/output.js';
 import { Publisher } from '../publisher.js';
@@ -24,10 +24,11 @@ const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];
 
 export async function write(configPath: string, catalogPath: string, output: Output, input: Readable = process.stdin): Promise<void> {
   const settings = toSettings(await readConfigFile(configPath));
-  output.redact([settings.password]);
+  output.redact(settings.secrets);
+  for (const warning of settings.warnings) output.log('WARN', warning);
   const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern);
-  const client = await connectBroker(settings);
-  const sync = new WriteSync(settings, routes, client, output);
+  const connection = await connectBroker(settings);
+  const sync = new WriteSync(settings, routes, connection, output);
   try {
     await sync.run(input);
   } finally {
@@ -38,12 +39,21 @@ export async function write(configPath: string, catalogPath: string, output: Out
 interface StreamTotals {
   readonly route: StreamRoute;
   records: number;
+  bytes: number;
+}
+
+/** Everything needed to publish a stream's records, worked out once per stream. */
+interface Lane {
+  readonly route: StreamRoute;
+  readonly properties: PublishProperties | undefined;
+  readonly totals: StreamTotals;
 }
 
 class WriteSync {
   private readonly checkpoints = new Checkpoints();
   private readonly publisher: Publisher;
-  private readonly totals = new Map<string, StreamTotals>();
+  private readonly lanes = new Map<string, Lane>();
+  private readonly maxPacketSize: number | undefined;
   private lineNumber = 0;
   private failure: ConnectorError | undefined;
   private rejectRun: ((error: ConnectorError) => void) | undefined;
@@ -51,12 +61,22 @@ class WriteSync {
   constructor(
     private readonly settings: Settings,
     private readonly routes: ReadonlyMap<string, StreamRoute>,
-    private readonly client: MqttClient,
+    private readonly connection: Connection,
     private readonly output: Output,
   ) {
+    for (const [key, route] of routes) {
+      this.lanes.set(key, { route, properties: streamProperties(settings, route), totals: { route, records: 0, bytes: 0 } });
+    }
+    this.maxPacketSize = connection.limits.maximumPacketSize;
     this.publisher = new Publisher(
-      client,
-      { qos: settings.qos, retain: settings.retain, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync },
+      connection.client,
+      {
+        qos: settings.qos,
+        retain: settings.retain,
+        maxInflight: settings.maxInflight,
+        oneAtATime: settings.publisherSync,
+        brokerReceiveMaximum: connection.limits.receiveMaximum,
+      },
       {
         acknowledged: (token) => this.emitStates(this.checkpoints.acknowledged(token)),
         failed: (error) => this.fail(error),
@@ -100,26 +120,34 @@ class WriteSync {
     const message = parseLine(line, this.lineNumber);
     if (message.kind === 'record') {
       const key = streamKey(message.namespace, message.stream);
-      const route = this.routes.get(key);
-      if (!route) {
+      const lane = this.lanes.get(key);
+      if (!lane) {
         throw new InputError(
           this.lineNumber,
           `record of stream ${describeStream(message.namespace, message.stream)}, which is not in the configured catalog`,
         );
       }
-      this.countRecord(key, route);
+      const { route } = lane;
       const payload = buildEnvelope({ streamJson: route.streamJson, emittedAtJson: message.emittedAtJson, dataJson: message.dataJson });
-      this.publisher.send(route.topic, payload, this.checkpoints.recordReceived(key));
+      const properties = recordProperties(lane.properties, message.emittedAtJson);
+      const bytes = Buffer.byteLength(payload, 'utf8');
+      if (this.maxPacketSize !== undefined) this.checkSize(route, bytes, properties, this.maxPacketSize);
+      lane.totals.records++;
+      lane.totals.bytes += bytes;
+      this.publisher.send(route.topic, payload, this.checkpoints.recordReceived(key), properties);
     } else if (message.kind === 'state') {
       this.emitStates(this.checkpoints.stateReceived(message));
     }
     // TRACE, LOG and any other message type carry nothing to publish.
   }
 
-  private countRecord(key: string, route: StreamRoute): void {
-    const totals = this.totals.get(key);
-    if (totals) totals.records++;
-    else this.totals.set(key, { route, records: 1 });
+  private checkSize(route: StreamRoute, payloadBytes: number, properties: PublishProperties | undefined, limit: number): void {
+    const size = publishPacketSize(route.topic, payloadBytes, this.settings.qos, properties, this.settings.protocol === '5');
+    if (size <= limit) return;
+    throw new ConfigError(
+      `Input line ${this.lineNumber}: the record of stream ${describeStream(route.namespace, route.name)} makes a ${size}-byte MQTT message, ` +
+        `larger than the ${limit} bytes the broker accepts. Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.`,
+    );
   }
 
   private emitStates(lines: readonly string[]): void {
@@ -130,9 +158,15 @@ class WriteSync {
     await this.publisher.drain();
     if (this.failure) return;
     this.publisher.closingDeliberately();
-    await disconnect(this.client);
-    for (const { route, records } of this.totals.values()) {
-      this.output.log('INFO', `Stream ${describeStream(route.namespace, route.name)}: ${records} record(s) published to "${route.topic}".`);
+    await disconnect(this.connection.client);
+    for (const { totals } of this.lanes.values()) {
+      if (totals.records === 0) continue;
+      const unheard = this.publisher.noSubscribers.get(totals.route.topic);
+      this.output.log(
+        'INFO',
+        `Stream ${describeStream(totals.route.namespace, totals.route.name)}: ${totals.records} record(s), ${totals.bytes} payload bytes, published to "${totals.route.topic}"` +
+          `${unheard ? `; the broker reported no matching subscribers for ${unheard} of them` : ''}.`,
+      );
     }
     this.output.log('INFO', `Sync complete: ${this.checkpoints.recordsAcknowledged} record(s) acknowledged from ${this.lineNumber} input line(s).`);
   }
@@ -141,7 +175,7 @@ class WriteSync {
     if (this.failure) return;
     this.failure = error;
     this.publisher.closingDeliberately();
-    this.client.end(true);
+    this.connection.client.end(true);
     const held = this.checkpoints.statesHeld;
     this.output.log(
       'WARN',

@@ -1,33 +1,47 @@
 /**
  * From a validated configuration to the settings the connector runs with: defaults applied, the archived Java
- * connector's keys accepted (including the two its code read instead of the documented ones), and cross-field rules
- * checked. Pure, so every rule is unit-tested without a broker.
+ * connector's keys accepted (including the two its code read instead of the documented ones), broker URLs resolved,
+ * TLS material loaded and checked, and cross-field rules enforced. Every problem is collected, so the user sees all of
+ * them in one message.
  */
 import { readFile } from 'node:fs/promises';
 import { v4 as uuidv4 } from 'uuid';
 import { ConfigError } from '../errors.js';
 import { patternProblem, topicProblem } from '../topic.js';
-import { schemaProblems } from './spec.js';
+import { parseBrokerUrl } from './broker-url.js';
+import { schemaProblems, secretProperties } from './spec.js';
+import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
 
 export type QoS = 0 | 1 | 2;
+export type ProtocolName = '3.1' | '3.1.1' | '5';
 
 export interface Settings {
+  readonly transport: 'tcp' | 'websocket';
   readonly host: string;
   readonly port: number;
-  readonly useTls: boolean;
+  readonly websocketPath: string;
+  readonly protocol: ProtocolName;
   readonly username: string | undefined;
   readonly password: string | undefined;
   readonly connectTimeoutMs: number;
+  /** TLS options when the connection uses TLS, undefined for a plain connection. */
+  readonly tls: TlsOptions | undefined;
   readonly topicPattern: string;
   readonly testTopic: string | undefined;
   readonly qos: QoS;
   readonly retain: boolean;
+  readonly mqtt5UserProperties: boolean;
+  readonly messageExpirySeconds: number | undefined;
   readonly clientId: string;
   readonly cleanSession: boolean;
   readonly automaticReconnect: boolean;
   readonly publisherSync: boolean;
   /** Upper bound on unacknowledged QoS 1/2 messages, before the broker's own Receive Maximum is applied. */
   readonly maxInflight: number;
+  /** Every secret value of the configuration, so output can redact it wherever it might appear. */
+  readonly secrets: readonly string[];
+  /** Things worth a warning that are not errors (for example TLS verification turned off). */
+  readonly warnings: readonly string[];
 }
 
 const QOS_BY_NAME: Readonly<Record<string, QoS>> = { AT_MOST_ONCE: 0, AT_LEAST_ONCE: 1, EXACTLY_ONCE: 2 };
@@ -52,6 +66,15 @@ function integerOf(config: Config, key: string): number | undefined {
   return typeof value === 'number' ? value : undefined;
 }
 
+function stringsOf(config: Config, key: string): string[] | undefined {
+  const value = config[key];
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string' && v !== '') : undefined;
+}
+
+function isConfig(value: unknown): value is Config {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
 /** A documented key and the key the Java connector's code read by mistake: either works, both must agree. */
 function aliased(config: Config, key: string, legacyKey: string, problems: string[]): string | undefined {
   const value = stringOf(config, key);
@@ -62,40 +85,115 @@ function aliased(config: Config, key: string, legacyKey: string, problems: strin
   return value ?? legacy;
 }
 
-function isConfig(value: unknown): value is Config {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+interface Endpoint {
+  readonly transport: 'tcp' | 'websocket';
+  readonly useTls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly websocketPath: string;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
 }
 
-/** Throws one ConfigError that lists every problem, so the user can fix them all in one go. */
+/** Where to connect: from broker_url, or from broker_host, broker_port, use_tls and transport. */
+function endpoint(config: Config, problems: string[]): Endpoint {
+  const url = stringOf(config, 'broker_url');
+  const useTlsKey = booleanOf(config, 'use_tls', false);
+  const transportKey = stringOf(config, 'transport') === 'websocket' ? 'websocket' : 'tcp';
+  const websocketPath = stringOf(config, 'websocket_path') ?? '/mqtt';
+  const username = stringOf(config, 'username');
+  const password = stringOf(config, 'password');
+  if (url === undefined) {
+    const host = stringOf(config, 'broker_host');
+    if (host === undefined && config.broker_host === undefined) problems.push('set either "Broker URL" (broker_url) or "MQTT broker host" (broker_host)');
+    const defaultPort = transportKey === 'websocket' ? (useTlsKey ? 443 : 80) : useTlsKey ? 8883 : 1883;
+    return { transport: transportKey, useTls: useTlsKey, host: host ?? '', port: integerOf(config, 'broker_port') ?? defaultPort, websocketPath, username, password };
+  }
+  const parsed = parseBrokerUrl(url);
+  if (parsed instanceof Error) {
+    problems.push(`"Broker URL" (broker_url) is invalid: ${parsed.message}`);
+    return { transport: transportKey, useTls: useTlsKey, host: '', port: 0, websocketPath, username, password };
+  }
+  for (const key of ['broker_host', 'broker_port'] as const) {
+    if (config[key] !== undefined && config[key] !== '') problems.push(`set either "Broker URL" (broker_url) or ${key}, not both`);
+  }
+  if (config.use_tls === true && !parsed.useTls) problems.push('"Use TLS" (use_tls) is on but "Broker URL" (broker_url) names a plain connection; use a TLS scheme such as mqtts:// or wss://');
+  if (config.transport !== undefined && config.transport !== parsed.transport) {
+    problems.push(`"Transport" (transport) is ${String(config.transport)} but "Broker URL" (broker_url) names ${parsed.transport}; remove transport or change the URL`);
+  }
+  if (parsed.username !== undefined && username !== undefined) problems.push('give the user name either in "Broker URL" (broker_url) or in "Username" (username), not both');
+  if (parsed.password !== undefined && password !== undefined) problems.push('give the password either in "Broker URL" (broker_url) or in "Password" (password), not both');
+  return {
+    transport: parsed.transport,
+    useTls: parsed.useTls,
+    host: parsed.host,
+    port: parsed.port,
+    websocketPath: parsed.path ?? websocketPath,
+    username: parsed.username ?? username,
+    password: parsed.password ?? password,
+  };
+}
+
+function secretsOf(config: Config, extra: readonly (string | undefined)[]): string[] {
+  const values = secretProperties().map((key) => stringOf(config, key));
+  return [...values, ...extra].filter((v): v is string => v !== undefined && v.length >= 3);
+}
+
 export function toSettings(config: unknown): Settings {
   if (!isConfig(config)) throw new ConfigError('The configuration must be a JSON object.');
   const problems = schemaProblems(config);
+  const warnings: string[] = [];
+
   const topicPattern = stringOf(config, 'topic_pattern') ?? '';
   const patternIssue = typeof config.topic_pattern === 'string' ? patternProblem(topicPattern) : undefined;
   if (patternIssue) problems.push(`"Topic pattern" (topic_pattern) is invalid: ${patternIssue}`);
   const testTopic = aliased(config, 'topic_test', 'test_topic', problems);
-  const clientId = aliased(config, 'client', 'client_id', problems);
   const testTopicIssue = testTopic === undefined ? undefined : topicProblem(testTopic);
   if (testTopicIssue) problems.push(`"Test topic" (topic_test) is invalid: ${testTopicIssue}`);
+  const clientId = aliased(config, 'client', 'client_id', problems);
+
+  const where = endpoint(config, problems);
+  const tlsConfig = {
+    caCertificate: stringOf(config, 'tls_ca_certificate'),
+    caOnly: booleanOf(config, 'tls_ca_only', false),
+    clientCertificate: stringOf(config, 'tls_client_certificate'),
+    clientKey: stringOf(config, 'tls_client_key'),
+    clientKeyPassphrase: stringOf(config, 'tls_client_key_passphrase'),
+    insecureSkipVerify: booleanOf(config, 'tls_insecure_skip_verify', false),
+    serverName: stringOf(config, 'tls_server_name'),
+    alpnProtocols: stringsOf(config, 'tls_alpn_protocols'),
+  };
+  if (!where.useTls && hasTlsMaterial(tlsConfig)) {
+    problems.push('TLS settings (tls_*) are given but the connection does not use TLS; turn on "Use TLS" (use_tls) or use a TLS URL');
+  }
+  const tls = where.useTls ? loadTls(tlsConfig, problems) : undefined;
+  if (tls && !tls.rejectUnauthorized) warnings.push("TLS certificate verification is off (tls_insecure_skip_verify): the broker's identity is not checked.");
+
+  const protocol = (stringOf(config, 'protocol_version') ?? '3.1.1') as ProtocolName;
+  const messageExpirySeconds = integerOf(config, 'message_expiry_seconds');
+  if (protocol !== '5' && messageExpirySeconds !== undefined) problems.push('"Message expiry" (message_expiry_seconds) needs MQTT 5; set protocol_version to 5');
+
   if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
-  const useTls = booleanOf(config, 'use_tls', false);
+
   const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? 'AT_LEAST_ONCE'] ?? 1;
   return {
-    host: stringOf(config, 'broker_host') ?? '',
-    port: integerOf(config, 'broker_port') ?? (useTls ? 8883 : 1883),
-    useTls,
-    username: stringOf(config, 'username'),
-    password: stringOf(config, 'password'),
+    ...where,
+    protocol,
     connectTimeoutMs: (integerOf(config, 'connect_timeout') ?? 30) * 1000,
+    tls,
     topicPattern,
     testTopic,
     qos,
     retain: booleanOf(config, 'message_retained', false),
+    mqtt5UserProperties: booleanOf(config, 'mqtt5_user_properties', true),
+    messageExpirySeconds,
     clientId: clientId ?? `airbyte-${uuidv4()}`,
     cleanSession: booleanOf(config, 'clean_session', true),
     automaticReconnect: booleanOf(config, 'automatic_reconnect', true),
     publisherSync: booleanOf(config, 'publisher_sync', false),
     maxInflight: integerOf(config, 'max_inflight') ?? DEFAULT_MAX_INFLIGHT[qos],
+    secrets: secretsOf(config, [where.password]),
+    warnings,
   };
 }
 

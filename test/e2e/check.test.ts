@@ -37,7 +37,7 @@ describe('check', () => {
       const result = await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', topic_test: 'check/test', username: 'airbyte', password: PASSWORD, message_qos: 'EXACTLY_ONCE' });
       const { status: outcome, message } = status(result);
       assert.equal(outcome, 'SUCCEEDED', message);
-      assert.match(message, /test message on "check\/test" at QoS 2 accepted/);
+      assert.match(message, /Test message on "check\/test" at QoS 2 accepted\./);
       const [delivery] = await subscriber.waitFor(1);
       assert.equal(delivery?.topic, 'check/test');
       assert.equal(delivery?.retain, false);
@@ -74,7 +74,7 @@ describe('check', () => {
     const result = await runCheck({ broker_host: '127.0.0.1', broker_port: port, topic_pattern: 't', connect_timeout: 5 });
     const { status: outcome, message } = status(result);
     assert.equal(outcome, 'FAILED');
-    assert.match(message, new RegExp(`Nothing accepts connections at 127\\.0\\.0\\.1:${port}`));
+    assert.match(message, new RegExp(`Nothing accepts connections at mqtt://127\\.0\\.0\\.1:${port}`));
   });
 
   it('fails within the connect timeout plus a second when the broker never answers CONNECT', async () => {
@@ -103,7 +103,7 @@ describe('check', () => {
   it('fails on an invalid configuration, listing every problem', async () => {
     const { status: outcome, message } = status(await runCheck({ broker_port: 0, topic_pattern: 'a/#', message_qos: 'ONCE' }));
     assert.equal(outcome, 'FAILED');
-    assert.match(message, /broker_host\) is required/);
+    assert.match(message, /set either "Broker URL" \(broker_url\) or "MQTT broker host" \(broker_host\)/);
     assert.match(message, /broker_port\) must be at least 1/);
     assert.match(message, /message_qos\) must be one of/);
     assert.match(message, /topic_pattern\) is invalid/);

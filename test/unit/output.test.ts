@@ -47,11 +47,11 @@ describe('Output', () => {
 });
 
 describe('windowSize', () => {
-  const base = { qos: 1 as const, retain: false, maxInflight: 1000, oneAtATime: false };
+  const base = { maxInflight: 1000, oneAtATime: false, brokerReceiveMaximum: undefined };
   it('is the configured bound, lowered by the broker Receive Maximum and packet ids', () => {
-    assert.equal(windowSize(base, undefined), 1000);
-    assert.equal(windowSize(base, 20), 20);
-    assert.equal(windowSize({ ...base, maxInflight: 65535 }, 70000), 65535);
-    assert.equal(windowSize({ ...base, oneAtATime: true }, undefined), 1);
+    assert.equal(windowSize(base), 1000);
+    assert.equal(windowSize({ ...base, brokerReceiveMaximum: 20 }), 20);
+    assert.equal(windowSize({ ...base, maxInflight: 65535, brokerReceiveMaximum: 70000 }), 65535);
+    assert.equal(windowSize({ ...base, oneAtATime: true }), 1);
   });
 });

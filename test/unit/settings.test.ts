@@ -89,7 +89,7 @@ describe('toSettings', () => {
 
   it('reports every violation at once, naming each field', () => {
     const err = configError({ broker_port: '1883', message_qos: 'SOMETIMES', connect_timeout: 0, use_tls: 'yes', topic_pattern: 'a/#' });
-    assert.match(err.message, /"MQTT broker host" \(broker_host\) is required/);
+    assert.match(err.message, /set either "Broker URL" \(broker_url\) or "MQTT broker host" \(broker_host\)/);
     assert.match(err.message, /"MQTT broker port" \(broker_port\) must be a whole number/);
     assert.match(err.message, /"Message QoS" \(message_qos\) must be one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE/);
     assert.match(err.message, /"Connect timeout" \(connect_timeout\) must be at least 1/);
