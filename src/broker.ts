@@ -103,8 +103,18 @@ function timedOut(settings: Settings, detail?: string): ConnectorError {
   );
 }
 
-/** Turns whatever MQTT.js, ws or Node reported while connecting into an error the user can act on. */
-export function describeConnectError(err: unknown, settings: Settings): ConnectorError {
+function tlsNotEstablished(settings: Settings, detail?: string): ConnectorError {
+  return new ConfigError(
+    `The TLS handshake with ${brokerAddress(settings)} did not complete: the broker closed the connection. If this port does not speak TLS, turn off "Use TLS" or use the broker's TLS port.`,
+    detail,
+  );
+}
+
+/**
+ * Turns whatever MQTT.js, ws or Node reported while connecting into an error the user can act on. `tlsEstablished`
+ * tells a connection dropped during the TLS handshake (usually TLS against a plain port) from one dropped later.
+ */
+export function describeConnectError(err: unknown, settings: Settings, tlsEstablished = false): ConnectorError {
   const address = brokerAddress(settings);
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
@@ -157,6 +167,7 @@ export function describeConnectError(err: unknown, settings: Settings): Connecto
     );
   }
   if (code === 'ECONNRESET' || code === 'EPIPE') {
+    if (settings.tls && !tlsEstablished) return tlsNotEstablished(settings, detail);
     return new TransientError(`The broker at ${address} closed the connection before accepting it. If it expects TLS, turn on "Use TLS"; otherwise check its logs.`, detail);
   }
   return new TransientError(`Could not connect to the broker at ${address}: ${message}`, detail);
@@ -227,6 +238,8 @@ export function connectBroker(settings: Settings): Promise<Connection> {
     let tlsSocket: TLSSocket | undefined;
     const options = clientOptions(settings, (socket) => (tlsSocket = socket));
     const client = mqtt.connect(options);
+    // MQTT.js builds its stream synchronously; for mqtts:// it is the TLS socket itself.
+    if (settings.tls && settings.transport === 'tcp') client.stream.once('secureConnect', () => (tlsSocket = client.stream as TLSSocket));
     const timer = setTimeout(() => fail(timedOut(settings)), settings.connectTimeoutMs);
     const settle = (): void => {
       clearTimeout(timer);
@@ -248,7 +261,7 @@ export function connectBroker(settings: Settings): Promise<Connection> {
         return;
       }
       settle();
-      const socket = tlsSocket ?? (settings.tls && settings.transport === 'tcp' ? (client.stream as TLSSocket) : undefined);
+      const socket = tlsSocket;
       const peer = socket?.getPeerCertificate();
       resolve({
         client,
@@ -256,9 +269,9 @@ export function connectBroker(settings: Settings): Promise<Connection> {
         tls: socket ? { version: socket.getProtocol() ?? 'TLS', subject: distinguishedName(peer?.subject), issuer: distinguishedName(peer?.issuer) } : undefined,
       });
     };
-    const onError = (err: Error): void => fail(describeConnectError(err, settings));
+    const onError = (err: Error): void => fail(describeConnectError(err, settings, tlsSocket !== undefined));
     const onClose = (): void =>
-      fail(
+      settings.tls && !tlsSocket ? fail(tlsNotEstablished(settings)) : fail(
         new TransientError(
           `The broker at ${brokerAddress(settings)} closed the connection without accepting it. If it expects TLS, turn on "Use TLS"; if it requires a client certificate, set one; otherwise check its logs.`,
         ),

@@ -79,14 +79,17 @@ function certificates(key: string, pem: string, problems: string[]): X509Certifi
 }
 
 function privateKey(pem: string, passphrase: string | undefined, problems: string[]): KeyObject | undefined {
+  // Both PKCS#8 ("ENCRYPTED PRIVATE KEY") and legacy PEM ("Proc-Type: 4,ENCRYPTED") say so in the text; OpenSSL's
+  // own error for a missing passphrase is an unhelpful "interrupted or cancelled".
+  const encrypted = /ENCRYPTED/.test(pem);
+  if (encrypted && passphrase === undefined) {
+    problems.push(`${field('tls_client_key')} is encrypted; set "Client key passphrase" (tls_client_key_passphrase)`);
+    return undefined;
+  }
   try {
     return createPrivateKey({ key: pem, format: 'pem', passphrase });
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    const message = err instanceof Error ? err.message : '';
-    if (code === 'ERR_MISSING_PASSPHRASE') {
-      problems.push(`${field('tls_client_key')} is encrypted; set "Client key passphrase" (tls_client_key_passphrase)`);
-    } else if (passphrase !== undefined && /bad decrypt|decrypt/i.test(message)) {
+  } catch {
+    if (encrypted) {
       problems.push('"Client key passphrase" (tls_client_key_passphrase) does not decrypt the client key');
     } else {
       problems.push(`${field('tls_client_key')} cannot be parsed as a PEM private key`);

@@ -1,34 +1,63 @@
-/** An aedes broker embedded in the test process, listening on a free loopback port. */
+/**
+ * An aedes broker embedded in the test process, listening on free loopback ports: plain TCP always, and optionally
+ * MQTT over WebSocket (ws or wss) through a real HTTP(S) server, at a fixed path.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AedesOptions, type AedesPublishPacket } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
 
 export interface EmbeddedBroker {
   readonly aedes: Aedes;
   readonly port: number;
   readonly url: string;
+  /** Port of the WebSocket listener, when one was asked for. */
+  readonly wsPort: number | undefined;
   /** Every PUBLISH a client sent, as the broker received it (broker-side view, independent of any subscriber). */
   readonly received: AedesPublishPacket[];
   close(): Promise<void>;
 }
 
-export async function startAedes(options: AedesOptions = {}): Promise<EmbeddedBroker> {
+export interface WebSocketListener {
+  readonly path: string;
+  /** Serve wss:// with this certificate and key. */
+  readonly tls?: { readonly cert: string; readonly key: string };
+}
+
+type Closable = { close(callback: () => void): unknown };
+
+function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+export async function startAedes(options: AedesOptions = {}, websocket?: WebSocketListener): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker(options);
   const received: AedesPublishPacket[] = [];
   aedes.on('publish', (packet, client) => {
     if (client) received.push(packet);
   });
   const server: Server = createServer(aedes.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const port = await listen(server);
+  const closables: Closable[] = [server];
+  let wsPort: number | undefined;
+  if (websocket) {
+    const http = websocket.tls ? createHttpsServer({ cert: websocket.tls.cert, key: websocket.tls.key }) : createHttpServer();
+    const wss = new WebSocketServer({ server: http, path: websocket.path });
+    wss.on('connection', (socket, request) => aedes.handle(createWebSocketStream(socket), request));
+    wsPort = await listen(http);
+    closables.unshift(wss, http);
+  }
   return {
     aedes,
     port,
     url: `mqtt://127.0.0.1:${port}`,
+    wsPort,
     received,
     close: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const closable of closables) await new Promise<void>((resolve) => closable.close(() => resolve()));
     },
   };
 }

@@ -45,7 +45,10 @@ export async function freePort(): Promise<number> {
 }
 
 export interface Mosquitto {
+  /** The first listener's port. */
   readonly port: number;
+  /** Every listener's port, in the order `listeners` was given them. */
+  readonly ports: readonly number[];
   readonly url: string;
   readonly dir: string;
   /** What the broker logged so far. */
@@ -54,8 +57,12 @@ export interface Mosquitto {
 }
 
 export interface MosquittoOptions {
-  /** Extra configuration lines; the listener, logging and queue settings come first. */
+  /** Extra global configuration lines; logging, persistence and queue settings come first. */
   readonly config?: string;
+  /** How many listener ports to pick; `listeners` receives them. Default 1. */
+  readonly portCount?: number;
+  /** Listener sections; by default one anonymous plain listener on the first port. */
+  readonly listeners?: (ports: readonly number[], dir: string) => string;
   /** Files to write into the broker's directory before it starts (certificates, password files). */
   readonly files?: Readonly<Record<string, string>>;
 }
@@ -69,9 +76,13 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   if (!executable) throw new Error('mosquitto is not installed');
   let lastError: Error | undefined;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const port = await freePort();
+    const ports: number[] = [];
+    while (ports.length < (options.portCount ?? 1)) {
+      const port = await freePort();
+      if (!ports.includes(port)) ports.push(port);
+    }
     try {
-      return await launch(executable, port, options);
+      return await launch(executable, ports, options);
     } catch (err) {
       lastError = err as Error;
       if (!/Address already in use/i.test(lastError.message)) throw lastError;
@@ -80,7 +91,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
   throw lastError ?? new Error('mosquitto did not start');
 }
 
-function launch(executable: string, port: number, options: MosquittoOptions): Promise<Mosquitto> {
+function launch(executable: string, ports: readonly number[], options: MosquittoOptions): Promise<Mosquitto> {
+  const port = ports[0] as number;
   const dir = mkdtempSync(join(tmpdir(), 'mosquitto-'));
   // Started as root, Mosquitto drops to the mosquitto user, which must be able to read everything here.
   chmodSync(dir, 0o755);
@@ -88,8 +100,6 @@ function launch(executable: string, port: number, options: MosquittoOptions): Pr
     writeFileSync(join(dir, name), content, { mode: 0o644 });
   }
   const config = [
-    `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
     'persistence false',
     // Subscribers in tests count every delivery; the default queue limit of 1000 would drop some.
     'max_queued_messages 0',
@@ -99,6 +109,7 @@ function launch(executable: string, port: number, options: MosquittoOptions): Pr
     'log_type notice',
     'log_type information',
     options.config ?? '',
+    options.listeners ? options.listeners(ports, dir) : `listener ${port} 127.0.0.1\nallow_anonymous true`,
   ].join('\n');
   const configPath = join(dir, 'mosquitto.conf');
   writeFileSync(configPath, `${config}\n`, { mode: 0o644 });
@@ -123,6 +134,7 @@ function launch(executable: string, port: number, options: MosquittoOptions): Pr
       child.off('exit', onExit);
       resolve({
         port,
+        ports,
         url: `mqtt://127.0.0.1:${port}`,
         dir,
         log: () => log,

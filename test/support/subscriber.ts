@@ -1,11 +1,13 @@
 /** A separate MQTT client that records everything published on the broker, to compare with what was sent. */
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 
 export interface Delivery {
   readonly topic: string;
   readonly payload: string;
   readonly qos: number;
   readonly retain: boolean;
+  /** MQTT 5 publish properties, when the subscriber connected with MQTT 5. */
+  readonly properties: IPublishPacket['properties'];
 }
 
 export interface Subscriber {
@@ -21,7 +23,7 @@ export async function subscribe(url: string, filter = '#', options: IClientOptio
   const messages: Delivery[] = [];
   const waiters = new Set<() => void>();
   client.on('message', (topic, payload, packet) => {
-    messages.push({ topic, payload: payload.toString('utf8'), qos: packet.qos, retain: packet.retain });
+    messages.push({ topic, payload: payload.toString('utf8'), qos: packet.qos, retain: packet.retain, properties: packet.properties });
     for (const waiter of waiters) waiter();
   });
   await client.subscribeAsync(filter, { qos: 2 });
