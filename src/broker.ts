@@ -7,7 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ConfigError, type ConnectorError, TransientError } from './errors.js';
 import type { Settings } from './config/settings.js';
-import { webSocketOptions } from './websocket.js';
+import { type WebSocketHooks, webSocketOptions } from './websocket.js';
 
 const PROTOCOL_VERSIONS = {
   '3.1': { protocolId: 'MQIsdp', protocolVersion: 3 },
@@ -15,8 +15,8 @@ const PROTOCOL_VERSIONS = {
   '5': { protocolId: 'MQTT', protocolVersion: 5 },
 } as const;
 
-/** The MQTT.js options `check` and `write` connect with; `tlsSocket` receives the TLS socket once it exists. */
-export function clientOptions(settings: Settings, onTlsSocket?: (socket: TLSSocket) => void): IClientOptions {
+/** The MQTT.js options `check` and `write` connect with. */
+export function clientOptions(settings: Settings, hooks: WebSocketHooks = {}): IClientOptions {
   const { tls } = settings;
   const tlsOptions = tls && {
     ca: tls.ca,
@@ -47,7 +47,7 @@ export function clientOptions(settings: Settings, onTlsSocket?: (socket: TLSSock
     writeCache: false,
     // Repeated topics are sent as two-byte aliases when an MQTT 5 broker allows them.
     autoAssignTopicAlias: settings.protocol === '5',
-    ...(websocket ? { path: settings.websocketPath, ...webSocketOptions(tlsOptions ?? {}, onTlsSocket) } : (tlsOptions ?? {})),
+    ...(websocket ? { path: settings.websocketPath, ...webSocketOptions(tlsOptions ?? {}, hooks) } : (tlsOptions ?? {})),
   };
 }
 
@@ -236,7 +236,8 @@ function distinguishedName(fields: Record<string, string | string[] | undefined>
 export function connectBroker(settings: Settings): Promise<Connection> {
   return new Promise((resolve, reject) => {
     let tlsSocket: TLSSocket | undefined;
-    const options = clientOptions(settings, (socket) => (tlsSocket = socket));
+    let transportError: Error | undefined;
+    const options = clientOptions(settings, { onTlsSocket: (socket) => (tlsSocket = socket), onError: (error) => (transportError ??= error) });
     const client = mqtt.connect(options);
     // MQTT.js builds its stream synchronously; for mqtts:// it is the TLS socket itself.
     if (settings.tls && settings.transport === 'tcp') client.stream.once('secureConnect', () => (tlsSocket = client.stream as TLSSocket));
@@ -271,7 +272,7 @@ export function connectBroker(settings: Settings): Promise<Connection> {
     };
     const onError = (err: Error): void => fail(describeConnectError(err, settings, tlsSocket !== undefined));
     const onClose = (): void =>
-      settings.tls && !tlsSocket ? fail(tlsNotEstablished(settings)) : fail(
+      transportError ? onError(transportError) : settings.tls && !tlsSocket ? fail(tlsNotEstablished(settings)) : fail(
         new TransientError(
           `The broker at ${brokerAddress(settings)} closed the connection without accepting it. If it expects TLS, turn on "Use TLS"; if it requires a client certificate, set one; otherwise check its logs.`,
         ),

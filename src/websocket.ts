@@ -11,7 +11,14 @@ import WebSocket, { type ClientOptions } from 'ws';
 
 type Chunk = { chunk: Buffer | string };
 
-export function webSocketOptions(tlsOptions: ClientOptions, onTlsSocket?: (socket: TLSSocket) => void): Partial<IClientOptions> {
+export interface WebSocketHooks {
+  /** The TLS socket under a wss:// connection, once the handshake is done. */
+  readonly onTlsSocket?: (socket: TLSSocket) => void;
+  /** Errors of the WebSocket itself (HTTP status of a refused handshake, TLS failures), which MQTT.js does not pass on. */
+  readonly onError?: (error: Error) => void;
+}
+
+export function webSocketOptions(tlsOptions: ClientOptions, hooks: WebSocketHooks = {}): Partial<IClientOptions> {
   let socket: WebSocket | undefined;
   const wsOptions = {
     ...tlsOptions,
@@ -33,8 +40,9 @@ export function webSocketOptions(tlsOptions: ClientOptions, onTlsSocket?: (socke
     createWebsocket: (url: string, protocols: string[]) => {
       socket = new WebSocket(url, protocols, tlsOptions);
       socket.on('upgrade', (response) => {
-        if ('getPeerCertificate' in response.socket) onTlsSocket?.(response.socket as TLSSocket);
+        if ('getPeerCertificate' in response.socket) hooks.onTlsSocket?.(response.socket as TLSSocket);
       });
+      socket.on('error', (error) => hooks.onError?.(error));
       return socket;
     },
   };

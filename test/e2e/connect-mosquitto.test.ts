@@ -91,6 +91,13 @@ describe('connecting to Mosquitto', { skip }, () => {
     failed(wrong, /refused the user name or password|does not authorise user "airbyte"/);
     assert.doesNotMatch(wrong.stdout + wrong.stderr, /not-the-password/);
     failed(await runCheck({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't' }), /does not authorise anonymous clients|refused the user name or password/);
+    // write fails the same way, as a config_error the user can act on.
+    const write = await runWrite({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't/{stream}', username: USER, password: 'not-the-password' }, catalogOf([{ name: 's' }]), `${recordLine({ name: 's' }, { a: 1 })}\n`);
+    assert.equal(write.code, 1);
+    assert.equal(write.traceError().failure_type, 'config_error');
+    assert.match(String(write.traceError().message), /refused the user name or password|does not authorise user "airbyte"/);
+    assert.doesNotMatch(write.stdout + write.stderr, /not-the-password/);
+    assert.equal(write.states().length, 0);
   });
 
   it('connects over TLS with a pasted CA (literal \\n too) and reports the TLS session in check', async () => {
@@ -215,5 +222,35 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
     } finally {
       await subscriber.client.subscribeAsync('#', { qos: 2 });
     }
+  });
+});
+
+describe('Mosquitto over WebSocket', { skip }, () => {
+  let certs: TestCertificates;
+  let broker: Mosquitto;
+  let subscriber: Subscriber;
+  before(async () => {
+    certs = generateCertificates();
+    // WebSocket listeners get no bind address: this Mosquitto's libwebsockets backend refuses to start with one.
+    broker = await startMosquitto({
+      portCount: 3,
+      files: { 'ca.crt': certs.caCert, 'server.crt': certs.serverCert, 'server.key': certs.serverKey },
+      listeners: ([p0, p1, p2], dir) =>
+        [
+          `listener ${p0} 127.0.0.1\nallow_anonymous true`,
+          `listener ${p1}\nprotocol websockets`,
+          `listener ${p2}\nprotocol websockets\ncafile ${dir}/ca.crt\ncertfile ${dir}/server.crt\nkeyfile ${dir}/server.key`,
+        ].join('\n'),
+    });
+    subscriber = await subscribe(broker.url, '#');
+  });
+  after(async () => {
+    await subscriber?.close();
+    await broker?.stop();
+  });
+
+  it('publishes over ws:// and wss://', async () => {
+    await syncThreeRecords({ broker_url: `ws://127.0.0.1:${broker.ports[1]}/mqtt` }, subscriber, 'mosquitto-ws');
+    await syncThreeRecords({ broker_url: `wss://localhost:${broker.ports[2]}/mqtt`, tls_ca_certificate: certs.caCert }, subscriber, 'mosquitto-wss');
   });
 });
