@@ -63,7 +63,11 @@ describe('aedes over secure WebSocket', { skip: opensslSkipReason() }, () => {
   let subscriber: Subscriber;
   before(async () => {
     certs = generateCertificates();
-    broker = await startAedes({}, { path: '/mqtt', tls: { cert: certs.serverCert, key: certs.serverKey } });
+    broker = await startAedes(
+      {},
+      { path: '/mqtt', tls: { cert: certs.serverCert, key: certs.serverKey } },
+      { cert: certs.serverCert, key: certs.serverKey, ALPNProtocols: ['x-amzn-mqtt-ca'] },
+    );
     subscriber = await subscribe(broker.url, '#');
   });
   after(async () => {
@@ -76,6 +80,17 @@ describe('aedes over secure WebSocket', { skip: opensslSkipReason() }, () => {
     const { status, message } = checkStatus(await runCheck({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, topic_pattern: 't' }));
     assert.equal(status, 'SUCCEEDED', message);
     assert.match(message, /Connected to wss:\/\/localhost:\d+\/mqtt over TLSv1\.3 \(broker certificate CN=localhost, issued by CN=destination-mqtt Test CA\)/);
+  });
+
+  it('offers the configured ALPN protocol (as AWS IoT on port 443 requires)', async () => {
+    await syncThreeRecords({ broker_url: `mqtts://localhost:${broker.tlsPort}`, tls_ca_certificate: certs.caCert, tls_alpn_protocols: ['x-amzn-mqtt-ca'] }, subscriber, 'alpn');
+    assert.equal(broker.alpn.at(-1), 'x-amzn-mqtt-ca');
+    const { status } = checkStatus(await runCheck({ broker_url: `mqtts://localhost:${broker.tlsPort}`, tls_ca_certificate: certs.caCert, tls_alpn_protocols: ['h2'], topic_pattern: 't', connect_timeout: 5 }));
+    assert.equal(status, 'FAILED', 'a server that requires another ALPN protocol refuses the handshake');
+  });
+
+  it('verifies the certificate against tls_server_name when connecting by IP address', async () => {
+    await syncThreeRecords({ broker_url: `wss://127.0.0.1:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, tls_server_name: 'localhost' }, subscriber, 'sni');
   });
 
   it('fails with an unknown CA over wss:// too', async () => {

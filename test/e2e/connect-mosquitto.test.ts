@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type TestCertificates, generateCertificates, opensslSkipReason } from '../support/certs.js';
 import { type RunResult, runCheck, runWrite } from '../support/connector.js';
-import { catalogOf, recordLine } from '../support/messages.js';
+import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { findExecutable, type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { startProxy } from '../support/proxy.js';
 import { syncThreeRecords } from '../support/scenario.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
 
@@ -163,7 +164,11 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
   let broker: Mosquitto;
   let subscriber: Subscriber;
   before(async () => {
-    broker = await startMosquitto({ config: 'max_packet_size 2048\nretain_available false', listeners: ([p]) => `listener ${p} 127.0.0.1\nallow_anonymous true\nmax_qos 1` });
+    broker = await startMosquitto({
+      config: 'max_packet_size 2048\nretain_available false',
+      files: { acl: 'topic deny denied/#\ntopic readwrite #\n' },
+      listeners: ([p], dir) => `listener ${p} 127.0.0.1\nallow_anonymous true\nmax_qos 1\nacl_file ${dir}/acl`,
+    });
     subscriber = await subscribe(broker.url, '#', { protocolVersion: 5 });
   });
   after(async () => {
@@ -181,6 +186,33 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
       assert.deepEqual({ ...delivery.properties?.userProperties }, { airbyte_stream: 'readings', airbyte_namespace: 'plant', airbyte_emitted_at: String(1_700_000_000_000 + i) });
       assert.ok((delivery.properties?.messageExpiryInterval ?? 0) > 3500);
     }
+  });
+
+  it('keeps within the broker Receive Maximum and sends repeated topics as aliases', async () => {
+    const proxy = await startProxy(broker.port);
+    try {
+      // Long enough that repeating it would dwarf the payloads, short enough for the broker's 2048-byte packet limit.
+      const topic = `alias/${'long-level/'.repeat(140)}`;
+      const records = 300;
+      const input = Array.from({ length: records }, (_, i) => recordLine({ name: 's' }, { i })).join('\n');
+      const result = await runWrite(v5({ broker_port: proxy.port, topic_pattern: `${topic}{stream}`, max_inflight: 5000 }), catalogOf([{ name: 's' }]), `${input}\n`);
+      assert.equal(result.code, 0, result.stdout);
+      assert.match(result.stdout, /up to 20 message\(s\) in flight/, 'Mosquitto announces a Receive Maximum of 20');
+      await subscriber.waitFor(records);
+      assert.ok(proxy.upstreamBytes < records * topic.length, `${proxy.upstreamBytes} bytes sent: the ${topic.length}-byte topic was repeated`);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('fails with the reason name when the broker refuses a message', async () => {
+    const input = [recordLine({ name: 's' }, { a: 1 }), streamStateLine({ name: 's' }, 'after')].join('\n');
+    const result = await runWrite(v5({ topic_pattern: 'denied/{stream}' }), catalogOf([{ name: 's' }]), `${input}\n`);
+    assert.equal(result.code, 1, result.stdout);
+    const error = result.traceError();
+    assert.equal(error.failure_type, 'config_error');
+    assert.match(String(error.message), /The broker refused a message on topic "denied\/s": Not authorized \(reason code 0x87\)/);
+    assert.equal(result.states().length, 0);
   });
 
   it('leaves user properties out when asked', async () => {

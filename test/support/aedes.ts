@@ -5,6 +5,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Aedes, type AedesOptions, type AedesPublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
@@ -15,6 +16,10 @@ export interface EmbeddedBroker {
   readonly url: string;
   /** Port of the WebSocket listener, when one was asked for. */
   readonly wsPort: number | undefined;
+  /** Port of the MQTT-over-TLS listener, when one was asked for. */
+  readonly tlsPort: number | undefined;
+  /** The ALPN protocol each TLS connection negotiated (false when none). */
+  readonly alpn: (string | false | null)[];
   /** Every PUBLISH a client sent, as the broker received it (broker-side view, independent of any subscriber). */
   readonly received: AedesPublishPacket[];
   close(): Promise<void>;
@@ -26,13 +31,20 @@ export interface WebSocketListener {
   readonly tls?: { readonly cert: string; readonly key: string };
 }
 
+export interface TlsListener {
+  readonly cert: string;
+  readonly key: string;
+  /** Protocols the server accepts; a client offering none of them fails the handshake. */
+  readonly ALPNProtocols?: string[];
+}
+
 type Closable = { close(callback: () => void): unknown };
 
 function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-export async function startAedes(options: AedesOptions = {}, websocket?: WebSocketListener): Promise<EmbeddedBroker> {
+export async function startAedes(options: AedesOptions = {}, websocket?: WebSocketListener, tls?: TlsListener): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker(options);
   const received: AedesPublishPacket[] = [];
   aedes.on('publish', (packet, client) => {
@@ -49,11 +61,23 @@ export async function startAedes(options: AedesOptions = {}, websocket?: WebSock
     wsPort = await listen(http);
     closables.unshift(wss, http);
   }
+  let tlsPort: number | undefined;
+  const alpn: (string | false | null)[] = [];
+  if (tls) {
+    const secure = createTlsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: tls.ALPNProtocols }, (socket: TLSSocket) => {
+      alpn.push(socket.alpnProtocol);
+      aedes.handle(socket);
+    });
+    tlsPort = await listen(secure as unknown as Server);
+    closables.unshift(secure);
+  }
   return {
     aedes,
     port,
     url: `mqtt://127.0.0.1:${port}`,
     wsPort,
+    tlsPort,
+    alpn,
     received,
     close: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
