@@ -15,7 +15,7 @@ import { Checkpoints } from '../checkpoints.js';
 import { readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { buildEnvelope } from '../envelope.js';
 import { ConfigError, type ConnectorError, InputError, asConnectorError } from '../errors.js';
-import { type PublishProperties, publishPacketSize, recordProperties, streamProperties } from '../message.js';
+import { PublishEncoder, type PublishTarget, publishTarget } from '../packets.js';
 import { parseLine } from '../protocol/input.js';
 import type { Output } from '../protocol/output.js';
 import { Publisher } from '../publisher.js';
@@ -45,14 +45,28 @@ interface StreamTotals {
 /** Everything needed to publish a stream's records, worked out once per stream. */
 interface Lane {
   readonly route: StreamRoute;
-  readonly properties: PublishProperties | undefined;
+  readonly target: PublishTarget;
   readonly totals: StreamTotals;
+}
+
+function laneTarget(settings: Settings, route: StreamRoute, alias: number): PublishTarget {
+  const userProperties: Record<string, string> = { airbyte_stream: route.name };
+  if (route.namespace !== undefined) userProperties.airbyte_namespace = route.namespace;
+  return publishTarget(route.topic, {
+    mqtt5: settings.protocol === '5',
+    contentType: 'application/json',
+    messageExpirySeconds: settings.messageExpirySeconds,
+    userProperties: settings.mqtt5UserProperties ? userProperties : undefined,
+    emittedAtProperty: settings.mqtt5UserProperties,
+    alias,
+  });
 }
 
 class WriteSync {
   private readonly checkpoints = new Checkpoints();
   private readonly publisher: Publisher;
   private readonly lanes = new Map<string, Lane>();
+  private readonly encoder: PublishEncoder;
   private readonly maxPacketSize: number | undefined;
   private lineNumber = 0;
   private failure: ConnectorError | undefined;
@@ -64,15 +78,19 @@ class WriteSync {
     private readonly connection: Connection,
     private readonly output: Output,
   ) {
+    // Topic aliases (MQTT 5) for as many streams as the broker allows; the rest send their topic every time.
+    const aliases = connection.limits.topicAliasMaximum ?? 0;
     for (const [key, route] of routes) {
-      this.lanes.set(key, { route, properties: streamProperties(settings, route), totals: { route, records: 0, bytes: 0 } });
+      const alias = this.lanes.size < aliases ? this.lanes.size + 1 : 0;
+      this.lanes.set(key, { route, target: laneTarget(settings, route, alias), totals: { route, records: 0, bytes: 0 } });
     }
+    this.encoder = new PublishEncoder(settings.qos, settings.retain, settings.protocol === '5');
     this.maxPacketSize = connection.limits.maximumPacketSize;
     this.publisher = new Publisher(
       connection.client,
+      this.encoder,
       {
         qos: settings.qos,
-        retain: settings.retain,
         maxInflight: settings.maxInflight,
         oneAtATime: settings.publisherSync,
         brokerReceiveMaximum: connection.limits.receiveMaximum,
@@ -127,23 +145,21 @@ class WriteSync {
           `record of stream ${describeStream(message.namespace, message.stream)}, which is not in the configured catalog`,
         );
       }
-      const { route } = lane;
+      const { route, target } = lane;
       const payload = buildEnvelope({ streamJson: route.streamJson, emittedAtJson: message.emittedAtJson, dataJson: message.dataJson });
-      const properties = recordProperties(lane.properties, message.emittedAtJson);
       const bytes = Buffer.byteLength(payload, 'utf8');
-      if (this.maxPacketSize !== undefined) this.checkSize(route, bytes, properties, this.maxPacketSize);
+      const size = this.encoder.size(target, bytes, message.emittedAtJson);
+      if (this.maxPacketSize !== undefined && size > this.maxPacketSize) this.tooLarge(route, size, this.maxPacketSize);
       lane.totals.records++;
       lane.totals.bytes += bytes;
-      this.publisher.send(route.topic, payload, this.checkpoints.recordReceived(key), properties);
+      this.publisher.send(target, payload, bytes, message.emittedAtJson, size, this.checkpoints.recordReceived(key));
     } else if (message.kind === 'state') {
       this.emitStates(this.checkpoints.stateReceived(message));
     }
     // TRACE, LOG and any other message type carry nothing to publish.
   }
 
-  private checkSize(route: StreamRoute, payloadBytes: number, properties: PublishProperties | undefined, limit: number): void {
-    const size = publishPacketSize(route.topic, payloadBytes, this.settings.qos, properties, this.settings.protocol === '5');
-    if (size <= limit) return;
+  private tooLarge(route: StreamRoute, size: number, limit: number): never {
     throw new ConfigError(
       `Input line ${this.lineNumber}: the record of stream ${describeStream(route.namespace, route.name)} makes a ${size}-byte MQTT message, ` +
         `larger than the ${limit} bytes the broker accepts. Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.`,

@@ -4,7 +4,7 @@
  * the source's own text (see raw-json.ts).
  */
 import { InputError } from '../errors.js';
-import { findPath, type Span } from './raw-json.js';
+import { findPath, recordSpans, type Span } from './raw-json.js';
 
 export interface RecordMessage {
   readonly kind: 'record';
@@ -86,8 +86,7 @@ function parseRecord(message: JsonObject, line: string, lineNumber: number): Rec
   if (typeof record.emitted_at !== 'number') {
     throw new InputError(lineNumber, `RECORD of stream "${record.stream}" has no numeric "record.emitted_at"`);
   }
-  const data = findPath(line, ['record', 'data']);
-  const emittedAt = findPath(line, ['record', 'emitted_at']);
+  const { data, emittedAt } = recordSpans(line);
   if (!data || !emittedAt) throw new InputError(lineNumber, 'RECORD message could not be located in the line');
   return {
     kind: 'record',

@@ -1,0 +1,165 @@
+/**
+ * `npm run bench`: the connector against a bare MQTT.js publisher and `mosquitto_pub -l`, on the same generated input,
+ * against a Mosquitto with default limits that this script starts. The commands alternate over several rounds; the
+ * medians are compared. Then a 1,000,000-record sync measures peak memory.
+ *
+ * Environment: BENCH_RECORDS (200000), BENCH_ROUNDS (3), BENCH_MEMORY_RECORDS (1000000; 0 skips the memory check).
+ */
+import { spawn } from 'node:child_process';
+import { createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { v4 as uuidv4 } from 'uuid';
+import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const MAIN = join(ROOT, 'dist/src/main.js');
+const BARE = join(ROOT, 'dist/scripts/bench/bare-publisher.js');
+const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MEMORY_RECORDS = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
+const STREAMS = ['users', 'orders', 'events', 'sensor_readings'];
+const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'];
+
+interface Inputs {
+  readonly messages: string;
+  readonly envelopes: string;
+  readonly payloads: string;
+  readonly catalog: string;
+  readonly bytes: number;
+}
+
+/** Records of about 250 bytes across a few streams, a STREAM state every 1,000 records. */
+async function generate(dir: string, records: number, withReferences: boolean): Promise<Inputs> {
+  const messages = createWriteStream(join(dir, `messages-${records}.jsonl`));
+  const envelopes = withReferences ? createWriteStream(join(dir, 'envelopes.tsv')) : undefined;
+  const payloads = withReferences ? createWriteStream(join(dir, 'payloads.txt')) : undefined;
+  let bytes = 0;
+  const write = async (stream: NodeJS.WritableStream | undefined, text: string): Promise<void> => {
+    if (stream && !stream.write(text)) await new Promise((resolve) => stream.once('drain', resolve));
+  };
+  for (let i = 0; i < records; i++) {
+    const stream = STREAMS[i % STREAMS.length] as string;
+    const emittedAt = 1_700_000_000_000 + i;
+    const data = `{"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com","amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active","updated_at":"2026-11-01T12:00:00Z","tags":["a","b"],"score":${i % 97}}`;
+    const line = `{"type":"RECORD","record":{"stream":"${stream}","namespace":"bench","emitted_at":${emittedAt},"data":${data}}}\n`;
+    bytes += line.length;
+    await write(messages, line);
+    if (withReferences) {
+      const envelope = `{"_airbyte_ab_id":"${uuidv4()}","_airbyte_stream":"${stream}","_airbyte_emitted_at":${emittedAt},"_airbyte_data":${data}}`;
+      await write(envelopes, `bench/bench/${stream}\t${envelope}\n`);
+      await write(payloads, `${envelope}\n`);
+    }
+    if (i % 1000 === 999) {
+      await write(messages, `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream}","namespace":"bench"},"stream_state":{"cursor":${i}}}}}\n`);
+    }
+  }
+  await Promise.all([messages, envelopes, payloads].map((s) => s && new Promise((resolve) => s.end(resolve))));
+  const catalog = join(dir, 'catalog.json');
+  writeFileSync(
+    catalog,
+    JSON.stringify({ streams: STREAMS.map((name) => ({ stream: { name, namespace: 'bench', json_schema: {}, supported_sync_modes: ['incremental'] }, sync_mode: 'incremental', destination_sync_mode: 'append' })) }),
+  );
+  return { messages: join(dir, `messages-${records}.jsonl`), envelopes: join(dir, 'envelopes.tsv'), payloads: join(dir, 'payloads.txt'), catalog, bytes };
+}
+
+interface Measurement {
+  readonly seconds: number;
+  readonly peakRssMb: number;
+}
+
+/** Runs a command with a file on stdin; wall time from spawn to exit, and peak RSS (VmHWM) sampled from /proc. */
+function measure(command: string, args: readonly string[], stdinFile: string | undefined): Promise<Measurement> {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: [stdinFile ? openSync(stdinFile, 'r') : 'ignore', 'pipe', 'inherit'] });
+    let peakKb = 0;
+    const sample = (): void => {
+      try {
+        const hwm = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1];
+        if (hwm) peakKb = Math.max(peakKb, Number(hwm));
+      } catch {
+        // the process has just exited
+      }
+    };
+    const sampler = setInterval(sample, 20);
+    let tail = '';
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      tail = (tail + chunk).slice(-2000);
+    });
+    child.on('exit', (code) => {
+      clearInterval(sampler);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (code !== 0) reject(new Error(`${command} ${args.join(' ')} exited with ${code}: ${tail}`));
+      else resolve({ seconds, peakRssMb: peakKb / 1024 });
+    });
+    sample();
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
+const mosquittoPub = findExecutable('mosquitto_pub');
+if (!findExecutable('mosquitto') || !mosquittoPub) throw new Error('the benchmark needs mosquitto and mosquitto_pub (apt-get install mosquitto mosquitto-clients)');
+
+const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-bench-'));
+const broker = await startMosquitto();
+try {
+  const inputs = await generate(dir, RECORDS, true);
+  const config = (qos: number): string => {
+    const path = join(dir, `config-${qos}.json`);
+    writeFileSync(path, JSON.stringify({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'bench/{namespace}/{stream}', message_qos: QOS_NAMES[qos] }));
+    return path;
+  };
+  const commands: Record<string, () => Promise<Measurement>> = {
+    'connector QoS 0': () => measure(process.execPath, [MAIN, 'write', '--config', config(0), '--catalog', inputs.catalog], inputs.messages),
+    'connector QoS 1': () => measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', inputs.catalog], inputs.messages),
+    'connector QoS 2': () => measure(process.execPath, [MAIN, 'write', '--config', config(2), '--catalog', inputs.catalog], inputs.messages),
+    'bare MQTT.js QoS 0': () => measure(process.execPath, [BARE, broker.url, '0', '1000', inputs.envelopes], undefined),
+    'bare MQTT.js QoS 1': () => measure(process.execPath, [BARE, broker.url, '1', '1000', inputs.envelopes], undefined),
+    'mosquitto_pub -l QoS 0': () => measure(mosquittoPub, ['-h', '127.0.0.1', '-p', String(broker.port), '-q', '0', '-t', 'bench/pub', '-l'], inputs.payloads),
+  };
+  const names = Object.keys(commands);
+  const results = new Map<string, Measurement[]>(names.map((name) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order each round so that no command always runs first (cold caches) or last.
+    const order = names.map((_, i) => names[(i + round) % names.length] as string);
+    for (const name of order) {
+      const result = await (commands[name] as () => Promise<Measurement>)();
+      results.get(name)?.push(result);
+      process.stderr.write(`round ${round + 1}/${ROUNDS} ${name}: ${result.seconds.toFixed(2)} s\n`);
+    }
+  }
+  const seconds = (name: string): number => median((results.get(name) ?? []).map((r) => r.seconds));
+  const peak = (name: string): number => Math.max(...(results.get(name) ?? []).map((r) => r.peakRssMb));
+  console.log(`\nMachine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; Mosquitto with default limits on loopback.`);
+  console.log(`Input: ${RECORDS} records (${(inputs.bytes / RECORDS).toFixed(0)} bytes each on average) in ${STREAMS.length} streams, a STREAM state every 1,000 records. Median of ${ROUNDS} rounds.\n`);
+  console.log('| command | median s | records/s | peak RSS MB |');
+  console.log('| --- | --- | --- | --- |');
+  for (const name of names) {
+    console.log(`| ${name} | ${seconds(name).toFixed(2)} | ${Math.round(RECORDS / seconds(name)).toLocaleString('en-US')} | ${peak(name).toFixed(0)} |`);
+  }
+  const ratio = (a: string, b: string): string => (seconds(a) / seconds(b)).toFixed(2);
+  console.log('\n| comparison | ratio | target |');
+  console.log('| --- | --- | --- |');
+  console.log(`| connector QoS 1 / bare MQTT.js QoS 1 | ${ratio('connector QoS 1', 'bare MQTT.js QoS 1')} | <= 1.10 |`);
+  console.log(`| connector QoS 0 / mosquitto_pub -l QoS 0 | ${ratio('connector QoS 0', 'mosquitto_pub -l QoS 0')} | <= 1.50 |`);
+  console.log(`| connector QoS 0 / bare MQTT.js QoS 0 | ${ratio('connector QoS 0', 'bare MQTT.js QoS 0')} | |`);
+  console.log(`| connector QoS 2 / connector QoS 1 | ${ratio('connector QoS 2', 'connector QoS 1')} | <= 3.00 |`);
+
+  if (MEMORY_RECORDS > 0) {
+    const big = await generate(dir, MEMORY_RECORDS, false);
+    const result = await measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', big.catalog], big.messages);
+    console.log(
+      `\nMemory: ${MEMORY_RECORDS.toLocaleString('en-US')} records (${(big.bytes / 2 ** 20).toFixed(0)} MB of input) at QoS 1 took ${result.seconds.toFixed(1)} s ` +
+        `(${Math.round(MEMORY_RECORDS / result.seconds).toLocaleString('en-US')} records/s) with a peak RSS of ${result.peakRssMb.toFixed(0)} MB (target < 150 MB).`,
+    );
+  }
+} finally {
+  await broker.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
