@@ -108,6 +108,15 @@ export class Publisher {
     return !this.stream.writableNeedDrain;
   }
 
+  /**
+   * Whether to wake a paused reader. Waking it for every freed slot would send one small write per acknowledgement
+   * (each a system call, and on loopback a wake-up of the broker); waiting until half the window is free lets each
+   * refill go out as one large write while the other half keeps the broker busy.
+   */
+  private get refillDue(): boolean {
+    return this.hasRoom && this.inflight <= this.window >> 1;
+  }
+
   private get stream(): Duplex {
     // MQTT.js replaces its stream on every connection, so it is looked up, never kept.
     return this.client.stream as Duplex;
@@ -226,7 +235,7 @@ export class Publisher {
       this.onIdle = undefined;
       idle();
     }
-    if (!this.onRoom || this.roomScheduled || !this.hasRoom) return;
+    if (!this.onRoom || this.roomScheduled || !this.refillDue) return;
     this.roomScheduled = true;
     setImmediate(() => {
       this.roomScheduled = false;

@@ -5,6 +5,7 @@
  */
 import { InputError } from '../errors.js';
 import { findPath, recordSpans, type Span } from './raw-json.js';
+import { scanRecord } from './record-scan.js';
 
 export interface RecordMessage {
   readonly kind: 'record';
@@ -55,6 +56,17 @@ function describeSyntaxError(err: unknown, line: string): string {
 }
 
 export function parseLine(line: string, lineNumber: number): InputMessage {
+  const scanned = scanRecord(line);
+  if (scanned?.stream) {
+    return {
+      kind: 'record',
+      stream: scanned.stream,
+      namespace: scanned.namespace,
+      emittedAtJson: line.slice(scanned.emittedAtStart, scanned.emittedAtEnd),
+      dataJson: line.slice(scanned.dataStart, scanned.dataEnd),
+    };
+  }
+  // Everything else, and every line the fast path does not accept, goes through JSON.parse, which decides.
   let message: unknown;
   try {
     message = JSON.parse(line);
