@@ -23,7 +23,11 @@ export class Checkpoints {
   private ackedBelow = 0;
   /** Acknowledgements that arrived ahead of an older, still outstanding record (QoS 2, republishing). */
   private readonly ackedAhead = new Set<number>();
-  private readonly held: HeldState[] = [];
+  /**
+   * States not yet released, from `heldHead` on. Released slots are cleared at once: a state line is a slice of the
+   * input chunk it arrived in, and keeping it would keep that whole chunk (64 KB) alive.
+   */
+  private held: (HeldState | undefined)[] = [];
   private heldHead = 0;
   private readonly sinceStreamState = new Map<string, number>();
   private sinceGlobalState = 0;
@@ -88,10 +92,13 @@ export class Checkpoints {
       const next = this.held[this.heldHead];
       if (next === undefined || next.coversBelow > this.ackedBelow) break;
       released.push(next.line);
-      this.heldHead++;
+      this.held[this.heldHead++] = undefined;
     }
-    if (this.heldHead > 1024 && this.heldHead * 2 > this.held.length) {
-      this.held.splice(0, this.heldHead);
+    if (this.heldHead === this.held.length) {
+      this.held = [];
+      this.heldHead = 0;
+    } else if (this.heldHead >= 64 && this.heldHead * 2 >= this.held.length) {
+      this.held = this.held.slice(this.heldHead);
       this.heldHead = 0;
     }
     return released;
