@@ -1,10 +1,11 @@
 /**
  * The connector specification. `spec.json` at the package root is its single source: `spec` prints it and every
- * configuration is validated against its `connectionSpecification`, so the form the user fills in and the rules the
- * connector applies cannot drift apart.
+ * configuration is validated against its `connectionSpecification` (compiled into a validator at build time), so the
+ * form the user fills in and the rules the connector applies cannot drift apart.
  */
 import { readFileSync } from 'node:fs';
-import AjvModule, { type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject } from 'ajv';
+import { validate } from './validate-config.js';
 
 export interface PropertySchema {
   readonly title?: string;
@@ -25,27 +26,20 @@ export interface ConnectorSpec {
 // layout too).
 const SPEC_URL = new URL('../../../spec.json', import.meta.url);
 
-let cached: { spec: ConnectorSpec; validate: ValidateFunction } | undefined;
+let cached: ConnectorSpec | undefined;
 
-function load(): { spec: ConnectorSpec; validate: ValidateFunction } {
-  if (cached) return cached;
-  const spec = JSON.parse(readFileSync(SPEC_URL, 'utf8')) as ConnectorSpec;
-  // ajv is a CommonJS module whose default export is the class; under NodeNext it arrives as a namespace.
-  const Ajv = AjvModule.default;
-  const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false });
-  // Airbyte's UI annotations are not JSON Schema; declaring them keeps strict mode useful for real typos.
-  ajv.addVocabulary(['airbyte_secret', 'airbyte_hidden', 'order', 'group', 'groups', 'always_show', 'multiline']);
-  cached = { spec, validate: ajv.compile(spec.connectionSpecification) };
+function load(): ConnectorSpec {
+  cached ??= JSON.parse(readFileSync(SPEC_URL, 'utf8')) as ConnectorSpec;
   return cached;
 }
 
 export function connectorSpec(): ConnectorSpec {
-  return load().spec;
+  return load();
 }
 
 /** Names of the properties whose values must never be shown. */
 export function secretProperties(): string[] {
-  const { properties } = load().spec.connectionSpecification;
+  const { properties } = load().connectionSpecification;
   return Object.keys(properties).filter((key) => properties[key]?.airbyte_secret === true);
 }
 
@@ -78,6 +72,5 @@ function describe(error: ErrorObject): string {
 
 /** Every violation of the spec's schema, in words that name the field; empty when there is none. */
 export function schemaProblems(config: Record<string, unknown>): string[] {
-  const { validate } = load();
   return validate(config) ? [] : (validate.errors ?? []).map(describe);
 }
