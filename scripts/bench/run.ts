@@ -3,7 +3,10 @@
  * against a Mosquitto with default limits that this script starts. The commands alternate over several rounds; the
  * medians are compared. Then a 1,000,000-record sync measures peak memory.
  *
- * Environment: BENCH_RECORDS (200000), BENCH_ROUNDS (3), BENCH_MEMORY_RECORDS (1000000; 0 skips the memory check).
+ * A sweep of max_inflight at QoS 1 shows where the default comes from.
+ *
+ * Environment: BENCH_RECORDS (200000), BENCH_ROUNDS (3), BENCH_MEMORY_RECORDS (1000000; 0 skips the memory check),
+ * BENCH_WINDOWS (comma-separated max_inflight values for the sweep; empty skips it).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,6 +22,7 @@ const BARE = join(ROOT, 'dist/scripts/bench/bare-publisher.js');
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MEMORY_RECORDS = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
+const WINDOWS = (process.env.BENCH_WINDOWS ?? '50,200,1000,5000').split(',').filter(Boolean).map(Number);
 const STREAMS = ['users', 'orders', 'events', 'sensor_readings'];
 const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'];
 
@@ -110,9 +114,10 @@ const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-bench-'));
 const broker = await startMosquitto();
 try {
   const inputs = await generate(dir, RECORDS, true);
-  const config = (qos: number): string => {
-    const path = join(dir, `config-${qos}.json`);
-    writeFileSync(path, JSON.stringify({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'bench/{namespace}/{stream}', message_qos: QOS_NAMES[qos] }));
+  const config = (qos: number, maxInflight?: number): string => {
+    const path = join(dir, `config-${qos}-${maxInflight ?? 'default'}.json`);
+    const settings = { broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'bench/{namespace}/{stream}', message_qos: QOS_NAMES[qos], max_inflight: maxInflight };
+    writeFileSync(path, JSON.stringify(settings));
     return path;
   };
   const commands: Record<string, () => Promise<Measurement>> = {
@@ -150,6 +155,18 @@ try {
   console.log(`| connector QoS 0 / mosquitto_pub -l QoS 0 | ${ratio('connector QoS 0', 'mosquitto_pub -l QoS 0')} | <= 1.50 |`);
   console.log(`| connector QoS 0 / bare MQTT.js QoS 0 | ${ratio('connector QoS 0', 'bare MQTT.js QoS 0')} | |`);
   console.log(`| connector QoS 2 / connector QoS 1 | ${ratio('connector QoS 2', 'connector QoS 1')} | <= 3.00 |`);
+
+  if (WINDOWS.length > 0) {
+    console.log('\n| max_inflight at QoS 1 | median s | records/s |');
+    console.log('| --- | --- | --- |');
+    for (const window of WINDOWS) {
+      const runs: number[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        runs.push((await measure(process.execPath, [MAIN, 'write', '--config', config(1, window), '--catalog', inputs.catalog], inputs.messages)).seconds);
+      }
+      console.log(`| ${window} | ${median(runs).toFixed(2)} | ${Math.round(RECORDS / median(runs)).toLocaleString('en-US')} |`);
+    }
+  }
 
   if (MEMORY_RECORDS > 0) {
     const big = await generate(dir, MEMORY_RECORDS, false);

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
 import { type TestCertificates, generateCertificates, opensslSkipReason } from '../support/certs.js';
-import { runCheck } from '../support/connector.js';
+import { runCheck, runWrite } from '../support/connector.js';
+import { catalogOf, recordLine } from '../support/messages.js';
 import { syncThreeRecords } from '../support/scenario.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
 
@@ -42,6 +43,17 @@ describe('aedes over TCP and WebSocket', () => {
 
   it('publishes over WebSocket given as a ws:// URL with a path, at QoS 2', async () => {
     await syncThreeRecords({ broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`, message_qos: 'EXACTLY_ONCE' }, subscriber, 'ws-url');
+  });
+
+  it('sends many PUBLISH packets per WebSocket frame', async () => {
+    const records = 2000;
+    const input = Array.from({ length: records }, (_, i) => recordLine({ name: 's' }, { i })).join('\n');
+    const before = broker.wsFrames.length;
+    const result = await runWrite({ broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`, topic_pattern: 'frames/{stream}', message_qos: 'AT_MOST_ONCE' }, catalogOf([{ name: 's' }]), `${input}\n`);
+    assert.equal(result.code, 0, result.stdout);
+    const frames = broker.wsFrames[before] ?? 0;
+    // CONNECT and DISCONNECT take a frame each; 2,000 messages went out in far fewer frames than messages.
+    assert.ok(frames >= 3 && frames < records / 10, `${frames} frames for ${records} messages`);
   });
 
   it('says so when the WebSocket path is wrong', async () => {

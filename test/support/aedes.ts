@@ -16,6 +16,8 @@ export interface EmbeddedBroker {
   readonly url: string;
   /** Port of the WebSocket listener, when one was asked for. */
   readonly wsPort: number | undefined;
+  /** WebSocket frames received from clients, counted per client connection in arrival order. */
+  readonly wsFrames: number[];
   /** Port of the MQTT-over-TLS listener, when one was asked for. */
   readonly tlsPort: number | undefined;
   /** The ALPN protocol each TLS connection negotiated (false when none). */
@@ -54,10 +56,15 @@ export async function startAedes(options: AedesOptions = {}, websocket?: WebSock
   const port = await listen(server);
   const closables: Closable[] = [server];
   let wsPort: number | undefined;
+  const wsFrames: number[] = [];
   if (websocket) {
     const http = websocket.tls ? createHttpsServer({ cert: websocket.tls.cert, key: websocket.tls.key }) : createHttpServer();
     const wss = new WebSocketServer({ server: http, path: websocket.path });
-    wss.on('connection', (socket, request) => aedes.handle(createWebSocketStream(socket), request));
+    wss.on('connection', (socket, request) => {
+      const index = wsFrames.push(0) - 1;
+      socket.on('message', () => (wsFrames[index] = (wsFrames[index] ?? 0) + 1));
+      aedes.handle(createWebSocketStream(socket), request);
+    });
     wsPort = await listen(http);
     closables.unshift(wss, http);
   }
@@ -76,6 +83,7 @@ export async function startAedes(options: AedesOptions = {}, websocket?: WebSock
     port,
     url: `mqtt://127.0.0.1:${port}`,
     wsPort,
+    wsFrames,
     tlsPort,
     alpn,
     received,
