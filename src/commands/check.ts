@@ -5,7 +5,7 @@
  */
 import type { MqttClient } from 'mqtt';
 import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../broker.js';
-import { readConfigFile, type Settings, toSettings } from '../config/settings.js';
+import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { buildEnvelope } from '../envelope.js';
 import { ConnectorError, TransientError } from '../errors.js';
 import type { Output } from '../protocol/output.js';
@@ -17,7 +17,8 @@ export async function check(configPath: string, output: Output): Promise<void> {
   try {
     const settings = toSettings(await readConfigFile(configPath));
     output.redact(settings.secrets);
-    for (const warning of settings.warnings) output.log('WARN', warning);
+    output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
+  for (const warning of settings.warnings) output.log('WARN', warning);
     connection = await connectBroker(settings);
     const tested = settings.testTopic ? await publishTest(connection.client, settings, settings.testTopic) : ' No test topic is set, so nothing was published.';
     output.connectionStatus('SUCCEEDED', `${describeConnection(settings, connection)}${tested}`);

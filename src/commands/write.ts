@@ -9,10 +9,10 @@
  */
 import type { Readable } from 'node:stream';
 import split2 from 'split2';
-import { type Connection, brokerAddress, connectBroker, disconnect } from '../broker.js';
+import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../broker.js';
 import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../catalog.js';
 import { Checkpoints } from '../checkpoints.js';
-import { readConfigFile, type Settings, toSettings } from '../config/settings.js';
+import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { buildEnvelope } from '../envelope.js';
 import { ConfigError, type ConnectorError, InputError, asConnectorError } from '../errors.js';
 import { PublishEncoder, type PublishTarget, publishTarget } from '../packets.js';
@@ -25,9 +25,11 @@ const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];
 export async function write(configPath: string, catalogPath: string, output: Output, input: Readable = process.stdin): Promise<void> {
   const settings = toSettings(await readConfigFile(configPath));
   output.redact(settings.secrets);
+  output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
   for (const warning of settings.warnings) output.log('WARN', warning);
   const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern);
   const connection = await connectBroker(settings);
+  output.log('DEBUG', `Connected; broker limits: ${describeLimits(connection.limits)}.`);
   const sync = new WriteSync(settings, routes, connection, output);
   try {
     await sync.run(input);

@@ -11,6 +11,7 @@ import { patternProblem, topicProblem } from '../topic.js';
 import { parseBrokerUrl } from './broker-url.js';
 import { schemaProblems, secretProperties } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
+import { REDACTED } from '../protocol/output.js';
 
 export type QoS = 0 | 1 | 2;
 export type ProtocolName = '3.1' | '3.1.1' | '5';
@@ -210,4 +211,22 @@ export async function readConfigFile(path: string): Promise<unknown> {
     // The parser's message quotes the text, which may hold the password.
     throw new ConfigError(`The configuration file ${path} is not valid JSON`);
   }
+}
+
+/** The settings as they will be used, for the log: secrets and key material replaced, certificates summarised. */
+export function describeSettings(settings: Settings): string {
+  const { secrets: _secrets, warnings: _warnings, tls, password, ...plain } = settings;
+  const described = {
+    ...plain,
+    password: password === undefined ? undefined : REDACTED,
+    tls: tls && {
+      ca: tls.ca === undefined ? 'system roots' : `${tls.ca.length} certificate(s)`,
+      clientCertificate: tls.cert === undefined ? undefined : 'set',
+      clientKey: tls.key === undefined ? undefined : REDACTED,
+      verify: tls.rejectUnauthorized,
+      serverName: tls.servername,
+      alpnProtocols: tls.ALPNProtocols,
+    },
+  };
+  return JSON.stringify(described);
 }

@@ -10,12 +10,30 @@ import type { ConnectorError } from '../errors.js';
 
 export type LogLevel = 'FATAL' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE';
 
-const REDACTED = '**********';
+const LEVELS: readonly LogLevel[] = ['FATAL', 'ERROR', 'WARN', 'INFO', 'DEBUG', 'TRACE'];
+export const REDACTED = '**********';
+
+/** The most detailed level to print, from LOG_LEVEL (case-insensitive); INFO when unset or unknown. */
+export function logLevelFrom(value: string | undefined): LogLevel {
+  const level = value?.toUpperCase() as LogLevel | undefined;
+  return level && LEVELS.includes(level) ? level : 'INFO';
+}
 
 export class Output {
   private secrets: string[] = [];
+  private readonly threshold: number;
 
-  constructor(private readonly sink: Writable = process.stdout) {}
+  constructor(
+    private readonly sink: Writable = process.stdout,
+    level: LogLevel = logLevelFrom(process.env.LOG_LEVEL),
+  ) {
+    this.threshold = LEVELS.indexOf(level);
+  }
+
+  /** Whether messages of `level` are printed; lets callers skip building messages nobody will see. */
+  enabled(level: LogLevel): boolean {
+    return LEVELS.indexOf(level) <= this.threshold;
+  }
 
   /** Values that must never appear in any output line, as given and as they look inside a JSON string. */
   redact(values: Iterable<string | undefined>): void {
@@ -41,7 +59,7 @@ export class Output {
   }
 
   log(level: LogLevel, message: string): void {
-    this.write(JSON.stringify({ type: 'LOG', log: { level, message } }));
+    if (this.enabled(level)) this.write(JSON.stringify({ type: 'LOG', log: { level, message } }));
   }
 
   spec(spec: unknown): void {

@@ -162,6 +162,28 @@ describe('write against aedes', () => {
     }
   });
 
+  it('logs the effective configuration without secrets, and honours LOG_LEVEL', async () => {
+    const input = `${recordLine(EVENTS, { a: 1 })}\n`;
+    const secretConfig = config({ topic_pattern: 'logs/{stream}', username: 'u', password: 'sw0rdf1sh-secret' });
+    const info = await runWrite(secretConfig, CATALOG, input);
+    assert.equal(info.code, 0, info.stdout);
+    const effective = info.ofType('LOG').map((m) => (m.log as { message: string }).message).find((m) => m.startsWith('Effective configuration: '));
+    assert.ok(effective, info.stdout);
+    const described = JSON.parse(effective.slice('Effective configuration: '.length)) as Record<string, unknown>;
+    assert.equal(described.password, '**********');
+    assert.equal(described.topicPattern, 'logs/{stream}');
+    assert.equal(described.qos, 1);
+    assert.doesNotMatch(info.stdout + info.stderr, /sw0rdf1sh/);
+    assert.ok(!info.ofType('LOG').some((m) => (m.log as { level: string }).level === 'DEBUG'));
+
+    const debug = await runWrite(secretConfig, CATALOG, input, { env: { LOG_LEVEL: 'debug' } });
+    assert.match(debug.stdout, /"level":"DEBUG","message":"Connected; broker limits: none announced\."/);
+    const quiet = await runWrite(secretConfig, CATALOG, input, { env: { LOG_LEVEL: 'WARN' } });
+    assert.equal(quiet.code, 0);
+    assert.deepEqual(quiet.ofType('LOG'), []);
+    assert.equal(quiet.states().length, 0);
+  });
+
   it('publishes one message at a time with publisher_sync', async () => {
     const subscriber = await subscribe(broker.url, 'sync/#');
     try {

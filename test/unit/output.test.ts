@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
-import { Output } from '../../src/protocol/output.js';
+import { Output, logLevelFrom } from '../../src/protocol/output.js';
 import { windowSize } from '../../src/publisher.js';
 
 function capture(): { output: Output; lines: () => Record<string, unknown>[] } {
@@ -43,6 +43,27 @@ describe('Output', () => {
     const text = JSON.stringify(lines());
     assert.doesNotMatch(text, /topsecret|pa\\"ss/);
     assert.match(text, /\*{10} and \*{10}/);
+  });
+});
+
+describe('log levels', () => {
+  it('prints messages at or above the threshold only', () => {
+    const sink = new PassThrough();
+    let text = '';
+    sink.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+    const output = new Output(sink, 'WARN');
+    output.log('INFO', 'hidden');
+    output.log('DEBUG', 'hidden');
+    output.log('WARN', 'shown');
+    output.log('ERROR', 'shown too');
+    assert.deepEqual(text.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { log: { level: string } }).log.level), ['WARN', 'ERROR']);
+  });
+
+  it('reads LOG_LEVEL case-insensitively and falls back to INFO', () => {
+    assert.equal(logLevelFrom('debug'), 'DEBUG');
+    assert.equal(logLevelFrom('TRACE'), 'TRACE');
+    assert.equal(logLevelFrom(undefined), 'INFO');
+    assert.equal(logLevelFrom('verbose'), 'INFO');
   });
 });
 
