@@ -29,3 +29,35 @@ describe('README', () => {
     assert.match(quickStart, /npm ci && npm test/);
   });
 });
+
+describe('docs/mqtt.md', () => {
+  const page = readFileSync(join(PROJECT_ROOT, 'docs/mqtt.md'), 'utf8');
+  const spec = connectorSpec().connectionSpecification as { properties: Record<string, { title?: string; airbyte_hidden?: boolean; default?: unknown }> };
+
+  it('has the sections of an Airbyte connector page', () => {
+    for (const heading of ['## Prerequisites', '## Setup guide', '### In the Airbyte UI', '### With Docker', '## Configuration reference', '## Output format', '## Delivery guarantees', '## Troubleshooting', '## Changelog']) {
+      assert.ok(page.includes(`\n${heading}\n`), heading);
+    }
+  });
+
+  it('lists every visible property with its title and default, and names the hidden ones', () => {
+    const rows = new Map([...page.matchAll(/^\| ([^|]+) \| `([a-z0-9_]+)` \| [^|]+ \| ([^|]*) \|/gm)].map((m) => [m[2] as string, { title: (m[1] as string).trim(), defaultText: (m[3] as string).trim() }]));
+    for (const [key, property] of Object.entries(spec.properties)) {
+      if (property.airbyte_hidden) {
+        assert.ok(page.includes(`\`${key}\``), `hidden key ${key} is named`);
+        continue;
+      }
+      const row = rows.get(key);
+      assert.ok(row, `${key} has a row`);
+      assert.equal(row.title, property.title, `${key} title`);
+      if (property.default !== undefined) assert.equal(row.defaultText, `\`${JSON.stringify(property.default)}\``, `${key} default`);
+    }
+    assert.deepEqual([...rows.keys()].filter((key) => !(key in spec.properties)), []);
+  });
+
+  it('names the version of package.json in its changelog and Docker examples', () => {
+    const { version } = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
+    assert.match(page, new RegExp(`\\| ${version.replace(/\./g, '\\.')} \\|`));
+    assert.match(page, new RegExp(`airbyte/destination-mqtt:${version.replace(/\./g, '\\.')}`));
+  });
+});
