@@ -1,5 +1,5 @@
 # Build stage: compile the TypeScript and the spec validator, then keep production dependencies only.
-FROM node:20.20.2-bookworm-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /build
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json spec.json ./
 COPY src ./src
@@ -7,7 +7,7 @@ COPY scripts/compile-validator.mjs ./scripts/compile-validator.mjs
 RUN npm ci --no-audit --no-fund && npx tsc -p tsconfig.build.json && node scripts/compile-validator.mjs && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: the compiled connector, its production dependencies and spec.json, run as the unprivileged node user.
-FROM node:20.20.2-bookworm-slim
+FROM node:24.21.0-bookworm-slim
 WORKDIR /airbyte/integration_code
 COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist/src ./dist/src
