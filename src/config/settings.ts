@@ -33,9 +33,15 @@ export interface Settings {
   readonly retain: boolean;
   readonly mqtt5UserProperties: boolean;
   readonly messageExpirySeconds: number | undefined;
+  /** Largest PUBLISH packet to send: `max_message_bytes`, capped by what MQTT can encode. */
+  readonly maxMessageBytes: number;
   readonly clientId: string;
   readonly cleanSession: boolean;
   readonly automaticReconnect: boolean;
+  readonly reconnectTimeoutMs: number;
+  /** MQTT 5 Session Expiry Interval sent in CONNECT: 0 unless the session is meant to outlive the connection. */
+  readonly sessionExpirySeconds: number;
+  readonly shutdownGraceMs: number;
   readonly publisherSync: boolean;
   /** Upper bound on unacknowledged QoS 1/2 messages, before the broker's own Receive Maximum is applied. */
   readonly maxInflight: number;
@@ -46,6 +52,9 @@ export interface Settings {
 }
 
 const QOS_BY_NAME: Readonly<Record<string, QoS>> = { AT_MOST_ONCE: 0, AT_LEAST_ONCE: 1, EXACTLY_ONCE: 2 };
+
+/** The largest packet MQTT can carry: a 1-byte header, 4 bytes of length and 268,435,455 bytes after them. */
+export const MQTT_MAX_PACKET_BYTES = 268_435_460;
 
 /** At QoS 2 a default Mosquitto 2.0 closes a 3.1.1 connection with more than 20 messages in flight. */
 export const DEFAULT_MAX_INFLIGHT: Readonly<Record<QoS, number>> = { 0: 1000, 1: 1000, 2: 20 };
@@ -173,6 +182,11 @@ export function toSettings(config: unknown): Settings {
   const protocol = (stringOf(config, 'protocol_version') ?? '3.1.1') as ProtocolName;
   const messageExpirySeconds = integerOf(config, 'message_expiry_seconds');
   if (protocol !== '5' && messageExpirySeconds !== undefined) problems.push('"Message expiry" (message_expiry_seconds) needs MQTT 5; set protocol_version to 5');
+  const cleanSession = booleanOf(config, 'clean_session', true);
+  if (!cleanSession && clientId === undefined) {
+    // A warning, not an error: the Java connector accepted this configuration.
+    warnings.push('"Clean session" (clean_session) is off but no "Client ID" (client) is set: the random ID chosen for this sync cannot resume a session from an earlier one.');
+  }
 
   if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
 
@@ -189,8 +203,13 @@ export function toSettings(config: unknown): Settings {
     mqtt5UserProperties: booleanOf(config, 'mqtt5_user_properties', true),
     messageExpirySeconds,
     clientId: clientId ?? `airbyte-${uuidv4()}`,
-    cleanSession: booleanOf(config, 'clean_session', true),
+    maxMessageBytes: integerOf(config, 'max_message_bytes') ?? MQTT_MAX_PACKET_BYTES,
+    cleanSession,
     automaticReconnect: booleanOf(config, 'automatic_reconnect', true),
+    reconnectTimeoutMs: (integerOf(config, 'reconnect_timeout_seconds') ?? 300) * 1000,
+    // MQTT 5 ends a session with its connection unless told otherwise; 3.1.x keeps a non-clean session for good.
+    sessionExpirySeconds: cleanSession ? 0 : (integerOf(config, 'session_expiry_seconds') ?? 3600),
+    shutdownGraceMs: (integerOf(config, 'shutdown_grace_seconds') ?? 10) * 1000,
     publisherSync: booleanOf(config, 'publisher_sync', false),
     maxInflight: integerOf(config, 'max_inflight') ?? DEFAULT_MAX_INFLIGHT[qos],
     secrets: secretsOf(config, [where.password]),

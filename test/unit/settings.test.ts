@@ -50,6 +50,24 @@ describe('toSettings', () => {
     assert.equal(s.publisherSync, false);
   });
 
+  it('keeps a non-clean session for the session expiry, and warns when no client ID makes it resumable', () => {
+    const kept = toSettings({ broker_host: 'h', topic_pattern: 't', client: 'fixed', clean_session: false, protocol_version: '5' });
+    assert.equal(kept.sessionExpirySeconds, 3600);
+    assert.deepEqual(kept.warnings, []);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', client: 'fixed', clean_session: false, session_expiry_seconds: 60 }).sessionExpirySeconds, 60);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: true, session_expiry_seconds: 60 }).sessionExpirySeconds, 0);
+    const random = toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: false });
+    assert.match(random.warnings.join('\n'), /Clean session.*no "Client ID" \(client\) is set/);
+  });
+
+  it('reads the fault-handling settings', () => {
+    const s = toSettings({ broker_host: 'h', topic_pattern: 't', reconnect_timeout_seconds: 5, shutdown_grace_seconds: 0, max_message_bytes: 131_072 });
+    assert.equal(s.reconnectTimeoutMs, 5000);
+    assert.equal(s.shutdownGraceMs, 0);
+    assert.equal(s.maxMessageBytes, 131_072);
+    assert.match(configError({ broker_host: 'h', topic_pattern: 't', max_message_bytes: 10 }).message, /max_message_bytes/);
+  });
+
   it('maps every QoS name', () => {
     assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'AT_MOST_ONCE' }).qos, 0);
     assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'EXACTLY_ONCE' }).qos, 2);
@@ -65,6 +83,10 @@ describe('toSettings', () => {
     assert.equal(s.retain, false);
     assert.equal(s.publisherSync, false);
     assert.equal(s.maxInflight, 1000);
+    assert.equal(s.reconnectTimeoutMs, 300_000);
+    assert.equal(s.shutdownGraceMs, 10_000);
+    assert.equal(s.sessionExpirySeconds, 0, 'a clean session ends with its connection');
+    assert.equal(s.maxMessageBytes, 268_435_460, 'the most MQTT can encode');
     assert.match(s.clientId, /^airbyte-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.notEqual(toSettings({ broker_host: 'localhost', topic_pattern: 't' }).clientId, s.clientId);
     assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', use_tls: true }).port, 8883);
