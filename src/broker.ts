@@ -5,7 +5,7 @@
  */
 import type { TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { ConfigError, type ConnectorError, TransientError } from './errors.js';
+import { BrokerRefusedError, ConfigError, type ConnectorError, TransientError } from './errors.js';
 import type { Settings } from './config/settings.js';
 import { type WebSocketHooks, webSocketOptions } from './websocket.js';
 
@@ -37,6 +37,7 @@ export function clientOptions(settings: Settings, hooks: WebSocketHooks = {}): I
     username: settings.username,
     password: settings.password,
     clean: settings.cleanSession,
+    ...(settings.protocol === '5' && settings.sessionExpirySeconds > 0 ? { properties: { sessionExpiryInterval: settings.sessionExpirySeconds } } : {}),
     connectTimeout: settings.connectTimeoutMs,
     // The connector paces and, where needed, republishes messages itself. MQTT.js's own reconnection replays stored
     // messages one per round trip and queues new ones without bound while offline.
@@ -60,31 +61,31 @@ export function brokerAddress(settings: Settings): string {
 type Refusal = (settings: Settings, detail: string) => ConnectorError;
 
 const badCredentials: Refusal = (_s, detail) =>
-  new ConfigError('The broker refused the user name or password; check "Username" and "Password".', detail);
+  new BrokerRefusedError('The broker refused the user name or password; check "Username" and "Password".', detail);
 
 const notAuthorized: Refusal = (s, detail) =>
-  new ConfigError(
+  new BrokerRefusedError(
     `The broker does not authorise ${s.username ? `user "${s.username}"` : 'anonymous clients'} to connect; check the credentials, the client certificate and the broker's access rules.`,
     detail,
   );
 
 const badProtocol: Refusal = (s, detail) =>
-  new ConfigError(`The broker does not accept MQTT ${s.protocol}; set "MQTT protocol version" (protocol_version) to a version it supports.`, detail);
+  new BrokerRefusedError(`The broker does not accept MQTT ${s.protocol}; set "MQTT protocol version" (protocol_version) to a version it supports.`, detail);
 
 /** CONNACK return codes (MQTT 3.1.1) and reason codes (MQTT 5) that refuse the connection. */
 const CONNACK_REFUSALS: Readonly<Record<number, Refusal>> = {
   1: badProtocol,
-  2: (s, detail) => new ConfigError(`The broker rejected the client ID "${s.clientId}"; set a different "Client ID" (client).`, detail),
+  2: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different "Client ID" (client).`, detail),
   3: (_s, detail) => new TransientError('The broker answered that the MQTT service is unavailable; try again later.', detail),
   4: badCredentials,
   5: notAuthorized,
   132: badProtocol,
-  133: (s, detail) => new ConfigError(`The broker rejected the client ID "${s.clientId}"; set a different "Client ID" (client).`, detail),
+  133: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different "Client ID" (client).`, detail),
   134: badCredentials,
   135: notAuthorized,
   136: (_s, detail) => new TransientError('The broker answered that it is unavailable; try again later.', detail),
   137: (_s, detail) => new TransientError('The broker answered that it is busy; try again later.', detail),
-  138: (_s, detail) => new ConfigError('The broker has banned this client.', detail),
+  138: (_s, detail) => new BrokerRefusedError('The broker has banned this client.', detail),
   159: (_s, detail) => new TransientError('The broker refused: connection rate exceeded; try again later.', detail),
 };
 
@@ -219,6 +220,8 @@ export function describeLimits(limits: BrokerLimits): string {
 export interface Connection {
   readonly client: MqttClient;
   readonly limits: BrokerLimits;
+  /** The broker resumed a session it kept for this client ID (CONNACK session present). */
+  readonly sessionPresent: boolean;
   /** Present for TLS connections: negotiated version and the broker certificate's subject and issuer. */
   readonly tls: { readonly version: string; readonly subject: string; readonly issuer: string } | undefined;
 }
@@ -254,11 +257,11 @@ export function connectBroker(settings: Settings): Promise<Connection> {
       client.end(true);
       reject(error);
     };
-    const onConnect = (): void => {
+    const onConnect = (connack: { sessionPresent?: boolean }): void => {
       const limits = brokerLimits(client);
       const problems = limitProblems(settings, limits);
       if (problems.length > 0) {
-        fail(new ConfigError(`The broker's limits rule out this configuration: ${problems.join('; ')}.`));
+        fail(new BrokerRefusedError(`The broker's limits rule out this configuration: ${problems.join('; ')}.`));
         return;
       }
       settle();
@@ -267,6 +270,7 @@ export function connectBroker(settings: Settings): Promise<Connection> {
       resolve({
         client,
         limits,
+        sessionPresent: connack.sessionPresent === true,
         tls: socket ? { version: socket.getProtocol() ?? 'TLS', subject: distinguishedName(peer?.subject), issuer: distinguishedName(peer?.issuer) } : undefined,
       });
     };

@@ -26,6 +26,12 @@ export class ConfigError extends ConnectorError {
   readonly failureType = 'config_error' as const;
 }
 
+/**
+ * The broker itself refused the connection (credentials, authorisation, client ID, ban) or announced limits the
+ * configuration exceeds. Unlike a network failure this will not go away by reconnecting.
+ */
+export class BrokerRefusedError extends ConfigError {}
+
 /** The broker went away, refused for a while or did not answer in time; retrying later may succeed. */
 export class TransientError extends ConnectorError {
   readonly failureType = 'transient_error' as const;

@@ -14,8 +14,8 @@ export interface PublishTarget {
   readonly topicBytes: Buffer;
   /** MQTT 5 properties common to every message of the stream, encoded; empty below MQTT 5. */
   readonly staticProperties: Buffer;
-  /** MQTT 5 topic alias for this topic, 0 when none is used. */
-  readonly alias: number;
+  /** MQTT 5 topic alias for this topic on the current connection, 0 when none is used. */
+  alias: number;
   /** Whether the alias has been announced on the current connection (the first message carries the full topic). */
   aliasAnnounced: boolean;
   /** Whether each message carries the user property `airbyte_emitted_at`. */
@@ -104,9 +104,12 @@ export class PublishEncoder {
     return target.alias === 0 || !target.aliasAnnounced;
   }
 
-  /** The exact size of the PUBLISH packet for this message. */
-  size(target: PublishTarget, payloadBytes: number, emittedAtJson: string): number {
-    const topicLength = this.sendsTopic(target) ? target.topicBytes.length : 0;
+  /**
+   * The exact size of the PUBLISH packet for this message. `withTopic` false leaves out a topic an alias stands for;
+   * true gives the size of the message as it is sent first on a connection, which is what a limit must allow.
+   */
+  size(target: PublishTarget, payloadBytes: number, emittedAtJson: string, withTopic = this.sendsTopic(target)): number {
+    const topicLength = withTopic ? target.topicBytes.length : 0;
     let remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + payloadBytes;
     if (this.mqtt5) {
       const props = this.propertiesLength(target, emittedAtJson, target.alias !== 0);
@@ -117,16 +120,16 @@ export class PublishEncoder {
 
   /**
    * Writes the PUBLISH packet at `offset` (the caller has made room for `size(...)` bytes) and returns the offset after
-   * it. `packetId` is ignored at QoS 0.
+   * it. `packetId` is ignored at QoS 0; `dup` marks a QoS 1/2 message sent before, on this or a lost connection.
    */
-  write(buffer: Buffer, offset: number, target: PublishTarget, packetId: number, payload: string, payloadBytes: number, emittedAtJson: string): number {
+  write(buffer: Buffer, offset: number, target: PublishTarget, packetId: number, payload: string, payloadBytes: number, emittedAtJson: string, dup = false): number {
     const sendsTopic = this.sendsTopic(target);
     const topicLength = sendsTopic ? target.topicBytes.length : 0;
     const withAlias = target.alias !== 0;
     const props = this.mqtt5 ? this.propertiesLength(target, emittedAtJson, withAlias) : 0;
     const remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + (this.mqtt5 ? varIntLength(props) + props : 0) + payloadBytes;
     let at = offset;
-    buffer[at++] = this.firstByte;
+    buffer[at++] = dup ? this.firstByte | 0x08 : this.firstByte;
     at = writeVarInt(buffer, at, remaining);
     buffer.writeUInt16BE(topicLength, at);
     at += 2;
@@ -156,6 +159,18 @@ export class PublishEncoder {
     }
     at += buffer.write(payload, at, payloadBytes, 'utf8');
     return at;
+  }
+}
+
+/**
+ * Gives the first `maximum` targets a topic alias (MQTT 5), the rest none. Aliases belong to a connection: after a
+ * reconnect each must be announced again, and the broker may allow a different number.
+ */
+export function assignAliases(targets: Iterable<PublishTarget>, maximum: number): void {
+  let next = 1;
+  for (const target of targets) {
+    target.alias = next <= maximum ? next++ : 0;
+    target.aliasAnnounced = false;
   }
 }
 

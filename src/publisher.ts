@@ -1,24 +1,30 @@
 /**
  * Publishing with flow control. MQTT.js keeps the connection (CONNECT, TLS, WebSocket, keepalive) and parses what the
  * broker sends; the publisher encodes and writes PUBLISH and PUBREL packets itself, because MQTT.js has no flow control
- * (it ignores the broker's Receive Maximum, applies no backpressure to QoS 1/2, and reuses message ids past 65,535) and
- * its per-message cost exceeds the broker's.
+ * (it ignores the broker's Receive Maximum, applies no backpressure to QoS 1/2, and reuses message ids past 65,535),
+ * replays stored messages one per round trip after a reconnect, and its per-message cost exceeds the broker's.
  *
- * Messages sent in one turn of the event loop go out as one write. At most `window` messages await acknowledgement;
- * the caller stops reading input while the window is full and is told, in a later turn (so that every acknowledgement
- * already received is counted first), when to go on.
+ * Messages sent in one turn of the event loop go out as one write. At most `window` messages (and `MAX_INFLIGHT_BYTES`
+ * of payload) await acknowledgement; the caller stops reading input while there is no room and is told, in a later
+ * turn (so that every acknowledgement already received is counted first), when to go on.
+ *
+ * Every message is kept until it is acknowledged, so that after a lost connection it can be sent again on the next
+ * one: in its original order, with the DUP flag, and at QoS 2 as a PUBREL instead when the broker kept the session and
+ * had already received it.
  *
  * "Acknowledged" means PUBACK at QoS 1 and PUBCOMP at QoS 2. QoS 0 has no acknowledgement, so a message counts as
  * acknowledged once the write that carries it has been handed to the operating system.
  */
 import type { Duplex } from 'node:stream';
 import type { MqttClient, Packet } from 'mqtt';
-import { type ConnectorError, ConfigError, TransientError } from './errors.js';
+import { type ConnectorError, ConfigError } from './errors.js';
 import type { QoS } from './config/settings.js';
 import { PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
 
 /** MQTT packet identifiers are 16 bits; more messages in flight would reuse ids and confuse acknowledgements. */
 export const MAX_PACKET_IDS = 65_535;
+/** Payload bytes kept for messages in flight: bounds memory when records are large, whatever the window. */
+export const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
 /** MQTT 5 reason code 0x10: accepted, but nobody subscribes to the topic. Success, worth reporting. */
 const NO_MATCHING_SUBSCRIBERS = 0x10;
@@ -43,61 +49,80 @@ export interface PublisherOptions {
   readonly maxInflight: number;
   /** `publisher_sync`: one message at a time. */
   readonly oneAtATime: boolean;
-  /** The broker's Receive Maximum (MQTT 5), if it announced one. */
-  readonly brokerReceiveMaximum: number | undefined;
 }
 
 export interface PublisherHandlers {
   /** The message sent with this token is acknowledged. Called once per message unless the sync fails. */
   acknowledged(token: number): void;
-  /** Publishing cannot go on; called at most once. */
+  /** The broker refused a message; publishing cannot go on. Called at most once. */
   failed(error: ConnectorError): void;
 }
 
+/** What the publisher needs of a connection. */
+export interface Link {
+  readonly client: MqttClient;
+  /** The broker's Receive Maximum (MQTT 5), if it announced one. */
+  readonly receiveMaximum: number | undefined;
+  /** The broker resumed an earlier session, so it remembers the QoS 2 messages it has received (PUBREC sent). */
+  readonly sessionPresent: boolean;
+}
+
 /** The number of messages allowed in flight: the configured bound, the broker's Receive Maximum, and packet ids. */
-export function windowSize(options: Omit<PublisherOptions, 'qos'>): number {
+export function windowSize(options: Omit<PublisherOptions, 'qos'> & { readonly brokerReceiveMaximum: number | undefined }): number {
   if (options.oneAtATime) return 1;
   return Math.max(1, Math.min(options.maxInflight, options.brokerReceiveMaximum ?? MAX_PACKET_IDS, MAX_PACKET_IDS));
 }
 
 const FREE = 0;
-const AWAITING_ACK = 1; // PUBACK (QoS 1) or PUBREC (QoS 2)
+const AWAITING_ACK = 1; // not yet sent on this connection, or awaiting PUBACK (QoS 1) / PUBREC (QoS 2) / the write (QoS 0)
 const AWAITING_COMPLETE = 2; // PUBCOMP, after our PUBREL
 
 export class Publisher {
-  readonly window: number;
+  window: number;
   private inflight = 0;
+  private inflightBytes = 0;
+  /** Messages written on the current connection and not yet acknowledged: what the broker's Receive Maximum bounds. */
+  private onWire = 0;
   private failure: ConnectorError | undefined;
-  private closing = false;
   private onRoom: (() => void) | undefined;
   private roomScheduled = false;
   private onIdle: (() => void) | undefined;
 
-  // In-flight messages by packet id, in flat arrays: no object or closure per message.
+  private link: Link | undefined;
+  /** Changes with every connection, so that late callbacks of an earlier one are recognised and ignored. */
+  private generation = 0;
+  private readonly onPacket = (packet: Packet): void => this.received(packet);
+  private readonly onDrain = (): void => this.afterAck();
+
+  // Messages in flight by packet id, in flat arrays: no object or closure per message. At QoS 0 the ids are internal.
   private nextId = 1;
   private readonly stage = new Uint8Array(MAX_PACKET_IDS + 1);
+  private readonly sent = new Uint8Array(MAX_PACKET_IDS + 1);
   private readonly tokenById = new Float64Array(MAX_PACKET_IDS + 1);
+  private readonly bytesById = new Float64Array(MAX_PACKET_IDS + 1);
   private readonly targetById: (PublishTarget | undefined)[] = new Array<PublishTarget | undefined>(MAX_PACKET_IDS + 1);
+  private readonly payloadById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
+  private readonly emittedAtById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
 
-  // The batch being filled this turn, and at QoS 0 the tokens of the messages in it.
+  /** Messages waiting to be written, oldest first: those of a lost connection, then any sent meanwhile. */
+  private queue: number[] = [];
+  private queueHead = 0;
+
+  // The batch being filled this turn, and at QoS 0 the ids of the messages in it.
   private batch: Buffer | undefined;
   private used = 0;
-  private batchTokens: number[] = [];
+  private batchIds: number[] = [];
   private flushScheduled = false;
 
   /** Per topic, how many messages the broker accepted with "no matching subscribers". */
   readonly noSubscribers = new Map<string, number>();
 
   constructor(
-    private readonly client: MqttClient,
     private readonly encoder: PublishEncoder,
     private readonly options: PublisherOptions,
     private readonly handlers: PublisherHandlers,
   ) {
-    this.window = windowSize(options);
-    client.on('packetreceive', (packet: Packet) => this.received(packet));
-    client.on('close', () => this.fail(this.connectionLost()));
-    client.on('error', (err) => this.fail(this.connectionLost(err)));
+    this.window = windowSize({ ...options, brokerReceiveMaximum: undefined });
   }
 
   get unacknowledged(): number {
@@ -106,7 +131,8 @@ export class Publisher {
 
   /** Whether another message may be sent now. */
   get hasRoom(): boolean {
-    if (this.failure || this.inflight >= this.window) return false;
+    if (this.failure || !this.link || this.queueHead < this.queue.length) return false;
+    if (this.inflight >= this.window || this.inflightBytes >= MAX_INFLIGHT_BYTES) return false;
     return !this.stream.writableNeedDrain;
   }
 
@@ -124,33 +150,66 @@ export class Publisher {
 
   private get stream(): Duplex {
     // MQTT.js replaces its stream on every connection, so it is looked up, never kept.
-    return this.client.stream as Duplex;
+    return (this.link as Link).client.stream as Duplex;
   }
 
-  /** Queues one message; it leaves with the rest of this turn's batch. `size` is `encoder.size(...)` for it. */
-  send(target: PublishTarget, payload: string, payloadBytes: number, emittedAtJson: string, size: number, token: number): void {
-    this.inflight++;
-    let id = 0;
-    if (this.options.qos > 0) {
-      id = this.allocateId();
-      this.stage[id] = AWAITING_ACK;
-      this.tokenById[id] = token;
-      this.targetById[id] = target;
-    } else {
-      this.batchTokens.push(token);
+  /**
+   * Starts publishing on a connection: the first, or a new one after the previous was lost. Everything not yet
+   * acknowledged goes out again first, in its original order.
+   */
+  attach(link: Link): void {
+    this.detach();
+    this.link = link;
+    this.window = windowSize({ ...this.options, brokerReceiveMaximum: link.receiveMaximum });
+    link.client.on('packetreceive', this.onPacket);
+    link.client.stream.on('drain', this.onDrain);
+    this.queue = this.inflightIds();
+    this.queueHead = 0;
+    for (const id of this.queue) {
+      // Without the session, the broker has forgotten the QoS 2 messages it acknowledged with PUBREC: send them again.
+      if (this.stage[id] === AWAITING_COMPLETE && !link.sessionPresent) this.stage[id] = AWAITING_ACK;
     }
-    const buffer = this.reserve(size);
-    this.used = this.encoder.write(buffer, this.used, target, id, payload, payloadBytes, emittedAtJson);
+    this.sendQueued();
+    this.afterAck();
+  }
+
+  /** The connection is gone: stop writing. Messages in flight stay, to go out again on the next connection. */
+  detach(): void {
+    const link = this.link;
+    if (!link) return;
+    link.client.off('packetreceive', this.onPacket);
+    link.client.stream.off('drain', this.onDrain);
+    this.link = undefined;
+    this.generation++;
+    this.onWire = 0;
+    this.batch = undefined;
+    this.used = 0;
+    this.batchIds = [];
+  }
+
+  /** Queues one message; it leaves with the rest of this turn's batch. */
+  send(target: PublishTarget, payload: string, payloadBytes: number, emittedAtJson: string, token: number): void {
+    const id = this.allocateId();
+    this.inflight++;
+    this.inflightBytes += payloadBytes;
+    this.stage[id] = AWAITING_ACK;
+    this.sent[id] = 0;
+    this.tokenById[id] = token;
+    this.bytesById[id] = payloadBytes;
+    this.targetById[id] = target;
+    this.payloadById[id] = payload;
+    this.emittedAtById[id] = emittedAtJson;
+    if (this.link && this.queueHead === this.queue.length && this.onWire < this.window) this.transmit(id);
+    else this.queue.push(id);
   }
 
   /** Calls `resume` once there is room again, in a later turn of the event loop. */
   whenRoom(resume: () => void): void {
     this.onRoom = resume;
-    if (this.stream.writableNeedDrain) this.stream.once('drain', () => this.afterAck());
     this.afterAck();
   }
 
-  /** Resolves once every message sent has been acknowledged; rejects if the publisher fails first. */
+  /** Resolves once every message sent has been acknowledged; rejects if the publisher is stopped first. */
   drain(): Promise<void> {
     this.flush();
     return new Promise((resolve, reject) => {
@@ -160,9 +219,54 @@ export class Publisher {
     });
   }
 
-  /** Marks the coming close as intended, so it is not reported as a lost connection. */
-  closingDeliberately(): void {
-    this.closing = true;
+  /** Stops publishing for good: nothing more is written, and `drain` rejects with `error`. */
+  stop(error: ConnectorError): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.detach();
+    this.onRoom = undefined;
+    const idle = this.onIdle;
+    this.onIdle = undefined;
+    idle?.();
+  }
+
+  /** Ids in flight, oldest first. Ids are allocated in sequence, so the oldest follows the next one to allocate. */
+  private inflightIds(): number[] {
+    const ids: number[] = [];
+    for (let n = 0, id = this.nextId; n < MAX_PACKET_IDS; n++, id = id === MAX_PACKET_IDS ? 1 : id + 1) {
+      if (this.stage[id] !== FREE) ids.push(id);
+    }
+    return ids;
+  }
+
+  private sendQueued(): void {
+    while (this.link && this.queueHead < this.queue.length && this.onWire < this.window) {
+      const id = this.queue[this.queueHead++] as number;
+      if (this.stage[id] === AWAITING_COMPLETE) {
+        this.onWire++;
+        this.used = writePubrel(this.reserve(PUBREL_SIZE), this.used, id);
+      } else if (this.stage[id] === AWAITING_ACK) {
+        this.transmit(id);
+      }
+    }
+    if (this.queueHead === this.queue.length && this.queue.length > 0) {
+      this.queue = [];
+      this.queueHead = 0;
+    }
+  }
+
+  private transmit(id: number): void {
+    const target = this.targetById[id] as PublishTarget;
+    const payload = this.payloadById[id] as string;
+    const emittedAtJson = this.emittedAtById[id] as string;
+    const bytes = this.bytesById[id] as number;
+    // DUP marks a QoS 1/2 message sent before; QoS 0 must not carry it.
+    const dup = this.options.qos > 0 && this.sent[id] === 1;
+    this.sent[id] = 1;
+    this.onWire++;
+    if (this.options.qos === 0) this.batchIds.push(id);
+    const buffer = this.reserve(this.encoder.size(target, bytes, emittedAtJson));
+    this.used = this.encoder.write(buffer, this.used, target, this.options.qos > 0 ? id : 0, payload, bytes, emittedAtJson, dup);
   }
 
   private allocateId(): number {
@@ -190,18 +294,20 @@ export class Publisher {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (!this.batch || this.used === 0 || this.failure) return;
+    if (!this.batch || this.used === 0 || !this.link) return;
     const chunk = this.batch.subarray(0, this.used);
     // The rest of the buffer is reused for the next batch: the written part belongs to the stream now.
     this.batch = this.batch.length - this.used >= 4096 ? this.batch.subarray(this.used) : undefined;
     this.used = 0;
     if (this.options.qos === 0) {
-      const tokens = this.batchTokens;
-      this.batchTokens = [];
+      const ids = this.batchIds;
+      this.batchIds = [];
+      const generation = this.generation;
       this.stream.write(chunk, (err) => {
-        if (err) return;
-        this.inflight -= tokens.length;
-        for (const token of tokens) this.handlers.acknowledged(token);
+        // A failed write belongs to a lost connection; its messages go out again on the next one.
+        if (err || generation !== this.generation) return;
+        for (const id of ids) this.complete(id);
+        this.sendQueued();
         this.afterAck();
       });
     } else {
@@ -214,11 +320,13 @@ export class Publisher {
     const id = packet.messageId ?? 0;
     const expected = packet.cmd === 'pubcomp' ? AWAITING_COMPLETE : AWAITING_ACK;
     // Not ours (MQTT.js's own publishes) or a duplicate: leave it.
-    if (this.stage[id] !== expected || (packet.cmd === 'puback') !== (this.options.qos === 1)) return;
+    if (this.stage[id] !== expected || this.sent[id] === 0 || (packet.cmd === 'puback') !== (this.options.qos === 1)) return;
     const target = this.targetById[id];
     const reason = packet.reasonCode ?? 0;
     if (reason >= 0x80) {
-      this.fail(this.refused(target?.topic ?? '?', reason));
+      const error = this.refused(target?.topic ?? '?', reason);
+      this.stop(error);
+      this.handlers.failed(error);
       return;
     }
     if (reason === NO_MATCHING_SUBSCRIBERS && target) this.noSubscribers.set(target.topic, (this.noSubscribers.get(target.topic) ?? 0) + 1);
@@ -227,11 +335,20 @@ export class Publisher {
       this.used = writePubrel(this.reserve(PUBREL_SIZE), this.used, id);
       return;
     }
+    this.complete(id);
+    this.sendQueued();
+    this.afterAck();
+  }
+
+  private complete(id: number): void {
     this.stage[id] = FREE;
     this.targetById[id] = undefined;
+    this.payloadById[id] = undefined;
+    this.emittedAtById[id] = undefined;
     this.inflight--;
+    this.onWire--;
+    this.inflightBytes -= this.bytesById[id] as number;
     this.handlers.acknowledged(this.tokenById[id] as number);
-    this.afterAck();
   }
 
   private afterAck(): void {
@@ -253,25 +370,5 @@ export class Publisher {
   private refused(topic: string, code: number): ConnectorError {
     const reason = `${REASONS[code] ?? 'Refused'} (reason code 0x${code.toString(16)})`;
     return new ConfigError(`The broker refused a message on topic "${topic}": ${reason}. Check the broker's access rules and limits for this topic.`, reason);
-  }
-
-  private connectionLost(cause?: Error): ConnectorError {
-    const code = (cause as { code?: unknown } | undefined)?.code;
-    const why = cause ? ` (${typeof code === 'string' ? code : cause.message})` : '';
-    return new TransientError(
-      `The connection to the broker was lost${why} with ${this.inflight} message(s) not yet acknowledged. ` +
-        'If the broker limits messages in flight per client, lower "Maximum messages in flight" (max_inflight).',
-      cause?.message,
-    );
-  }
-
-  private fail(error: ConnectorError): void {
-    if (this.failure || this.closing) return;
-    this.failure = error;
-    this.onRoom = undefined;
-    const idle = this.onIdle;
-    this.onIdle = undefined;
-    idle?.();
-    this.handlers.failed(error);
   }
 }

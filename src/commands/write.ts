@@ -4,23 +4,28 @@
  *   stdin line -> message -> (route: topic, envelope) -> publish -> acknowledgement -> state out
  *
  * Input is read only while the publisher has room, so memory stays bounded however large the sync. A state goes out
- * only once the checkpoints say every record before it is acknowledged; when anything fails, reading stops, the
- * connection is dropped and the states still held are never emitted.
+ * only once the checkpoints say every record before it is acknowledged. While the connection is down, input waits and
+ * the link reconnects; the publisher then sends again whatever was not acknowledged. When anything fails, reading
+ * stops, the connection is dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
 import split2 from 'split2';
-import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../broker.js';
+import { type Connection, brokerAddress, connectBroker, describeLimits } from '../broker.js';
 import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../catalog.js';
 import { Checkpoints } from '../checkpoints.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { buildEnvelope } from '../envelope.js';
-import { ConfigError, type ConnectorError, InputError, asConnectorError } from '../errors.js';
-import { PublishEncoder, type PublishTarget, publishTarget } from '../packets.js';
+import { ConfigError, type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
+import { BrokerLink } from '../link.js';
+import { PublishEncoder, type PublishTarget, assignAliases, publishTarget } from '../packets.js';
 import { parseLine } from '../protocol/input.js';
 import type { Output } from '../protocol/output.js';
+import { Utf8Guard } from '../protocol/utf8.js';
 import { Publisher } from '../publisher.js';
+import { Progress, progressIntervalMs } from '../progress.js';
 
 const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 export async function write(configPath: string, catalogPath: string, output: Output, input: Readable = process.stdin): Promise<void> {
   const settings = toSettings(await readConfigFile(configPath));
@@ -30,10 +35,14 @@ export async function write(configPath: string, catalogPath: string, output: Out
   const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern);
   const connection = await connectBroker(settings);
   output.log('DEBUG', `Connected; broker limits: ${describeLimits(connection.limits)}.`);
+  if (connection.sessionPresent) output.log('INFO', `The broker resumed the session it kept for client ID "${settings.clientId}".`);
   const sync = new WriteSync(settings, routes, connection, output);
+  const interrupt = (signal: NodeJS.Signals): void => sync.interrupt(signal);
+  for (const signal of SIGNALS) process.on(signal, interrupt);
   try {
     await sync.run(input);
   } finally {
+    for (const signal of SIGNALS) process.off(signal, interrupt);
     input.destroy();
   }
 }
@@ -51,7 +60,7 @@ interface Lane {
   readonly totals: StreamTotals;
 }
 
-function laneTarget(settings: Settings, route: StreamRoute, alias: number): PublishTarget {
+function laneTarget(settings: Settings, route: StreamRoute): PublishTarget {
   const userProperties: Record<string, string> = { airbyte_stream: route.name };
   if (route.namespace !== undefined) userProperties.airbyte_namespace = route.namespace;
   return publishTarget(route.topic, {
@@ -60,47 +69,62 @@ function laneTarget(settings: Settings, route: StreamRoute, alias: number): Publ
     messageExpirySeconds: settings.messageExpirySeconds,
     userProperties: settings.mqtt5UserProperties ? userProperties : undefined,
     emittedAtProperty: settings.mqtt5UserProperties,
-    alias,
+    alias: 0,
   });
 }
 
 class WriteSync {
   private readonly checkpoints = new Checkpoints();
   private readonly publisher: Publisher;
+  private readonly link: BrokerLink;
+  private readonly progress: Progress;
   private readonly lanes = new Map<string, Lane>();
   private readonly encoder: PublishEncoder;
-  private readonly maxPacketSize: number | undefined;
+  /** The largest PUBLISH packet this connection may carry, and what sets that limit. */
+  private sizeLimit = { bytes: 0, source: '' };
   private lineNumber = 0;
+  private statesEmitted = 0;
   private failure: ConnectorError | undefined;
+  private interruptedBy: string | undefined;
+  private lines: Readable | undefined;
   private rejectRun: ((error: ConnectorError) => void) | undefined;
 
   constructor(
     private readonly settings: Settings,
     private readonly routes: ReadonlyMap<string, StreamRoute>,
-    private readonly connection: Connection,
+    connection: Connection,
     private readonly output: Output,
   ) {
-    // Topic aliases (MQTT 5) for as many streams as the broker allows; the rest send their topic every time.
-    const aliases = connection.limits.topicAliasMaximum ?? 0;
-    for (const [key, route] of routes) {
-      const alias = this.lanes.size < aliases ? this.lanes.size + 1 : 0;
-      this.lanes.set(key, { route, target: laneTarget(settings, route, alias), totals: { route, records: 0, bytes: 0 } });
-    }
+    for (const [key, route] of routes) this.lanes.set(key, { route, target: laneTarget(settings, route), totals: { route, records: 0, bytes: 0 } });
     this.encoder = new PublishEncoder(settings.qos, settings.retain, settings.protocol === '5');
-    this.maxPacketSize = connection.limits.maximumPacketSize;
     this.publisher = new Publisher(
-      connection.client,
       this.encoder,
-      {
-        qos: settings.qos,
-        maxInflight: settings.maxInflight,
-        oneAtATime: settings.publisherSync,
-        brokerReceiveMaximum: connection.limits.receiveMaximum,
-      },
+      { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync },
       {
         acknowledged: (token) => this.emitStates(this.checkpoints.acknowledged(token)),
         failed: (error) => this.fail(error),
       },
+    );
+    this.link = new BrokerLink(
+      settings,
+      connection,
+      {
+        lost: (cause) => this.connectionLost(cause),
+        restored: (restored, attempts, downtimeMs) => this.connectionRestored(restored, attempts, downtimeMs),
+        failed: (error) => this.fail(error),
+      },
+      (level, message) => this.output.log(level, message),
+    );
+    this.useConnection(connection);
+    this.progress = new Progress(
+      progressIntervalMs(process.env.LOG_PROGRESS_SECONDS),
+      () => ({
+        received: this.checkpoints.recordsReceived,
+        acknowledged: this.checkpoints.recordsAcknowledged,
+        statesEmitted: this.statesEmitted,
+        connected: this.link.connection !== undefined,
+      }),
+      (level, message) => this.output.log(level, message),
     );
   }
 
@@ -110,13 +134,15 @@ class WriteSync {
       `Publishing ${this.routes.size} stream(s) to ${brokerAddress(this.settings)} at QoS ${QOS_NAMES[this.settings.qos]}` +
         `${this.settings.retain ? ', retained' : ''}, up to ${this.publisher.window} message(s) in flight.`,
     );
+    this.progress.start();
     return new Promise<void>((resolve, reject) => {
       this.rejectRun = reject;
-      const lines = input.pipe(split2());
-      input.on('error', (err) => this.fail(asConnectorError(err)));
-      lines.on('error', (err) => this.fail(asConnectorError(err)));
+      const guard = new Utf8Guard();
+      const lines = input.pipe(guard).pipe(split2());
+      this.lines = lines;
+      for (const stream of [input, guard, lines]) stream.on('error', (err: unknown) => this.fail(asConnectorError(err)));
       lines.on('data', (line: string) => {
-        if (this.failure) return;
+        if (this.failure || this.interruptedBy) return;
         this.lineNumber++;
         try {
           this.handleLine(line);
@@ -126,10 +152,13 @@ class WriteSync {
         }
         if (!this.publisher.hasRoom) {
           lines.pause();
-          this.publisher.whenRoom(() => lines.resume());
+          this.publisher.whenRoom(() => {
+            if (!this.interruptedBy) lines.resume();
+          });
         }
       });
       lines.on('end', () => {
+        if (this.failure || this.interruptedBy) return;
         this.finish().then(resolve, (err: unknown) => this.fail(asConnectorError(err)));
       });
     });
@@ -150,33 +179,104 @@ class WriteSync {
       const { route, target } = lane;
       const payload = buildEnvelope({ streamJson: route.streamJson, emittedAtJson: message.emittedAtJson, dataJson: message.dataJson });
       const bytes = Buffer.byteLength(payload, 'utf8');
-      const size = this.encoder.size(target, bytes, message.emittedAtJson);
-      if (this.maxPacketSize !== undefined && size > this.maxPacketSize) this.tooLarge(route, size, this.maxPacketSize);
+      // Checked as the message is sent first on a connection (with its topic), so that it fits after a reconnect too.
+      const size = this.encoder.size(target, bytes, message.emittedAtJson, true);
+      if (size > this.sizeLimit.bytes) this.tooLarge(route, size);
       lane.totals.records++;
       lane.totals.bytes += bytes;
-      this.publisher.send(target, payload, bytes, message.emittedAtJson, size, this.checkpoints.recordReceived(key));
+      this.publisher.send(target, payload, bytes, message.emittedAtJson, this.checkpoints.recordReceived(key));
     } else if (message.kind === 'state') {
       this.emitStates(this.checkpoints.stateReceived(message));
     }
     // TRACE, LOG and any other message type carry nothing to publish.
   }
 
-  private tooLarge(route: StreamRoute, size: number, limit: number): never {
+  private tooLarge(route: StreamRoute, size: number): never {
     throw new ConfigError(
       `Input line ${this.lineNumber}: the record of stream ${describeStream(route.namespace, route.name)} makes a ${size}-byte MQTT message, ` +
-        `larger than the ${limit} bytes the broker accepts. Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.`,
+        `larger than the ${this.sizeLimit.bytes} bytes ${this.sizeLimit.source}. Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.`,
     );
   }
 
   private emitStates(lines: readonly string[]): void {
     for (const line of lines) this.output.state(line);
+    this.statesEmitted += lines.length;
+  }
+
+  /** Topic aliases and the packet size limit belong to a connection; the publisher starts sending on it. */
+  private useConnection(connection: Connection): void {
+    const { limits } = connection;
+    // Topic aliases (MQTT 5) for as many streams as the broker allows; the rest send their topic every time.
+    assignAliases([...this.lanes.values()].map((lane) => lane.target), limits.topicAliasMaximum ?? 0);
+    const announced = limits.maximumPacketSize;
+    this.sizeLimit =
+      announced !== undefined && announced <= this.settings.maxMessageBytes
+        ? { bytes: announced, source: 'the broker accepts (its Maximum Packet Size)' }
+        : { bytes: this.settings.maxMessageBytes, source: 'allowed by "Maximum message size" (max_message_bytes), or by MQTT itself when unset' };
+    this.publisher.attach({ client: connection.client, receiveMaximum: limits.receiveMaximum, sessionPresent: connection.sessionPresent });
+  }
+
+  private connectionLost(cause: string): void {
+    this.publisher.detach();
+    this.output.log(
+      'WARN',
+      `The connection to the broker was lost (${cause}) with ${this.publisher.unacknowledged} message(s) not yet acknowledged. ` +
+        `Input waits while the connector reconnects, for up to ${this.settings.reconnectTimeoutMs / 1000} s.`,
+    );
+  }
+
+  private connectionRestored(connection: Connection, attempts: number, downtimeMs: number): void {
+    if (this.failure) return;
+    const session = connection.sessionPresent ? 'the broker resumed the session' : 'in a new session';
+    this.output.log(
+      'INFO',
+      `Reconnected after ${attempts} attempt(s) and ${(downtimeMs / 1000).toFixed(1)} s, ${session}; sending the ${this.publisher.unacknowledged} unacknowledged message(s) again.`,
+    );
+    this.useConnection(connection);
+  }
+
+  /**
+   * SIGTERM or SIGINT: read no more input, give the broker `shutdown_grace_seconds` to acknowledge what was sent (each
+   * acknowledgement still releases its states), then stop. A second signal stops at once.
+   */
+  interrupt(signal: string): void {
+    if (this.failure) return;
+    const stopNow = (): void => this.fail(this.interruptedError(signal));
+    if (this.interruptedBy) return stopNow();
+    this.interruptedBy = signal;
+    this.lines?.pause();
+    const graceMs = this.settings.shutdownGraceMs;
+    this.output.log(
+      'WARN',
+      `Received ${signal}: reading no more input; waiting up to ${graceMs / 1000} s for the broker to acknowledge ${this.publisher.unacknowledged} message(s) in flight.`,
+    );
+    const timer = setTimeout(stopNow, graceMs);
+    this.publisher.drain().then(
+      () => {
+        clearTimeout(timer);
+        if (this.failure) return;
+        const error = this.interruptedError(signal);
+        this.stop(error, async () => {
+          await this.link.close();
+          return error;
+        });
+      },
+      () => clearTimeout(timer),
+    );
+  }
+
+  private interruptedError(signal: string): ConnectorError {
+    return new InterruptedError(
+      `The sync was interrupted by ${signal} before its input was complete: ${this.checkpoints.recordsAcknowledged} of ${this.checkpoints.recordsReceived} record(s) acknowledged by the broker, ` +
+        `${this.statesEmitted} state message(s) emitted, ${this.checkpoints.statesHeld} withheld. The next sync resumes from the last state emitted.`,
+    );
   }
 
   private async finish(): Promise<void> {
     await this.publisher.drain();
     if (this.failure) return;
-    this.publisher.closingDeliberately();
-    await disconnect(this.connection.client);
+    this.progress.stop();
+    await this.link.close();
     for (const { totals } of this.lanes.values()) {
       if (totals.records === 0) continue;
       const unheard = this.publisher.noSubscribers.get(totals.route.topic);
@@ -190,15 +290,24 @@ class WriteSync {
   }
 
   private fail(error: ConnectorError): void {
+    this.stop(error, async () => {
+      this.link.abort();
+      return error;
+    });
+  }
+
+  /** Ends the sync with `error`, once: nothing more is published or acknowledged, and no further state goes out. */
+  private stop(error: ConnectorError, close: () => Promise<ConnectorError>): void {
     if (this.failure) return;
     this.failure = error;
-    this.publisher.closingDeliberately();
-    this.connection.client.end(true);
+    this.progress.stop();
+    this.publisher.stop(error);
+    this.lines?.pause();
     const held = this.checkpoints.statesHeld;
     this.output.log(
       'WARN',
       `Stopping after ${this.lineNumber} input line(s): ${this.checkpoints.recordsAcknowledged} of ${this.checkpoints.recordsReceived} record(s) acknowledged; ${held} state message(s) withheld because the records before them were not all acknowledged.`,
     );
-    this.rejectRun?.(error);
+    void close().then((e) => this.rejectRun?.(e));
   }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
-import { PublishEncoder, publishTarget, writePubrel } from '../../src/packets.js';
+import { PublishEncoder, assignAliases, publishTarget, writePubrel } from '../../src/packets.js';
 
 /** mqtt-packet's parser (the one MQTT.js and aedes use) decodes what the encoder wrote. */
 function parse(buffer: Buffer, protocolVersion: 4 | 5): Packet[] {
@@ -15,11 +15,11 @@ function parse(buffer: Buffer, protocolVersion: 4 | 5): Packet[] {
   return packets;
 }
 
-function encode(encoder: PublishEncoder, target: ReturnType<typeof publishTarget>, id: number, payload: string, emittedAt = '1700000000000'): Buffer {
+function encode(encoder: PublishEncoder, target: ReturnType<typeof publishTarget>, id: number, payload: string, emittedAt = '1700000000000', dup = false): Buffer {
   const bytes = Buffer.byteLength(payload);
   const size = encoder.size(target, bytes, emittedAt);
   const buffer = Buffer.alloc(size + 10);
-  const end = encoder.write(buffer, 0, target, id, payload, bytes, emittedAt);
+  const end = encoder.write(buffer, 0, target, id, payload, bytes, emittedAt, dup);
   assert.equal(end, size, 'size() is exact');
   return buffer.subarray(0, end);
 }
@@ -76,6 +76,27 @@ describe('PublishEncoder', () => {
     assert.equal(packet?.messageId, 65535);
     assert.equal(packet?.properties?.userProperties, undefined);
     assert.equal(packet?.properties?.topicAlias, undefined);
+  });
+
+  it('marks a message sent again with DUP', () => {
+    const target = publishTarget('t', { mqtt5: false, emittedAtProperty: false, alias: 0 });
+    const [again] = parse(encode(new PublishEncoder(1, true, false), target, 7, 'x', '1', true), 4) as IPublishPacket[];
+    assert.equal(again?.dup, true);
+    assert.equal(again?.retain, true);
+    assert.equal(again?.messageId, 7);
+  });
+
+  it('assigns aliases per connection: announced again after a reconnect, as many as the broker allows', () => {
+    const targets = ['a', 'b', 'c'].map((topic) => publishTarget(topic, { mqtt5: true, emittedAtProperty: false, alias: 0 }));
+    assignAliases(targets, 2);
+    assert.deepEqual(targets.map((t) => t.alias), [1, 2, 0]);
+    const encoder = new PublishEncoder(1, false, true);
+    encode(encoder, targets[0] as ReturnType<typeof publishTarget>, 1, 'x');
+    assert.equal(targets[0]?.aliasAnnounced, true);
+    assignAliases(targets, 1);
+    assert.deepEqual(targets.map((t) => [t.alias, t.aliasAnnounced]), [[1, false], [0, false], [0, false]]);
+    const [packet] = parse(encode(encoder, targets[0] as ReturnType<typeof publishTarget>, 2, 'y'), 5) as IPublishPacket[];
+    assert.equal(packet?.topic, 'a', 'the topic is sent again on the new connection');
   });
 
   it('writes PUBREL packets', () => {
