@@ -24,31 +24,44 @@ export interface RunResult {
 }
 
 export interface RunOptions {
-  readonly stdin?: string;
+  readonly stdin?: string | Buffer;
   readonly timeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
   /** Called with the child once it is spawned, for tests that feed stdin themselves. */
   readonly onSpawn?: (child: import('node:child_process').ChildProcess) => void;
 }
 
-export function runConnector(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+export interface RunningConnector {
+  readonly child: import('node:child_process').ChildProcess;
+  /** Resolves with the first stdout line matching `pattern` (as printed so far or later); rejects after `timeoutMs`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  readonly result: Promise<RunResult>;
+}
+
+/** Starts the connector; the caller feeds stdin (unless `stdin` is given) and may watch stdout as it comes. */
+export function startConnector(args: readonly string[], options: RunOptions = {}): RunningConnector {
   const started = Date.now();
   const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  const watchers = new Set<() => void>();
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+    for (const watcher of watchers) watcher();
+  });
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   child.stdin.on('error', () => undefined); // the connector may stop reading early, by design
   if (options.onSpawn) options.onSpawn(child);
-  else child.stdin.end(options.stdin ?? '');
+  else if (options.stdin !== undefined) child.stdin.end(options.stdin);
   const timeoutMs = options.timeoutMs ?? 30_000;
-  return new Promise((resolve, reject) => {
+  const result = new Promise<RunResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`connector ${args[0]} did not exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
+      for (const watcher of watchers) watcher();
       let messages: AirbyteLine[];
       try {
         messages = parseLines(stdout);
@@ -73,6 +86,32 @@ export function runConnector(args: readonly string[], options: RunOptions = {}):
       });
     });
   });
+  const waitForLine = (pattern: RegExp, waitMs = 10_000): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        const line = stdout.split('\n').find((l) => pattern.test(l));
+        if (line !== undefined) {
+          clearTimeout(timer);
+          watchers.delete(check);
+          resolve(line);
+        } else if (child.exitCode !== null) {
+          clearTimeout(timer);
+          watchers.delete(check);
+          reject(new Error(`the connector exited without printing ${pattern}:\n${stdout}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        watchers.delete(check);
+        reject(new Error(`no stdout line matched ${pattern} within ${waitMs} ms:\n${stdout}`));
+      }, waitMs);
+      watchers.add(check);
+      check();
+    });
+  return { child, waitForLine, result };
+}
+
+export function runConnector(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  return startConnector(args, { ...options, stdin: options.onSpawn ? undefined : (options.stdin ?? '') }).result;
 }
 
 /** Every stdout line must be one JSON object with a type: the platform parses them all. */
@@ -100,6 +139,11 @@ export function runCheck(config: Record<string, unknown>, options: RunOptions = 
   return runConnector(['check', '--config', writeTempJson(config)], options);
 }
 
-export function runWrite(config: Record<string, unknown>, catalog: Record<string, unknown>, input: string, options: RunOptions = {}): Promise<RunResult> {
+/** Starts `write`; the caller feeds and ends stdin. */
+export function startWrite(config: Record<string, unknown>, catalog: Record<string, unknown>, options: RunOptions = {}): RunningConnector {
+  return startConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], options);
+}
+
+export function runWrite(config: Record<string, unknown>, catalog: Record<string, unknown>, input: string | Buffer, options: RunOptions = {}): Promise<RunResult> {
   return runConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], { ...options, stdin: input });
 }

@@ -1,10 +1,30 @@
 /**
  * A TCP proxy between the connector and a broker, for tests that need the network to misbehave: it can hold back
- * everything the broker sends after the CONNACK (so nothing is acknowledged), then release it.
+ * what the broker sends (so nothing is acknowledged) and release it, cut connections, refuse new ones, or accept them
+ * and never answer (a broker that hangs).
  */
 import { EventEmitter } from 'node:events';
 import { type Socket, createConnection, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+
+/**
+ * forward: pass everything both ways. refuse: close each new connection at once (the broker is down).
+ * silent: accept new connections and never answer them (a broker that hangs).
+ */
+export type ProxyMode = 'forward' | 'refuse' | 'silent';
+
+export interface ProxyConnection {
+  /** 0 for the first connection the proxy accepted, and so on. */
+  readonly index: number;
+  readonly openedAt: number;
+  /** Bytes the broker has sent on this connection, forwarded or held. */
+  readonly downstreamBytes: number;
+  /** Hold back what the broker sends on this connection from the byte after `afterBytes` on. */
+  holdAfter(afterBytes: number): void;
+  /** Cuts the connection, with a TCP reset towards the client, as a failing network does. */
+  cut(): void;
+  readonly closed: boolean;
+}
 
 export interface Proxy {
   readonly port: number;
@@ -12,33 +32,94 @@ export interface Proxy {
   readonly heldBytes: number;
   /** Bytes clients have sent towards the broker. */
   readonly upstreamBytes: number;
-  /** Hold back what the broker sends, from the byte after `afterBytes` of each new connection. */
+  readonly connections: readonly ProxyConnection[];
+  mode: ProxyMode;
+  /** Hold back what the broker sends, from the byte after `afterBytes` of each connection, new ones included. */
   holdDownstream(afterBytes: number): void;
   release(): void;
+  /** Called for each connection accepted in forward mode, to give it its own behaviour. */
+  onConnection(handler: (connection: ProxyConnection) => void): void;
   /** Resolves once clients have sent at least `bytes` bytes towards the broker. */
   whenUpstream(bytes: number, timeoutMs?: number): Promise<void>;
+  /** Resolves once `count` connections have been accepted in forward mode. */
+  whenConnections(count: number, timeoutMs?: number): Promise<ProxyConnection>;
   close(): Promise<void>;
+}
+
+function waitUntil(events: EventEmitter, event: string, done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = (): void => {
+      if (!done()) return;
+      clearTimeout(timer);
+      events.off(event, check);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      events.off(event, check);
+      reject(new Error(what()));
+    }, timeoutMs);
+    events.on(event, check);
+    check();
+  });
 }
 
 export async function startProxy(targetPort: number): Promise<Proxy> {
   const events = new EventEmitter();
   const sockets = new Set<Socket>();
+  const connections: ProxyConnection[] = [];
   const held: { socket: Socket; chunk: Buffer }[] = [];
-  let holdAfter: number | undefined;
+  let holdAll: number | undefined;
   let heldBytes = 0;
   let upstreamBytes = 0;
+  let mode: ProxyMode = 'forward';
+  let accepted = 0;
+  let handler: ((connection: ProxyConnection) => void) | undefined;
+  const releases = new Set<() => void>();
 
   const server = createServer((client) => {
+    sockets.add(client);
+    client.on('error', () => undefined);
+    client.on('close', () => sockets.delete(client));
+    if (mode === 'refuse') {
+      client.destroy();
+      return;
+    }
+    if (mode === 'silent') {
+      client.resume(); // read and drop: the CONNECT is never answered
+      return;
+    }
     const broker = createConnection({ port: targetPort, host: '127.0.0.1' });
-    sockets.add(client).add(broker);
+    sockets.add(broker);
     let downstream = 0;
-    client.on('data', (chunk) => {
+    let holdAfter: number | undefined;
+    let closed = false;
+    releases.add(() => (holdAfter = undefined));
+    const connection: ProxyConnection = {
+      index: accepted++,
+      openedAt: Date.now(),
+      get downstreamBytes() {
+        return downstream;
+      },
+      holdAfter: (afterBytes) => {
+        holdAfter = afterBytes;
+      },
+      cut: () => {
+        closed = true;
+        client.resetAndDestroy();
+        broker.destroy();
+      },
+      get closed() {
+        return closed;
+      },
+    };
+    connections.push(connection);
+    client.on('data', (chunk: Buffer) => {
       upstreamBytes += chunk.length;
       broker.write(chunk);
       events.emit('upstream');
     });
     broker.on('data', (chunk: Buffer) => {
-      const limit = holdAfter;
+      const limit = holdAfter ?? holdAll;
       if (limit === undefined || downstream + chunk.length <= limit) {
         downstream += chunk.length;
         client.write(chunk);
@@ -51,13 +132,16 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       heldBytes += chunk.length - passing;
     });
     const closeBoth = (): void => {
+      closed = true;
       client.destroy();
       broker.destroy();
       sockets.delete(client);
       sockets.delete(broker);
     };
-    client.on('close', closeBoth).on('error', closeBoth);
+    client.on('close', closeBoth);
     broker.on('close', closeBoth).on('error', closeBoth);
+    handler?.(connection);
+    events.emit('connection');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -70,29 +154,31 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
     get upstreamBytes() {
       return upstreamBytes;
     },
+    connections,
+    get mode() {
+      return mode;
+    },
+    set mode(value: ProxyMode) {
+      mode = value;
+    },
     holdDownstream: (afterBytes) => {
-      holdAfter = afterBytes;
+      holdAll = afterBytes;
     },
     release: () => {
-      holdAfter = undefined;
-      for (const { socket, chunk } of held.splice(0)) socket.write(chunk);
+      holdAll = undefined;
+      for (const releaseOne of releases) releaseOne();
+      for (const { socket, chunk } of held.splice(0)) if (!socket.destroyed) socket.write(chunk);
       heldBytes = 0;
     },
+    onConnection: (next) => {
+      handler = next;
+    },
     whenUpstream: (bytes, timeoutMs = 10_000) =>
-      new Promise((resolve, reject) => {
-        const check = (): void => {
-          if (upstreamBytes < bytes) return;
-          clearTimeout(timer);
-          events.off('upstream', check);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          events.off('upstream', check);
-          reject(new Error(`only ${upstreamBytes} of ${bytes} bytes reached the broker within ${timeoutMs} ms`));
-        }, timeoutMs);
-        events.on('upstream', check);
-        check();
-      }),
+      waitUntil(events, 'upstream', () => upstreamBytes >= bytes, timeoutMs, () => `only ${upstreamBytes} of ${bytes} bytes reached the broker within ${timeoutMs} ms`),
+    whenConnections: async (count, timeoutMs = 10_000) => {
+      await waitUntil(events, 'connection', () => connections.length >= count, timeoutMs, () => `only ${connections.length} of ${count} connections within ${timeoutMs} ms`);
+      return connections[count - 1] as ProxyConnection;
+    },
     close: async () => {
       for (const socket of sockets) socket.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
