@@ -51,8 +51,12 @@ export interface Mosquitto {
   readonly ports: readonly number[];
   readonly url: string;
   readonly dir: string;
-  /** What the broker logged so far. */
+  /** What the broker logged so far, across restarts. */
   log(): string;
+  /** Kills the process with SIGKILL, as a crash would: nothing is saved, no client is told. */
+  kill(): Promise<void>;
+  /** Starts the broker again, on the same ports with the same configuration, after `kill`. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -113,45 +117,71 @@ function launch(executable: string, ports: readonly number[], options: Mosquitto
   ].join('\n');
   const configPath = join(dir, 'mosquitto.conf');
   writeFileSync(configPath, `${config}\n`, { mode: 0o644 });
-  const child: ChildProcess = spawn(executable, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`mosquitto did not report running within 10 s:\n${log}`));
-    }, 10_000);
-    const onExit = (code: number | null): void => {
-      clearTimeout(timer);
-      rmSync(dir, { recursive: true, force: true });
-      reject(new Error(`mosquitto exited with code ${code} before running:\n${log}`));
-    };
-    child.once('exit', onExit);
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      log += chunk;
-      if (!/ running\b/.test(log)) return;
-      clearTimeout(timer);
-      child.off('exit', onExit);
-      resolve({
-        port,
-        ports,
-        url: `mqtt://127.0.0.1:${port}`,
-        dir,
-        log: () => log,
-        stop: () =>
-          new Promise<void>((done) => {
-            const finished = (): void => {
-              rmSync(dir, { recursive: true, force: true });
-              done();
-            };
-            if (child.exitCode !== null || child.signalCode !== null) {
-              finished();
-              return;
-            }
-            child.once('exit', finished);
-            child.kill('SIGTERM');
-          }),
+  let child: ChildProcess | undefined;
+  const exited = (): boolean => !child || child.exitCode !== null || child.signalCode !== null;
+
+  const run = (): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const process = spawn(executable, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+      child = process;
+      let started = false;
+      const from = log.length;
+      const timer = setTimeout(() => {
+        process.kill('SIGKILL');
+        reject(new Error(`mosquitto did not report running within 10 s:\n${log}`));
+      }, 10_000);
+      const onExit = (code: number | null): void => {
+        clearTimeout(timer);
+        reject(new Error(`mosquitto exited with code ${code} before running:\n${log}`));
+      };
+      process.once('exit', onExit);
+      process.stderr?.setEncoding('utf8');
+      process.stderr?.on('data', (chunk: string) => {
+        log += chunk;
+        if (started || !/ running\b/.test(log.slice(from))) return;
+        started = true;
+        clearTimeout(timer);
+        process.off('exit', onExit);
+        resolve();
       });
     });
-  });
+
+  const end = (signal: NodeJS.Signals): Promise<void> =>
+    new Promise<void>((done) => {
+      if (exited()) return done();
+      child?.once('exit', () => done());
+      child?.kill(signal);
+    });
+
+  return run().then(
+    () => ({
+      port,
+      ports,
+      url: `mqtt://127.0.0.1:${port}`,
+      dir,
+      log: () => log,
+      kill: () => end('SIGKILL'),
+      restart: async () => {
+        // The old process may hold the port for a moment after it dies; retry briefly.
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await run();
+            return;
+          } catch (err) {
+            if (attempt >= 20 || !/Address already in use/i.test((err as Error).message)) throw err;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        }
+      },
+      stop: async () => {
+        await end('SIGTERM');
+        rmSync(dir, { recursive: true, force: true });
+      },
+    }),
+    (err: unknown) => {
+      rmSync(dir, { recursive: true, force: true });
+      throw err;
+    },
+  );
 }

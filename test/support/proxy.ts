@@ -23,6 +23,8 @@ export interface ProxyConnection {
   holdAfter(afterBytes: number): void;
   /** Cuts the connection, with a TCP reset towards the client, as a failing network does. */
   cut(): void;
+  /** Sends `packet` to the client as if from the broker, then closes the connection in order (a broker's DISCONNECT). */
+  closeWith(packet: Buffer): void;
   readonly closed: boolean;
 }
 
@@ -107,6 +109,11 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
         closed = true;
         client.resetAndDestroy();
         broker.destroy();
+      },
+      closeWith: (packet) => {
+        closed = true;
+        broker.destroy();
+        client.end(packet);
       },
       get closed() {
         return closed;
