@@ -152,7 +152,7 @@ describe('Mosquitto faults', { skip }, () => {
         if (connection.index !== 0) return;
         connection.holdAfter(4 + 8 * 150);
         // Cut after the window has stalled, and late enough not to look like a takeover (2 s).
-        setTimeout(() => connection.cut(), 2100);
+        setTimeout(() => connection.cut(), 2600);
       });
       const config = {
         broker_host: '127.0.0.1',
