@@ -281,7 +281,8 @@ export class Publisher {
   /** Room for `size` bytes in the current batch, starting a new batch when needed; schedules the flush. */
   private reserve(size: number): Buffer {
     if (this.batch && this.used + size > this.batch.length) this.flush();
-    if (!this.batch) {
+    // After a flush the batch is what is left of its buffer, which may be smaller than this message.
+    if (!this.batch || this.used + size > this.batch.length) {
       this.batch = Buffer.allocUnsafe(Math.max(BATCH_BYTES, size));
       this.used = 0;
     }
