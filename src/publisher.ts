@@ -1,10 +1,10 @@
 /**
- * Publishing with flow control. MQTT.js keeps the connection (CONNECT, TLS, WebSocket, keepalive) and parses what the
- * broker sends; the publisher encodes and writes PUBLISH and PUBREL packets itself, because MQTT.js has no flow control
- * (it ignores the broker's Receive Maximum, applies no backpressure to QoS 1/2, and reuses message ids past 65,535),
- * replays stored messages one per round trip after a reconnect, and its per-message cost exceeds the broker's.
+ * Publishing with flow control. The publisher encodes and writes PUBLISH and PUBREL packets itself, through a small
+ * port (connection-port.ts), because MQTT.js has no flow control (it ignores the broker's Receive Maximum, applies no
+ * backpressure to QoS 1/2, and reuses message ids past 65,535), replays stored messages one per round trip after a
+ * reconnect, and its per-message cost exceeds the broker's. The port also lets its logic be tested without a broker.
  *
- * Messages sent in one turn of the event loop go out as one write. At most `window` messages (and `MAX_INFLIGHT_BYTES`
+ * Messages sent in one turn of the event loop go out as one write (write-batch.ts). At most `window` messages (and `MAX_INFLIGHT_BYTES`
  * of payload) await acknowledgement; the caller stops reading input while there is no room and is told, in a later
  * turn (so that every acknowledgement already received is counted first), when to go on.
  *
@@ -15,11 +15,11 @@
  * "Acknowledged" means PUBACK at QoS 1 and PUBCOMP at QoS 2. QoS 0 has no acknowledgement, so a message counts as
  * acknowledged once the write that carries it has been handed to the operating system.
  */
-import type { Duplex } from 'node:stream';
-import type { MqttClient, Packet } from 'mqtt';
+import type { Acknowledgement, ConnectionPort } from './connection-port.js';
 import { type ConnectorError, ConfigError } from './errors.js';
 import type { QoS } from './config/settings.js';
 import { PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
+import { WriteBatch } from './write-batch.js';
 
 /** MQTT packet identifiers are 16 bits; more messages in flight would reuse ids and confuse acknowledgements. */
 export const MAX_PACKET_IDS = 65_535;
@@ -28,7 +28,6 @@ export const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
 /** MQTT 5 reason code 0x10: accepted, but nobody subscribes to the topic. Success, worth reporting. */
 const NO_MATCHING_SUBSCRIBERS = 0x10;
-const BATCH_BYTES = 64 * 1024;
 /** Refilling in halves needs half a window of at least this many acknowledgements (see `refillDue`). */
 const REFILL_BATCH_MINIMUM = 128;
 
@@ -49,6 +48,8 @@ export interface PublisherOptions {
   readonly maxInflight: number;
   /** `publisher_sync`: one message at a time. */
   readonly oneAtATime: boolean;
+  /** Bound on the payload bytes in flight; `MAX_INFLIGHT_BYTES` unless a test needs a smaller one. */
+  readonly maxInflightBytes?: number;
 }
 
 export interface PublisherHandlers {
@@ -58,17 +59,8 @@ export interface PublisherHandlers {
   failed(error: ConnectorError): void;
 }
 
-/** What the publisher needs of a connection. */
-export interface Link {
-  readonly client: MqttClient;
-  /** The broker's Receive Maximum (MQTT 5), if it announced one. */
-  readonly receiveMaximum: number | undefined;
-  /** The broker resumed an earlier session, so it remembers the QoS 2 messages it has received (PUBREC sent). */
-  readonly sessionPresent: boolean;
-}
-
 /** The number of messages allowed in flight: the configured bound, the broker's Receive Maximum, and packet ids. */
-export function windowSize(options: Omit<PublisherOptions, 'qos'> & { readonly brokerReceiveMaximum: number | undefined }): number {
+export function windowSize(options: Pick<PublisherOptions, 'maxInflight' | 'oneAtATime'> & { readonly brokerReceiveMaximum: number | undefined }): number {
   if (options.oneAtATime) return 1;
   return Math.max(1, Math.min(options.maxInflight, options.brokerReceiveMaximum ?? MAX_PACKET_IDS, MAX_PACKET_IDS));
 }
@@ -87,12 +79,12 @@ export class Publisher {
   private onRoom: (() => void) | undefined;
   private roomScheduled = false;
   private onIdle: (() => void) | undefined;
+  private readonly maxInflightBytes: number;
 
-  private link: Link | undefined;
+  private port: ConnectionPort | undefined;
+  private unlisten: (() => void) | undefined;
   /** Changes with every connection, so that late callbacks of an earlier one are recognised and ignored. */
   private generation = 0;
-  private readonly onPacket = (packet: Packet): void => this.received(packet);
-  private readonly onDrain = (): void => this.afterAck();
 
   // Messages in flight by packet id, in flat arrays: no object or closure per message. At QoS 0 the ids are internal.
   private nextId = 1;
@@ -108,11 +100,9 @@ export class Publisher {
   private queue: number[] = [];
   private queueHead = 0;
 
-  // The batch being filled this turn, and at QoS 0 the ids of the messages in it.
-  private batch: Buffer | undefined;
-  private used = 0;
+  /** The packets of this turn, and at QoS 0 the ids of the messages in them. */
+  private readonly batch = new WriteBatch((chunk) => this.writeChunk(chunk));
   private batchIds: number[] = [];
-  private flushScheduled = false;
 
   /** Per topic, how many messages the broker accepted with "no matching subscribers". */
   readonly noSubscribers = new Map<string, number>();
@@ -123,6 +113,7 @@ export class Publisher {
     private readonly handlers: PublisherHandlers,
   ) {
     this.window = windowSize({ ...options, brokerReceiveMaximum: undefined });
+    this.maxInflightBytes = options.maxInflightBytes ?? MAX_INFLIGHT_BYTES;
   }
 
   get unacknowledged(): number {
@@ -131,9 +122,9 @@ export class Publisher {
 
   /** Whether another message may be sent now. */
   get hasRoom(): boolean {
-    if (this.failure || !this.link || this.queueHead < this.queue.length) return false;
-    if (this.inflight >= this.window || this.inflightBytes >= MAX_INFLIGHT_BYTES) return false;
-    return !this.stream.writableNeedDrain;
+    if (this.failure || !this.port || this.queueHead < this.queue.length) return false;
+    if (this.inflight >= this.window || this.inflightBytes >= this.maxInflightBytes) return false;
+    return !this.port.needsDrain;
   }
 
   /**
@@ -148,26 +139,20 @@ export class Publisher {
     return this.hasRoom && (this.window < REFILL_BATCH_MINIMUM * 2 || this.inflight <= this.window >> 1);
   }
 
-  private get stream(): Duplex {
-    // MQTT.js replaces its stream on every connection, so it is looked up, never kept.
-    return (this.link as Link).client.stream as Duplex;
-  }
-
   /**
    * Starts publishing on a connection: the first, or a new one after the previous was lost. Everything not yet
    * acknowledged goes out again first, in its original order.
    */
-  attach(link: Link): void {
+  attach(port: ConnectionPort): void {
     this.detach();
-    this.link = link;
-    this.window = windowSize({ ...this.options, brokerReceiveMaximum: link.receiveMaximum });
-    link.client.on('packetreceive', this.onPacket);
-    link.client.stream.on('drain', this.onDrain);
+    this.port = port;
+    this.window = windowSize({ ...this.options, brokerReceiveMaximum: port.receiveMaximum });
+    this.unlisten = port.listen({ acknowledged: (ack) => this.received(ack), drained: () => this.afterAck() });
     this.queue = this.inflightIds();
     this.queueHead = 0;
     for (const id of this.queue) {
       // Without the session, the broker has forgotten the QoS 2 messages it acknowledged with PUBREC: send them again.
-      if (this.stage[id] === AWAITING_COMPLETE && !link.sessionPresent) this.stage[id] = AWAITING_ACK;
+      if (this.stage[id] === AWAITING_COMPLETE && !port.sessionPresent) this.stage[id] = AWAITING_ACK;
     }
     this.sendQueued();
     this.afterAck();
@@ -175,15 +160,13 @@ export class Publisher {
 
   /** The connection is gone: stop writing. Messages in flight stay, to go out again on the next connection. */
   detach(): void {
-    const link = this.link;
-    if (!link) return;
-    link.client.off('packetreceive', this.onPacket);
-    link.client.stream.off('drain', this.onDrain);
-    this.link = undefined;
+    if (!this.port) return;
+    this.unlisten?.();
+    this.unlisten = undefined;
+    this.port = undefined;
     this.generation++;
     this.onWire = 0;
-    this.batch = undefined;
-    this.used = 0;
+    this.batch.clear();
     this.batchIds = [];
   }
 
@@ -199,7 +182,7 @@ export class Publisher {
     this.targetById[id] = target;
     this.payloadById[id] = payload;
     this.emittedAtById[id] = emittedAtJson;
-    if (this.link && this.queueHead === this.queue.length && this.onWire < this.window) this.transmit(id);
+    if (this.port && this.queueHead === this.queue.length && this.onWire < this.window) this.transmit(id);
     else this.queue.push(id);
   }
 
@@ -211,7 +194,7 @@ export class Publisher {
 
   /** Resolves once every message sent has been acknowledged; rejects if the publisher is stopped first. */
   drain(): Promise<void> {
-    this.flush();
+    this.batch.flush();
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       if (this.inflight === 0) return resolve();
@@ -240,11 +223,11 @@ export class Publisher {
   }
 
   private sendQueued(): void {
-    while (this.link && this.queueHead < this.queue.length && this.onWire < this.window) {
+    while (this.port && this.queueHead < this.queue.length && this.onWire < this.window) {
       const id = this.queue[this.queueHead++] as number;
       if (this.stage[id] === AWAITING_COMPLETE) {
         this.onWire++;
-        this.used = writePubrel(this.reserve(PUBREL_SIZE), this.used, id);
+        this.batch.commit(writePubrel(this.batch.room(PUBREL_SIZE), this.batch.offset, id));
       } else if (this.stage[id] === AWAITING_ACK) {
         this.transmit(id);
       }
@@ -264,9 +247,10 @@ export class Publisher {
     const dup = this.options.qos > 0 && this.sent[id] === 1;
     this.sent[id] = 1;
     this.onWire++;
+    const buffer = this.batch.room(this.encoder.size(target, bytes, emittedAtJson));
+    this.batch.commit(this.encoder.write(buffer, this.batch.offset, target, this.options.qos > 0 ? id : 0, payload, bytes, emittedAtJson, dup));
+    // After `room`, which may have flushed the earlier packets: this message's bytes are in the next chunk.
     if (this.options.qos === 0) this.batchIds.push(id);
-    const buffer = this.reserve(this.encoder.size(target, bytes, emittedAtJson));
-    this.used = this.encoder.write(buffer, this.used, target, this.options.qos > 0 ? id : 0, payload, bytes, emittedAtJson, dup);
   }
 
   private allocateId(): number {
@@ -278,52 +262,33 @@ export class Publisher {
     return id;
   }
 
-  /** Room for `size` bytes in the current batch, starting a new batch when needed; schedules the flush. */
-  private reserve(size: number): Buffer {
-    if (this.batch && this.used + size > this.batch.length) this.flush();
-    // After a flush the batch is what is left of its buffer, which may be smaller than this message.
-    if (!this.batch || this.used + size > this.batch.length) {
-      this.batch = Buffer.allocUnsafe(Math.max(BATCH_BYTES, size));
-      this.used = 0;
+  private writeChunk(chunk: Buffer): void {
+    const port = this.port;
+    // Nothing is batched without a connection: detaching clears the batch.
+    if (!port) return;
+    if (this.options.qos > 0) {
+      port.write(chunk);
+      return;
     }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(() => this.flush());
-    }
-    return this.batch;
+    const ids = this.batchIds;
+    this.batchIds = [];
+    const generation = this.generation;
+    port.write(chunk, (err) => {
+      // A failed write belongs to a lost connection; its messages go out again on the next one.
+      if (err || generation !== this.generation) return;
+      for (const id of ids) this.complete(id);
+      this.sendQueued();
+      this.afterAck();
+    });
   }
 
-  private flush(): void {
-    this.flushScheduled = false;
-    if (!this.batch || this.used === 0 || !this.link) return;
-    const chunk = this.batch.subarray(0, this.used);
-    // The rest of the buffer is reused for the next batch: the written part belongs to the stream now.
-    this.batch = this.batch.length - this.used >= 4096 ? this.batch.subarray(this.used) : undefined;
-    this.used = 0;
-    if (this.options.qos === 0) {
-      const ids = this.batchIds;
-      this.batchIds = [];
-      const generation = this.generation;
-      this.stream.write(chunk, (err) => {
-        // A failed write belongs to a lost connection; its messages go out again on the next one.
-        if (err || generation !== this.generation) return;
-        for (const id of ids) this.complete(id);
-        this.sendQueued();
-        this.afterAck();
-      });
-    } else {
-      this.stream.write(chunk);
-    }
-  }
-
-  private received(packet: Packet): void {
-    if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return;
-    const id = packet.messageId ?? 0;
-    const expected = packet.cmd === 'pubcomp' ? AWAITING_COMPLETE : AWAITING_ACK;
+  private received(ack: Acknowledgement): void {
+    const id = ack.packetId;
+    const expected = ack.kind === 'pubcomp' ? AWAITING_COMPLETE : AWAITING_ACK;
     // Not ours (MQTT.js's own publishes) or a duplicate: leave it.
-    if (this.stage[id] !== expected || this.sent[id] === 0 || (packet.cmd === 'puback') !== (this.options.qos === 1)) return;
+    if (this.stage[id] !== expected || this.sent[id] === 0 || (ack.kind === 'puback') !== (this.options.qos === 1)) return;
     const target = this.targetById[id];
-    const reason = packet.reasonCode ?? 0;
+    const reason = ack.reasonCode;
     if (reason >= 0x80) {
       const error = this.refused(target?.topic ?? '?', reason);
       this.stop(error);
@@ -331,9 +296,9 @@ export class Publisher {
       return;
     }
     if (reason === NO_MATCHING_SUBSCRIBERS && target) this.noSubscribers.set(target.topic, (this.noSubscribers.get(target.topic) ?? 0) + 1);
-    if (packet.cmd === 'pubrec') {
+    if (ack.kind === 'pubrec') {
       this.stage[id] = AWAITING_COMPLETE;
-      this.used = writePubrel(this.reserve(PUBREL_SIZE), this.used, id);
+      this.batch.commit(writePubrel(this.batch.room(PUBREL_SIZE), this.batch.offset, id));
       return;
     }
     this.complete(id);

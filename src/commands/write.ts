@@ -13,6 +13,7 @@ import split2 from 'split2';
 import { type Connection, brokerAddress, connectBroker, describeLimits } from '../broker.js';
 import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../catalog.js';
 import { Checkpoints } from '../checkpoints.js';
+import { mqttPort } from '../connection-port.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { buildEnvelope } from '../envelope.js';
 import { ConfigError, type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
@@ -213,7 +214,7 @@ class WriteSync {
       announced !== undefined && announced <= this.settings.maxMessageBytes
         ? { bytes: announced, source: 'the broker accepts (its Maximum Packet Size)' }
         : { bytes: this.settings.maxMessageBytes, source: 'allowed by "Maximum message size" (max_message_bytes), or by MQTT itself when unset' };
-    this.publisher.attach({ client: connection.client, receiveMaximum: limits.receiveMaximum, sessionPresent: connection.sessionPresent });
+    this.publisher.attach(mqttPort(connection));
   }
 
   private connectionLost(cause: string): void {
