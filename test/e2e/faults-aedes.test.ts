@@ -282,25 +282,32 @@ describe('interruption and progress', () => {
     }
   });
 
-  it('on SIGINT waits no longer than the grace period, and emits no state the broker has not acknowledged', async () => {
-    const proxy = await startProxy(broker.port);
-    proxy.holdDownstream(CONNACK_BYTES);
-    const lines = syncInput(50_000, 50);
-    try {
-      const run = startWrite(config(proxy.port, 'sigint', { max_inflight: 100, shutdown_grace_seconds: 1 }), CATALOG, {
-        onSpawn: (child) => child.stdin?.write(`${lines.join('\n')}\n`),
-      });
-      await proxy.whenUpstream(100 * (lines[0]?.length ?? 0));
-      run.child.kill('SIGINT');
-      const result = await run.result;
-      assert.equal(result.code, 1);
-      assert.match(String(result.traceError().message), /^The sync was interrupted by SIGINT before its input was complete: 0 of 100 record\(s\) acknowledged by the broker, 0 state message\(s\) emitted, [12] withheld/);
-      assert.equal(result.states().length, 0);
-      assert.ok(result.elapsedMs < 15_000, `stopped after ${result.elapsedMs} ms`);
-    } finally {
-      await proxy.close();
-    }
-  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    it(`on ${signal} waits no longer than the grace period, and emits no state the broker has not acknowledged`, async () => {
+      const proxy = await startProxy(broker.port);
+      proxy.holdDownstream(CONNACK_BYTES);
+      const lines = syncInput(50_000, 50);
+      try {
+        const run = startWrite(config(proxy.port, signal.toLowerCase(), { max_inflight: 100, shutdown_grace_seconds: 1 }), CATALOG, {
+          onSpawn: (child) => child.stdin?.write(`${lines.join('\n')}\n`),
+        });
+        await proxy.whenUpstream(100 * (lines[0]?.length ?? 0));
+        run.child.kill(signal);
+        const result = await run.result;
+        assert.equal(result.code, 1);
+        assert.match(
+          String(result.traceError().message),
+          new RegExp(`^The sync was interrupted by ${signal} before its input was complete: 0 of 100 record\\(s\\) acknowledged by the broker, 0 state message\\(s\\) emitted, [12] withheld`),
+        );
+        // The broker has every record of the states read so far, but acknowledged none: no state may go out.
+        assert.equal(receivedKeys(signal.toLowerCase()).size, 100);
+        assert.equal(result.states().length, 0);
+        assert.ok(result.elapsedMs < 15_000, `stopped after ${result.elapsedMs} ms`);
+      } finally {
+        await proxy.close();
+      }
+    });
+  }
 
   it('logs progress while records are in flight, and a summary per stream at the end', async () => {
     const proxy = await startProxy(broker.port);
