@@ -7,6 +7,7 @@ import type { TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BrokerRefusedError, ConfigError, type ConnectorError, TransientError } from './errors.js';
 import type { Settings } from './config/settings.js';
+import { field, fieldTitle } from './config/spec.js';
 import { type WebSocketHooks, webSocketOptions } from './websocket.js';
 
 const PROTOCOL_VERSIONS = {
@@ -61,7 +62,7 @@ export function brokerAddress(settings: Settings): string {
 type Refusal = (settings: Settings, detail: string) => ConnectorError;
 
 const badCredentials: Refusal = (_s, detail) =>
-  new BrokerRefusedError('The broker refused the user name or password; check "Username" and "Password".', detail);
+  new BrokerRefusedError(`The broker refused the user name or password; check ${field('username')} and ${field('password')}.`, detail);
 
 const notAuthorized: Refusal = (s, detail) =>
   new BrokerRefusedError(
@@ -70,17 +71,17 @@ const notAuthorized: Refusal = (s, detail) =>
   );
 
 const badProtocol: Refusal = (s, detail) =>
-  new BrokerRefusedError(`The broker does not accept MQTT ${s.protocol}; set "MQTT protocol version" (protocol_version) to a version it supports.`, detail);
+  new BrokerRefusedError(`The broker does not accept MQTT ${s.protocol}; set ${field('protocol_version')} to a version it supports.`, detail);
 
 /** CONNACK return codes (MQTT 3.1.1) and reason codes (MQTT 5) that refuse the connection. */
 const CONNACK_REFUSALS: Readonly<Record<number, Refusal>> = {
   1: badProtocol,
-  2: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different "Client ID" (client).`, detail),
+  2: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different ${field('client')}.`, detail),
   3: (_s, detail) => new TransientError('The broker answered that the MQTT service is unavailable; try again later.', detail),
   4: badCredentials,
   5: notAuthorized,
   132: badProtocol,
-  133: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different "Client ID" (client).`, detail),
+  133: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different ${field('client')}.`, detail),
   134: badCredentials,
   135: notAuthorized,
   136: (_s, detail) => new TransientError('The broker answered that it is unavailable; try again later.', detail),
@@ -99,14 +100,14 @@ const TLS_TRUST_CODES = new Set([
 
 function timedOut(settings: Settings, detail?: string): ConnectorError {
   return new TransientError(
-    `The broker at ${brokerAddress(settings)} did not accept the connection within ${settings.connectTimeoutMs / 1000} s; check the host, the port and the TLS setting, or raise "Connect timeout".`,
+    `The broker at ${brokerAddress(settings)} did not accept the connection within ${settings.connectTimeoutMs / 1000} s; check the host, the port and the TLS setting, or raise ${field('connect_timeout')}.`,
     detail,
   );
 }
 
 function tlsNotEstablished(settings: Settings, detail?: string): ConnectorError {
   return new ConfigError(
-    `The TLS handshake with ${brokerAddress(settings)} did not complete: the broker closed the connection. If this port does not speak TLS, turn off "Use TLS" or use the broker's TLS port.`,
+    `The TLS handshake with ${brokerAddress(settings)} did not complete: the broker closed the connection. If this port does not speak TLS, turn off ${field('use_tls')} or use the broker's TLS port.`,
     detail,
   );
 }
@@ -133,43 +134,43 @@ export function describeConnectError(err: unknown, settings: Settings, tlsEstabl
       return new ConfigError(`The broker host "${settings.host}" could not be resolved; check the host name.`, detail);
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
       return new ConfigError(
-        `The broker's TLS certificate does not match the host name "${settings.tls?.servername ?? settings.host}"; connect by the name the certificate carries, or set "TLS server name" (tls_server_name).`,
+        `The broker's TLS certificate does not match the host name "${settings.tls?.servername ?? settings.host}"; connect by the name the certificate carries, or set ${field('tls_server_name')}.`,
         detail,
       );
     case 'CERT_HAS_EXPIRED':
       return new ConfigError("The broker's TLS certificate has expired.", detail);
     case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
     case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
-      return new ConfigError('The broker requires a client certificate; set "Client certificate" and "Client key" (tls_client_certificate, tls_client_key).', detail);
+      return new ConfigError(`The broker requires a client certificate; set ${field('tls_client_certificate')} and ${field('tls_client_key')}.`, detail);
     case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
     case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
     case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN':
       return new ConfigError('The broker rejected the client certificate: it does not trust the authority that signed it, or the certificate is invalid.', detail);
     case 'ERR_SSL_WRONG_VERSION_NUMBER':
     case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
-      return new ConfigError(`TLS was used against ${address}, which does not speak TLS; turn off "Use TLS" or use the broker's TLS port.`, detail);
+      return new ConfigError(`TLS was used against ${address}, which does not speak TLS; turn off ${field('use_tls')} or use the broker's TLS port.`, detail);
     default:
       break;
   }
   if (typeof code === 'string' && TLS_TRUST_CODES.has(code)) {
     return new ConfigError(
-      "The broker's TLS certificate is signed by an unknown certificate authority; set \"CA certificate\" (tls_ca_certificate) to the authority that signed it.",
+      `The broker's TLS certificate is signed by an unknown certificate authority; set ${field('tls_ca_certificate')} to the authority that signed it.`,
       detail,
     );
   }
   if (/before secure TLS connection was established/.test(message)) {
-    return new ConfigError(`The TLS handshake with ${address} failed: the port probably does not speak TLS; turn off "Use TLS" or use the broker's TLS port.`, detail);
+    return new ConfigError(`The TLS handshake with ${address} failed: the port probably does not speak TLS; turn off ${field('use_tls')} or use the broker's TLS port.`, detail);
   }
   const http = /Unexpected server response: (\d+)/.exec(message)?.[1];
   if (http) {
     return new ConfigError(
-      `The WebSocket handshake with ${address} was refused with HTTP ${http}; check "WebSocket path" (websocket_path, now "${settings.websocketPath}") and that the port serves MQTT over WebSocket.`,
+      `The WebSocket handshake with ${address} was refused with HTTP ${http}; check ${fieldTitle('websocket_path')} (websocket_path, now "${settings.websocketPath}") and that the port serves MQTT over WebSocket.`,
       detail,
     );
   }
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     if (settings.tls && !tlsEstablished) return tlsNotEstablished(settings, detail);
-    return new TransientError(`The broker at ${address} closed the connection before accepting it. If it expects TLS, turn on "Use TLS"; otherwise check its logs.`, detail);
+    return new TransientError(`The broker at ${address} closed the connection before accepting it. If it expects TLS, turn on ${field('use_tls')}; otherwise check its logs.`, detail);
   }
   return new TransientError(`Could not connect to the broker at ${address}: ${message}`, detail);
 }
@@ -199,10 +200,10 @@ export function brokerLimits(client: MqttClient): BrokerLimits {
 export function limitProblems(settings: Settings, limits: BrokerLimits): string[] {
   const problems: string[] = [];
   if (limits.maximumQoS !== undefined && settings.qos > limits.maximumQoS) {
-    problems.push(`the broker accepts messages up to QoS ${limits.maximumQoS} only; lower "Message QoS" (message_qos)`);
+    problems.push(`the broker accepts messages up to QoS ${limits.maximumQoS} only; lower ${field('message_qos')}`);
   }
   if (limits.retainAvailable === false && settings.retain) {
-    problems.push('the broker does not support retained messages; turn off "Retain messages" (message_retained)');
+    problems.push(`the broker does not support retained messages; turn off ${field('message_retained')}`);
   }
   return problems;
 }
@@ -278,7 +279,7 @@ export function connectBroker(settings: Settings): Promise<Connection> {
     const onClose = (): void =>
       transportError ? onError(transportError) : settings.tls && !tlsSocket ? fail(tlsNotEstablished(settings)) : fail(
         new TransientError(
-          `The broker at ${brokerAddress(settings)} closed the connection without accepting it. If it expects TLS, turn on "Use TLS"; if it requires a client certificate, set one; otherwise check its logs.`,
+          `The broker at ${brokerAddress(settings)} closed the connection without accepting it. If it expects TLS, turn on ${field('use_tls')}; if it requires a client certificate, set one; otherwise check its logs.`,
         ),
       );
     client.on('connect', onConnect);

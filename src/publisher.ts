@@ -16,7 +16,8 @@
  * acknowledged once the write that carries it has been handed to the operating system.
  */
 import type { Acknowledgement, ConnectionPort } from './connection-port.js';
-import { type ConnectorError, ConfigError } from './errors.js';
+import { ConfigError, type ConnectorError, TransientError } from './errors.js';
+import { NO_MATCHING_SUBSCRIBERS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
 import type { QoS } from './config/settings.js';
 import { PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
 import { WriteBatch } from './write-batch.js';
@@ -26,21 +27,8 @@ export const MAX_PACKET_IDS = 65_535;
 /** Payload bytes kept for messages in flight: bounds memory when records are large, whatever the window. */
 export const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
-/** MQTT 5 reason code 0x10: accepted, but nobody subscribes to the topic. Success, worth reporting. */
-const NO_MATCHING_SUBSCRIBERS = 0x10;
 /** Refilling in halves needs half a window of at least this many acknowledgements (see `refillDue`). */
 const REFILL_BATCH_MINIMUM = 128;
-
-const REASONS: Readonly<Record<number, string>> = {
-  0x80: 'Unspecified error',
-  0x83: 'Implementation specific error',
-  0x87: 'Not authorized',
-  0x90: 'Topic Name invalid',
-  0x91: 'Packet identifier in use',
-  0x92: 'Packet identifier not found',
-  0x97: 'Quota exceeded',
-  0x99: 'Payload format invalid',
-};
 
 export interface PublisherOptions {
   readonly qos: QoS;
@@ -289,7 +277,7 @@ export class Publisher {
     if (this.stage[id] !== expected || this.sent[id] === 0 || (ack.kind === 'puback') !== (this.options.qos === 1)) return;
     const target = this.targetById[id];
     const reason = ack.reasonCode;
-    if (reason >= 0x80) {
+    if (isFailure(reason)) {
       const error = this.refused(target?.topic ?? '?', reason);
       this.stop(error);
       this.handlers.failed(error);
@@ -334,7 +322,10 @@ export class Publisher {
   }
 
   private refused(topic: string, code: number): ConnectorError {
-    const reason = `${REASONS[code] ?? 'Refused'} (reason code 0x${code.toString(16)})`;
+    const reason = describeReason(code);
+    if (!wouldRepeat(code)) {
+      return new TransientError(`The broker refused a message on topic "${topic}": ${reason}. It may accept it later; the sync stops so that it can be retried.`, reason);
+    }
     return new ConfigError(`The broker refused a message on topic "${topic}": ${reason}. Check the broker's access rules and limits for this topic.`, reason);
   }
 }

@@ -15,6 +15,7 @@ import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey 
 import { Checkpoints } from '../checkpoints.js';
 import { mqttPort } from '../connection-port.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
+import { field } from '../config/spec.js';
 import { buildEnvelope } from '../envelope.js';
 import { ConfigError, type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
 import { BrokerLink } from '../link.js';
@@ -213,7 +214,7 @@ class WriteSync {
     this.sizeLimit =
       announced !== undefined && announced <= this.settings.maxMessageBytes
         ? { bytes: announced, source: 'the broker accepts (its Maximum Packet Size)' }
-        : { bytes: this.settings.maxMessageBytes, source: 'allowed by "Maximum message size" (max_message_bytes), or by MQTT itself when unset' };
+        : { bytes: this.settings.maxMessageBytes, source: `allowed by ${field('max_message_bytes')}, or by MQTT itself when unset` };
     this.publisher.attach(mqttPort(connection));
   }
 

@@ -9,7 +9,7 @@ import { v4 as uuidv4 } from 'uuid';
 import { ConfigError } from '../errors.js';
 import { patternProblem, topicProblem } from '../topic.js';
 import { parseBrokerUrl } from './broker-url.js';
-import { schemaProblems, secretProperties } from './spec.js';
+import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
 import { REDACTED } from '../protocol/output.js';
 
@@ -108,31 +108,31 @@ interface Endpoint {
 /** Where to connect: from broker_url, or from broker_host, broker_port, use_tls and transport. */
 function endpoint(config: Config, problems: string[]): Endpoint {
   const url = stringOf(config, 'broker_url');
-  const useTlsKey = booleanOf(config, 'use_tls', false);
-  const transportKey = stringOf(config, 'transport') === 'websocket' ? 'websocket' : 'tcp';
-  const websocketPath = stringOf(config, 'websocket_path') ?? '/mqtt';
+  const useTlsKey = booleanOf(config, 'use_tls', specDefault.boolean('use_tls'));
+  const transportKey = (stringOf(config, 'transport') ?? specDefault.string('transport')) === 'websocket' ? 'websocket' : 'tcp';
+  const websocketPath = stringOf(config, 'websocket_path') ?? specDefault.string('websocket_path');
   const username = stringOf(config, 'username');
   const password = stringOf(config, 'password');
   if (url === undefined) {
     const host = stringOf(config, 'broker_host');
-    if (host === undefined && config.broker_host === undefined) problems.push('set either "Broker URL" (broker_url) or "MQTT broker host" (broker_host)');
+    if (host === undefined && config.broker_host === undefined) problems.push(`set either ${field('broker_url')} or ${field('broker_host')}`);
     const defaultPort = transportKey === 'websocket' ? (useTlsKey ? 443 : 80) : useTlsKey ? 8883 : 1883;
     return { transport: transportKey, useTls: useTlsKey, host: host ?? '', port: integerOf(config, 'broker_port') ?? defaultPort, websocketPath, username, password };
   }
   const parsed = parseBrokerUrl(url);
   if (parsed instanceof Error) {
-    problems.push(`"Broker URL" (broker_url) is invalid: ${parsed.message}`);
+    problems.push(`${field('broker_url')} is invalid: ${parsed.message}`);
     return { transport: transportKey, useTls: useTlsKey, host: '', port: 0, websocketPath, username, password };
   }
   for (const key of ['broker_host', 'broker_port'] as const) {
-    if (config[key] !== undefined && config[key] !== '') problems.push(`set either "Broker URL" (broker_url) or ${key}, not both`);
+    if (config[key] !== undefined && config[key] !== '') problems.push(`set either ${field('broker_url')} or ${key}, not both`);
   }
-  if (config.use_tls === true && !parsed.useTls) problems.push('"Use TLS" (use_tls) is on but "Broker URL" (broker_url) names a plain connection; use a TLS scheme such as mqtts:// or wss://');
+  if (config.use_tls === true && !parsed.useTls) problems.push(`${field('use_tls')} is on but ${field('broker_url')} names a plain connection; use a TLS scheme such as mqtts:// or wss://`);
   if (config.transport !== undefined && config.transport !== parsed.transport) {
-    problems.push(`"Transport" (transport) is ${String(config.transport)} but "Broker URL" (broker_url) names ${parsed.transport}; remove transport or change the URL`);
+    problems.push(`${field('transport')} is ${String(config.transport)} but ${field('broker_url')} names ${parsed.transport}; remove transport or change the URL`);
   }
-  if (parsed.username !== undefined && username !== undefined) problems.push('give the user name either in "Broker URL" (broker_url) or in "Username" (username), not both');
-  if (parsed.password !== undefined && password !== undefined) problems.push('give the password either in "Broker URL" (broker_url) or in "Password" (password), not both');
+  if (parsed.username !== undefined && username !== undefined) problems.push(`give the user name either in ${field('broker_url')} or in ${field('username')}, not both`);
+  if (parsed.password !== undefined && password !== undefined) problems.push(`give the password either in ${field('broker_url')} or in ${field('password')}, not both`);
   return {
     transport: parsed.transport,
     useTls: parsed.useTls,
@@ -156,61 +156,61 @@ export function toSettings(config: unknown): Settings {
 
   const topicPattern = stringOf(config, 'topic_pattern') ?? '';
   const patternIssue = typeof config.topic_pattern === 'string' ? patternProblem(topicPattern) : undefined;
-  if (patternIssue) problems.push(`"Topic pattern" (topic_pattern) is invalid: ${patternIssue}`);
+  if (patternIssue) problems.push(`${field('topic_pattern')} is invalid: ${patternIssue}`);
   const testTopic = aliased(config, 'topic_test', 'test_topic', problems);
   const testTopicIssue = testTopic === undefined ? undefined : topicProblem(testTopic);
-  if (testTopicIssue) problems.push(`"Test topic" (topic_test) is invalid: ${testTopicIssue}`);
+  if (testTopicIssue) problems.push(`${field('topic_test')} is invalid: ${testTopicIssue}`);
   const clientId = aliased(config, 'client', 'client_id', problems);
 
   const where = endpoint(config, problems);
   const tlsConfig = {
     caCertificate: stringOf(config, 'tls_ca_certificate'),
-    caOnly: booleanOf(config, 'tls_ca_only', false),
+    caOnly: booleanOf(config, 'tls_ca_only', specDefault.boolean('tls_ca_only')),
     clientCertificate: stringOf(config, 'tls_client_certificate'),
     clientKey: stringOf(config, 'tls_client_key'),
     clientKeyPassphrase: stringOf(config, 'tls_client_key_passphrase'),
-    insecureSkipVerify: booleanOf(config, 'tls_insecure_skip_verify', false),
+    insecureSkipVerify: booleanOf(config, 'tls_insecure_skip_verify', specDefault.boolean('tls_insecure_skip_verify')),
     serverName: stringOf(config, 'tls_server_name'),
     alpnProtocols: stringsOf(config, 'tls_alpn_protocols'),
   };
   if (!where.useTls && hasTlsMaterial(tlsConfig)) {
-    problems.push('TLS settings (tls_*) are given but the connection does not use TLS; turn on "Use TLS" (use_tls) or use a TLS URL');
+    problems.push(`TLS settings (tls_*) are given but the connection does not use TLS; turn on ${field('use_tls')} or use a TLS URL`);
   }
   const tls = where.useTls ? loadTls(tlsConfig, problems) : undefined;
   if (tls && !tls.rejectUnauthorized) warnings.push("TLS certificate verification is off (tls_insecure_skip_verify): the broker's identity is not checked.");
 
-  const protocol = (stringOf(config, 'protocol_version') ?? '3.1.1') as ProtocolName;
+  const protocol = (stringOf(config, 'protocol_version') ?? specDefault.string('protocol_version')) as ProtocolName;
   const messageExpirySeconds = integerOf(config, 'message_expiry_seconds');
-  if (protocol !== '5' && messageExpirySeconds !== undefined) problems.push('"Message expiry" (message_expiry_seconds) needs MQTT 5; set protocol_version to 5');
-  const cleanSession = booleanOf(config, 'clean_session', true);
+  if (protocol !== '5' && messageExpirySeconds !== undefined) problems.push(`${field('message_expiry_seconds')} needs MQTT 5; set protocol_version to 5`);
+  const cleanSession = booleanOf(config, 'clean_session', specDefault.boolean('clean_session'));
   if (!cleanSession && clientId === undefined) {
     // A warning, not an error: the Java connector accepted this configuration.
-    warnings.push('"Clean session" (clean_session) is off but no "Client ID" (client) is set: the random ID chosen for this sync cannot resume a session from an earlier one.');
+    warnings.push(`${field('clean_session')} is off but no ${field('client')} is set: the random ID chosen for this sync cannot resume a session from an earlier one.`);
   }
 
   if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
 
-  const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? 'AT_LEAST_ONCE'] ?? 1;
+  const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? specDefault.string('message_qos')] ?? 1;
   return {
     ...where,
     protocol,
-    connectTimeoutMs: (integerOf(config, 'connect_timeout') ?? 30) * 1000,
+    connectTimeoutMs: (integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000,
     tls,
     topicPattern,
     testTopic,
     qos,
-    retain: booleanOf(config, 'message_retained', false),
-    mqtt5UserProperties: booleanOf(config, 'mqtt5_user_properties', true),
+    retain: booleanOf(config, 'message_retained', specDefault.boolean('message_retained')),
+    mqtt5UserProperties: booleanOf(config, 'mqtt5_user_properties', specDefault.boolean('mqtt5_user_properties')),
     messageExpirySeconds,
     clientId: clientId ?? `airbyte-${uuidv4()}`,
     maxMessageBytes: integerOf(config, 'max_message_bytes') ?? MQTT_MAX_PACKET_BYTES,
     cleanSession,
-    automaticReconnect: booleanOf(config, 'automatic_reconnect', true),
-    reconnectTimeoutMs: (integerOf(config, 'reconnect_timeout_seconds') ?? 300) * 1000,
+    automaticReconnect: booleanOf(config, 'automatic_reconnect', specDefault.boolean('automatic_reconnect')),
+    reconnectTimeoutMs: (integerOf(config, 'reconnect_timeout_seconds') ?? specDefault.number('reconnect_timeout_seconds')) * 1000,
     // MQTT 5 ends a session with its connection unless told otherwise; 3.1.x keeps a non-clean session for good.
-    sessionExpirySeconds: cleanSession ? 0 : (integerOf(config, 'session_expiry_seconds') ?? 3600),
-    shutdownGraceMs: (integerOf(config, 'shutdown_grace_seconds') ?? 10) * 1000,
-    publisherSync: booleanOf(config, 'publisher_sync', false),
+    sessionExpirySeconds: cleanSession ? 0 : (integerOf(config, 'session_expiry_seconds') ?? specDefault.number('session_expiry_seconds')),
+    shutdownGraceMs: (integerOf(config, 'shutdown_grace_seconds') ?? specDefault.number('shutdown_grace_seconds')) * 1000,
+    publisherSync: booleanOf(config, 'publisher_sync', specDefault.boolean('publisher_sync')),
     maxInflight: integerOf(config, 'max_inflight') ?? DEFAULT_MAX_INFLIGHT[qos],
     secrets: secretsOf(config, [where.password]),
     warnings,

@@ -11,6 +11,7 @@ export interface PropertySchema {
   readonly title?: string;
   readonly type?: string;
   readonly enum?: readonly string[];
+  readonly default?: unknown;
   readonly airbyte_secret?: boolean;
 }
 
@@ -43,30 +44,51 @@ export function secretProperties(): string[] {
   return Object.keys(properties).filter((key) => properties[key]?.airbyte_secret === true);
 }
 
-function fieldName(key: string): string {
-  const title = connectorSpec().connectionSpecification.properties[key]?.title;
+/** A field's title as the form shows it, quoted: `"Use TLS"`. Messages name fields this way, never by retyped titles. */
+export function fieldTitle(key: string): string {
+  const title = load().connectionSpecification.properties[key]?.title;
+  return title ? `"${title}"` : key;
+}
+
+/** A field as messages name it: its title and its key, `"Use TLS" (use_tls)`, so both the form and JSON users find it. */
+export function field(key: string): string {
+  const title = load().connectionSpecification.properties[key]?.title;
   return title ? `"${title}" (${key})` : key;
 }
+
+function declaredDefault(key: string, type: 'number' | 'boolean' | 'string'): unknown {
+  const value = load().connectionSpecification.properties[key]?.default;
+  // A unit test normalises a minimal configuration and compares it with every default, so this cannot go unnoticed.
+  if (typeof value !== type) throw new Error(`spec.json declares no ${type} default for ${key}`);
+  return value;
+}
+
+/** The defaults spec.json declares: the form shows them, and the connector applies the same ones. */
+export const specDefault = {
+  number: (key: string): number => declaredDefault(key, 'number') as number,
+  boolean: (key: string): boolean => declaredDefault(key, 'boolean') as boolean,
+  string: (key: string): string => declaredDefault(key, 'string') as string,
+};
 
 function describe(error: ErrorObject): string {
   const key = error.instancePath.split('/').filter(Boolean).join('.');
   const params = error.params as Record<string, unknown>;
   switch (error.keyword) {
     case 'required':
-      return `${fieldName(String(params.missingProperty))} is required`;
+      return `${field(String(params.missingProperty))} is required`;
     case 'type':
-      return `${fieldName(key)} must be ${params.type === 'integer' ? 'a whole number' : `of type ${String(params.type)}`}`;
+      return `${field(key)} must be ${params.type === 'integer' ? 'a whole number' : `of type ${String(params.type)}`}`;
     case 'enum':
-      return `${fieldName(key)} must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
+      return `${field(key)} must be one of ${(params.allowedValues as unknown[]).join(', ')}`;
     case 'minimum':
-      return `${fieldName(key)} must be at least ${String(params.limit)}`;
+      return `${field(key)} must be at least ${String(params.limit)}`;
     case 'maximum':
-      return `${fieldName(key)} must be at most ${String(params.limit)}`;
+      return `${field(key)} must be at most ${String(params.limit)}`;
     case 'minLength':
-      return `${fieldName(key)} must not be empty`;
+      return `${field(key)} must not be empty`;
     default:
       // ajv's own messages describe the rule, never the value, so they cannot leak a secret.
-      return `${key ? fieldName(key) : 'the configuration'} ${error.message ?? 'is invalid'}`;
+      return `${key ? field(key) : 'the configuration'} ${error.message ?? 'is invalid'}`;
   }
 }
 

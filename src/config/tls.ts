@@ -8,6 +8,7 @@ import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { rootCertificates } from 'node:tls';
+import { field } from './spec.js';
 
 export interface TlsOptions {
   /** Trusted authorities; undefined means Node's default (the system roots). */
@@ -29,16 +30,6 @@ export interface TlsConfig {
   readonly insecureSkipVerify: boolean;
   readonly serverName: string | undefined;
   readonly alpnProtocols: readonly string[] | undefined;
-}
-
-const FIELD_TITLES: Readonly<Record<string, string>> = {
-  tls_ca_certificate: 'CA certificate',
-  tls_client_certificate: 'Client certificate',
-  tls_client_key: 'Client key',
-};
-
-function field(key: string): string {
-  return `"${FIELD_TITLES[key] ?? key}" (${key})`;
 }
 
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----[\s\S]*?-----END \1-----/g;
@@ -83,14 +74,14 @@ function privateKey(pem: string, passphrase: string | undefined, problems: strin
   // own error for a missing passphrase is an unhelpful "interrupted or cancelled".
   const encrypted = /ENCRYPTED/.test(pem);
   if (encrypted && passphrase === undefined) {
-    problems.push(`${field('tls_client_key')} is encrypted; set "Client key passphrase" (tls_client_key_passphrase)`);
+    problems.push(`${field('tls_client_key')} is encrypted; set ${field('tls_client_key_passphrase')}`);
     return undefined;
   }
   try {
     return createPrivateKey({ key: pem, format: 'pem', passphrase });
   } catch {
     if (encrypted) {
-      problems.push('"Client key passphrase" (tls_client_key_passphrase) does not decrypt the client key');
+      problems.push(`${field('tls_client_key_passphrase')} does not decrypt the client key`);
     } else {
       problems.push(`${field('tls_client_key')} cannot be parsed as a PEM private key`);
     }

@@ -183,7 +183,7 @@ describe('connection loss mid-sync', () => {
       assert.equal(error.failure_type, 'transient_error');
       assert.match(
         String(error.message),
-        /could not be reached again within 3 s of losing the connection \("Reconnect timeout", reconnect_timeout_seconds\), after [1-9]\d* attempt\(s\); last: The broker at mqtt:\/\/127\.0\.0\.1:\d+ did not accept the connection within 1 s/,
+        /could not be reached again within 3 s of losing the connection \("Reconnect timeout \(seconds\)" \(reconnect_timeout_seconds\)\), after [1-9]\d* attempt\(s\); last: The broker at mqtt:\/\/127\.0\.0\.1:\d+ did not accept the connection within 1 s/,
       );
       assert.equal(result.states().length, 0);
       assert.ok(result.elapsedMs < 10_000, `gave up in ${result.elapsedMs} ms`);
@@ -214,7 +214,7 @@ describe('input the broker cannot take, or that breaks the rules', () => {
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /^Input line 3: the record of stream "events" makes a 2\d{3}-byte MQTT message, larger than the 1024 bytes allowed by "Maximum message size" \(max_message_bytes\)/);
+    assert.match(String(error.message), /^Input line 3: the record of stream "events" makes a 2\d{3}-byte MQTT message, larger than the 1024 bytes allowed by "Maximum message size \(bytes\)" \(max_message_bytes\)/);
     const keys = receivedKeys('toolarge');
     assert.ok(!keys.has(1) && !keys.has(2), 'neither the large record nor anything after it is published');
     assertStatesCovered(result, keys);

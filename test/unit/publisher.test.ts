@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { QoS } from '../../src/config/settings.js';
-import { ConfigError, type ConnectorError } from '../../src/errors.js';
+import { ConfigError, type ConnectorError, TransientError } from '../../src/errors.js';
 import { PublishEncoder, type PublishTarget, publishTarget } from '../../src/packets.js';
 import { MAX_PACKET_IDS, Publisher, type PublisherOptions } from '../../src/publisher.js';
 import { BATCH_BYTES } from '../../src/write-batch.js';
@@ -211,6 +211,20 @@ describe('Publisher', () => {
     assert.deepEqual(acknowledged, []);
     assert.equal(publisher.hasRoom, false);
     await assert.rejects(publisher.drain(), (err) => err === failures[0]);
+  });
+
+  it('fails with a transient error on a refusal that may not repeat (0x80, unspecified)', async () => {
+    const { publisher, failures, send } = harness(2, {}, true);
+    const port = new FakePort({ protocolVersion: 5 });
+    publisher.attach(port);
+    send(0);
+    await nextTurn();
+    port.acknowledge('pubrec', 1, 0x80);
+    await nextTurn();
+    assert.equal(failures.length, 1);
+    assert.ok(failures[0] instanceof TransientError);
+    assert.match(failures[0]?.message ?? '', /Unspecified error \(reason code 0x80\)/);
+    assert.deepEqual(port.packets.map((p) => p.cmd), ['publish'], 'no PUBREL for a refused PUBREC');
   });
 
   it('counts "no matching subscribers" (0x10) as delivered, per topic', async () => {

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { toSettings } from '../../src/config/settings.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Settings, toSettings } from '../../src/config/settings.js';
+import { connectorSpec } from '../../src/config/spec.js';
+import { rootCertificates } from 'node:tls';
+import { PROJECT_ROOT } from '../support/connector.js';
 import { ConfigError } from '../../src/errors.js';
 
 /** A configuration saved by the archived Java connector, every key it offered. */
@@ -137,4 +142,59 @@ describe('toSettings', () => {
   it('accepts unknown keys, as Airbyte configurations may carry them', () => {
     assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', some_future_key: 1 }).host, 'h');
   });
+
+  it('normalises a minimal configuration to every default spec.json declares', () => {
+    const minimal = { broker_host: 'broker.example.com', topic_pattern: 'airbyte/{stream}' };
+    // TLS defaults show only on a TLS connection, the session expiry only for a session kept beyond the connection.
+    const withTls = { ...minimal, use_tls: true, tls_ca_certificate: rootCertificates[0] as string };
+    const keptSession = { ...minimal, clean_session: false, client: 'fixed' };
+    // Where each declared default shows in the settings. A default added to spec.json without a row here fails below.
+    const observed: Readonly<Record<string, readonly [Record<string, unknown>, (s: Settings) => unknown]>> = {
+      use_tls: [minimal, (s) => s.tls !== undefined],
+      transport: [minimal, (s) => s.transport],
+      websocket_path: [minimal, (s) => s.websocketPath],
+      protocol_version: [minimal, (s) => s.protocol],
+      connect_timeout: [minimal, (s) => s.connectTimeoutMs / 1000],
+      tls_ca_only: [withTls, (s) => s.tls?.ca?.length === 1],
+      tls_insecure_skip_verify: [withTls, (s) => s.tls?.rejectUnauthorized === false],
+      message_qos: [minimal, (s) => ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'][s.qos]],
+      message_retained: [minimal, (s) => s.retain],
+      mqtt5_user_properties: [minimal, (s) => s.mqtt5UserProperties],
+      clean_session: [minimal, (s) => s.cleanSession],
+      automatic_reconnect: [minimal, (s) => s.automaticReconnect],
+      reconnect_timeout_seconds: [minimal, (s) => s.reconnectTimeoutMs / 1000],
+      publisher_sync: [minimal, (s) => s.publisherSync],
+      session_expiry_seconds: [keptSession, (s) => s.sessionExpirySeconds],
+      shutdown_grace_seconds: [minimal, (s) => s.shutdownGraceMs / 1000],
+    };
+    const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(([, schema]) => schema.default !== undefined);
+    assert.ok(declared.length >= 15, 'spec.json declares its defaults');
+    for (const [key, schema] of declared) {
+      const row = observed[key];
+      assert.ok(row, `spec.json declares a default for ${key}; say here where it shows in the settings`);
+      assert.deepEqual(row[1](toSettings(row[0])), schema.default, `default of ${key}`);
+    }
+  });
+
+  it('names fields by the titles spec.json gives them, and only fields it has', () => {
+    const properties = connectorSpec().connectionSpecification.properties;
+    const sources = readdirSync(join(PROJECT_ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    let calls = 0;
+    for (const file of sources) {
+      const text = readFileSync(join(PROJECT_ROOT, 'src', file), 'utf8');
+      for (const [, key] of text.matchAll(/\bfield(?:Title)?\('([a-z0-9_]+)'\)/g)) {
+        calls++;
+        assert.ok(properties[key as string]?.title, `${file} names the field ${key}, which spec.json does not have`);
+      }
+      // A title typed by hand drifts from the spec: "Title" (key) must come from field('key').
+      const code = text
+        .split('\n')
+        .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
+        .join('\n');
+      const typed = [...code.matchAll(/"([A-Z][^"]*)" \(([a-z0-9_]+)\)/g)];
+      assert.deepEqual(typed.map((m) => m[0]), [], `${file} types field titles by hand`);
+    }
+    assert.ok(calls > 20, `${calls} field names found`);
+  });
 });
+
