@@ -4,7 +4,7 @@
  * the source's own text (see raw-json.ts).
  */
 import { InputError } from '../errors.js';
-import { findPath, recordSpans, type Span } from './raw-json.js';
+import { findPath, type Span } from './raw-json.js';
 import { scanRecord } from './record-scan.js';
 
 export interface RecordMessage {
@@ -98,14 +98,15 @@ function parseRecord(message: JsonObject, line: string, lineNumber: number): Rec
   if (typeof record.emitted_at !== 'number') {
     throw new InputError(lineNumber, `RECORD of stream "${record.stream}" has no numeric "record.emitted_at"`);
   }
-  const { data, emittedAt } = recordSpans(line);
-  if (!data || !emittedAt) throw new InputError(lineNumber, 'RECORD message could not be located in the line');
+  // JSON.parse accepted what the scanner declined only if the scanner is wrong: say so rather than guess.
+  const scanned = scanRecord(line);
+  if (!scanned) throw new InputError(lineNumber, 'RECORD message could not be located in the line');
   return {
     kind: 'record',
     stream: record.stream,
     namespace: optionalString(record.namespace),
-    emittedAtJson: line.slice(emittedAt.start, emittedAt.end),
-    dataJson: line.slice(data.start, data.end),
+    emittedAtJson: line.slice(scanned.emittedAtStart, scanned.emittedAtEnd),
+    dataJson: line.slice(scanned.dataStart, scanned.dataEnd),
   };
 }
 
