@@ -1,7 +1,8 @@
 /**
  * Thousands of syncs fed random and mutated input, against a real broker. Every run must end either in success or in
  * exactly one error the connector meant to raise (never an unexpected exception, a crash or a hang), and no run may
- * emit a state unless every record before it in the input is on the broker.
+ * emit a state unless every record before it in the input is on the broker. Record sizes vary from an empty row to
+ * tens of KB and now and then past a 64 KiB write batch, because batching and framing fail only at some sizes.
  *
  * Most runs call the `write` command in this process, which is what makes thousands of them affordable; a smaller
  * share runs the built connector as a process, to check the exit code and that exactly one TRACE is printed.
@@ -18,6 +19,7 @@ import { Output } from '../../src/protocol/output.js';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
 import { parseLines, runWrite } from '../support/connector.js';
 import { catalogOf, globalStateLine, legacyStateLine, recordLine, streamStateLine } from '../support/messages.js';
+import { dataOfBytes } from '../support/shapes.js';
 
 const EVENTS = { name: 'events' };
 const USERS = { name: 'users', namespace: 'crm' };
@@ -45,6 +47,16 @@ interface Case {
   readonly qos: (typeof QOS)[number];
 }
 
+/**
+ * Record data around a realistic row of a size spread evenly over orders of magnitude, 2 B to 40 KB, and for about one
+ * such record in thirty between one and three 64 KiB write batches: sizes decide when a batch is flushed and what is
+ * left of its buffer.
+ */
+function sizedData(marker: string, random: () => number): string {
+  const bytes = random() < 0.03 ? 65_537 + Math.floor(random() * 135_000) : Math.round(Math.exp(random() * Math.log(40_000)));
+  return `{"m":"${marker}","row":${dataOfBytes(random, Math.max(2, bytes))}}`;
+}
+
 const NASTY = ['"', '\\', '{', '}', '[', ']', ',', ':', '\u0000', '\u001f', '\u2028', '\ud800', 'é', '😀', ' ', '\t', '0', '-', 'e', 'n', 't'];
 
 function makeCase(run: number, random: () => number): Case {
@@ -57,7 +69,10 @@ function makeCase(run: number, random: () => number): Case {
     const marker = `r${run}-${i}`;
     if (kind < 0.55) {
       const stream = random() < 0.5 ? EVENTS : USERS;
-      const data = pick([`{"m":"${marker}"}`, `{"m":"${marker}","n":12345678901234567890123,"f":-1.5e-300,"s":"\\u00e9\\n","a":[1,{"b":null}]}`, `{"m":"${marker}","deep":${'['.repeat(50)}${']'.repeat(50)}}`]);
+      const data =
+        random() < 0.3
+          ? sizedData(marker, random)
+          : pick([`{"m":"${marker}"}`, `{"m":"${marker}","n":12345678901234567890123,"f":-1.5e-300,"s":"\\u00e9\\n","a":[1,{"b":null}]}`, `{"m":"${marker}","deep":${'['.repeat(50)}${']'.repeat(50)}}`]);
       texts.push(recordLine(stream, data, 1_700_000_000_000 + i));
       markers.push(marker);
     } else if (kind < 0.8) {
@@ -101,10 +116,12 @@ function makeCase(run: number, random: () => number): Case {
 
 function inputOf(lines: readonly Buffer[], random: () => number): Buffer[] {
   const joined = Buffer.concat(lines.flatMap((line, i) => (i === lines.length - 1 && random() < 0.3 ? [line] : [line, Buffer.from('\n')])));
-  // Random chunk boundaries: lines and multi-byte characters split across reads.
+  // Random chunk boundaries: lines and multi-byte characters split across reads. Large inputs get larger chunks (about
+  // a hundred per input), or their thousands of reads would cost more than everything else in the test.
   const chunks: Buffer[] = [];
+  const largest = Math.max(200, Math.floor(joined.length / 50));
   for (let at = 0; at < joined.length; ) {
-    const size = 1 + Math.floor(random() * 200);
+    const size = 1 + Math.floor(random() * largest);
     chunks.push(joined.subarray(at, at + size));
     at += size;
   }
