@@ -21,9 +21,15 @@ export interface PortListener {
   drained(): void;
 }
 
+/** The limits an MQTT 5 broker announced in its CONNACK that bound what is sent; none below MQTT 5. */
+export interface SendLimits {
+  readonly receiveMaximum?: number;
+  readonly topicAliasMaximum?: number;
+  readonly maximumPacketSize?: number;
+}
+
 export interface ConnectionPort {
-  /** The broker's Receive Maximum (MQTT 5), if it announced one. */
-  readonly receiveMaximum: number | undefined;
+  readonly limits: SendLimits;
   /** The broker resumed an earlier session, so it remembers the QoS 2 messages it has received (PUBREC sent). */
   readonly sessionPresent: boolean;
   /** The transport's buffer is over its high-water mark: write more only after `drained`. */
@@ -37,7 +43,7 @@ export interface ConnectionPort {
 /** The facts of a connection that the port passes on; `Connection` in broker.ts has them all. */
 export interface MqttConnection {
   readonly client: MqttClient;
-  readonly limits: { readonly receiveMaximum?: number };
+  readonly limits: SendLimits;
   readonly sessionPresent: boolean;
 }
 
@@ -51,7 +57,7 @@ export function mqttPort(connection: MqttConnection): ConnectionPort {
   // MQTT.js replaces its stream when it reconnects by itself; it never does here, but the stream is looked up, not kept.
   const stream = (): Duplex => client.stream as Duplex;
   return {
-    receiveMaximum: connection.limits.receiveMaximum,
+    limits: connection.limits,
     sessionPresent: connection.sessionPresent,
     get needsDrain() {
       return stream().writableNeedDrain;

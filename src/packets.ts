@@ -8,18 +8,19 @@
  */
 import type { QoS } from './config/settings.js';
 
-/** Everything about a stream's messages that does not change from one message to the next. */
+/**
+ * Everything about a stream's messages that does not change from one message to the next. Read-only: what changes
+ * with the connection (the topic's alias) belongs to the connection (connection-state.ts).
+ */
 export interface PublishTarget {
   readonly topic: string;
   readonly topicBytes: Buffer;
   /** MQTT 5 properties common to every message of the stream, encoded; empty below MQTT 5. */
   readonly staticProperties: Buffer;
-  /** MQTT 5 topic alias for this topic on the current connection, 0 when none is used. */
-  alias: number;
-  /** Whether the alias has been announced on the current connection (the first message carries the full topic). */
-  aliasAnnounced: boolean;
   /** Whether each message carries the user property `airbyte_emitted_at`. */
   readonly emittedAtProperty: boolean;
+  /** What a message to this target is, for errors: `the record of stream "users"`. */
+  readonly label: string;
 }
 
 export interface TargetOptions {
@@ -28,7 +29,7 @@ export interface TargetOptions {
   readonly messageExpirySeconds?: number;
   readonly userProperties?: Readonly<Record<string, string>>;
   readonly emittedAtProperty: boolean;
-  readonly alias: number;
+  readonly label?: string;
 }
 
 const PROPERTY = { payloadFormat: 0x01, messageExpiry: 0x02, contentType: 0x03, topicAlias: 0x23, userProperty: 0x26 } as const;
@@ -59,9 +60,8 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
     topic,
     topicBytes: Buffer.from(topic, 'utf8'),
     staticProperties: Buffer.concat(parts),
-    alias: options.mqtt5 ? options.alias : 0,
-    aliasAnnounced: false,
     emittedAtProperty: options.mqtt5 && options.emittedAtProperty,
+    label: options.label ?? `the message to topic "${topic}"`,
   };
 }
 
@@ -99,33 +99,39 @@ export class PublishEncoder {
     return length;
   }
 
-  /** Whether the next message to `target` would carry the topic itself (no alias yet announced). */
-  private sendsTopic(target: PublishTarget): boolean {
-    return target.alias === 0 || !target.aliasAnnounced;
-  }
-
   /**
-   * The exact size of the PUBLISH packet for this message. `withTopic` false leaves out a topic an alias stands for;
-   * true gives the size of the message as it is sent first on a connection, which is what a limit must allow.
+   * The exact size of the PUBLISH packet for this message. `alias` is the topic alias it carries (0 for none, always 0
+   * below MQTT 5); `withTopic` false leaves out the topic the alias stands for, once the alias has been announced.
    */
-  size(target: PublishTarget, payloadBytes: number, emittedAtJson: string, withTopic = this.sendsTopic(target)): number {
+  size(target: PublishTarget, payloadBytes: number, emittedAtJson: string, alias = 0, withTopic = true): number {
     const topicLength = withTopic ? target.topicBytes.length : 0;
     let remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + payloadBytes;
     if (this.mqtt5) {
-      const props = this.propertiesLength(target, emittedAtJson, target.alias !== 0);
+      const props = this.propertiesLength(target, emittedAtJson, alias !== 0);
       remaining += varIntLength(props) + props;
     }
     return 1 + varIntLength(remaining) + remaining;
   }
 
   /**
-   * Writes the PUBLISH packet at `offset` (the caller has made room for `size(...)` bytes) and returns the offset after
-   * it. `packetId` is ignored at QoS 0; `dup` marks a QoS 1/2 message sent before, on this or a lost connection.
+   * Writes the PUBLISH packet at `offset` (the caller has made room for `size(...)` bytes, with the same `alias` and
+   * `withTopic`) and returns the offset after it. `packetId` is ignored at QoS 0; `dup` marks a QoS 1/2 message sent
+   * before, on this or a lost connection.
    */
-  write(buffer: Buffer, offset: number, target: PublishTarget, packetId: number, payload: string, payloadBytes: number, emittedAtJson: string, dup = false): number {
-    const sendsTopic = this.sendsTopic(target);
-    const topicLength = sendsTopic ? target.topicBytes.length : 0;
-    const withAlias = target.alias !== 0;
+  write(
+    buffer: Buffer,
+    offset: number,
+    target: PublishTarget,
+    packetId: number,
+    payload: string,
+    payloadBytes: number,
+    emittedAtJson: string,
+    dup = false,
+    alias = 0,
+    withTopic = true,
+  ): number {
+    const topicLength = withTopic ? target.topicBytes.length : 0;
+    const withAlias = alias !== 0;
     const props = this.mqtt5 ? this.propertiesLength(target, emittedAtJson, withAlias) : 0;
     const remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + (this.mqtt5 ? varIntLength(props) + props : 0) + payloadBytes;
     let at = offset;
@@ -133,7 +139,7 @@ export class PublishEncoder {
     at = writeVarInt(buffer, at, remaining);
     buffer.writeUInt16BE(topicLength, at);
     at += 2;
-    if (sendsTopic) at += target.topicBytes.copy(buffer, at);
+    if (withTopic) at += target.topicBytes.copy(buffer, at);
     if (this.qos > 0) {
       buffer.writeUInt16BE(packetId, at);
       at += 2;
@@ -143,9 +149,8 @@ export class PublishEncoder {
       at += target.staticProperties.copy(buffer, at);
       if (withAlias) {
         buffer[at++] = PROPERTY.topicAlias;
-        buffer.writeUInt16BE(target.alias, at);
+        buffer.writeUInt16BE(alias, at);
         at += 2;
-        target.aliasAnnounced = true;
       }
       if (target.emittedAtProperty) {
         buffer[at++] = PROPERTY.userProperty;
@@ -159,18 +164,6 @@ export class PublishEncoder {
     }
     at += buffer.write(payload, at, payloadBytes, 'utf8');
     return at;
-  }
-}
-
-/**
- * Gives the first `maximum` targets a topic alias (MQTT 5), the rest none. Aliases belong to a connection: after a
- * reconnect each must be announced again, and the broker may allow a different number.
- */
-export function assignAliases(targets: Iterable<PublishTarget>, maximum: number): void {
-  let next = 1;
-  for (const target of targets) {
-    target.alias = next <= maximum ? next++ : 0;
-    target.aliasAnnounced = false;
   }
 }
 

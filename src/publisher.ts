@@ -16,26 +16,20 @@
  * acknowledged once the write that carries it has been handed to the operating system.
  */
 import type { Acknowledgement, ConnectionPort } from './connection-port.js';
+import { ConnectionState, MAX_PACKET_IDS, type SendOptions, windowSize } from './connection-state.js';
 import { ConfigError, type ConnectorError, TransientError } from './errors.js';
 import { NO_MATCHING_SUBSCRIBERS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
 import type { QoS } from './config/settings.js';
-import { PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
-import { WriteBatch } from './write-batch.js';
+import type { PublishEncoder, PublishTarget } from './packets.js';
 
-/** MQTT packet identifiers are 16 bits; more messages in flight would reuse ids and confuse acknowledgements. */
-export const MAX_PACKET_IDS = 65_535;
 /** Payload bytes kept for messages in flight: bounds memory when records are large, whatever the window. */
 export const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
 /** Refilling in halves needs half a window of at least this many acknowledgements (see `refillDue`). */
 const REFILL_BATCH_MINIMUM = 128;
 
-export interface PublisherOptions {
+export interface PublisherOptions extends SendOptions {
   readonly qos: QoS;
-  /** Configured bound on unacknowledged messages (`max_inflight`). */
-  readonly maxInflight: number;
-  /** `publisher_sync`: one message at a time. */
-  readonly oneAtATime: boolean;
   /** Bound on the payload bytes in flight; `MAX_INFLIGHT_BYTES` unless a test needs a smaller one. */
   readonly maxInflightBytes?: number;
 }
@@ -47,38 +41,29 @@ export interface PublisherHandlers {
   failed(error: ConnectorError): void;
 }
 
-/** The number of messages allowed in flight: the configured bound, the broker's Receive Maximum, and packet ids. */
-export function windowSize(options: Pick<PublisherOptions, 'maxInflight' | 'oneAtATime'> & { readonly brokerReceiveMaximum: number | undefined }): number {
-  if (options.oneAtATime) return 1;
-  return Math.max(1, Math.min(options.maxInflight, options.brokerReceiveMaximum ?? MAX_PACKET_IDS, MAX_PACKET_IDS));
-}
-
 const FREE = 0;
 const AWAITING_ACK = 1; // not yet sent on this connection, or awaiting PUBACK (QoS 1) / PUBREC (QoS 2) / the write (QoS 0)
 const AWAITING_COMPLETE = 2; // PUBCOMP, after our PUBREL
 
 export class Publisher {
-  window: number;
   private inflight = 0;
   private inflightBytes = 0;
-  /** Messages written on the current connection and not yet acknowledged: what the broker's Receive Maximum bounds. */
-  private onWire = 0;
   private failure: ConnectorError | undefined;
   private onRoom: (() => void) | undefined;
   private roomScheduled = false;
   private onIdle: (() => void) | undefined;
   private readonly maxInflightBytes: number;
 
-  private port: ConnectionPort | undefined;
+  /** The current connection's own state, built when it is attached and dropped with it. */
+  private connection: ConnectionState | undefined;
   private unlisten: (() => void) | undefined;
-  /** Changes with every connection, so that late callbacks of an earlier one are recognised and ignored. */
-  private generation = 0;
 
   // Messages in flight by packet id, in flat arrays: no object or closure per message. At QoS 0 the ids are internal.
   private nextId = 1;
   private readonly stage = new Uint8Array(MAX_PACKET_IDS + 1);
   private readonly sent = new Uint8Array(MAX_PACKET_IDS + 1);
   private readonly tokenById = new Float64Array(MAX_PACKET_IDS + 1);
+  private readonly lineById = new Float64Array(MAX_PACKET_IDS + 1);
   private readonly bytesById = new Float64Array(MAX_PACKET_IDS + 1);
   private readonly targetById: (PublishTarget | undefined)[] = new Array<PublishTarget | undefined>(MAX_PACKET_IDS + 1);
   private readonly payloadById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
@@ -88,8 +73,7 @@ export class Publisher {
   private queue: number[] = [];
   private queueHead = 0;
 
-  /** The packets of this turn, and at QoS 0 the ids of the messages in them. */
-  private readonly batch = new WriteBatch((chunk) => this.writeChunk(chunk));
+  /** At QoS 0, the ids of the messages in the current connection's batch. */
   private batchIds: number[] = [];
 
   /** Per topic, how many messages the broker accepted with "no matching subscribers". */
@@ -100,7 +84,6 @@ export class Publisher {
     private readonly options: PublisherOptions,
     private readonly handlers: PublisherHandlers,
   ) {
-    this.window = windowSize({ ...options, brokerReceiveMaximum: undefined });
     this.maxInflightBytes = options.maxInflightBytes ?? MAX_INFLIGHT_BYTES;
   }
 
@@ -108,11 +91,17 @@ export class Publisher {
     return this.inflight;
   }
 
+  /** Messages allowed in flight on the current connection (before one is attached: the configured bound). */
+  get window(): number {
+    return this.connection?.window ?? windowSize({ ...this.options, brokerReceiveMaximum: undefined });
+  }
+
   /** Whether another message may be sent now. */
   get hasRoom(): boolean {
-    if (this.failure || !this.port || this.queueHead < this.queue.length) return false;
-    if (this.inflight >= this.window || this.inflightBytes >= this.maxInflightBytes) return false;
-    return !this.port.needsDrain;
+    const connection = this.connection;
+    if (this.failure || !connection || this.queueHead < this.queue.length) return false;
+    if (this.inflight >= connection.window || this.inflightBytes >= this.maxInflightBytes) return false;
+    return !connection.port.needsDrain;
   }
 
   /**
@@ -133,8 +122,8 @@ export class Publisher {
    */
   attach(port: ConnectionPort): void {
     this.detach();
-    this.port = port;
-    this.window = windowSize({ ...this.options, brokerReceiveMaximum: port.receiveMaximum });
+    const connection: ConnectionState = new ConnectionState(port, this.encoder, this.options, (chunk) => this.writeChunk(connection, chunk));
+    this.connection = connection;
     this.unlisten = port.listen({ acknowledged: (ack) => this.received(ack), drained: () => this.afterAck() });
     this.queue = this.inflightIds();
     this.queueHead = 0;
@@ -148,29 +137,30 @@ export class Publisher {
 
   /** The connection is gone: stop writing. Messages in flight stay, to go out again on the next connection. */
   detach(): void {
-    if (!this.port) return;
+    if (!this.connection) return;
     this.unlisten?.();
     this.unlisten = undefined;
-    this.port = undefined;
-    this.generation++;
-    this.onWire = 0;
-    this.batch.clear();
+    this.connection.batch.clear();
+    this.connection = undefined;
     this.batchIds = [];
   }
 
   /** Queues one message; it leaves with the rest of this turn's batch. */
-  send(target: PublishTarget, payload: string, payloadBytes: number, emittedAtJson: string, token: number): void {
+  /** `token` is reported back on acknowledgement; `line` names the message's origin if it cannot be sent. */
+  send(target: PublishTarget, payload: string, payloadBytes: number, emittedAtJson: string, token: number, line = 0): void {
     const id = this.allocateId();
     this.inflight++;
     this.inflightBytes += payloadBytes;
     this.stage[id] = AWAITING_ACK;
     this.sent[id] = 0;
     this.tokenById[id] = token;
+    this.lineById[id] = line;
     this.bytesById[id] = payloadBytes;
     this.targetById[id] = target;
     this.payloadById[id] = payload;
     this.emittedAtById[id] = emittedAtJson;
-    if (this.port && this.queueHead === this.queue.length && this.onWire < this.window) this.transmit(id);
+    const connection = this.connection;
+    if (connection && this.queueHead === this.queue.length && !connection.windowFull) this.transmit(connection, id);
     else this.queue.push(id);
   }
 
@@ -182,7 +172,7 @@ export class Publisher {
 
   /** Resolves once every message sent has been acknowledged; rejects if the publisher is stopped first. */
   drain(): Promise<void> {
-    this.batch.flush();
+    this.connection?.batch.flush();
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
       if (this.inflight === 0) return resolve();
@@ -211,13 +201,14 @@ export class Publisher {
   }
 
   private sendQueued(): void {
-    while (this.port && this.queueHead < this.queue.length && this.onWire < this.window) {
+    const connection = this.connection;
+    while (connection === this.connection && connection && this.queueHead < this.queue.length && !connection.windowFull) {
       const id = this.queue[this.queueHead++] as number;
       if (this.stage[id] === AWAITING_COMPLETE) {
-        this.onWire++;
-        this.batch.commit(writePubrel(this.batch.room(PUBREL_SIZE), this.batch.offset, id));
+        connection.onWire++;
+        connection.release(id);
       } else if (this.stage[id] === AWAITING_ACK) {
-        this.transmit(id);
+        this.transmit(connection, id);
       }
     }
     if (this.queueHead === this.queue.length && this.queue.length > 0) {
@@ -226,18 +217,19 @@ export class Publisher {
     }
   }
 
-  private transmit(id: number): void {
+  private transmit(connection: ConnectionState, id: number): void {
     const target = this.targetById[id] as PublishTarget;
-    const payload = this.payloadById[id] as string;
-    const emittedAtJson = this.emittedAtById[id] as string;
     const bytes = this.bytesById[id] as number;
     // DUP marks a QoS 1/2 message sent before; QoS 0 must not carry it.
     const dup = this.options.qos > 0 && this.sent[id] === 1;
+    const packetId = this.options.qos > 0 ? id : 0;
+    const tooLarge = connection.publish(target, packetId, this.payloadById[id] as string, bytes, this.emittedAtById[id] as string, dup);
+    if (tooLarge > 0) {
+      this.fail(this.tooLarge(connection, id, tooLarge));
+      return;
+    }
     this.sent[id] = 1;
-    this.onWire++;
-    const buffer = this.batch.room(this.encoder.size(target, bytes, emittedAtJson));
-    this.batch.commit(this.encoder.write(buffer, this.batch.offset, target, this.options.qos > 0 ? id : 0, payload, bytes, emittedAtJson, dup));
-    // After `room`, which may have flushed the earlier packets: this message's bytes are in the next chunk.
+    // After `publish`, which may have flushed the earlier packets: this message's bytes are in the next chunk.
     if (this.options.qos === 0) this.batchIds.push(id);
   }
 
@@ -250,20 +242,16 @@ export class Publisher {
     return id;
   }
 
-  private writeChunk(chunk: Buffer): void {
-    const port = this.port;
-    // Nothing is batched without a connection: detaching clears the batch.
-    if (!port) return;
+  private writeChunk(connection: ConnectionState, chunk: Buffer): void {
     if (this.options.qos > 0) {
-      port.write(chunk);
+      connection.port.write(chunk);
       return;
     }
     const ids = this.batchIds;
     this.batchIds = [];
-    const generation = this.generation;
-    port.write(chunk, (err) => {
+    connection.port.write(chunk, (err) => {
       // A failed write belongs to a lost connection; its messages go out again on the next one.
-      if (err || generation !== this.generation) return;
+      if (err || connection !== this.connection) return;
       for (const id of ids) this.complete(id);
       this.sendQueued();
       this.afterAck();
@@ -278,15 +266,13 @@ export class Publisher {
     const target = this.targetById[id];
     const reason = ack.reasonCode;
     if (isFailure(reason)) {
-      const error = this.refused(target?.topic ?? '?', reason);
-      this.stop(error);
-      this.handlers.failed(error);
+      this.fail(this.refused(target?.topic ?? '?', reason));
       return;
     }
     if (reason === NO_MATCHING_SUBSCRIBERS && target) this.noSubscribers.set(target.topic, (this.noSubscribers.get(target.topic) ?? 0) + 1);
     if (ack.kind === 'pubrec') {
       this.stage[id] = AWAITING_COMPLETE;
-      this.batch.commit(writePubrel(this.batch.room(PUBREL_SIZE), this.batch.offset, id));
+      this.connection?.release(id);
       return;
     }
     this.complete(id);
@@ -300,7 +286,7 @@ export class Publisher {
     this.payloadById[id] = undefined;
     this.emittedAtById[id] = undefined;
     this.inflight--;
-    this.onWire--;
+    if (this.connection) this.connection.onWire--;
     this.inflightBytes -= this.bytesById[id] as number;
     this.handlers.acknowledged(this.tokenById[id] as number);
   }
@@ -319,6 +305,21 @@ export class Publisher {
       this.onRoom = undefined;
       if (resume && !this.failure) resume();
     });
+  }
+
+  private fail(error: ConnectorError): void {
+    if (this.failure) return;
+    this.stop(error);
+    this.handlers.failed(error);
+  }
+
+  private tooLarge(connection: ConnectionState, id: number, size: number): ConnectorError {
+    const target = this.targetById[id] as PublishTarget;
+    const { bytes, source } = connection.sizeLimit;
+    return new ConfigError(
+      `Input line ${this.lineById[id]}: ${target.label} makes a ${size}-byte MQTT message, larger than the ${bytes} bytes ${source}. ` +
+        "Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.",
+    );
   }
 
   private refused(topic: string, code: number): ConnectorError {

@@ -15,11 +15,10 @@ import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey 
 import { Checkpoints } from '../checkpoints.js';
 import { mqttPort } from '../connection-port.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
-import { field } from '../config/spec.js';
 import { buildEnvelope } from '../envelope.js';
-import { ConfigError, type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
+import { type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
 import { BrokerLink } from '../link.js';
-import { PublishEncoder, type PublishTarget, assignAliases, publishTarget } from '../packets.js';
+import { PublishEncoder, type PublishTarget, publishTarget } from '../packets.js';
 import { parseLine } from '../protocol/input.js';
 import type { Output } from '../protocol/output.js';
 import { Utf8Guard } from '../protocol/utf8.js';
@@ -71,7 +70,7 @@ function laneTarget(settings: Settings, route: StreamRoute): PublishTarget {
     messageExpirySeconds: settings.messageExpirySeconds,
     userProperties: settings.mqtt5UserProperties ? userProperties : undefined,
     emittedAtProperty: settings.mqtt5UserProperties,
-    alias: 0,
+    label: `the record of stream ${describeStream(route.namespace, route.name)}`,
   });
 }
 
@@ -81,9 +80,6 @@ class WriteSync {
   private readonly link: BrokerLink;
   private readonly progress: Progress;
   private readonly lanes = new Map<string, Lane>();
-  private readonly encoder: PublishEncoder;
-  /** The largest PUBLISH packet this connection may carry, and what sets that limit. */
-  private sizeLimit = { bytes: 0, source: '' };
   private lineNumber = 0;
   private statesEmitted = 0;
   private failure: ConnectorError | undefined;
@@ -98,10 +94,9 @@ class WriteSync {
     private readonly output: Output,
   ) {
     for (const [key, route] of routes) this.lanes.set(key, { route, target: laneTarget(settings, route), totals: { route, records: 0, bytes: 0 } });
-    this.encoder = new PublishEncoder(settings.qos, settings.retain, settings.protocol === '5');
     this.publisher = new Publisher(
-      this.encoder,
-      { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync },
+      new PublishEncoder(settings.qos, settings.retain, settings.protocol === '5'),
+      { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync, maxMessageBytes: settings.maxMessageBytes },
       {
         acknowledged: (token) => this.emitStates(this.checkpoints.acknowledged(token)),
         failed: (error) => this.fail(error),
@@ -181,23 +176,13 @@ class WriteSync {
       const { route, target } = lane;
       const payload = buildEnvelope({ streamJson: route.streamJson, emittedAtJson: message.emittedAtJson, dataJson: message.dataJson });
       const bytes = Buffer.byteLength(payload, 'utf8');
-      // Checked as the message is sent first on a connection (with its topic), so that it fits after a reconnect too.
-      const size = this.encoder.size(target, bytes, message.emittedAtJson, true);
-      if (size > this.sizeLimit.bytes) this.tooLarge(route, size);
       lane.totals.records++;
       lane.totals.bytes += bytes;
-      this.publisher.send(target, payload, bytes, message.emittedAtJson, this.checkpoints.recordReceived(key));
+      this.publisher.send(target, payload, bytes, message.emittedAtJson, this.checkpoints.recordReceived(key), this.lineNumber);
     } else if (message.kind === 'state') {
       this.emitStates(this.checkpoints.stateReceived(message));
     }
     // TRACE, LOG and any other message type carry nothing to publish.
-  }
-
-  private tooLarge(route: StreamRoute, size: number): never {
-    throw new ConfigError(
-      `Input line ${this.lineNumber}: the record of stream ${describeStream(route.namespace, route.name)} makes a ${size}-byte MQTT message, ` +
-        `larger than the ${this.sizeLimit.bytes} bytes ${this.sizeLimit.source}. Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.`,
-    );
   }
 
   private emitStates(lines: readonly string[]): void {
@@ -205,16 +190,8 @@ class WriteSync {
     this.statesEmitted += lines.length;
   }
 
-  /** Topic aliases and the packet size limit belong to a connection; the publisher starts sending on it. */
+  /** The publisher starts sending on a new connection; what belongs to that connection, it builds from it. */
   private useConnection(connection: Connection): void {
-    const { limits } = connection;
-    // Topic aliases (MQTT 5) for as many streams as the broker allows; the rest send their topic every time.
-    assignAliases([...this.lanes.values()].map((lane) => lane.target), limits.topicAliasMaximum ?? 0);
-    const announced = limits.maximumPacketSize;
-    this.sizeLimit =
-      announced !== undefined && announced <= this.settings.maxMessageBytes
-        ? { bytes: announced, source: 'the broker accepts (its Maximum Packet Size)' }
-        : { bytes: this.settings.maxMessageBytes, source: `allowed by ${field('max_message_bytes')}, or by MQTT itself when unset` };
     this.publisher.attach(mqttPort(connection));
   }
 

@@ -5,18 +5,20 @@
  */
 import assert from 'node:assert/strict';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import type { Acknowledgement, ConnectionPort, PortListener } from '../../src/connection-port.js';
+import type { Acknowledgement, ConnectionPort, PortListener, SendLimits } from '../../src/connection-port.js';
 
 export interface FakePortOptions {
   readonly protocolVersion?: 4 | 5;
   readonly receiveMaximum?: number;
+  readonly topicAliasMaximum?: number;
+  readonly maximumPacketSize?: number;
   readonly sessionPresent?: boolean;
   /** Hold write callbacks until `completeWrites` (default: call them in the next turn, as a socket does). */
   readonly holdWrites?: boolean;
 }
 
 export class FakePort implements ConnectionPort {
-  readonly receiveMaximum: number | undefined;
+  readonly limits: SendLimits;
   readonly sessionPresent: boolean;
   needsDrain = false;
   /** Every chunk written, in order. */
@@ -29,7 +31,7 @@ export class FakePort implements ConnectionPort {
   private readonly holdWrites: boolean;
 
   constructor(options: FakePortOptions = {}) {
-    this.receiveMaximum = options.receiveMaximum;
+    this.limits = { receiveMaximum: options.receiveMaximum, topicAliasMaximum: options.topicAliasMaximum, maximumPacketSize: options.maximumPacketSize };
     this.sessionPresent = options.sessionPresent ?? false;
     this.holdWrites = options.holdWrites ?? false;
     this.parser = mqttPacket.parser({ protocolVersion: options.protocolVersion ?? 4 });

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/errors.js';
 import { Output, logLevelFrom } from '../../src/protocol/output.js';
-import { windowSize } from '../../src/publisher.js';
+import { windowSize } from '../../src/connection-state.js';
 
 function capture(): { output: Output; lines: () => Record<string, unknown>[] } {
   const sink = new PassThrough();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { MQTT_MAX_PACKET_BYTES } from '../../src/config/settings.js';
-import { PUBREL_SIZE, PublishEncoder, assignAliases, publishTarget, writePubrel, type TargetOptions } from '../../src/packets.js';
+import { PUBREL_SIZE, PublishEncoder, publishTarget, writePubrel, type TargetOptions } from '../../src/packets.js';
 
 /** mqtt-packet's parser (the one MQTT.js and aedes use) decodes what the encoder wrote. */
 function parse(buffer: Buffer, protocolVersion: 4 | 5): Packet[] {
@@ -16,11 +16,20 @@ function parse(buffer: Buffer, protocolVersion: 4 | 5): Packet[] {
   return packets;
 }
 
-function encode(encoder: PublishEncoder, target: ReturnType<typeof publishTarget>, id: number, payload: string, emittedAt = '1700000000000', dup = false): Buffer {
+function encode(
+  encoder: PublishEncoder,
+  target: ReturnType<typeof publishTarget>,
+  id: number,
+  payload: string,
+  emittedAt = '1700000000000',
+  dup = false,
+  alias = 0,
+  withTopic = true,
+): Buffer {
   const bytes = Buffer.byteLength(payload);
-  const size = encoder.size(target, bytes, emittedAt);
+  const size = encoder.size(target, bytes, emittedAt, alias, withTopic);
   const buffer = Buffer.alloc(size + 10);
-  const end = encoder.write(buffer, 0, target, id, payload, bytes, emittedAt, dup);
+  const end = encoder.write(buffer, 0, target, id, payload, bytes, emittedAt, dup, alias, withTopic);
   assert.equal(end, size, 'size() is exact');
   return buffer.subarray(0, end);
 }
@@ -31,7 +40,7 @@ describe('PublishEncoder', () => {
       for (const retain of [false, true]) {
         for (const length of [0, 1, 120, 16_380, 16_400, 2_097_200]) {
           const payload = 'é'.repeat(length / 2) + 'x'.repeat(length % 2);
-          const target = publishTarget('airbyte/東京/users', { mqtt5: false, emittedAtProperty: false, alias: 0 });
+          const target = publishTarget('airbyte/東京/users', { mqtt5: false, emittedAtProperty: false });
           const [packet] = parse(encode(new PublishEncoder(qos, retain, false), target, 513, payload), 4) as IPublishPacket[];
           assert.equal(packet?.cmd, 'publish');
           assert.equal(packet?.topic, 'airbyte/東京/users');
@@ -45,18 +54,17 @@ describe('PublishEncoder', () => {
     }
   });
 
-  it('encodes MQTT 5 properties and announces a topic alias once, then sends an empty topic', () => {
+  it('encodes MQTT 5 properties, with a topic alias announced with the topic and then used without it', () => {
     const target = publishTarget('airbyte/crm/users', {
       mqtt5: true,
       contentType: 'application/json',
       messageExpirySeconds: 3600,
       userProperties: { airbyte_stream: 'users', airbyte_namespace: 'crm' },
       emittedAtProperty: true,
-      alias: 3,
     });
     const encoder = new PublishEncoder(1, false, true);
-    const first = encode(encoder, target, 1, '{"a":1}');
-    const second = encode(encoder, target, 2, '{"a":2}', '1700000000001');
+    const first = encode(encoder, target, 1, '{"a":1}', '1700000000000', false, 3, true);
+    const second = encode(encoder, target, 2, '{"a":2}', '1700000000001', false, 3, false);
     assert.ok(second.length < first.length, 'the second message leaves out the topic');
     const [one, two] = parse(Buffer.concat([first, second]), 5) as IPublishPacket[];
     assert.equal(one?.topic, 'airbyte/crm/users');
@@ -71,7 +79,7 @@ describe('PublishEncoder', () => {
   });
 
   it('encodes MQTT 5 messages without user properties or alias', () => {
-    const target = publishTarget('t', { mqtt5: true, contentType: 'application/json', emittedAtProperty: false, alias: 0 });
+    const target = publishTarget('t', { mqtt5: true, contentType: 'application/json', emittedAtProperty: false });
     const [packet] = parse(encode(new PublishEncoder(2, true, true), target, 65535, 'x'), 5) as IPublishPacket[];
     assert.equal(packet?.topic, 't');
     assert.equal(packet?.messageId, 65535);
@@ -80,24 +88,11 @@ describe('PublishEncoder', () => {
   });
 
   it('marks a message sent again with DUP', () => {
-    const target = publishTarget('t', { mqtt5: false, emittedAtProperty: false, alias: 0 });
+    const target = publishTarget('t', { mqtt5: false, emittedAtProperty: false });
     const [again] = parse(encode(new PublishEncoder(1, true, false), target, 7, 'x', '1', true), 4) as IPublishPacket[];
     assert.equal(again?.dup, true);
     assert.equal(again?.retain, true);
     assert.equal(again?.messageId, 7);
-  });
-
-  it('assigns aliases per connection: announced again after a reconnect, as many as the broker allows', () => {
-    const targets = ['a', 'b', 'c'].map((topic) => publishTarget(topic, { mqtt5: true, emittedAtProperty: false, alias: 0 }));
-    assignAliases(targets, 2);
-    assert.deepEqual(targets.map((t) => t.alias), [1, 2, 0]);
-    const encoder = new PublishEncoder(1, false, true);
-    encode(encoder, targets[0] as ReturnType<typeof publishTarget>, 1, 'x');
-    assert.equal(targets[0]?.aliasAnnounced, true);
-    assignAliases(targets, 1);
-    assert.deepEqual(targets.map((t) => [t.alias, t.aliasAnnounced]), [[1, false], [0, false], [0, false]]);
-    const [packet] = parse(encode(encoder, targets[0] as ReturnType<typeof publishTarget>, 2, 'y'), 5) as IPublishPacket[];
-    assert.equal(packet?.topic, 'a', 'the topic is sent again on the new connection');
   });
 
   it('writes PUBREL packets', () => {
@@ -153,6 +148,8 @@ interface BoundaryCase {
   readonly qos: 0 | 1 | 2;
   readonly topic: string;
   readonly options: TargetOptions;
+  /** The topic alias the message carries (0: none). */
+  readonly alias: number;
   /** The alias was announced by an earlier message, so this one leaves out the topic. */
   readonly announced: boolean;
   readonly emittedAt: string;
@@ -166,14 +163,14 @@ function propertyBytes(c: BoundaryCase): number {
   if (c.options.messageExpirySeconds !== undefined) total += 1 + 4;
   if (c.options.contentType !== undefined) total += 1 + utf8(c.options.contentType);
   for (const [key, value] of Object.entries(c.options.userProperties ?? {})) total += 1 + utf8(key) + utf8(value);
-  if (c.options.alias !== 0) total += 1 + 2;
+  if (c.alias !== 0) total += 1 + 2;
   if (c.options.emittedAtProperty) total += 1 + utf8('airbyte_emitted_at') + utf8(c.emittedAt);
   return total;
 }
 
 /** Everything after the fixed header except the payload. */
 function overhead(c: BoundaryCase): number {
-  const topic = c.announced && c.options.alias !== 0 ? 0 : Buffer.byteLength(c.topic);
+  const topic = c.announced && c.alias !== 0 ? 0 : Buffer.byteLength(c.topic);
   const props = propertyBytes(c);
   return 2 + topic + (c.qos > 0 ? 2 : 0) + (c.version === 5 ? varIntWidth(props) + props : 0);
 }
@@ -182,18 +179,18 @@ function boundaryCases(): BoundaryCase[] {
   const cases: BoundaryCase[] = [];
   for (const qos of [0, 1, 2] as const) {
     for (const topic of ['a/b', '東京/ü/😀']) {
-      cases.push({ name: `3.1.1 qos ${qos} topic ${topic}`, version: 4, qos, topic, options: { mqtt5: false, emittedAtProperty: false, alias: 0 }, announced: false, emittedAt: '1' });
+      cases.push({ name: `3.1.1 qos ${qos} topic ${topic}`, version: 4, qos, topic, options: { mqtt5: false, emittedAtProperty: false }, alias: 0, announced: false, emittedAt: '1' });
     }
-    const v5 = (name: string, options: Omit<TargetOptions, 'mqtt5'>, announced = false, topic = 'airbyte/東京'): void => {
-      cases.push({ name: `5 qos ${qos} ${name}`, version: 5, qos, topic, options: { mqtt5: true, ...options }, announced, emittedAt: '1700000000000' });
+    const v5 = (name: string, alias: number, options: Omit<TargetOptions, 'mqtt5'>, announced = false, topic = 'airbyte/東京'): void => {
+      cases.push({ name: `5 qos ${qos} ${name}`, version: 5, qos, topic, options: { mqtt5: true, ...options }, alias, announced, emittedAt: '1700000000000' });
     };
-    v5('no properties, no alias', { emittedAtProperty: false, alias: 0 });
-    v5('alias, first message', { emittedAtProperty: false, alias: 1 });
-    v5('alias, announced', { emittedAtProperty: false, alias: 1 }, true);
+    v5('no properties, no alias', 0, { emittedAtProperty: false });
+    v5('alias, first message', 1, { emittedAtProperty: false });
+    v5('alias, announced', 1, { emittedAtProperty: false }, true);
     const all = { contentType: 'application/json', messageExpirySeconds: 60, userProperties: { clé: 'välue東' }, emittedAtProperty: true };
-    v5('all properties, no alias', { ...all, alias: 0 });
-    v5('all properties and alias, first message', { ...all, alias: 65_535 });
-    v5('all properties and alias, announced', { ...all, alias: 65_535 }, true);
+    v5('all properties, no alias', 0, all);
+    v5('all properties and alias, first message', 65_535, all);
+    v5('all properties and alias, announced', 65_535, all, true);
   }
   return cases;
 }
@@ -202,13 +199,13 @@ function boundaryCases(): BoundaryCase[] {
 function checkParsed(packet: IPublishPacket | undefined, c: BoundaryCase, payload: string, id: number): void {
   assert.equal(packet?.cmd, 'publish', c.name);
   assert.equal(packet?.qos, c.qos, c.name);
-  assert.equal(packet?.topic, c.announced && c.options.alias !== 0 ? '' : c.topic, c.name);
+  assert.equal(packet?.topic, c.announced && c.alias !== 0 ? '' : c.topic, c.name);
   if (c.qos > 0) assert.equal(packet?.messageId, id, c.name);
   assert.ok(packet?.payload instanceof Buffer && packet.payload.equals(Buffer.from(payload)), `${c.name}: payload read back intact`);
   if (c.version === 5) {
     const props = packet?.properties;
     assert.equal(props?.payloadFormatIndicator, true, c.name);
-    assert.equal(props?.topicAlias, c.options.alias === 0 ? undefined : c.options.alias, c.name);
+    assert.equal(props?.topicAlias, c.alias === 0 ? undefined : c.alias, c.name);
     assert.equal(props?.contentType, c.options.contentType, c.name);
     assert.equal(props?.messageExpiryInterval, c.options.messageExpirySeconds, c.name);
     const user = { ...c.options.userProperties, ...(c.options.emittedAtProperty ? { airbyte_emitted_at: c.emittedAt } : {}) };
@@ -255,9 +252,8 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
         const payload = payloadOfBytes(payloadBytes);
         assert.equal(Buffer.byteLength(payload), payloadBytes);
         const target = publishTarget(c.topic, c.options);
-        target.aliasAnnounced = c.announced;
         const encoder = new PublishEncoder(c.qos, false, c.version === 5);
-        const bytes = encode(encoder, target, 65_535, payload, c.emittedAt);
+        const bytes = encode(encoder, target, 65_535, payload, c.emittedAt, false, c.alias, !c.announced || c.alias === 0);
         assert.equal(bytes.length, 1 + expectedField.length + remaining, `${c.name}: total size`);
         assert.deepEqual([...bytes.subarray(1, 1 + expectedField.length)], expectedField, `${c.name}: length field bytes`);
         checkParsed(parseWithSentinel(bytes, c.version), c, payload, 65_535);
@@ -270,7 +266,7 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     assert.ok(c);
     const payload = payloadOfBytes(3_000_000 - overhead(c));
     const target = publishTarget(c.topic, c.options);
-    const bytes = encode(new PublishEncoder(2, true, true), target, 1, payload, c.emittedAt);
+    const bytes = encode(new PublishEncoder(2, true, true), target, 1, payload, c.emittedAt, false, c.alias, true);
     assert.deepEqual([...bytes.subarray(1, 5)], [0xc0, 0x8d, 0xb7, 0x01]);
     checkParsed(parseWithSentinel(bytes, 5), c, payload, 1);
   });
@@ -280,12 +276,12 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     // what the connector compares with its limits, and it must land exactly on MQTT's maximum.
     for (const c of cases) {
       const target = publishTarget(c.topic, c.options);
-      target.aliasAnnounced = c.announced;
       const encoder = new PublishEncoder(c.qos, false, c.version === 5);
+      const withTopic = !c.announced || c.alias === 0;
       const payloadBytes = 268_435_455 - overhead(c);
-      assert.equal(encoder.size(target, payloadBytes, c.emittedAt), MQTT_MAX_PACKET_BYTES, c.name);
+      assert.equal(encoder.size(target, payloadBytes, c.emittedAt, c.alias, withTopic), MQTT_MAX_PACKET_BYTES, c.name);
       for (const [remaining, field] of VAR_INT.filter(([n]) => n >= overhead(c))) {
-        assert.equal(encoder.size(target, remaining - overhead(c), c.emittedAt), 1 + field.length + remaining, `${c.name} at ${remaining}`);
+        assert.equal(encoder.size(target, remaining - overhead(c), c.emittedAt, c.alias, withTopic), 1 + field.length + remaining, `${c.name} at ${remaining}`);
       }
     }
   });
@@ -298,11 +294,10 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     const topicBytes = Buffer.byteLength(c.topic);
     // The first message's remaining length is exactly 128; without the topic the next one falls back to one byte.
     const payload = payloadOfBytes(128 - overhead(c));
-    const first = encode(encoder, target, 1, payload, c.emittedAt);
+    const first = encode(encoder, target, 1, payload, c.emittedAt, false, c.alias, true);
     assert.equal(first[1], 0x80);
-    assert.equal(target.aliasAnnounced, true);
-    assert.equal(encoder.size(target, Buffer.byteLength(payload), c.emittedAt, true), first.length, 'withTopic gives the first message size');
-    const second = encode(encoder, target, 2, payload, c.emittedAt);
+    assert.equal(encoder.size(target, Buffer.byteLength(payload), c.emittedAt, c.alias, true), first.length, 'withTopic gives the first message size');
+    const second = encode(encoder, target, 2, payload, c.emittedAt, false, c.alias, false);
     assert.equal(second.length, first.length - topicBytes - 1, 'no topic, and one length byte fewer');
     assert.equal(second[1], 128 - topicBytes);
   });
@@ -314,17 +309,13 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     const target = publishTarget(c.topic, c.options);
     const encoder = new PublishEncoder(1, false, true);
     const payloads = [127, 128, 16_383, 16_384, 0, 1].map((r) => payloadOfBytes(Math.max(0, r - overhead(c))));
-    const sizes: number[] = [];
-    const probe = publishTarget(c.topic, c.options);
-    for (const payload of payloads) {
-      sizes.push(encoder.size(probe, Buffer.byteLength(payload), c.emittedAt));
-      probe.aliasAnnounced = true;
-    }
+    // The first packet announces the alias with the topic; the others carry only the alias.
+    const sizes = payloads.map((payload, i) => encoder.size(target, Buffer.byteLength(payload), c.emittedAt, c.alias, i === 0));
     const total = sizes.reduce((a, b) => a + b, 0);
     const buffer = Buffer.alloc(total + 3, 0xee);
     let at = 3;
     payloads.forEach((payload, i) => {
-      const end = encoder.write(buffer, at, target, i + 1, payload, Buffer.byteLength(payload), c.emittedAt);
+      const end = encoder.write(buffer, at, target, i + 1, payload, Buffer.byteLength(payload), c.emittedAt, false, c.alias, i === 0);
       assert.equal(end - at, sizes[i], `packet ${i}`);
       at = end;
     });
@@ -344,7 +335,7 @@ describe('PublishEncoder MQTT 5 property length', () => {
   /** Properties of `bytes` bytes: the payload format indicator (2), one user property "k" (1 + 3 + 2 + value) and an alias (3). */
   function targetWithProperties(bytes: number): ReturnType<typeof publishTarget> {
     const value = 'é'.repeat(Math.floor((bytes - 11) / 2)) + 'v'.repeat((bytes - 11) % 2);
-    const target = publishTarget('t/東', { mqtt5: true, userProperties: { k: value }, emittedAtProperty: false, alias: 9 });
+    const target = publishTarget('t/東', { mqtt5: true, userProperties: { k: value }, emittedAtProperty: false });
     assert.equal(target.staticProperties.length + 3, bytes, 'test setup: properties of the intended size');
     return target;
   }
@@ -354,7 +345,7 @@ describe('PublishEncoder MQTT 5 property length', () => {
       it(`writes a property length of exactly ${props} in ${field.length} byte(s) at QoS ${qos}`, () => {
         const target = targetWithProperties(props);
         const payload = '{"a":"é"}';
-        const bytes = encode(new PublishEncoder(qos, false, true), target, 300, payload);
+        const bytes = encode(new PublishEncoder(qos, false, true), target, 300, payload, '1700000000000', false, 9, true);
         const beforeProperties = 2 + Buffer.byteLength('t/東') + (qos > 0 ? 2 : 0);
         const remaining = beforeProperties + field.length + props + Buffer.byteLength(payload);
         const remainingField = varIntWidth(remaining);
@@ -370,7 +361,7 @@ describe('PublishEncoder MQTT 5 property length', () => {
   }
 
   it('counts the emitted_at property by its length, whatever number text it holds', () => {
-    const target = publishTarget('t', { mqtt5: true, emittedAtProperty: true, alias: 0 });
+    const target = publishTarget('t', { mqtt5: true, emittedAtProperty: true });
     const encoder = new PublishEncoder(1, false, true);
     // Format indicator (2) + identifier (1) + key (2 + 18) + value (2 + n) = 25 + n: 102 digits give exactly 127, 103 give 128.
     for (const [digits, field] of [[102, [0x7f]], [103, [0x80, 0x01]]] as const) {
@@ -396,7 +387,7 @@ describe('PublishEncoder byte lengths of text', () => {
     assert.notEqual(Buffer.byteLength(topic), topic.length);
     assert.notEqual(Buffer.byteLength(payload), payload.length);
     for (const mqtt5 of [false, true]) {
-      const target = publishTarget(topic, mqtt5 ? { mqtt5, contentType: 'text/ü', userProperties: { 'ключ': '値' }, emittedAtProperty: true, alias: 0 } : { mqtt5, emittedAtProperty: false, alias: 0 });
+      const target = publishTarget(topic, mqtt5 ? { mqtt5, contentType: 'text/ü', userProperties: { 'ключ': '値' }, emittedAtProperty: true } : { mqtt5, emittedAtProperty: false });
       const bytes = encode(new PublishEncoder(1, false, mqtt5), target, 5, payload);
       assert.equal(bytes.readUInt16BE(2), Buffer.byteLength(topic), 'topic length prefix in bytes');
       const [packet] = parse(bytes, mqtt5 ? 5 : 4) as IPublishPacket[];

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { QoS } from '../../src/config/settings.js';
+import { MQTT_MAX_PACKET_BYTES, type QoS } from '../../src/config/settings.js';
 import { ConfigError, type ConnectorError, TransientError } from '../../src/errors.js';
 import { PublishEncoder, type PublishTarget, publishTarget } from '../../src/packets.js';
-import { MAX_PACKET_IDS, Publisher, type PublisherOptions } from '../../src/publisher.js';
+import { MAX_PACKET_IDS } from '../../src/connection-state.js';
+import { Publisher, type PublisherOptions } from '../../src/publisher.js';
 import { BATCH_BYTES } from '../../src/write-batch.js';
 import { FakePort, nextTurn } from '../support/fake-port.js';
 
@@ -22,11 +23,11 @@ function harness(qos: QoS, options: Partial<PublisherOptions> = {}, mqtt5 = fals
   const failures: ConnectorError[] = [];
   const publisher = new Publisher(
     new PublishEncoder(qos, false, mqtt5),
-    { qos, maxInflight: 1000, oneAtATime: false, ...options },
+    { qos, maxInflight: 1000, oneAtATime: false, maxMessageBytes: MQTT_MAX_PACKET_BYTES, ...options },
     { acknowledged: (token) => acknowledged.push(token), failed: (error) => failures.push(error) },
   );
-  const target = publishTarget('t/users', { mqtt5, emittedAtProperty: false, alias: 0 });
-  const send = (token: number, payload = `{"n":${token}}`): void => publisher.send(target, payload, Buffer.byteLength(payload), '1700000000000', token);
+  const target = publishTarget('t/users', { mqtt5, emittedAtProperty: false, label: 'the record of stream "users"' });
+  const send = (token: number, payload = `{"n":${token}}`): void => publisher.send(target, payload, Buffer.byteLength(payload), '1700000000000', token, 100 + token);
   return { publisher, target, acknowledged, failures, send };
 }
 
@@ -238,6 +239,64 @@ describe('Publisher', () => {
     port.acknowledge('puback', 2);
     assert.deepEqual(acknowledged, [0, 1]);
     assert.equal(publisher.noSubscribers.get('t/users'), 1);
+  });
+
+  it('announces topic aliases on each connection anew, as many as its broker allows', async () => {
+    const { publisher, send } = harness(1, {}, true);
+    const other = publishTarget('t/orders', { mqtt5: true, emittedAtProperty: false });
+    const first = new FakePort({ protocolVersion: 5, topicAliasMaximum: 1 });
+    publisher.attach(first);
+    send(0);
+    send(1);
+    publisher.send(other, '{}', 2, '1700000000000', 2);
+    await nextTurn();
+    assert.deepEqual(first.publishes().map((p) => [p.topic, p.properties?.topicAlias]), [
+      ['t/users', 1],
+      ['', 1],
+      ['t/orders', undefined],
+    ]);
+    publisher.detach();
+    const second = new FakePort({ protocolVersion: 5, topicAliasMaximum: 2 });
+    publisher.attach(second);
+    await nextTurn();
+    assert.deepEqual(second.publishes().map((p) => [p.topic, p.properties?.topicAlias]), [
+      ['t/users', 1],
+      ['', 1],
+      ['t/orders', 2],
+    ], 'the new connection hears the topic with its alias first');
+  });
+
+  it('fails, naming the input line and what the message is, when a message exceeds what the connection may carry', async () => {
+    const { publisher, acknowledged, failures, send } = harness(1, { maxMessageBytes: 10_000 }, true);
+    const port = new FakePort({ protocolVersion: 5, maximumPacketSize: 500, topicAliasMaximum: 5 });
+    publisher.attach(port);
+    send(0, 'x'.repeat(400));
+    send(1, 'x'.repeat(490));
+    await nextTurn();
+    assert.deepEqual(port.publishes().filter((p) => p.payload.length === 490), [], 'nothing of the message too large is written');
+    assert.equal(failures.length, 1);
+    assert.ok(failures[0] instanceof ConfigError);
+    assert.match(
+      failures[0]?.message ?? '',
+      /^Input line 101: the record of stream "users" makes a 5\d\d-byte MQTT message, larger than the 500 bytes the broker accepts \(its Maximum Packet Size\)\./,
+    );
+    port.acknowledge('puback', 1);
+    assert.deepEqual(acknowledged, [], 'the sync has stopped');
+  });
+
+  it("checks the size with the topic spelled out, so that a message fits again after a reconnect", async () => {
+    // After the alias is announced, the packet without the topic would fit; the one a new connection starts with would not.
+    // With a 100-byte payload the packet is 119 bytes with the topic and 112 without it.
+    const { publisher, failures, send } = harness(1, { maxMessageBytes: 115 }, true);
+    const port = new FakePort({ protocolVersion: 5, topicAliasMaximum: 5 });
+    publisher.attach(port);
+    send(0, 'x'.repeat(90));
+    await nextTurn();
+    assert.equal(failures.length, 0);
+    send(1, 'x'.repeat(100));
+    await nextTurn();
+    assert.equal(failures.length, 1);
+    assert.match(failures[0]?.message ?? '', /makes a 119-byte MQTT message, larger than the 115 bytes allowed by "Maximum message size \(bytes\)" \(max_message_bytes\)/);
   });
 
   it('wraps packet ids past 65,535 without reusing one still in flight', async () => {
