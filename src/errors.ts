@@ -2,7 +2,7 @@
  * Every failure the connector reports is one of these classes, so the TRACE message that ends a failed sync always
  * carries the Airbyte failure_type that tells the user (or the platform's retry logic) what to do about it.
  */
-export type FailureType = 'config_error' | 'system_error' | 'transient_error';
+type FailureType = 'config_error' | 'system_error' | 'transient_error';
 
 export abstract class ConnectorError extends Error {
   abstract readonly failureType: FailureType;

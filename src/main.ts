@@ -10,7 +10,7 @@ import { check } from './commands/check.js';
 import { spec } from './commands/spec.js';
 import { write } from './commands/write.js';
 import { SystemError, asConnectorError } from './errors.js';
-import { Output } from './protocol/output.js';
+import { Output } from './airbyte/output.js';
 
 const output = new Output();
 
@@ -29,14 +29,13 @@ async function run(command: () => Promise<void> | void): Promise<never> {
   return finish(0);
 }
 
-process.on('uncaughtException', (err) => {
+/** The last resort: one TRACE for an error nothing else caught, then exit 1 even if flushing stdout fails. */
+function crash(err: unknown): void {
   output.error(asConnectorError(err));
-  void finish(1);
-});
-process.on('unhandledRejection', (err) => {
-  output.error(asConnectorError(err));
-  void finish(1);
-});
+  finish(1).catch(() => process.exit(1));
+}
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
 
 const program = new Command('destination-mqtt')
   .description('Airbyte destination that publishes every record of a sync to an MQTT broker.')

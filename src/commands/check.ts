@@ -4,13 +4,13 @@
  * Every failure the user can fix is a FAILED status (exit 0), not a crash.
  */
 import type { MqttClient } from 'mqtt';
-import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../broker.js';
+import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
-import { buildEnvelope } from '../envelope.js';
+import { buildEnvelope } from '../payload/envelope.js';
 import { ConnectorError, TransientError } from '../errors.js';
-import type { Output } from '../protocol/output.js';
+import type { Output } from '../airbyte/output.js';
 
-export const CHECK_STREAM = 'airbyte_connection_check';
+const CHECK_STREAM = 'airbyte_connection_check';
 
 export async function check(configPath: string, output: Output): Promise<void> {
   let connection: Connection | undefined;
@@ -18,7 +18,7 @@ export async function check(configPath: string, output: Output): Promise<void> {
     const settings = toSettings(await readConfigFile(configPath));
     output.redact(settings.secrets);
     output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
-  for (const warning of settings.warnings) output.log('WARN', warning);
+    for (const warning of settings.warnings) output.log('WARN', warning);
     connection = await connectBroker(settings);
     const tested = settings.testTopic ? await publishTest(connection.client, settings, settings.testTopic) : ' No test topic is set, so nothing was published.';
     output.connectionStatus('SUCCEEDED', `${describeConnection(settings, connection)}${tested}`);
@@ -31,12 +31,12 @@ export async function check(configPath: string, output: Output): Promise<void> {
 }
 
 /** What the user may want to know about the connection they configured, all in the status message. */
-export function describeConnection(settings: Settings, connection: Connection): string {
+function describeConnection(settings: Settings, connection: Connection): string {
   const tls = connection.tls
     ? ` over ${connection.tls.version} (broker certificate ${connection.tls.subject || 'without subject'}, issued by ${connection.tls.issuer || 'unknown'})`
     : ' without TLS';
   return (
-    `Connected to ${brokerAddress(settings)}${tls} with MQTT ${settings.protocol} as client "${settings.clientId}". ` +
+    `Connected to ${brokerAddress(settings)}${tls} with MQTT ${settings.mqttVersion} as client "${settings.clientId}". ` +
     `Broker limits: ${describeLimits(connection.limits)}.`
   );
 }

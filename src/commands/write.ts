@@ -5,25 +5,25 @@
  *
  * Input is read only while the publisher has room, so memory stays bounded however large the sync. A state goes out
  * only once the checkpoints say every record before it is acknowledged. While the connection is down, input waits and
- * the link reconnects; the publisher then sends again whatever was not acknowledged. When anything fails, reading
+ * the connection keeper reconnects; the publisher then sends again whatever was not acknowledged. When anything fails, reading
  * stops, the connection is dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
 import split2 from 'split2';
-import { type Connection, brokerAddress, connectBroker, describeLimits } from '../broker.js';
-import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../catalog.js';
-import { Checkpoints } from '../checkpoints.js';
-import { mqttPort } from '../connection-port.js';
+import { type Connection, brokerAddress, connectBroker, describeLimits } from '../mqtt/connect.js';
+import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../airbyte/catalog.js';
+import { Checkpoints } from '../airbyte/checkpoints.js';
+import { mqttPort } from '../mqtt/connection-port.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
-import { buildEnvelope } from '../envelope.js';
+import { buildEnvelope } from '../payload/envelope.js';
 import { type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
-import { BrokerLink } from '../link.js';
-import { PublishEncoder, type PublishTarget, publishTarget } from '../packets.js';
-import { parseLine } from '../protocol/input.js';
-import type { Output } from '../protocol/output.js';
-import { Utf8Guard } from '../protocol/utf8.js';
-import { Publisher } from '../publisher.js';
-import { Progress, progressIntervalMs } from '../progress.js';
+import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
+import { PublishEncoder, type PublishTarget, publishTarget } from '../mqtt/packets.js';
+import { parseLine } from '../airbyte/input.js';
+import type { Output } from '../airbyte/output.js';
+import { Utf8Guard } from '../airbyte/utf8.js';
+import { Publisher } from '../mqtt/publisher.js';
+import { Progress, progressIntervalMs } from '../sync/progress.js';
 
 const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -65,7 +65,7 @@ function laneTarget(settings: Settings, route: StreamRoute): PublishTarget {
   const userProperties: Record<string, string> = { airbyte_stream: route.name };
   if (route.namespace !== undefined) userProperties.airbyte_namespace = route.namespace;
   return publishTarget(route.topic, {
-    mqtt5: settings.protocol === '5',
+    mqtt5: settings.mqttVersion === '5',
     contentType: 'application/json',
     messageExpirySeconds: settings.messageExpirySeconds,
     userProperties: settings.mqtt5UserProperties ? userProperties : undefined,
@@ -77,7 +77,7 @@ function laneTarget(settings: Settings, route: StreamRoute): PublishTarget {
 class WriteSync {
   private readonly checkpoints = new Checkpoints();
   private readonly publisher: Publisher;
-  private readonly link: BrokerLink;
+  private readonly keeper: ConnectionKeeper;
   private readonly progress: Progress;
   private readonly lanes = new Map<string, Lane>();
   private lineNumber = 0;
@@ -95,14 +95,14 @@ class WriteSync {
   ) {
     for (const [key, route] of routes) this.lanes.set(key, { route, target: laneTarget(settings, route), totals: { route, records: 0, bytes: 0 } });
     this.publisher = new Publisher(
-      new PublishEncoder(settings.qos, settings.retain, settings.protocol === '5'),
+      new PublishEncoder(settings.qos, settings.retain, settings.mqttVersion === '5'),
       { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync, maxMessageBytes: settings.maxMessageBytes },
       {
         acknowledged: (token) => this.emitStates(this.checkpoints.acknowledged(token)),
         failed: (error) => this.fail(error),
       },
     );
-    this.link = new BrokerLink(
+    this.keeper = new ConnectionKeeper(
       settings,
       connection,
       {
@@ -119,7 +119,7 @@ class WriteSync {
         received: this.checkpoints.recordsReceived,
         acknowledged: this.checkpoints.recordsAcknowledged,
         statesEmitted: this.statesEmitted,
-        connected: this.link.connection !== undefined,
+        connected: this.keeper.connection !== undefined,
       }),
       (level, message) => this.output.log(level, message),
     );
@@ -168,10 +168,7 @@ class WriteSync {
       const key = streamKey(message.namespace, message.stream);
       const lane = this.lanes.get(key);
       if (!lane) {
-        throw new InputError(
-          this.lineNumber,
-          `record of stream ${describeStream(message.namespace, message.stream)}, which is not in the configured catalog`,
-        );
+        throw new InputError(this.lineNumber, `record of stream ${describeStream(message.namespace, message.stream)}, which is not in the configured catalog`);
       }
       const { route, target } = lane;
       const payload = buildEnvelope({ streamJson: route.streamJson, emittedAtJson: message.emittedAtJson, dataJson: message.dataJson });
@@ -236,7 +233,7 @@ class WriteSync {
         if (this.failure) return;
         const error = this.interruptedError(signal);
         this.stop(error, async () => {
-          await this.link.close();
+          await this.keeper.close();
           return error;
         });
       },
@@ -255,7 +252,7 @@ class WriteSync {
     await this.publisher.drain();
     if (this.failure) return;
     this.progress.stop();
-    await this.link.close();
+    await this.keeper.close();
     for (const { totals } of this.lanes.values()) {
       if (totals.records === 0) continue;
       const unheard = this.publisher.noSubscribers.get(totals.route.topic);
@@ -269,9 +266,9 @@ class WriteSync {
   }
 
   private fail(error: ConnectorError): void {
-    this.stop(error, async () => {
-      this.link.abort();
-      return error;
+    this.stop(error, () => {
+      this.keeper.abort();
+      return Promise.resolve(error);
     });
   }
 
@@ -287,6 +284,10 @@ class WriteSync {
       'WARN',
       `Stopping after ${this.lineNumber} input line(s): ${this.checkpoints.recordsAcknowledged} of ${this.checkpoints.recordsReceived} record(s) acknowledged; ${held} state message(s) withheld because the records before them were not all acknowledged.`,
     );
-    void close().then((e) => this.rejectRun?.(e));
+    // Closing reports the error to end the run with; if closing itself fails, the run ends with the original error.
+    close().then(
+      (e) => this.rejectRun?.(e),
+      () => this.rejectRun?.(error),
+    );
   }
 }

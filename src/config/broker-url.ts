@@ -3,7 +3,7 @@
  * TCP or WebSocket, and the URL may carry credentials and, for WebSocket, a path.
  */
 
-export interface BrokerAddress {
+interface BrokerAddress {
   readonly useTls: boolean;
   readonly transport: 'tcp' | 'websocket';
   readonly host: string;
@@ -25,7 +25,7 @@ const SCHEMES: Readonly<Record<string, { useTls: boolean; transport: 'tcp' | 'we
   wss: { useTls: true, transport: 'websocket', port: 443 },
 };
 
-export const BROKER_URL_SCHEMES = Object.keys(SCHEMES);
+const BROKER_URL_SCHEMES = Object.keys(SCHEMES);
 
 function decode(component: string, what: string): string {
   try {

@@ -7,21 +7,21 @@
 import { readFile } from 'node:fs/promises';
 import { v4 as uuidv4 } from 'uuid';
 import { ConfigError } from '../errors.js';
-import { patternProblem, topicProblem } from '../topic.js';
+import { patternProblem, topicProblem } from '../payload/topic.js';
 import { parseBrokerUrl } from './broker-url.js';
 import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
-import { REDACTED } from '../protocol/output.js';
+import { REDACTED } from '../airbyte/output.js';
 
 export type QoS = 0 | 1 | 2;
-export type ProtocolName = '3.1' | '3.1.1' | '5';
+type MqttVersion = '3.1' | '3.1.1' | '5';
 
 export interface Settings {
   readonly transport: 'tcp' | 'websocket';
   readonly host: string;
   readonly port: number;
   readonly websocketPath: string;
-  readonly protocol: ProtocolName;
+  readonly mqttVersion: MqttVersion;
   readonly username: string | undefined;
   readonly password: string | undefined;
   readonly connectTimeoutMs: number;
@@ -57,7 +57,7 @@ const QOS_BY_NAME: Readonly<Record<string, QoS>> = { AT_MOST_ONCE: 0, AT_LEAST_O
 export const MQTT_MAX_PACKET_BYTES = 268_435_460;
 
 /** At QoS 2 a default Mosquitto 2.0 closes a 3.1.1 connection with more than 20 messages in flight. */
-export const DEFAULT_MAX_INFLIGHT: Readonly<Record<QoS, number>> = { 0: 1000, 1: 1000, 2: 20 };
+const DEFAULT_MAX_INFLIGHT: Readonly<Record<QoS, number>> = { 0: 1000, 1: 1000, 2: 20 };
 
 type Config = Record<string, unknown>;
 
@@ -117,7 +117,15 @@ function endpoint(config: Config, problems: string[]): Endpoint {
     const host = stringOf(config, 'broker_host');
     if (host === undefined && config.broker_host === undefined) problems.push(`set either ${field('broker_url')} or ${field('broker_host')}`);
     const defaultPort = transportKey === 'websocket' ? (useTlsKey ? 443 : 80) : useTlsKey ? 8883 : 1883;
-    return { transport: transportKey, useTls: useTlsKey, host: host ?? '', port: integerOf(config, 'broker_port') ?? defaultPort, websocketPath, username, password };
+    return {
+      transport: transportKey,
+      useTls: useTlsKey,
+      host: host ?? '',
+      port: integerOf(config, 'broker_port') ?? defaultPort,
+      websocketPath,
+      username,
+      password,
+    };
   }
   const parsed = parseBrokerUrl(url);
   if (parsed instanceof Error) {
@@ -127,12 +135,17 @@ function endpoint(config: Config, problems: string[]): Endpoint {
   for (const key of ['broker_host', 'broker_port'] as const) {
     if (config[key] !== undefined && config[key] !== '') problems.push(`set either ${field('broker_url')} or ${key}, not both`);
   }
-  if (config.use_tls === true && !parsed.useTls) problems.push(`${field('use_tls')} is on but ${field('broker_url')} names a plain connection; use a TLS scheme such as mqtts:// or wss://`);
+  if (config.use_tls === true && !parsed.useTls)
+    problems.push(`${field('use_tls')} is on but ${field('broker_url')} names a plain connection; use a TLS scheme such as mqtts:// or wss://`);
   if (config.transport !== undefined && config.transport !== parsed.transport) {
-    problems.push(`${field('transport')} is ${String(config.transport)} but ${field('broker_url')} names ${parsed.transport}; remove transport or change the URL`);
+    problems.push(
+      `${field('transport')} is ${String(config.transport)} but ${field('broker_url')} names ${parsed.transport}; remove transport or change the URL`,
+    );
   }
-  if (parsed.username !== undefined && username !== undefined) problems.push(`give the user name either in ${field('broker_url')} or in ${field('username')}, not both`);
-  if (parsed.password !== undefined && password !== undefined) problems.push(`give the password either in ${field('broker_url')} or in ${field('password')}, not both`);
+  if (parsed.username !== undefined && username !== undefined)
+    problems.push(`give the user name either in ${field('broker_url')} or in ${field('username')}, not both`);
+  if (parsed.password !== undefined && password !== undefined)
+    problems.push(`give the password either in ${field('broker_url')} or in ${field('password')}, not both`);
   return {
     transport: parsed.transport,
     useTls: parsed.useTls,
@@ -179,13 +192,15 @@ export function toSettings(config: unknown): Settings {
   const tls = where.useTls ? loadTls(tlsConfig, problems) : undefined;
   if (tls && !tls.rejectUnauthorized) warnings.push("TLS certificate verification is off (tls_insecure_skip_verify): the broker's identity is not checked.");
 
-  const protocol = (stringOf(config, 'protocol_version') ?? specDefault.string('protocol_version')) as ProtocolName;
+  const mqttVersion = (stringOf(config, 'protocol_version') ?? specDefault.string('protocol_version')) as MqttVersion;
   const messageExpirySeconds = integerOf(config, 'message_expiry_seconds');
-  if (protocol !== '5' && messageExpirySeconds !== undefined) problems.push(`${field('message_expiry_seconds')} needs MQTT 5; set protocol_version to 5`);
+  if (mqttVersion !== '5' && messageExpirySeconds !== undefined) problems.push(`${field('message_expiry_seconds')} needs MQTT 5; set protocol_version to 5`);
   const cleanSession = booleanOf(config, 'clean_session', specDefault.boolean('clean_session'));
   if (!cleanSession && clientId === undefined) {
     // A warning, not an error: the Java connector accepted this configuration.
-    warnings.push(`${field('clean_session')} is off but no ${field('client')} is set: the random ID chosen for this sync cannot resume a session from an earlier one.`);
+    warnings.push(
+      `${field('clean_session')} is off but no ${field('client')} is set: the random ID chosen for this sync cannot resume a session from an earlier one.`,
+    );
   }
 
   if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
@@ -193,7 +208,7 @@ export function toSettings(config: unknown): Settings {
   const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? specDefault.string('message_qos')] ?? 1;
   return {
     ...where,
-    protocol,
+    mqttVersion,
     connectTimeoutMs: (integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000,
     tls,
     topicPattern,

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { ErrorObject } from 'ajv';
 import { validate } from './validate-config.js';
 
-export interface PropertySchema {
+interface PropertySchema {
   readonly title?: string;
   readonly type?: string;
   readonly enum?: readonly string[];
@@ -15,7 +15,7 @@ export interface PropertySchema {
   readonly airbyte_secret?: boolean;
 }
 
-export interface ConnectorSpec {
+interface ConnectorSpec {
   readonly connectionSpecification: {
     readonly properties: Readonly<Record<string, PropertySchema>>;
     readonly required?: readonly string[];

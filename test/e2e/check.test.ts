@@ -34,7 +34,15 @@ describe('check', () => {
   it('succeeds and publishes a test envelope, acknowledged, on the test topic', async () => {
     const subscriber = await subscribe(broker.url, 'check/#');
     try {
-      const result = await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', topic_test: 'check/test', username: 'airbyte', password: PASSWORD, message_qos: 'EXACTLY_ONCE' });
+      const result = await runCheck({
+        broker_host: '127.0.0.1',
+        broker_port: broker.port,
+        topic_pattern: 't',
+        topic_test: 'check/test',
+        username: 'airbyte',
+        password: PASSWORD,
+        message_qos: 'EXACTLY_ONCE',
+      });
       const { status: outcome, message } = status(result);
       assert.equal(outcome, 'SUCCEEDED', message);
       assert.match(message, /Test message on "check\/test" at QoS 2 accepted\./);
@@ -53,7 +61,9 @@ describe('check', () => {
   it('uses the legacy test_topic key too', async () => {
     const subscriber = await subscribe(broker.url, 'legacy/#');
     try {
-      const { status: outcome } = status(await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', test_topic: 'legacy/check' }));
+      const { status: outcome } = status(
+        await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', test_topic: 'legacy/check' }),
+      );
       assert.equal(outcome, 'SUCCEEDED');
       assert.equal((await subscriber.waitFor(1))[0]?.topic, 'legacy/check');
     } finally {
@@ -62,7 +72,13 @@ describe('check', () => {
   });
 
   it('fails on refused credentials, saying so and never printing the password', async () => {
-    const result = await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', username: 'airbyte', password: `${PASSWORD}-wrong` });
+    const result = await runCheck({
+      broker_host: '127.0.0.1',
+      broker_port: broker.port,
+      topic_pattern: 't',
+      username: 'airbyte',
+      password: `${PASSWORD}-wrong`,
+    });
     const { status: outcome, message } = status(result);
     assert.equal(outcome, 'FAILED');
     assert.match(message, /refused the user name or password/);

@@ -30,9 +30,16 @@ describe('aedes over TCP and WebSocket', () => {
     await broker?.close();
   });
 
-  for (const [version, wire] of [['3.1', 3], ['3.1.1', 4]] as const) {
+  for (const [version, wire] of [
+    ['3.1', 3],
+    ['3.1.1', 4],
+  ] as const) {
     it(`publishes with MQTT ${version}`, async () => {
-      await syncThreeRecords({ broker_host: '127.0.0.1', broker_port: broker.port, protocol_version: version, client: `v-${version}` }, subscriber, `aedes-${version}`);
+      await syncThreeRecords(
+        { broker_host: '127.0.0.1', broker_port: broker.port, protocol_version: version, client: `v-${version}` },
+        subscriber,
+        `aedes-${version}`,
+      );
       assert.ok(protocols.includes(`v-${version}:${wire}`), `aedes saw ${protocols.join(', ')}`);
     });
   }
@@ -49,7 +56,11 @@ describe('aedes over TCP and WebSocket', () => {
     const records = 2000;
     const input = Array.from({ length: records }, (_, i) => recordLine({ name: 's' }, { i })).join('\n');
     const before = broker.wsFrames.length;
-    const result = await runWrite({ broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`, topic_pattern: 'frames/{stream}', message_qos: 'AT_MOST_ONCE' }, catalogOf([{ name: 's' }]), `${input}\n`);
+    const result = await runWrite(
+      { broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`, topic_pattern: 'frames/{stream}', message_qos: 'AT_MOST_ONCE' },
+      catalogOf([{ name: 's' }]),
+      `${input}\n`,
+    );
     assert.equal(result.code, 0, result.stdout);
     const frames = broker.wsFrames[before] ?? 0;
     // CONNECT and DISCONNECT take a frame each; 2,000 messages went out in far fewer frames than messages.
@@ -59,7 +70,10 @@ describe('aedes over TCP and WebSocket', () => {
   it('says so when the WebSocket path is wrong', async () => {
     const { status, message } = checkStatus(await runCheck({ broker_url: `ws://127.0.0.1:${broker.wsPort}/wrong`, topic_pattern: 't' }));
     assert.equal(status, 'FAILED');
-    assert.match(message, /WebSocket handshake with ws:\/\/127\.0\.0\.1:\d+\/wrong was refused with HTTP 400; check "WebSocket path" \(websocket_path, now "\/wrong"\)/);
+    assert.match(
+      message,
+      /WebSocket handshake with ws:\/\/127\.0\.0\.1:\d+\/wrong was refused with HTTP 400; check "WebSocket path" \(websocket_path, now "\/wrong"\)/,
+    );
   });
 
   it('says so when the broker does not speak the configured protocol version', async () => {
@@ -89,20 +103,38 @@ describe('aedes over secure WebSocket', { skip: opensslSkipReason() }, () => {
 
   it('publishes over wss:// with a private CA and reports the TLS session', async () => {
     await syncThreeRecords({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert }, subscriber, 'wss');
-    const { status, message } = checkStatus(await runCheck({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, topic_pattern: 't' }));
+    const { status, message } = checkStatus(
+      await runCheck({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, topic_pattern: 't' }),
+    );
     assert.equal(status, 'SUCCEEDED', message);
     assert.match(message, /Connected to wss:\/\/localhost:\d+\/mqtt over TLSv1\.3 \(broker certificate CN=localhost, issued by CN=destination-mqtt Test CA\)/);
   });
 
   it('offers the configured ALPN protocol (as AWS IoT on port 443 requires)', async () => {
-    await syncThreeRecords({ broker_url: `mqtts://localhost:${broker.tlsPort}`, tls_ca_certificate: certs.caCert, tls_alpn_protocols: ['x-amzn-mqtt-ca'] }, subscriber, 'alpn');
+    await syncThreeRecords(
+      { broker_url: `mqtts://localhost:${broker.tlsPort}`, tls_ca_certificate: certs.caCert, tls_alpn_protocols: ['x-amzn-mqtt-ca'] },
+      subscriber,
+      'alpn',
+    );
     assert.equal(broker.alpn.at(-1), 'x-amzn-mqtt-ca');
-    const { status } = checkStatus(await runCheck({ broker_url: `mqtts://localhost:${broker.tlsPort}`, tls_ca_certificate: certs.caCert, tls_alpn_protocols: ['h2'], topic_pattern: 't', connect_timeout: 5 }));
+    const { status } = checkStatus(
+      await runCheck({
+        broker_url: `mqtts://localhost:${broker.tlsPort}`,
+        tls_ca_certificate: certs.caCert,
+        tls_alpn_protocols: ['h2'],
+        topic_pattern: 't',
+        connect_timeout: 5,
+      }),
+    );
     assert.equal(status, 'FAILED', 'a server that requires another ALPN protocol refuses the handshake');
   });
 
   it('verifies the certificate against tls_server_name when connecting by IP address', async () => {
-    await syncThreeRecords({ broker_url: `wss://127.0.0.1:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, tls_server_name: 'localhost' }, subscriber, 'sni');
+    await syncThreeRecords(
+      { broker_url: `wss://127.0.0.1:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, tls_server_name: 'localhost' },
+      subscriber,
+      'sni',
+    );
   });
 
   it('fails with an unknown CA over wss:// too', async () => {

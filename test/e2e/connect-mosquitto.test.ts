@@ -91,9 +91,16 @@ describe('connecting to Mosquitto', { skip }, () => {
     const wrong = await runCheck({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't', username: USER, password: 'not-the-password' });
     failed(wrong, /refused the user name or password|does not authorise user "airbyte"/);
     assert.doesNotMatch(wrong.stdout + wrong.stderr, /not-the-password/);
-    failed(await runCheck({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't' }), /does not authorise anonymous clients|refused the user name or password/);
+    failed(
+      await runCheck({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't' }),
+      /does not authorise anonymous clients|refused the user name or password/,
+    );
     // write fails the same way, as a config_error the user can act on.
-    const write = await runWrite({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't/{stream}', username: USER, password: 'not-the-password' }, catalogOf([{ name: 's' }]), `${recordLine({ name: 's' }, { a: 1 })}\n`);
+    const write = await runWrite(
+      { broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't/{stream}', username: USER, password: 'not-the-password' },
+      catalogOf([{ name: 's' }]),
+      `${recordLine({ name: 's' }, { a: 1 })}\n`,
+    );
     assert.equal(write.code, 1);
     assert.equal(write.traceError().failure_type, 'config_error');
     assert.match(String(write.traceError().message), /refused the user name or password|does not authorise user "airbyte"/);
@@ -104,24 +111,49 @@ describe('connecting to Mosquitto', { skip }, () => {
   it('connects over TLS with a pasted CA (literal \\n too) and reports the TLS session in check', async () => {
     const pasted = certs.caCert.replace(/\n/g, '\\n');
     await syncThreeRecords({ broker_host: 'localhost', broker_port: tlsPort, use_tls: true, tls_ca_certificate: pasted }, subscriber, 'tls');
-    const { status: outcome, message } = status(await runCheck({ broker_url: `mqtts://localhost:${tlsPort}`, topic_pattern: 't', tls_ca_certificate: certs.path('ca.crt'), topic_test: 'tls/check' }));
+    const { status: outcome, message } = status(
+      await runCheck({ broker_url: `mqtts://localhost:${tlsPort}`, topic_pattern: 't', tls_ca_certificate: certs.path('ca.crt'), topic_test: 'tls/check' }),
+    );
     assert.equal(outcome, 'SUCCEEDED', message);
-    assert.match(message, /Connected to mqtts:\/\/localhost:\d+ over TLSv1\.[23] \(broker certificate CN=localhost, issued by CN=destination-mqtt Test CA\) with MQTT 3\.1\.1/);
+    assert.match(
+      message,
+      /Connected to mqtts:\/\/localhost:\d+ over TLSv1\.[23] \(broker certificate CN=localhost, issued by CN=destination-mqtt Test CA\) with MQTT 3\.1\.1/,
+    );
     assert.match(message, /Test message on "tls\/check" at QoS 1 accepted/);
   });
 
   it('fails with a plain message for an unknown CA, a host name mismatch, and TLS against a plain port and back', async () => {
     failed(await runCheck({ broker_host: 'localhost', broker_port: tlsPort, use_tls: true, topic_pattern: 't' }), /signed by an unknown certificate authority/);
     failed(
-      await runCheck({ broker_host: 'localhost', broker_port: tlsPort, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.otherCaCert, tls_ca_only: true }),
+      await runCheck({
+        broker_host: 'localhost',
+        broker_port: tlsPort,
+        use_tls: true,
+        topic_pattern: 't',
+        tls_ca_certificate: certs.otherCaCert,
+        tls_ca_only: true,
+      }),
       /signed by an unknown certificate authority/,
     );
     failed(
-      await runCheck({ broker_host: '127.0.0.1', broker_port: tlsPort, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.caCert, tls_server_name: 'broker.example.com' }),
+      await runCheck({
+        broker_host: '127.0.0.1',
+        broker_port: tlsPort,
+        use_tls: true,
+        topic_pattern: 't',
+        tls_ca_certificate: certs.caCert,
+        tls_server_name: 'broker.example.com',
+      }),
       /does not match the host name "broker\.example\.com"/,
     );
-    failed(await runCheck({ broker_host: 'localhost', broker_port: plain, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.caCert, connect_timeout: 5 }), /does not speak TLS/);
-    failed(await runCheck({ broker_host: 'localhost', broker_port: tlsPort, topic_pattern: 't', connect_timeout: 3 }), /If it expects TLS, turn on "Use TLS"|did not accept the connection/);
+    failed(
+      await runCheck({ broker_host: 'localhost', broker_port: plain, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.caCert, connect_timeout: 5 }),
+      /does not speak TLS/,
+    );
+    failed(
+      await runCheck({ broker_host: 'localhost', broker_port: tlsPort, topic_pattern: 't', connect_timeout: 3 }),
+      /If it expects TLS, turn on "Use TLS"|did not accept the connection/,
+    );
   });
 
   it('skips verification when asked, with a warning', async () => {
@@ -143,7 +175,10 @@ describe('connecting to Mosquitto', { skip }, () => {
   it('says when the broker requires a client certificate or rejects the one given', async () => {
     const base = { broker_host: 'localhost', broker_port: mtls, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.caCert, connect_timeout: 5 };
     failed(await runCheck(base), /requires a client certificate|closed the connection without accepting it.*client certificate/);
-    failed(await runCheck({ ...base, tls_client_certificate: certs.untrustedClientCert, tls_client_key: certs.untrustedClientKey }), /rejected the client certificate|client certificate/);
+    failed(
+      await runCheck({ ...base, tls_client_certificate: certs.untrustedClientCert, tls_client_key: certs.untrustedClientKey }),
+      /rejected the client certificate|client certificate/,
+    );
   });
 
   it('rejects unusable TLS material before connecting, naming the field', async () => {
@@ -152,11 +187,26 @@ describe('connecting to Mosquitto', { skip }, () => {
       await runCheck({ ...base, tls_client_certificate: certs.clientCert, tls_client_key: certs.clientKeyEncrypted, tls_client_key_passphrase: 'wrong' }),
       /"Client key passphrase" \(tls_client_key_passphrase\) does not decrypt the client key/,
     );
-    failed(await runCheck({ ...base, tls_client_certificate: certs.clientCert, tls_client_key: certs.clientKeyEncrypted }), /\(tls_client_key\) is encrypted; set "Client key passphrase"/);
-    failed(await runCheck({ ...base, tls_client_certificate: certs.expiredClientCert, tls_client_key: certs.path('expired.key') }), /"Client certificate" \(tls_client_certificate\) expired on/);
-    failed(await runCheck({ ...base, tls_client_certificate: certs.clientCert, tls_client_key: certs.untrustedClientKey }), /\(tls_client_key\) does not belong to "Client certificate"/);
-    failed(await runCheck({ ...base, tls_ca_certificate: 'missing/ca.pem' }), /"CA certificate" \(tls_ca_certificate\) is not PEM text, and the file .*missing\/ca\.pem cannot be read \(ENOENT\)/);
-    failed(await runCheck({ ...base, tls_ca_certificate: '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----' }), /holds a certificate that cannot be parsed/);
+    failed(
+      await runCheck({ ...base, tls_client_certificate: certs.clientCert, tls_client_key: certs.clientKeyEncrypted }),
+      /\(tls_client_key\) is encrypted; set "Client key passphrase"/,
+    );
+    failed(
+      await runCheck({ ...base, tls_client_certificate: certs.expiredClientCert, tls_client_key: certs.path('expired.key') }),
+      /"Client certificate" \(tls_client_certificate\) expired on/,
+    );
+    failed(
+      await runCheck({ ...base, tls_client_certificate: certs.clientCert, tls_client_key: certs.untrustedClientKey }),
+      /\(tls_client_key\) does not belong to "Client certificate"/,
+    );
+    failed(
+      await runCheck({ ...base, tls_ca_certificate: 'missing/ca.pem' }),
+      /"CA certificate" \(tls_ca_certificate\) is not PEM text, and the file .*missing\/ca\.pem cannot be read \(ENOENT\)/,
+    );
+    failed(
+      await runCheck({ ...base, tls_ca_certificate: '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----' }),
+      /holds a certificate that cannot be parsed/,
+    );
   });
 });
 
@@ -176,14 +226,22 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
     await broker?.stop();
   });
 
-  const v5 = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({ broker_host: '127.0.0.1', broker_port: broker.port, protocol_version: '5', ...overrides });
+  const v5 = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
+    broker_host: '127.0.0.1',
+    broker_port: broker.port,
+    protocol_version: '5',
+    ...overrides,
+  });
 
   it('sends content type, payload format and Airbyte user properties with every message', async () => {
     const { deliveries } = await syncThreeRecords(v5({ message_expiry_seconds: 3600 }), subscriber, 'v5');
     for (const [i, delivery] of deliveries.entries()) {
       assert.equal(delivery.properties?.contentType, 'application/json');
       assert.equal(delivery.properties?.payloadFormatIndicator, true);
-      assert.deepEqual({ ...delivery.properties?.userProperties }, { airbyte_stream: 'readings', airbyte_namespace: 'plant', airbyte_emitted_at: String(1_700_000_000_000 + i) });
+      assert.deepEqual(
+        { ...delivery.properties?.userProperties },
+        { airbyte_stream: 'readings', airbyte_namespace: 'plant', airbyte_emitted_at: String(1_700_000_000_000 + i) },
+      );
       assert.ok((delivery.properties?.messageExpiryInterval ?? 0) > 3500);
     }
   });
@@ -195,7 +253,11 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
       const topic = `alias/${'long-level/'.repeat(140)}`;
       const records = 300;
       const input = Array.from({ length: records }, (_, i) => recordLine({ name: 's' }, { i })).join('\n');
-      const result = await runWrite(v5({ broker_port: proxy.port, topic_pattern: `${topic}{stream}`, max_inflight: 5000 }), catalogOf([{ name: 's' }]), `${input}\n`);
+      const result = await runWrite(
+        v5({ broker_port: proxy.port, topic_pattern: `${topic}{stream}`, max_inflight: 5000 }),
+        catalogOf([{ name: 's' }]),
+        `${input}\n`,
+      );
       assert.equal(result.code, 0, result.stdout);
       assert.match(result.stdout, /up to 20 message\(s\) in flight/, 'Mosquitto announces a Receive Maximum of 20');
       await subscriber.waitFor(records);
@@ -227,7 +289,11 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
     assert.match(ok.message, /with MQTT 5 .*Broker limits: maximum QoS 1, retain not available, .*maximum packet size 2048 bytes/);
     failed(await runCheck(v5({ topic_pattern: 't', message_qos: 'EXACTLY_ONCE' })), /accepts messages up to QoS 1 only; lower "Message QoS"/);
     failed(await runCheck(v5({ topic_pattern: 't', message_retained: true })), /does not support retained messages/);
-    const write = await runWrite(v5({ topic_pattern: 't/{stream}', message_qos: 'EXACTLY_ONCE' }), catalogOf([{ name: 's' }]), `${recordLine({ name: 's' }, { a: 1 })}\n`);
+    const write = await runWrite(
+      v5({ topic_pattern: 't/{stream}', message_qos: 'EXACTLY_ONCE' }),
+      catalogOf([{ name: 's' }]),
+      `${recordLine({ name: 's' }, { a: 1 })}\n`,
+    );
     assert.equal(write.code, 1);
     assert.equal(write.traceError().failure_type, 'config_error');
   });
@@ -238,7 +304,10 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
     assert.equal(result.code, 1, result.stdout);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /^Input line 2: the record of stream "s" makes a 3\d{3}-byte MQTT message, larger than the 2048 bytes the broker accepts/);
+    assert.match(
+      String(error.message),
+      /^Input line 2: the record of stream "s" makes a 3\d{3}-byte MQTT message, larger than the 2048 bytes the broker accepts/,
+    );
     assert.doesNotMatch(broker.log(), /Client airbyte-.* disconnected due to (protocol error|oversize)/);
   });
 
@@ -250,7 +319,10 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
     try {
       const result = await runWrite(v5({ topic_pattern: 'nobody/{stream}' }), catalogOf([{ name: 'lonely' }]), `${input}\n`);
       assert.equal(result.code, 0, result.stdout);
-      assert.match(result.stdout, /Stream \\"lonely\\": 2 record\(s\), \d+ payload bytes, published to \\"nobody\/lonely\\"; the broker reported no matching subscribers for 2 of them/);
+      assert.match(
+        result.stdout,
+        /Stream \\"lonely\\": 2 record\(s\), \d+ payload bytes, published to \\"nobody\/lonely\\"; the broker reported no matching subscribers for 2 of them/,
+      );
     } finally {
       await subscriber.client.subscribeAsync('#', { qos: 2 });
     }

@@ -31,8 +31,14 @@ describe('Dockerfile and metadata.yaml', () => {
 
   it('ships production dependencies only and runs as a non-root user', () => {
     const build = stages.slice(0, -1).flatMap((s) => s.instructions);
-    assert.ok(build.some((i) => i.keyword === 'RUN' && /npm prune --omit=dev|npm ci [^&]*--omit=dev/.test(i.args)), 'dev dependencies are pruned');
-    assert.ok(runtime.instructions.some((i) => i.keyword === 'COPY' && /--from=\S+ \S*node_modules/.test(i.args)), 'node_modules comes from the build stage');
+    assert.ok(
+      build.some((i) => i.keyword === 'RUN' && /npm prune --omit=dev|npm ci [^&]*--omit=dev/.test(i.args)),
+      'dev dependencies are pruned',
+    );
+    assert.ok(
+      runtime.instructions.some((i) => i.keyword === 'COPY' && /--from=\S+ \S*node_modules/.test(i.args)),
+      'node_modules comes from the build stage',
+    );
     assert.ok(!runtime.instructions.some((i) => i.keyword === 'RUN' && /npm (ci|install)/.test(i.args)), 'no install in the runtime stage');
     const users = runtime.instructions.filter((i) => i.keyword === 'USER').map((i) => i.args);
     assert.ok(users.length > 0 && !['root', '0'].includes(users.at(-1) as string), `runs as ${users.at(-1) ?? 'root'}`);

@@ -77,7 +77,10 @@ function duplicates(keys: Map<number, number>): number {
 }
 
 function logs(result: RunResult, pattern: RegExp): string[] {
-  return result.ofType('LOG').map((m) => (m.log as { message: string }).message).filter((message) => pattern.test(message));
+  return result
+    .ofType('LOG')
+    .map((m) => (m.log as { message: string }).message)
+    .filter((message) => pattern.test(message));
 }
 
 describe('connection loss mid-sync', () => {
@@ -139,7 +142,10 @@ describe('connection loss mid-sync', () => {
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
-      assert.match(String(error.message), /closed the connection 3 times in a row within 2 s of accepting it.*another client is connected with client ID "airbyte-twin"/);
+      assert.match(
+        String(error.message),
+        /closed the connection 3 times in a row within 2 s of accepting it.*another client is connected with client ID "airbyte-twin"/,
+      );
       assert.equal(result.states().length, 0, 'nothing was acknowledged');
       assert.equal(proxy.connections.length, 3);
     } finally {
@@ -156,7 +162,10 @@ describe('connection loss mid-sync', () => {
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'transient_error');
-      assert.match(String(error.message), /connection to the broker was lost \((ECONNRESET|EPIPE|closed by the broker or the network)\) and "Automatic reconnect" \(automatic_reconnect\) is off/);
+      assert.match(
+        String(error.message),
+        /connection to the broker was lost \((ECONNRESET|EPIPE|closed by the broker or the network)\) and "Automatic reconnect" \(automatic_reconnect\) is off/,
+      );
       assert.equal(proxy.connections.length, 1);
       const covered = assertStatesCovered(result, receivedKeys('noreconnect'));
       assert.ok(covered < 20_000, 'the last state cannot have gone out');
@@ -214,7 +223,10 @@ describe('input the broker cannot take, or that breaks the rules', () => {
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /^Input line 3: the record of stream "events" makes a 2\d{3}-byte MQTT message, larger than the 1024 bytes allowed by "Maximum message size \(bytes\)" \(max_message_bytes\)/);
+    assert.match(
+      String(error.message),
+      /^Input line 3: the record of stream "events" makes a 2\d{3}-byte MQTT message, larger than the 1024 bytes allowed by "Maximum message size \(bytes\)" \(max_message_bytes\)/,
+    );
     const keys = receivedKeys('toolarge');
     assert.ok(!keys.has(1) && !keys.has(2), 'neither the large record nor anything after it is published');
     assertStatesCovered(result, keys);
@@ -273,7 +285,10 @@ describe('interruption and progress', () => {
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'transient_error');
-      assert.match(String(error.message), /^The sync was interrupted by SIGTERM before its input was complete: 100 of 100 record\(s\) acknowledged by the broker, [12] state message\(s\) emitted/);
+      assert.match(
+        String(error.message),
+        /^The sync was interrupted by SIGTERM before its input was complete: 100 of 100 record\(s\) acknowledged by the broker, [12] state message\(s\) emitted/,
+      );
       const keys = receivedKeys('sigterm');
       assert.equal(keys.size, window, 'no record was read after the signal');
       assert.ok(assertStatesCovered(result, keys) >= 50, 'the acknowledgements during the grace period released their states');
@@ -297,7 +312,9 @@ describe('interruption and progress', () => {
         assert.equal(result.code, 1);
         assert.match(
           String(result.traceError().message),
-          new RegExp(`^The sync was interrupted by ${signal} before its input was complete: 0 of 100 record\\(s\\) acknowledged by the broker, 0 state message\\(s\\) emitted, [12] withheld`),
+          new RegExp(
+            `^The sync was interrupted by ${signal} before its input was complete: 0 of 100 record\\(s\\) acknowledged by the broker, 0 state message\\(s\\) emitted, [12] withheld`,
+          ),
         );
         // The broker has every record of the states read so far, but acknowledged none: no state may go out.
         assert.equal(receivedKeys(signal.toLowerCase()).size, 100);
@@ -319,7 +336,10 @@ describe('interruption and progress', () => {
         onSpawn: (child) => child.stdin?.end(`${lines.join('\n')}\n`),
       });
       const line = await run.waitForLine(/Progress:/);
-      assert.match(line, /Progress: 300 record\(s\) received, 0 acknowledged, 300 in flight, 0 state\(s\) emitted; 0 record\(s\)\/s acknowledged over the last \d+\.\d s\./);
+      assert.match(
+        line,
+        /Progress: 300 record\(s\) received, 0 acknowledged, 300 in flight, 0 state\(s\) emitted; 0 record\(s\)\/s acknowledged over the last \d+\.\d s\./,
+      );
       proxy.release();
       const result = await run.result;
       assert.equal(result.code, 0, result.stdout);
@@ -329,4 +349,3 @@ describe('interruption and progress', () => {
     }
   });
 });
-

@@ -39,7 +39,10 @@ function cursors(result: RunResult): number[] {
 }
 
 function logs(result: RunResult, pattern: RegExp): string[] {
-  return result.ofType('LOG').map((m) => (m.log as { message: string }).message).filter((message) => pattern.test(message));
+  return result
+    .ofType('LOG')
+    .map((m) => (m.log as { message: string }).message)
+    .filter((message) => pattern.test(message));
 }
 
 describe('Mosquitto faults', { skip }, () => {
@@ -53,7 +56,7 @@ describe('Mosquitto faults', { skip }, () => {
     // The connector reaches Mosquitto through a proxy, which keeps it out until the restarted broker has its subscriber
     // back (nothing published before that could be observed), and withholds acknowledgements before the kill.
     const proxy = await startProxy(mosquitto.port);
-    let before = await subscribe(mosquitto.url, 'killed/#');
+    const before = await subscribe(mosquitto.url, 'killed/#');
     let afterRestart: Awaited<ReturnType<typeof subscribe>> | undefined;
     const first = lines(0, 1000, 100);
     const second = lines(1000, 2000, 100);
@@ -83,7 +86,10 @@ describe('Mosquitto faults', { skip }, () => {
       assert.equal(result.code, 0, result.stdout);
       const keys = keysOf([...before.messages, ...afterRestart.messages]);
       for (let k = 0; k < 2000; k++) assert.ok(keys.has(k), `record ${k} was lost`);
-      assert.deepEqual(cursors(result), Array.from({ length: 20 }, (_, i) => (i + 1) * 100));
+      assert.deepEqual(
+        cursors(result),
+        Array.from({ length: 20 }, (_, i) => (i + 1) * 100),
+      );
       assert.ok(keysOf(afterRestart.messages).size >= 200, 'the messages in flight at the kill were sent again to the new broker');
       assert.ok(logs(result, /^Reconnection attempt \d+ failed/).length >= 1, 'reconnection was attempted while the broker was down');
       const stdout = result.stdout;
@@ -100,16 +106,23 @@ describe('Mosquitto faults', { skip }, () => {
     // connection, so the proxy delivers the packet a newer broker would send, on a real MQTT 5 connection.
     const proxy = await startProxy(mosquitto.port);
     try {
-      const run = startWrite({ broker_host: '127.0.0.1', broker_port: proxy.port, topic_pattern: 'twin5/{stream}', protocol_version: '5', client: 'airbyte-twin-5' }, CATALOG, {
-        onSpawn: (child) => child.stdin?.write(`${lines(0, 10, 10).join('\n')}\n`),
-      });
+      const run = startWrite(
+        { broker_host: '127.0.0.1', broker_port: proxy.port, topic_pattern: 'twin5/{stream}', protocol_version: '5', client: 'airbyte-twin-5' },
+        CATALOG,
+        {
+          onSpawn: (child) => child.stdin?.write(`${lines(0, 10, 10).join('\n')}\n`),
+        },
+      );
       await run.waitForLine(/"cursor":10\b/);
       proxy.connections[0]?.closeWith(Buffer.from([0xe0, 0x02, 0x8e, 0x00]));
       const result = await run.result;
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
-      assert.match(String(error.message), /^Another client connected with client ID "airbyte-twin-5" and the broker handed it this connection's session \(Session taken over \(reason code 0x8e\)\)/);
+      assert.match(
+        String(error.message),
+        /^Another client connected with client ID "airbyte-twin-5" and the broker handed it this connection's session \(Session taken over \(reason code 0x8e\)\)/,
+      );
       assert.deepEqual(cursors(result), [10]);
       assert.equal(proxy.connections.length, 1, 'no reconnection: it would push the other client off');
     } finally {
@@ -120,9 +133,13 @@ describe('Mosquitto faults', { skip }, () => {
   for (const protocol of ['3.1.1', '5'] as const) {
     it(`stops with a clear error when another client with its client ID keeps pushing it off (MQTT ${protocol}, no DISCONNECT)`, async () => {
       const clientId = `airbyte-twin-${protocol}`;
-      const run = startWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'twin/{stream}', protocol_version: protocol, client: clientId }, CATALOG, {
-        onSpawn: (child) => child.stdin?.write(`${lines(0, 10, 10).join('\n')}\n`),
-      });
+      const run = startWrite(
+        { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'twin/{stream}', protocol_version: protocol, client: clientId },
+        CATALOG,
+        {
+          onSpawn: (child) => child.stdin?.write(`${lines(0, 10, 10).join('\n')}\n`),
+        },
+      );
       await run.waitForLine(/"cursor":10\b/);
       // A device reconnecting quickly with the same ID, as MQTT.js and most client libraries do by default.
       const twin = mqtt.connect(mosquitto.url, { clientId, protocolVersion: protocol === '5' ? 5 : 4, reconnectPeriod: 100 });
@@ -132,7 +149,10 @@ describe('Mosquitto faults', { skip }, () => {
         assert.equal(result.code, 1);
         const error = result.traceError();
         assert.equal(error.failure_type, 'config_error');
-        assert.match(String(error.message), new RegExp(`closed the connection 3 times in a row within 2 s of accepting it.*another client is connected with client ID "${clientId}"`));
+        assert.match(
+          String(error.message),
+          new RegExp(`closed the connection 3 times in a row within 2 s of accepting it.*another client is connected with client ID "${clientId}"`),
+        );
         assert.deepEqual(cursors(result), [10]);
       } finally {
         await twin.endAsync(true);
@@ -188,7 +208,9 @@ describe('Mosquitto faults', { skip }, () => {
       const text = (i: number): string => `${i}:${'z'.repeat(10 * 1024 * 1024)}`;
       const input = [0, 1].map((i) => recordLine(EVENTS, { k: i, text: text(i) }));
       input.push(streamStateLine(EVENTS, 2));
-      const result = await runWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'huge/{stream}' }, CATALOG, input.join('\n'), { timeoutMs: 60_000 });
+      const result = await runWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'huge/{stream}' }, CATALOG, input.join('\n'), {
+        timeoutMs: 60_000,
+      });
       assert.equal(result.code, 0, result.stdout.slice(0, 2000));
       const messages = await subscriber.waitFor(2, 30_000);
       for (const [i, message] of messages.entries()) {

@@ -15,7 +15,7 @@ import { Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { write } from '../../src/commands/write.js';
 import { ConnectorError } from '../../src/errors.js';
-import { Output } from '../../src/protocol/output.js';
+import { Output } from '../../src/airbyte/output.js';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
 import { parseLines, runWrite } from '../support/connector.js';
 import { catalogOf, globalStateLine, legacyStateLine, recordLine, streamStateLine } from '../support/messages.js';
@@ -72,7 +72,11 @@ function makeCase(run: number, random: () => number): Case {
       const data =
         random() < 0.3
           ? sizedData(marker, random)
-          : pick([`{"m":"${marker}"}`, `{"m":"${marker}","n":12345678901234567890123,"f":-1.5e-300,"s":"\\u00e9\\n","a":[1,{"b":null}]}`, `{"m":"${marker}","deep":${'['.repeat(50)}${']'.repeat(50)}}`]);
+          : pick([
+              `{"m":"${marker}"}`,
+              `{"m":"${marker}","n":12345678901234567890123,"f":-1.5e-300,"s":"\\u00e9\\n","a":[1,{"b":null}]}`,
+              `{"m":"${marker}","deep":${'['.repeat(50)}${']'.repeat(50)}}`,
+            ]);
       texts.push(recordLine(stream, data, 1_700_000_000_000 + i));
       markers.push(marker);
     } else if (kind < 0.8) {
@@ -80,10 +84,12 @@ function makeCase(run: number, random: () => number): Case {
       texts.push(pick([streamStateLine(pick([EVENTS, USERS]), cursor), globalStateLine(cursor), legacyStateLine(cursor)]));
       markers.push(undefined);
     } else if (kind < 0.9) {
-      texts.push(pick(['', '   ', '{"type":"LOG","log":{"level":"INFO","message":"hi"}}', '{"type":"TRACE","trace":{"type":"ESTIMATE"}}', '{"type":"SPEC","spec":{}}']));
+      texts.push(
+        pick(['', '   ', '{"type":"LOG","log":{"level":"INFO","message":"hi"}}', '{"type":"TRACE","trace":{"type":"ESTIMATE"}}', '{"type":"SPEC","spec":{}}']),
+      );
       markers.push(undefined);
     } else {
-      texts.push(recordLine({ name: pick(['events', 'users', 'other']), namespace: pick([undefined, 'crm', 'x']) } as typeof EVENTS, `{"m":"${marker}"}`));
+      texts.push(recordLine({ name: pick(['events', 'users', 'other']), namespace: pick([undefined, 'crm', 'x']) }, `{"m":"${marker}"}`));
       markers.push(undefined); // may be valid or belong to a stream outside the catalog
     }
   }
@@ -105,7 +111,8 @@ function makeCase(run: number, random: () => number): Case {
       mutated = bytes;
     } else if (choice < 0.72) mutated = Buffer.from(text.replace(/"type":"[A-Z]+"/, `"type":"${pick(['RECORD', 'STATE', 'record', 'X', ''])}"`));
     else if (choice < 0.79) mutated = Buffer.from(text.replace(/"data":\{/, pick(['"data":[', '"data":"{', '"data":null,"x":{', '"data":{"m":1,'])));
-    else if (choice < 0.86) mutated = Buffer.from(text.replace(/"emitted_at":\d+/, pick(['"emitted_at":"1"', '"emitted_at":1e400', '"emitted_at":-0', '"emitted_at":null'])));
+    else if (choice < 0.86)
+      mutated = Buffer.from(text.replace(/"emitted_at":\d+/, pick(['"emitted_at":"1"', '"emitted_at":1e400', '"emitted_at":-0', '"emitted_at":null'])));
     else if (choice < 0.93) mutated = Buffer.from(text.replace(/"stream":"[a-z]+"/, pick(['"stream":1', '"stream":""', '"stream":"nope"', '"stream":null'])));
     else mutated = Buffer.from(`${text}${pick(['}', ' ', ',{}', '\r'])}`);
     lines[at] = mutated;
@@ -120,7 +127,7 @@ function inputOf(lines: readonly Buffer[], random: () => number): Buffer[] {
   // a hundred per input), or their thousands of reads would cost more than everything else in the test.
   const chunks: Buffer[] = [];
   const largest = Math.max(200, Math.floor(joined.length / 50));
-  for (let at = 0; at < joined.length; ) {
+  for (let at = 0; at < joined.length;) {
     const size = 1 + Math.floor(random() * largest);
     chunks.push(joined.subarray(at, at + size));
     at += size;
@@ -198,7 +205,10 @@ describe('fuzzed input', () => {
     writeFileSync(catalogPath, JSON.stringify(CATALOG));
     for (const qos of QOS) {
       const path = join(dir, `${qos}.json`);
-      writeFileSync(path, JSON.stringify({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'fuzz/{namespace}/{stream}', message_qos: qos, max_inflight: 4 }));
+      writeFileSync(
+        path,
+        JSON.stringify({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'fuzz/{namespace}/{stream}', message_qos: qos, max_inflight: 4 }),
+      );
       configs.set(qos, path);
     }
     configPath = configs.get('AT_LEAST_ONCE') as string;

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient, type Packet } from 'mqtt';
-import { PublishEncoder, publishTarget, writePubrel } from '../../src/packets.js';
+import { PublishEncoder, publishTarget, writePubrel } from '../../src/mqtt/packets.js';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
 
 const PINGREQ = Buffer.from([0xc0, 0x00]);
@@ -76,7 +76,11 @@ describe('MQTT.js, as the connector uses it', () => {
     const pong = nextPacket(client, (p) => p.cmd === 'pingresp');
     stream.write(PINGREQ);
     await pong;
-    assert.deepEqual(seen.slice(before).map((p) => p.cmd), ['pingresp'], 'MQTT.js answered the PUBREC itself');
+    assert.deepEqual(
+      seen.slice(before).map((p) => p.cmd),
+      ['pingresp'],
+      'MQTT.js answered the PUBREC itself',
+    );
     const pubcomp = nextPacket(client, (p) => p.cmd === 'pubcomp' && p.messageId === 777);
     const pubrel = Buffer.alloc(4);
     writePubrel(pubrel, 0, 777);

@@ -79,9 +79,16 @@ describe('records shaped like real data, through aedes', () => {
       // The boundaries that framing and the write batch care about must be in the data, or the test proves little.
       const reached = aimsReached(sync.records);
       for (const aim of ['packet 65536 bytes', 'packet 4096 bytes', 'remaining 16384 bytes', 'payload 128 bytes']) {
-        assert.ok([...reached].some((r) => r.startsWith(aim)), `seed ${seed}: no record aimed at ${aim}`);
+        assert.ok(
+          [...reached].some((r) => r.startsWith(aim)),
+          `seed ${seed}: no record aimed at ${aim}`,
+        );
       }
-      if (qos === 0) assert.ok([...reached].some((r) => r.startsWith('remaining 127 bytes')), `seed ${seed}: remaining length 127 not reached`);
+      if (qos === 0)
+        assert.ok(
+          [...reached].some((r) => r.startsWith('remaining 127 bytes')),
+          `seed ${seed}: remaining length 127 not reached`,
+        );
 
       const client = `shapes-aedes-${index}`;
       const gone = disconnected(broker, client, label);
@@ -102,7 +109,10 @@ describe('records shaped like real data, through aedes', () => {
           .filter((p) => !p.topic.startsWith('sentinel/'))
           .map((p) => ({ topic: p.topic, payload: p.payload.toString('utf8'), qos: p.qos, retain: p.retain, properties: undefined }));
         assertShapesDelivered(received, sync, `${label}, as the broker received them`);
-        assert.ok(received.every((p) => p.qos === qos && !p.retain), `${label}, seed ${seed}: published with QoS ${qos}, not retained`);
+        assert.ok(
+          received.every((p) => p.qos === qos && !p.retain),
+          `${label}, seed ${seed}: published with QoS ${qos}, not retained`,
+        );
 
         const deliveries = await deliveriesBeforeSentinel(subscriber, sync.records.length, `${label}, seed ${seed}`);
         assertShapesDelivered(deliveries, sync, `${label}, as a subscriber received them`);

@@ -28,7 +28,7 @@ import {
   shapeRecords,
   shapedSync,
 } from '../support/shapes.js';
-import { type Subscriber, subscribe } from '../support/subscriber.js';
+import { subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
 /** `s` has the shortest name, topic and emitted_at, so that the smallest payload and packet sizes can be reached. */
@@ -71,7 +71,10 @@ describe('records shaped like real data, through Mosquitto', { skip }, () => {
           t.diagnostic(`seed ${seed}: ${sync.records.length} records, ${dataBytes} bytes of data, ${sync.states.length} states`);
           const reached = aimsReached(sync.records);
           for (const aim of ['packet 65536 bytes', 'packet 4096 bytes', 'remaining 16384 bytes', 'payload 128 bytes']) {
-            assert.ok([...reached].some((r) => r.startsWith(aim)), `seed ${seed}: no record aimed at ${aim}`);
+            assert.ok(
+              [...reached].some((r) => r.startsWith(aim)),
+              `seed ${seed}: no record aimed at ${aim}`,
+            );
           }
 
           const subscriber = await subscribe(mosquitto.url, '#');
@@ -85,7 +88,10 @@ describe('records shaped like real data, through Mosquitto', { skip }, () => {
             assertShapesDelivered(deliveries, sync, label);
             // The connector ended with a DISCONNECT, not by having its connection dropped (over a limit, say).
             assert.match(mosquitto.log(), new RegExp(`Client ${client} disconnected\\.`), `${label}, seed ${seed}`);
-            assert.ok(deliveries.every((d) => d.qos === qos && !d.retain), `${label}, seed ${seed}: delivered at QoS ${qos}, not retained`);
+            assert.ok(
+              deliveries.every((d) => d.qos === qos && !d.retain),
+              `${label}, seed ${seed}: delivered at QoS ${qos}, not retained`,
+            );
           } finally {
             await subscriber.close();
           }
@@ -118,7 +124,13 @@ describe('MQTT 5 Maximum Packet Size at its edge, against Mosquitto', { skip }, 
     const records: ShapedRecord[] = sizes(atLimit).map((bytes) => ({ stream, dataJson: dataOfBytes(random, bytes) }));
     const sync = shapedSync(5200 + qos, records);
     const subscriber = await subscribe(mosquitto.url, `${prefix}/#`);
-    const config = { broker_host: '127.0.0.1', broker_port: mosquitto.port, protocol_version: '5', message_qos: QOS_NAMES[qos], topic_pattern: `${prefix}/{namespace}/{stream}` };
+    const config = {
+      broker_host: '127.0.0.1',
+      broker_port: mosquitto.port,
+      protocol_version: '5',
+      message_qos: QOS_NAMES[qos],
+      topic_pattern: `${prefix}/{namespace}/{stream}`,
+    };
     try {
       const result = await runWrite(config, catalogOf([stream]), sync.input, { env });
       return { sync, result, subscriber };
@@ -157,7 +169,9 @@ describe('MQTT 5 Maximum Packet Size at its edge, against Mosquitto', { skip }, 
         assert.equal(error.failure_type, 'config_error', label);
         assert.match(
           String(error.message),
-          new RegExp(`^Input line ${line}: the record of stream "lake\\.blobs" makes a ${LIMIT + 1}-byte MQTT message, larger than the ${LIMIT} bytes the broker accepts`),
+          new RegExp(
+            `^Input line ${line}: the record of stream "lake\\.blobs" makes a ${LIMIT + 1}-byte MQTT message, larger than the ${LIMIT} bytes the broker accepts`,
+          ),
           label,
         );
         // Only states from before the refused record may have been echoed, in order.

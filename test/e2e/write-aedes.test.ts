@@ -111,7 +111,10 @@ describe('write against aedes', () => {
       assert.match(order?.payload ?? '', /"_airbyte_data":\{"order_id":9007199254740993,"user_id":1,"total":19\.990000000000000213\}/);
       const states = result.states();
       assert.equal(states.length, 3);
-      assert.deepEqual(states.map((s) => (s.destinationStats as { recordCount: number }).recordCount), [2, 2, 2]);
+      assert.deepEqual(
+        states.map((s) => (s.destinationStats as { recordCount: number }).recordCount),
+        [2, 2, 2],
+      );
       assert.match(result.stdout, /"last_id":12345678901234567890/);
     } finally {
       await subscriber.close();
@@ -119,7 +122,11 @@ describe('write against aedes', () => {
   });
 
   it('publishes with the retain flag when message_retained is on', async () => {
-    const result = await runWrite(config({ topic_pattern: 'retained/{stream}', message_retained: true }), CATALOG, `${recordLine(EVENTS, { v: 1 })}\n${recordLine(EVENTS, { v: 2 })}\n`);
+    const result = await runWrite(
+      config({ topic_pattern: 'retained/{stream}', message_retained: true }),
+      CATALOG,
+      `${recordLine(EVENTS, { v: 1 })}\n${recordLine(EVENTS, { v: 2 })}\n`,
+    );
     assert.equal(result.code, 0, result.stdout);
     // A subscriber that arrives afterwards gets the last message, flagged as retained.
     const late = await subscribe(broker.url, 'retained/#');
@@ -136,7 +143,17 @@ describe('write against aedes', () => {
   it('skips blank lines and ignores TRACE, LOG and unknown messages', async () => {
     const subscriber = await subscribe(broker.url, 'blank/#');
     try {
-      const input = ['', '   ', '{"type":"LOG","log":{"level":"INFO","message":"x"}}', recordLine(EVENTS, { a: 1 }), '\t', '{"type":"TRACE","trace":{"type":"STREAM_STATUS"}}', '{"type":"CONTROL"}', streamStateLine(EVENTS, 1), ''].join('\n');
+      const input = [
+        '',
+        '   ',
+        '{"type":"LOG","log":{"level":"INFO","message":"x"}}',
+        recordLine(EVENTS, { a: 1 }),
+        '\t',
+        '{"type":"TRACE","trace":{"type":"STREAM_STATUS"}}',
+        '{"type":"CONTROL"}',
+        streamStateLine(EVENTS, 1),
+        '',
+      ].join('\n');
       const result = await runWrite(config({ topic_pattern: 'blank/{stream}' }), CATALOG, input);
       assert.equal(result.code, 0, result.stdout);
       await subscriber.waitFor(1);
@@ -167,7 +184,10 @@ describe('write against aedes', () => {
     const secretConfig = config({ topic_pattern: 'logs/{stream}', username: 'u', password: 'sw0rdf1sh-secret' });
     const info = await runWrite(secretConfig, CATALOG, input);
     assert.equal(info.code, 0, info.stdout);
-    const effective = info.ofType('LOG').map((m) => (m.log as { message: string }).message).find((m) => m.startsWith('Effective configuration: '));
+    const effective = info
+      .ofType('LOG')
+      .map((m) => (m.log as { message: string }).message)
+      .find((m) => m.startsWith('Effective configuration: '));
     assert.ok(effective, info.stdout);
     const described = JSON.parse(effective.slice('Effective configuration: '.length)) as Record<string, unknown>;
     assert.equal(described.password, '**********');
@@ -191,7 +211,10 @@ describe('write against aedes', () => {
       const result = await runWrite(config({ topic_pattern: 'sync/{stream}', publisher_sync: true }), CATALOG, `${lines.join('\n')}\n`);
       assert.equal(result.code, 0, result.stdout);
       assert.match(result.stdout, /up to 1 message\(s\) in flight/);
-      assert.deepEqual((await subscriber.waitFor(30)).map((d) => (JSON.parse(d.payload) as { _airbyte_data: { i: number } })._airbyte_data.i), Array.from({ length: 30 }, (_, i) => i));
+      assert.deepEqual(
+        (await subscriber.waitFor(30)).map((d) => (JSON.parse(d.payload) as { _airbyte_data: { i: number } })._airbyte_data.i),
+        Array.from({ length: 30 }, (_, i) => i),
+      );
     } finally {
       await subscriber.close();
     }

@@ -87,14 +87,20 @@ describe('write never emits a state the broker has not acknowledged', () => {
   });
 
   it('emits only the states whose records were acknowledged before a failure', async () => {
-    const input = [recordLine(EVENTS, { a: 1 }), streamStateLine(EVENTS, 'c1'), recordLine(EVENTS, { a: 2 }), streamStateLine(EVENTS, 'c2'), 'not json'].join('\n');
+    const input = [recordLine(EVENTS, { a: 1 }), streamStateLine(EVENTS, 'c1'), recordLine(EVENTS, { a: 2 }), streamStateLine(EVENTS, 'c2'), 'not json'].join(
+      '\n',
+    );
     const result = await runWrite(config(broker.port), CATALOG, input);
     assert.equal(result.code, 1);
     // Whatever got out must be covered by records the broker holds.
     for (const state of result.states()) {
-      const cursor = ((state.stream as { stream_state: { cursor: string } }).stream_state).cursor;
+      const cursor = (state.stream as { stream_state: { cursor: string } }).stream_state.cursor;
       const needed = cursor === 'c1' ? ['"a":1'] : ['"a":1', '"a":2'];
-      for (const data of needed) assert.ok(broker.received.some((p) => p.payload.toString().includes(data)), `${cursor} emitted before ${data} was on the broker`);
+      for (const data of needed)
+        assert.ok(
+          broker.received.some((p) => p.payload.toString().includes(data)),
+          `${cursor} emitted before ${data} was on the broker`,
+        );
     }
   });
 
@@ -134,7 +140,7 @@ describe('write never emits a state the broker has not acknowledged', () => {
       // Absence of activity can only be observed over time: give the connector ample opportunity to misbehave.
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.equal(published(), window, 'no message beyond the window may be sent while none is acknowledged');
-      assert.ok(offered < total * line(0).length / 2, `input must be paused, not buffered: ${offered} bytes taken`);
+      assert.ok(offered < (total * line(0).length) / 2, `input must be paused, not buffered: ${offered} bytes taken`);
       assert.ok(offered - offeredAtFull < 2_000_000, 'reading stopped once the window was full');
       proxy.release();
       const result = await run;

@@ -39,14 +39,22 @@ describe('write against Mosquitto with default limits', { skip }, () => {
       const subscriber = await subscribe(mosquitto.url, `${prefix}/#`);
       try {
         const client = `clean-close-${qos}`;
-        const result = await runWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos], client }, CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 60_000 });
+        const result = await runWrite(
+          { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos], client },
+          CATALOG,
+          `${lines.join('\n')}\n`,
+          { timeoutMs: 60_000 },
+        );
         assert.equal(result.code, 0, result.stdout + mosquitto.log());
         // A clean DISCONNECT, not a dropped socket ("closed its connection").
         assert.match(mosquitto.log(), new RegExp(`Client ${client} disconnected\\.`));
         assertDelivered(await subscriber.waitFor(expected.length, 30_000), expected);
         const states = result.states();
         assert.equal(states.length, 6);
-        assert.deepEqual(states.map((s) => (s.destinationStats as { recordCount: number }).recordCount), [250, 250, 250, 250, 250, 250]);
+        assert.deepEqual(
+          states.map((s) => (s.destinationStats as { recordCount: number }).recordCount),
+          [250, 250, 250, 250, 250, 250],
+        );
         if (qos === 2) assert.match(result.stdout, /up to 20 message\(s\) in flight/);
       } finally {
         await subscriber.close();

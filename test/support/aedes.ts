@@ -75,7 +75,7 @@ export async function startAedes(options: AedesOptions = {}, websocket?: WebSock
       alpn.push(socket.alpnProtocol);
       aedes.handle(socket);
     });
-    tlsPort = await listen(secure as unknown as Server);
+    tlsPort = await listen(secure);
     closables.unshift(secure);
   }
   return {

@@ -1,5 +1,5 @@
 /** Runs the built connector as a separate process, exactly as the platform does, and parses what it prints. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,11 +28,11 @@ export interface RunOptions {
   readonly timeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
   /** Called with the child once it is spawned, for tests that feed stdin themselves. */
-  readonly onSpawn?: (child: import('node:child_process').ChildProcess) => void;
+  readonly onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface RunningConnector {
-  readonly child: import('node:child_process').ChildProcess;
+  readonly child: ChildProcess;
   /** Resolves with the first stdout line matching `pattern` (as printed so far or later); rejects after `timeoutMs`. */
   waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
   readonly result: Promise<RunResult>;
@@ -144,6 +144,11 @@ export function startWrite(config: Record<string, unknown>, catalog: Record<stri
   return startConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], options);
 }
 
-export function runWrite(config: Record<string, unknown>, catalog: Record<string, unknown>, input: string | Buffer, options: RunOptions = {}): Promise<RunResult> {
+export function runWrite(
+  config: Record<string, unknown>,
+  catalog: Record<string, unknown>,
+  input: string | Buffer,
+  options: RunOptions = {},
+): Promise<RunResult> {
   return runConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], { ...options, stdin: input });
 }

@@ -22,11 +22,13 @@ export function envelopeOf(payload: string): Envelope & { dataJson: string } {
 }
 
 /** Every expected (topic, stream, data text) arrived exactly once per topic, in order per topic, with unique ids. */
-export function assertDelivered(deliveries: readonly Delivery[], expected: readonly { topic: string; stream: string; dataJson: string; emittedAt?: number }[]): void {
+export function assertDelivered(
+  deliveries: readonly Delivery[],
+  expected: readonly { topic: string; stream: string; dataJson: string; emittedAt?: number }[],
+): void {
   assert.equal(deliveries.length, expected.length, `expected ${expected.length} messages, got ${deliveries.length}`);
   const ids = new Set<string>();
-  const byTopic = (list: readonly { topic: string }[], topic: string): number[] =>
-    list.flatMap((item, index) => (item.topic === topic ? [index] : []));
+  const byTopic = (list: readonly { topic: string }[], topic: string): number[] => list.flatMap((item, index) => (item.topic === topic ? [index] : []));
   for (const topic of new Set(expected.map((e) => e.topic))) {
     const got = byTopic(deliveries, topic).map((i) => deliveries[i] as Delivery);
     const want = byTopic(expected, topic).map((i) => expected[i] as (typeof expected)[number]);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import mqttPacket, { type Packet } from 'mqtt-packet';
-import type { Acknowledgement, ConnectionPort, PortListener, SendLimits } from '../../src/connection-port.js';
+import type { Acknowledgement, ConnectionPort, PortListener, SendLimits } from '../../src/mqtt/connection-port.js';
 
 export interface FakePortOptions {
   readonly protocolVersion?: 4 | 5;

@@ -181,9 +181,21 @@ export async function startProxy(targetPort: number): Promise<Proxy> {
       handler = next;
     },
     whenUpstream: (bytes, timeoutMs = 10_000) =>
-      waitUntil(events, 'upstream', () => upstreamBytes >= bytes, timeoutMs, () => `only ${upstreamBytes} of ${bytes} bytes reached the broker within ${timeoutMs} ms`),
+      waitUntil(
+        events,
+        'upstream',
+        () => upstreamBytes >= bytes,
+        timeoutMs,
+        () => `only ${upstreamBytes} of ${bytes} bytes reached the broker within ${timeoutMs} ms`,
+      ),
     whenConnections: async (count, timeoutMs = 10_000) => {
-      await waitUntil(events, 'connection', () => connections.length >= count, timeoutMs, () => `only ${connections.length} of ${count} connections within ${timeoutMs} ms`);
+      await waitUntil(
+        events,
+        'connection',
+        () => connections.length >= count,
+        timeoutMs,
+        () => `only ${connections.length} of ${count} connections within ${timeoutMs} ms`,
+      );
       return connections[count - 1] as ProxyConnection;
     },
     close: async () => {

@@ -8,7 +8,11 @@ import type { Delivery, Subscriber } from './subscriber.js';
 const STREAM = { name: 'readings', namespace: 'plant' };
 
 /** Runs `write` with `config` (topic_pattern set to `<prefix>/{namespace}/{stream}`) and checks what `subscriber` saw. */
-export async function syncThreeRecords(config: Record<string, unknown>, subscriber: Subscriber, prefix: string): Promise<{ result: RunResult; deliveries: Delivery[] }> {
+export async function syncThreeRecords(
+  config: Record<string, unknown>,
+  subscriber: Subscriber,
+  prefix: string,
+): Promise<{ result: RunResult; deliveries: Delivery[] }> {
   const data = [1, 2, 3].map((i) => `{"sensor":${i},"value":${i}.25,"id":${9007199254740993n + BigInt(i)}}`);
   const input = [...data.map((d, i) => recordLine(STREAM, d, 1_700_000_000_000 + i)), streamStateLine(STREAM, 'c3')].join('\n');
   const before = subscriber.messages.length;

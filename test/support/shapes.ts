@@ -37,7 +37,28 @@ const logUniform = (random: Random, low: number, high: number): number => Math.r
  * surrogate pair in JavaScript), and the escapes a source may emit. `\u2028` appears raw too: valid in JSON, a line
  * terminator in old JavaScript.
  */
-const TEXT_PIECES = ['order ', 'shipped ', 'the ', 'é', 'ü', 'ñ', '東京', 'München ', '😀', '👩‍💻', '🇫🇷', '\\n', '\\"', '\\\\', '\\/', '\\t', '\\u00e9', '\\u2028', '\\ud83d\\ude00', '\u2028'];
+const TEXT_PIECES = [
+  'order ',
+  'shipped ',
+  'the ',
+  'é',
+  'ü',
+  'ñ',
+  '東京',
+  'München ',
+  '😀',
+  '👩‍💻',
+  '🇫🇷',
+  '\\n',
+  '\\"',
+  '\\\\',
+  '\\/',
+  '\\t',
+  '\\u00e9',
+  '\\u2028',
+  '\\ud83d\\ude00',
+  '\u2028',
+];
 const bytesOf = (text: string): number => Buffer.byteLength(text, 'utf8');
 
 /** JSON string content of exactly `bytes` UTF-8 bytes. */
@@ -333,7 +354,10 @@ export function assertShapesDelivered(deliveries: readonly Delivery[], sync: Sha
       assert.equal(envelope._airbyte_emitted_at, record.stream.emittedAt, where);
       if (envelope.dataJson !== record.dataJson) {
         const at = firstDifference(envelope.dataJson, record.dataJson);
-        assert.fail(`${where}: data differs from character ${at}: got ${bytesOf(envelope.dataJson)} bytes, ` + `${JSON.stringify(envelope.dataJson.slice(at, at + 40))} instead of ${JSON.stringify(record.dataJson.slice(at, at + 40))}`);
+        assert.fail(
+          `${where}: data differs from character ${at}: got ${bytesOf(envelope.dataJson)} bytes, ` +
+            `${JSON.stringify(envelope.dataJson.slice(at, at + 40))} instead of ${JSON.stringify(record.dataJson.slice(at, at + 40))}`,
+        );
       }
       ids.add(envelope._airbyte_ab_id);
     });
@@ -367,7 +391,13 @@ export function assertShapesStates(result: RunResult, sync: ShapedSync, label: s
  * forwards it after everything it routed before, so what came before it is the complete set, and an extra message the
  * connector sent cannot hide behind an early count. Returns the messages before the sentinel.
  */
-export async function deliveriesBeforeSentinel(subscriber: Subscriber, count: number, label: string, topic = `sentinel/${randomUUID()}`, timeoutMs = 30_000): Promise<Delivery[]> {
+export async function deliveriesBeforeSentinel(
+  subscriber: Subscriber,
+  count: number,
+  label: string,
+  topic = `sentinel/${randomUUID()}`,
+  timeoutMs = 30_000,
+): Promise<Delivery[]> {
   await subscriber.waitFor(count, timeoutMs).catch((err: unknown) => assert.fail(`${label}: ${(err as Error).message}`));
   const seen = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${label}: the sentinel did not come back within ${timeoutMs} ms`)), timeoutMs);
@@ -380,5 +410,8 @@ export async function deliveriesBeforeSentinel(subscriber: Subscriber, count: nu
     subscriber.client.on('message', onMessage);
   });
   await Promise.all([seen, subscriber.client.publishAsync(topic, 'end', { qos: 1 })]);
-  return subscriber.messages.slice(0, subscriber.messages.findIndex((d) => d.topic === topic));
+  return subscriber.messages.slice(
+    0,
+    subscriber.messages.findIndex((d) => d.topic === topic),
+  );
 }

@@ -18,8 +18,13 @@ describe('README', () => {
 
   it('documents no property the spec does not have', () => {
     const properties = new Set(Object.keys(connectorSpec().connectionSpecification.properties));
-    const documented = [...reference.matchAll(/^\| `([a-z0-9_]+)`(?:, `([a-z0-9_]+)`)? \|/gm)].flatMap((m) => [m[1], m[2]]).filter((k): k is string => k !== undefined);
-    assert.deepEqual(documented.filter((key) => !properties.has(key)), []);
+    const documented = [...reference.matchAll(/^\| `([a-z0-9_]+)`(?:, `([a-z0-9_]+)`)? \|/gm)]
+      .flatMap((m) => [m[1], m[2]])
+      .filter((k): k is string => k !== undefined);
+    assert.deepEqual(
+      documented.filter((key) => !properties.has(key)),
+      [],
+    );
     assert.ok(documented.length >= properties.size);
   });
 
@@ -35,13 +40,28 @@ describe('docs/mqtt.md', () => {
   const spec = connectorSpec().connectionSpecification as { properties: Record<string, { title?: string; airbyte_hidden?: boolean; default?: unknown }> };
 
   it('has the sections of an Airbyte connector page', () => {
-    for (const heading of ['## Prerequisites', '## Setup guide', '### In the Airbyte UI', '### With Docker', '## Configuration reference', '## Output format', '## Delivery guarantees', '## Troubleshooting', '## Changelog']) {
+    for (const heading of [
+      '## Prerequisites',
+      '## Setup guide',
+      '### In the Airbyte UI',
+      '### With Docker',
+      '## Configuration reference',
+      '## Output format',
+      '## Delivery guarantees',
+      '## Troubleshooting',
+      '## Changelog',
+    ]) {
       assert.ok(page.includes(`\n${heading}\n`), heading);
     }
   });
 
   it('lists every visible property with its title and default, and names the hidden ones', () => {
-    const rows = new Map([...page.matchAll(/^\| ([^|]+) \| `([a-z0-9_]+)` \| [^|]+ \| ([^|]*) \|/gm)].map((m) => [m[2] as string, { title: (m[1] as string).trim(), defaultText: (m[3] as string).trim() }]));
+    const rows = new Map(
+      [...page.matchAll(/^\| ([^|]+) \| `([a-z0-9_]+)` \| [^|]+ \| ([^|]*) \|/gm)].map((m) => [
+        m[2] as string,
+        { title: (m[1] as string).trim(), defaultText: (m[3] as string).trim() },
+      ]),
+    );
     for (const [key, property] of Object.entries(spec.properties)) {
       if (property.airbyte_hidden) {
         assert.ok(page.includes(`\`${key}\``), `hidden key ${key} is named`);
@@ -52,7 +72,10 @@ describe('docs/mqtt.md', () => {
       assert.equal(row.title, property.title, `${key} title`);
       if (property.default !== undefined) assert.equal(row.defaultText, `\`${JSON.stringify(property.default)}\``, `${key} default`);
     }
-    assert.deepEqual([...rows.keys()].filter((key) => !(key in spec.properties)), []);
+    assert.deepEqual(
+      [...rows.keys()].filter((key) => !(key in spec.properties)),
+      [],
+    );
   });
 
   it('names the version of package.json in its changelog and Docker examples', () => {

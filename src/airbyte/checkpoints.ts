@@ -1,0 +1,106 @@
+/**
+ * Ack-gated state bookkeeping, the heart of the connector's correctness.
+ *
+ * Records are numbered in input order. A state message is held until every record that came before it has been
+ * acknowledged by the broker, then released, always in input order, with `destinationStats.recordCount` added: the
+ * records since the previous state of the same stream (STREAM) or since the previous GLOBAL/LEGACY state. A state that
+ * is never released (the sync failed first) is never emitted, which is exactly what lets the platform resume from the
+ * last state whose data is safely on the broker.
+ */
+import type { StateMessage } from './input.js';
+import { setMember } from './raw-json.js';
+import { streamKey } from './catalog.js';
+
+interface HeldState {
+  /** Records numbered below this must all be acknowledged before the state may go out. */
+  readonly coversBelow: number;
+  readonly line: string;
+}
+
+export class Checkpoints {
+  private received = 0;
+  /** Every record numbered below this has been acknowledged. */
+  private ackedBelow = 0;
+  /** Acknowledgements that arrived ahead of an older, still outstanding record (QoS 2, republishing). */
+  private readonly ackedAhead = new Set<number>();
+  /**
+   * States not yet released, from `heldHead` on. Released slots are cleared at once: a state line is a slice of the
+   * input chunk it arrived in, and keeping it would keep that whole chunk (64 KB) alive.
+   */
+  private held: (HeldState | undefined)[] = [];
+  private heldHead = 0;
+  private readonly sinceStreamState = new Map<string, number>();
+  private sinceGlobalState = 0;
+
+  /** Numbers the next record of stream `key` and counts it; returns its number, to be passed to `acknowledged`. */
+  recordReceived(key: string): number {
+    this.sinceStreamState.set(key, (this.sinceStreamState.get(key) ?? 0) + 1);
+    this.sinceGlobalState++;
+    return this.received++;
+  }
+
+  /** Returns the state lines (each with its stats) that this acknowledgement releases, in input order. */
+  acknowledged(recordNumber: number): string[] {
+    if (recordNumber === this.ackedBelow) {
+      this.ackedBelow++;
+      while (this.ackedAhead.delete(this.ackedBelow)) this.ackedBelow++;
+    } else if (recordNumber > this.ackedBelow && recordNumber < this.received) {
+      this.ackedAhead.add(recordNumber);
+      return [];
+    } else {
+      throw new RangeError(`record ${recordNumber} acknowledged twice or never sent`);
+    }
+    return this.release();
+  }
+
+  /** Holds the state (stats computed now, from what preceded it) and returns whatever can be released already. */
+  stateReceived(state: StateMessage): string[] {
+    let count: number;
+    if (state.scope.type === 'STREAM') {
+      const key = streamKey(state.scope.namespace, state.scope.stream);
+      count = this.sinceStreamState.get(key) ?? 0;
+      this.sinceStreamState.set(key, 0);
+    } else {
+      count = this.sinceGlobalState;
+      this.sinceGlobalState = 0;
+    }
+    const line = setMember(state.line, state.stateSpan, 'destinationStats', `{"recordCount":${count}}`);
+    this.held.push({ coversBelow: this.received, line });
+    return this.release();
+  }
+
+  get recordsReceived(): number {
+    return this.received;
+  }
+
+  get recordsAcknowledged(): number {
+    return this.ackedBelow + this.ackedAhead.size;
+  }
+
+  get unacknowledged(): number {
+    return this.received - this.recordsAcknowledged;
+  }
+
+  /** States received but not yet released. */
+  get statesHeld(): number {
+    return this.held.length - this.heldHead;
+  }
+
+  private release(): string[] {
+    const released: string[] = [];
+    while (this.heldHead < this.held.length) {
+      const next = this.held[this.heldHead];
+      if (next === undefined || next.coversBelow > this.ackedBelow) break;
+      released.push(next.line);
+      this.held[this.heldHead++] = undefined;
+    }
+    if (this.heldHead === this.held.length) {
+      this.held = [];
+      this.heldHead = 0;
+    } else if (this.heldHead >= 64 && this.heldHead * 2 >= this.held.length) {
+      this.held = this.held.slice(this.heldHead);
+      this.heldHead = 0;
+    }
+    return released;
+  }
+}

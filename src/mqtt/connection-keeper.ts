@@ -1,0 +1,171 @@
+/**
+ * The connection a sync publishes over, kept through faults. When it is lost, `decideOnLoss` (connection-loss.ts)
+ * says whether to fail or to reconnect; reconnecting backs off until `reconnect_timeout_seconds` have passed since the
+ * loss, and a broker that refuses the client outright on the way ends it.
+ *
+ * What to do with the messages in flight is the publisher's business; the keeper only says lost, restored or failed.
+ */
+import type { IDisconnectPacket } from 'mqtt';
+import { backoffDelay } from './backoff.js';
+import { type Connection, brokerAddress, connectBroker, disconnect } from './connect.js';
+import type { Settings } from '../config/settings.js';
+import { field } from '../config/spec.js';
+import { decideOnLoss } from './connection-loss.js';
+import { BrokerRefusedError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
+import type { LogLevel } from '../airbyte/output.js';
+
+interface KeeperEvents {
+  /** The connection is gone and a new one is being sought; nothing can be sent meanwhile. */
+  lost(cause: string): void;
+  /** A new connection is ready. */
+  restored(connection: Connection, attempts: number, downtimeMs: number): void;
+  /** The keeper gave up; called at most once. */
+  failed(error: ConnectorError): void;
+}
+
+type Logger = (level: LogLevel, message: string) => void;
+
+export class ConnectionKeeper {
+  private current: Connection | undefined;
+  private connectedAt = 0;
+  private quickLosses = 0;
+  private closing = false;
+  private wake: (() => void) | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    first: Connection,
+    private readonly events: KeeperEvents,
+    private readonly log: Logger,
+  ) {
+    this.watch(first);
+  }
+
+  /** The live connection, if there is one. */
+  get connection(): Connection | undefined {
+    return this.current;
+  }
+
+  /** Ends the sync's connection with a DISCONNECT, and stops reconnecting. */
+  async close(): Promise<void> {
+    this.stopReconnecting();
+    const connection = this.current;
+    this.current = undefined;
+    if (connection) await disconnect(connection.client);
+  }
+
+  /** Drops the connection at once (no DISCONNECT), and stops reconnecting. */
+  abort(): void {
+    this.stopReconnecting();
+    this.current?.client.end(true);
+    this.current = undefined;
+  }
+
+  private stopReconnecting(): void {
+    this.closing = true;
+    clearTimeout(this.timer);
+    this.wake?.();
+  }
+
+  private watch(connection: Connection): void {
+    this.current = connection;
+    this.connectedAt = Date.now();
+    const { client } = connection;
+    let problem: string | undefined;
+    let reasonCode: number | undefined;
+    const onError = (err: Error): void => {
+      const code = (err as { code?: unknown }).code;
+      problem ??= typeof code === 'string' ? code : err.message;
+    };
+    const onDisconnect = (packet: IDisconnectPacket): void => {
+      reasonCode = packet.reasonCode ?? 0;
+    };
+    client.on('error', onError);
+    client.on('disconnect', onDisconnect);
+    client.once('close', () => {
+      client.off('disconnect', onDisconnect);
+      // MQTT.js may still report errors of a connection it has closed; they are no longer news.
+      client.off('error', onError).on('error', () => undefined);
+      client.end(true);
+      if (this.current === connection) this.lost(reasonCode, problem);
+    });
+  }
+
+  private lost(reasonCode: number | undefined, problem: string | undefined): void {
+    this.current = undefined;
+    if (this.closing) return;
+    const decision = decideOnLoss(
+      { reasonCode, problem, livedMs: Date.now() - this.connectedAt, quickLossesBefore: this.quickLosses },
+      { automaticReconnect: this.settings.automaticReconnect, clientId: this.settings.clientId },
+    );
+    this.quickLosses = decision.quickLosses;
+    if (decision.action === 'fail') {
+      this.fail(decision.error);
+      return;
+    }
+    this.events.lost(decision.cause);
+    // Whatever goes wrong while reconnecting ends the sync with that error, never as an unhandled rejection.
+    this.reconnect(Date.now()).catch((err: unknown) => this.fail(asConnectorError(err)));
+  }
+
+  private async reconnect(lostAt: number): Promise<void> {
+    const deadline = lostAt + this.settings.reconnectTimeoutMs;
+    let lastError: ConnectorError | undefined;
+    // Losing connection after connection backs off further, as failing to connect does.
+    for (let attempt = 1; ; attempt++) {
+      const delay = backoffDelay(attempt - 1 + this.quickLosses);
+      if (Date.now() + delay >= deadline) {
+        this.fail(this.unreachable(attempt - 1, lastError));
+        return;
+      }
+      await this.pause(delay);
+      if (this.closing) return;
+      let connection: Connection;
+      try {
+        const connectTimeoutMs = Math.max(1000, Math.min(this.settings.connectTimeoutMs, deadline - Date.now()));
+        connection = await connectBroker({ ...this.settings, connectTimeoutMs });
+      } catch (err) {
+        const error = asConnectorError(err);
+        if (this.closing) return;
+        // The broker is back but refuses this client outright: waiting will not change its mind.
+        if (error instanceof BrokerRefusedError) {
+          this.fail(error);
+          return;
+        }
+        lastError = error;
+        this.log('INFO', `Reconnection attempt ${attempt} failed: ${error.message}`);
+        continue;
+      }
+      if (this.closing) {
+        connection.client.end(true);
+        return;
+      }
+      this.watch(connection);
+      this.events.restored(connection, attempt, Date.now() - lostAt);
+      return;
+    }
+  }
+
+  private unreachable(attempts: number, lastError: ConnectorError | undefined): ConnectorError {
+    const seconds = this.settings.reconnectTimeoutMs / 1000;
+    return new TransientError(
+      `The broker at ${brokerAddress(this.settings)} could not be reached again within ${seconds} s of losing the connection (${field('reconnect_timeout_seconds')}), after ${attempts} attempt(s)` +
+        `${lastError ? `; last: ${lastError.message}` : ''}`,
+      lastError?.internalMessage,
+    );
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = resolve;
+      this.timer = setTimeout(resolve, ms);
+    });
+  }
+
+  private fail(error: ConnectorError): void {
+    if (this.closing) return;
+    this.stopReconnecting();
+    this.events.failed(error);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * A LOG line at a steady interval (30 s at most) while a sync runs, so that whoever watches a long sync sees it move,
+ * and sees it stall: records received, acknowledged, in flight, states emitted and the acknowledgement rate.
+ */
+import type { LogLevel } from '../airbyte/output.js';
+
+const MAX_PROGRESS_INTERVAL_MS = 30_000;
+
+/** The interval from LOG_PROGRESS_SECONDS: 1 to 30 seconds, 30 when unset or invalid. */
+export function progressIntervalMs(value: string | undefined): number {
+  const seconds = Number(value);
+  if (value === undefined || value.trim() === '' || !Number.isFinite(seconds)) return MAX_PROGRESS_INTERVAL_MS;
+  return Math.round(Math.min(Math.max(seconds, 1), MAX_PROGRESS_INTERVAL_MS / 1000) * 1000);
+}
+
+interface ProgressSample {
+  readonly received: number;
+  readonly acknowledged: number;
+  readonly statesEmitted: number;
+  readonly connected: boolean;
+}
+
+export function progressMessage(now: ProgressSample, acknowledgedBefore: number, elapsedMs: number): string {
+  const rate = elapsedMs > 0 ? Math.round(((now.acknowledged - acknowledgedBefore) * 1000) / elapsedMs) : 0;
+  return (
+    `Progress: ${now.received} record(s) received, ${now.acknowledged} acknowledged, ${now.received - now.acknowledged} in flight, ` +
+    `${now.statesEmitted} state(s) emitted; ${rate} record(s)/s acknowledged over the last ${(elapsedMs / 1000).toFixed(1)} s` +
+    `${now.connected ? '' : '; reconnecting to the broker'}.`
+  );
+}
+
+export class Progress {
+  private timer: NodeJS.Timeout | undefined;
+  private lastAt = 0;
+  private lastAcknowledged = 0;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly sample: () => ProgressSample,
+    private readonly log: (level: LogLevel, message: string) => void,
+  ) {}
+
+  start(): void {
+    this.lastAt = Date.now();
+    this.timer = setInterval(() => this.report(), this.intervalMs);
+    // Progress alone must never keep the process alive.
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private report(): void {
+    const now = this.sample();
+    const at = Date.now();
+    this.log('INFO', progressMessage(now, this.lastAcknowledged, at - this.lastAt));
+    this.lastAt = at;
+    this.lastAcknowledged = now.acknowledged;
+  }
+}

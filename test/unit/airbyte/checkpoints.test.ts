@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { streamKey } from '../../../src/airbyte/catalog.js';
+import { Checkpoints } from '../../../src/airbyte/checkpoints.js';
+import { parseLine, type StateMessage } from '../../../src/airbyte/input.js';
+import { globalStateLine, legacyStateLine, streamStateLine } from '../../support/messages.js';
+
+function state(line: string): StateMessage {
+  const message = parseLine(line, 1);
+  assert.ok(message.kind === 'state');
+  return message;
+}
+
+function recordCount(line: string): unknown {
+  return (JSON.parse(line) as { state: { destinationStats: { recordCount: unknown } } }).state.destinationStats.recordCount;
+}
+
+const USERS = { name: 'users', namespace: 'crm' };
+const ORDERS = { name: 'orders' };
+const usersKey = streamKey('crm', 'users');
+const ordersKey = streamKey(undefined, 'orders');
+
+describe('Checkpoints', () => {
+  it('holds a state until every record before it is acknowledged', () => {
+    const cp = new Checkpoints();
+    const a = cp.recordReceived(usersKey);
+    const b = cp.recordReceived(usersKey);
+    assert.deepEqual(cp.stateReceived(state(streamStateLine(USERS, 1))), []);
+    assert.deepEqual(cp.acknowledged(a), []);
+    const released = cp.acknowledged(b);
+    assert.equal(released.length, 1);
+    assert.equal(recordCount(released[0] ?? ''), 2);
+    assert.equal(cp.statesHeld, 0);
+  });
+
+  it('releases a state at once when nothing before it is outstanding', () => {
+    const cp = new Checkpoints();
+    assert.equal(cp.stateReceived(state(streamStateLine(USERS, 'c0'))).length, 1);
+    cp.acknowledged(cp.recordReceived(usersKey));
+    assert.equal(cp.stateReceived(state(streamStateLine(USERS, 'c1'))).length, 1);
+  });
+
+  it('releases states in input order even when acknowledgements arrive out of order', () => {
+    const cp = new Checkpoints();
+    const r0 = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(USERS, 's1')));
+    const r1 = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(USERS, 's2')));
+    const r2 = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(USERS, 's3')));
+    assert.deepEqual(cp.acknowledged(r2), []);
+    assert.deepEqual(cp.acknowledged(r1), []);
+    assert.equal(cp.unacknowledged, 1);
+    const released = cp
+      .acknowledged(r0)
+      .map((line) => (JSON.parse(line) as { state: { stream: { stream_state: { cursor: string } } } }).state.stream.stream_state.cursor);
+    assert.deepEqual(released, ['s1', 's2', 's3']);
+    assert.equal(cp.unacknowledged, 0);
+  });
+
+  it('counts records per stream for STREAM states', () => {
+    const cp = new Checkpoints();
+    for (let i = 0; i < 3; i++) cp.acknowledged(cp.recordReceived(usersKey));
+    for (let i = 0; i < 2; i++) cp.acknowledged(cp.recordReceived(ordersKey));
+    assert.equal(recordCount(cp.stateReceived(state(streamStateLine(ORDERS, 1)))[0] ?? ''), 2);
+    cp.acknowledged(cp.recordReceived(usersKey));
+    assert.equal(recordCount(cp.stateReceived(state(streamStateLine(USERS, 1)))[0] ?? ''), 4);
+    assert.equal(recordCount(cp.stateReceived(state(streamStateLine(USERS, 2)))[0] ?? ''), 0);
+  });
+
+  it('counts all records since the previous GLOBAL or LEGACY state', () => {
+    const cp = new Checkpoints();
+    cp.acknowledged(cp.recordReceived(usersKey));
+    cp.acknowledged(cp.recordReceived(ordersKey));
+    assert.equal(recordCount(cp.stateReceived(state(globalStateLine(1)))[0] ?? ''), 2);
+    cp.acknowledged(cp.recordReceived(ordersKey));
+    assert.equal(recordCount(cp.stateReceived(state(legacyStateLine(2)))[0] ?? ''), 1);
+  });
+
+  it('keeps every other field of the state, big numbers and unknown fields included', () => {
+    const cp = new Checkpoints();
+    const line = streamStateLine(USERS, 'c', ',"sourceStats":{"recordCount":1.0},"id":12345678901234567890,"future_field":[1.50]');
+    const out = cp.stateReceived(state(`${line.slice(0, -1)},"top_level_unknown":true}`))[0] ?? '';
+    assert.equal(out, `${line.slice(0, -2)},"destinationStats":{"recordCount":0}},"top_level_unknown":true}`);
+  });
+
+  it('replaces a destinationStats the input already carried', () => {
+    const cp = new Checkpoints();
+    cp.acknowledged(cp.recordReceived(usersKey));
+    const out = cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":{"recordCount":99}')))[0] ?? '';
+    assert.equal(recordCount(out), 1);
+    assert.equal(out.match(/destinationStats/g)?.length, 1);
+  });
+
+  it('refuses an acknowledgement for a record never sent or already acknowledged', () => {
+    const cp = new Checkpoints();
+    const r = cp.recordReceived(usersKey);
+    cp.acknowledged(r);
+    assert.throws(() => cp.acknowledged(r), RangeError);
+    assert.throws(() => cp.acknowledged(5), RangeError);
+  });
+
+  it('never releases a state whose records stay unacknowledged', () => {
+    const cp = new Checkpoints();
+    cp.recordReceived(usersKey);
+    const r1 = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(USERS, 1)));
+    assert.deepEqual(cp.acknowledged(r1), []);
+    assert.equal(cp.statesHeld, 1);
+    assert.equal(cp.recordsAcknowledged, 1);
+  });
+
+  it('stays correct over many states (the held queue is compacted)', () => {
+    const cp = new Checkpoints();
+    let released = 0;
+    for (let i = 0; i < 5000; i++) {
+      const r = cp.recordReceived(usersKey);
+      cp.stateReceived(state(streamStateLine(USERS, i)));
+      released += cp.acknowledged(r).length;
+    }
+    assert.equal(released, 5000);
+    assert.equal(cp.statesHeld, 0);
+  });
+});

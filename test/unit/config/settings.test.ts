@@ -1,0 +1,206 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Settings, toSettings } from '../../../src/config/settings.js';
+import { connectorSpec } from '../../../src/config/spec.js';
+import { rootCertificates } from 'node:tls';
+import { PROJECT_ROOT } from '../../support/connector.js';
+import { ConfigError } from '../../../src/errors.js';
+
+/** A configuration saved by the archived Java connector, every key it offered. */
+const JAVA_CONFIG = {
+  broker_host: 'broker.example.com',
+  broker_port: 1883,
+  use_tls: false,
+  username: 'airbyte',
+  password: 's3cr3t-pa55',
+  topic_pattern: '{namespace}/{stream}/sample',
+  topic_test: 'test/topic',
+  client: 'airbyte-producer',
+  publisher_sync: false,
+  connect_timeout: 30,
+  automatic_reconnect: true,
+  clean_session: true,
+  message_retained: false,
+  message_qos: 'AT_LEAST_ONCE',
+};
+
+function configError(config: unknown): ConfigError {
+  try {
+    toSettings(config);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    assert.equal(err.failureType, 'config_error');
+    return err;
+  }
+  assert.fail('expected the configuration to be rejected');
+}
+
+describe('toSettings', () => {
+  it("accepts the Java connector's configuration unchanged", () => {
+    const s = toSettings(JAVA_CONFIG);
+    assert.equal(s.host, 'broker.example.com');
+    assert.equal(s.port, 1883);
+    assert.equal(s.username, 'airbyte');
+    assert.equal(s.password, 's3cr3t-pa55');
+    assert.equal(s.topicPattern, '{namespace}/{stream}/sample');
+    assert.equal(s.testTopic, 'test/topic');
+    assert.equal(s.clientId, 'airbyte-producer');
+    assert.equal(s.connectTimeoutMs, 30_000);
+    assert.equal(s.qos, 1);
+    assert.equal(s.retain, false);
+    assert.equal(s.cleanSession, true);
+    assert.equal(s.automaticReconnect, true);
+    assert.equal(s.publisherSync, false);
+  });
+
+  it('keeps a non-clean session for the session expiry, and warns when no client ID makes it resumable', () => {
+    const kept = toSettings({ broker_host: 'h', topic_pattern: 't', client: 'fixed', clean_session: false, protocol_version: '5' });
+    assert.equal(kept.sessionExpirySeconds, 3600);
+    assert.deepEqual(kept.warnings, []);
+    assert.equal(
+      toSettings({ broker_host: 'h', topic_pattern: 't', client: 'fixed', clean_session: false, session_expiry_seconds: 60 }).sessionExpirySeconds,
+      60,
+    );
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: true, session_expiry_seconds: 60 }).sessionExpirySeconds, 0);
+    const random = toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: false });
+    assert.match(random.warnings.join('\n'), /Clean session.*no "Client ID" \(client\) is set/);
+  });
+
+  it('reads the fault-handling settings', () => {
+    const s = toSettings({ broker_host: 'h', topic_pattern: 't', reconnect_timeout_seconds: 5, shutdown_grace_seconds: 0, max_message_bytes: 131_072 });
+    assert.equal(s.reconnectTimeoutMs, 5000);
+    assert.equal(s.shutdownGraceMs, 0);
+    assert.equal(s.maxMessageBytes, 131_072);
+    assert.match(configError({ broker_host: 'h', topic_pattern: 't', max_message_bytes: 10 }).message, /max_message_bytes/);
+  });
+
+  it('maps every QoS name', () => {
+    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'AT_MOST_ONCE' }).qos, 0);
+    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'EXACTLY_ONCE' }).qos, 2);
+  });
+
+  it('applies the documented defaults to a minimal configuration', () => {
+    const s = toSettings({ broker_host: 'localhost', topic_pattern: 't' });
+    assert.equal(s.port, 1883);
+    assert.equal(s.qos, 1);
+    assert.equal(s.connectTimeoutMs, 30_000);
+    assert.equal(s.automaticReconnect, true);
+    assert.equal(s.cleanSession, true);
+    assert.equal(s.retain, false);
+    assert.equal(s.publisherSync, false);
+    assert.equal(s.maxInflight, 1000);
+    assert.equal(s.reconnectTimeoutMs, 300_000);
+    assert.equal(s.shutdownGraceMs, 10_000);
+    assert.equal(s.sessionExpirySeconds, 0, 'a clean session ends with its connection');
+    assert.equal(s.maxMessageBytes, 268_435_460, 'the most MQTT can encode');
+    assert.match(s.clientId, /^airbyte-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.notEqual(toSettings({ broker_host: 'localhost', topic_pattern: 't' }).clientId, s.clientId);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', use_tls: true }).port, 8883);
+  });
+
+  it('keeps QoS 2 within what a default Mosquitto accepts unless told otherwise', () => {
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE' }).maxInflight, 20);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE', max_inflight: 100 }).maxInflight, 100);
+  });
+
+  it('accepts the keys the Java connector read by mistake', () => {
+    const s = toSettings({ broker_host: 'h', topic_pattern: 't', test_topic: 'legacy/test', client_id: 'legacy-id' });
+    assert.equal(s.testTopic, 'legacy/test');
+    assert.equal(s.clientId, 'legacy-id');
+    const same = toSettings({ broker_host: 'h', topic_pattern: 't', client: 'x', client_id: 'x' });
+    assert.equal(same.clientId, 'x');
+  });
+
+  it('rejects a documented key and its legacy name set to different values', () => {
+    assert.match(configError({ broker_host: 'h', topic_pattern: 't', client: 'a', client_id: 'b' }).message, /client and client_id are both set/);
+  });
+
+  it('reports every violation at once, naming each field', () => {
+    const err = configError({ broker_port: '1883', message_qos: 'SOMETIMES', connect_timeout: 0, use_tls: 'yes', topic_pattern: 'a/#' });
+    assert.match(err.message, /set either "Broker URL" \(broker_url\) or "MQTT broker host" \(broker_host\)/);
+    assert.match(err.message, /"MQTT broker port" \(broker_port\) must be a whole number/);
+    assert.match(err.message, /"Message QoS" \(message_qos\) must be one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE/);
+    assert.match(err.message, /"Connect timeout" \(connect_timeout\) must be at least 1/);
+    assert.match(err.message, /"Use TLS" \(use_tls\) must be of type boolean/);
+    assert.match(err.message, /"Topic pattern" \(topic_pattern\) is invalid: it contains the wildcard/);
+  });
+
+  it('rejects an invalid test topic', () => {
+    assert.match(configError({ broker_host: 'h', topic_pattern: 't', topic_test: 'a/+' }).message, /"Test topic" \(topic_test\) is invalid/);
+  });
+
+  it('never repeats a secret in its messages', () => {
+    const err = configError({ broker_host: 'h', topic_pattern: 't', password: 12345 });
+    assert.match(err.message, /"Password" \(password\) must be of type string/);
+    assert.doesNotMatch(err.message, /12345/);
+  });
+
+  it('rejects a configuration that is not an object', () => {
+    assert.match(configError([1]).message, /must be a JSON object/);
+    assert.match(configError(null).message, /must be a JSON object/);
+  });
+
+  it('accepts unknown keys, as Airbyte configurations may carry them', () => {
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', some_future_key: 1 }).host, 'h');
+  });
+
+  it('normalises a minimal configuration to every default spec.json declares', () => {
+    const minimal = { broker_host: 'broker.example.com', topic_pattern: 'airbyte/{stream}' };
+    // TLS defaults show only on a TLS connection, the session expiry only for a session kept beyond the connection.
+    const withTls = { ...minimal, use_tls: true, tls_ca_certificate: rootCertificates[0] as string };
+    const keptSession = { ...minimal, clean_session: false, client: 'fixed' };
+    // Where each declared default shows in the settings. A default added to spec.json without a row here fails below.
+    const observed: Readonly<Record<string, readonly [Record<string, unknown>, (s: Settings) => unknown]>> = {
+      use_tls: [minimal, (s) => s.tls !== undefined],
+      transport: [minimal, (s) => s.transport],
+      websocket_path: [minimal, (s) => s.websocketPath],
+      protocol_version: [minimal, (s) => s.mqttVersion],
+      connect_timeout: [minimal, (s) => s.connectTimeoutMs / 1000],
+      tls_ca_only: [withTls, (s) => s.tls?.ca?.length === 1],
+      tls_insecure_skip_verify: [withTls, (s) => s.tls?.rejectUnauthorized === false],
+      message_qos: [minimal, (s) => ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'][s.qos]],
+      message_retained: [minimal, (s) => s.retain],
+      mqtt5_user_properties: [minimal, (s) => s.mqtt5UserProperties],
+      clean_session: [minimal, (s) => s.cleanSession],
+      automatic_reconnect: [minimal, (s) => s.automaticReconnect],
+      reconnect_timeout_seconds: [minimal, (s) => s.reconnectTimeoutMs / 1000],
+      publisher_sync: [minimal, (s) => s.publisherSync],
+      session_expiry_seconds: [keptSession, (s) => s.sessionExpirySeconds],
+      shutdown_grace_seconds: [minimal, (s) => s.shutdownGraceMs / 1000],
+    };
+    const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(([, schema]) => schema.default !== undefined);
+    assert.ok(declared.length >= 15, 'spec.json declares its defaults');
+    for (const [key, schema] of declared) {
+      const row = observed[key];
+      assert.ok(row, `spec.json declares a default for ${key}; say here where it shows in the settings`);
+      assert.deepEqual(row[1](toSettings(row[0])), schema.default, `default of ${key}`);
+    }
+  });
+
+  it('names fields by the titles spec.json gives them, and only fields it has', () => {
+    const properties = connectorSpec().connectionSpecification.properties;
+    const sources = readdirSync(join(PROJECT_ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    let calls = 0;
+    for (const file of sources) {
+      const text = readFileSync(join(PROJECT_ROOT, 'src', file), 'utf8');
+      for (const [, key] of text.matchAll(/\bfield(?:Title)?\('([a-z0-9_]+)'\)/g)) {
+        calls++;
+        assert.ok(properties[key as string]?.title, `${file} names the field ${key}, which spec.json does not have`);
+      }
+      // A title typed by hand drifts from the spec: "Title" (key) must come from field('key').
+      const code = text
+        .split('\n')
+        .filter((line) => !/^\s*(\*|\/\/|\/\*)/.test(line))
+        .join('\n');
+      const typed = [...code.matchAll(/"([A-Z][^"]*)" \(([a-z0-9_]+)\)/g)];
+      assert.deepEqual(
+        typed.map((m) => m[0]),
+        [],
+        `${file} types field titles by hand`,
+      );
+    }
+    assert.ok(calls > 20, `${calls} field names found`);
+  });
+});
