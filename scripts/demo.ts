@@ -33,7 +33,9 @@ let stdout = '';
 child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
 const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
 
-const records = readFileSync(input, 'utf8').split('\n').filter((line) => line.includes('"type":"RECORD"')).length;
+const records = readFileSync(input, 'utf8')
+  .split('\n')
+  .filter((line) => line.includes('"type":"RECORD"')).length;
 await subscriber.waitFor(records, 5000).catch((err: Error) => console.error(err.message));
 
 console.log('Messages that arrived on the broker:');

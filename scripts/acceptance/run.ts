@@ -52,7 +52,10 @@ for (const test of config.acceptance_tests.connection?.tests ?? []) {
     const result = await runCheck(target);
     const status = (result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status?: string; message?: string } | undefined) ?? {};
     const want = test.status === 'succeed' ? 'SUCCEEDED' : 'FAILED';
-    const problems = status.status === want && result.code === 0 ? [] : [`expected ${want} with exit 0, got ${status.status ?? 'no status'} (exit ${result.code}): ${status.message ?? result.stdout}`];
+    const problems =
+      status.status === want && result.code === 0
+        ? []
+        : [`expected ${want} with exit 0, got ${status.status ?? 'no status'} (exit ${result.code}): ${status.message ?? result.stdout}`];
     report(`connection: ${test.config_path} is ${test.status === 'succeed' ? 'accepted' : 'refused'}`, problems);
   } finally {
     await broker?.close();

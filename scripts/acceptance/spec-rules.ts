@@ -40,8 +40,13 @@ export function specProblems(connectionSpecification: Schema): string[] {
       problems.push(`${path} has duplicate enum values`);
     }
     if (Array.isArray(schema.oneOf)) {
-      const constKeys = schema.oneOf.map((variant) =>
-        new Set(Object.entries(isSchema(variant) && isSchema(variant.properties) ? variant.properties : {}).flatMap(([k, p]) => (isSchema(p) && 'const' in p ? [k] : []))),
+      const constKeys = schema.oneOf.map(
+        (variant) =>
+          new Set(
+            Object.entries(isSchema(variant) && isSchema(variant.properties) ? variant.properties : {}).flatMap(([k, p]) =>
+              isSchema(p) && 'const' in p ? [k] : [],
+            ),
+          ),
       );
       const shared = [...(constKeys[0] ?? [])].filter((k) => constKeys.every((keys) => keys.has(k)));
       if (shared.length === 0) problems.push(`${path}.oneOf variants share no property with a const`);
@@ -49,7 +54,8 @@ export function specProblems(connectionSpecification: Schema): string[] {
     const properties = isSchema(schema.properties) ? schema.properties : {};
     for (const [name, property] of Object.entries(properties)) {
       if (!isSchema(property)) continue;
-      if (SECRET_NAME.test(name) && property.type !== 'boolean' && property.airbyte_secret !== true) problems.push(`${path}.${name} looks secret but lacks airbyte_secret: true`);
+      if (SECRET_NAME.test(name) && property.type !== 'boolean' && property.airbyte_secret !== true)
+        problems.push(`${path}.${name} looks secret but lacks airbyte_secret: true`);
       if (path !== '$' && 'group' in property) problems.push(`${path}.${name} has a group, but only top-level properties may`);
     }
   });

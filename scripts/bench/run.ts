@@ -56,14 +56,23 @@ async function generate(dir: string, records: number, withReferences: boolean): 
       await write(payloads, `${envelope}\n`);
     }
     if (i % 1000 === 999) {
-      await write(messages, `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream}","namespace":"bench"},"stream_state":{"cursor":${i}}}}}\n`);
+      await write(
+        messages,
+        `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream}","namespace":"bench"},"stream_state":{"cursor":${i}}}}}\n`,
+      );
     }
   }
-  await Promise.all([messages, envelopes, payloads].map((s) => s && new Promise((resolve) => s.end(resolve))));
+  await Promise.all([messages, envelopes, payloads].map((s) => (s ? new Promise((resolve) => s.end(resolve)) : Promise.resolve())));
   const catalog = join(dir, 'catalog.json');
   writeFileSync(
     catalog,
-    JSON.stringify({ streams: STREAMS.map((name) => ({ stream: { name, namespace: 'bench', json_schema: {}, supported_sync_modes: ['incremental'] }, sync_mode: 'incremental', destination_sync_mode: 'append' })) }),
+    JSON.stringify({
+      streams: STREAMS.map((name) => ({
+        stream: { name, namespace: 'bench', json_schema: {}, supported_sync_modes: ['incremental'] },
+        sync_mode: 'incremental',
+        destination_sync_mode: 'append',
+      })),
+    }),
   );
   return { messages: join(dir, `messages-${records}.jsonl`), envelopes: join(dir, 'envelopes.tsv'), payloads: join(dir, 'payloads.txt'), catalog, bytes };
 }
@@ -108,7 +117,8 @@ function median(values: number[]): number {
 }
 
 const mosquittoPub = findExecutable('mosquitto_pub');
-if (!findExecutable('mosquitto') || !mosquittoPub) throw new Error('the benchmark needs mosquitto and mosquitto_pub (apt-get install mosquitto mosquitto-clients)');
+if (!findExecutable('mosquitto') || !mosquittoPub)
+  throw new Error('the benchmark needs mosquitto and mosquitto_pub (apt-get install mosquitto mosquitto-clients)');
 
 const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-bench-'));
 const broker = await startMosquitto();
@@ -116,7 +126,13 @@ try {
   const inputs = await generate(dir, RECORDS, true);
   const config = (qos: number, maxInflight?: number): string => {
     const path = join(dir, `config-${qos}-${maxInflight ?? 'default'}.json`);
-    const settings = { broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'bench/{namespace}/{stream}', message_qos: QOS_NAMES[qos], max_inflight: maxInflight };
+    const settings = {
+      broker_host: '127.0.0.1',
+      broker_port: broker.port,
+      topic_pattern: 'bench/{namespace}/{stream}',
+      message_qos: QOS_NAMES[qos],
+      max_inflight: maxInflight,
+    };
     writeFileSync(path, JSON.stringify(settings));
     return path;
   };
@@ -141,8 +157,12 @@ try {
   }
   const seconds = (name: string): number => median((results.get(name) ?? []).map((r) => r.seconds));
   const peak = (name: string): number => Math.max(...(results.get(name) ?? []).map((r) => r.peakRssMb));
-  console.log(`\nMachine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; Mosquitto with default limits on loopback.`);
-  console.log(`Input: ${RECORDS} records (${(inputs.bytes / RECORDS).toFixed(0)} bytes each on average) in ${STREAMS.length} streams, a STREAM state every 1,000 records. Median of ${ROUNDS} rounds.\n`);
+  console.log(
+    `\nMachine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; Mosquitto with default limits on loopback.`,
+  );
+  console.log(
+    `Input: ${RECORDS} records (${(inputs.bytes / RECORDS).toFixed(0)} bytes each on average) in ${STREAMS.length} streams, a STREAM state every 1,000 records. Median of ${ROUNDS} rounds.\n`,
+  );
   console.log('| command | median s | records/s | peak RSS MB |');
   console.log('| --- | --- | --- | --- |');
   for (const name of names) {
