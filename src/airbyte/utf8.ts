@@ -18,6 +18,14 @@ function completeLength(data: Buffer): number {
   return data.length - start < needed ? start : data.length;
 }
 
+/** Whether `bytes`, the start of a character the input ended inside, could have become a valid character. */
+function validPrefix(bytes: Buffer): boolean {
+  const lead = bytes[0] as number;
+  const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
+  // The second byte's valid range depends on the lead (E0 needs A0-BF, ED 80-9F, F0 90-BF, F4 80-8F); one of these fits each.
+  return [0x80, 0x90, 0xa0].some((fill) => isUtf8(Buffer.concat([bytes, Buffer.alloc(needed - bytes.length, fill)])));
+}
+
 export class Utf8Guard extends Transform {
   /** Lines completed in the bytes passed on so far. */
   private lines = 0;
@@ -37,7 +45,10 @@ export class Utf8Guard extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    callback(this.carry ? new InputError(this.lines + 1, 'is not valid UTF-8 (it ends inside a character)') : null);
+    const carry = this.carry;
+    if (!carry) return callback(null);
+    // Bytes held back in case the next chunk completed them: a character cut short, or bytes no chunk could complete.
+    callback(validPrefix(carry) ? new InputError(this.lines + 1, 'is not valid UTF-8 (it ends inside a character)') : this.invalid(carry));
   }
 
   private invalid(data: Buffer): InputError {

@@ -219,6 +219,19 @@ describe('Utf8Guard at chunk boundaries', () => {
     }
   });
 
+  it('calls bytes at the end of input that no continuation could complete invalid, not a character cut short', () => {
+    const invalid = [[0xff], [0xc0], [0xc1], [0xf8, 0x88], [0xed, 0xa0], [0xe0, 0x80], [0xf0, 0x80], [0xf4, 0x90], [0xf5]];
+    for (const bytes of invalid) {
+      const { error } = feed([Buffer.from('a\n'), Buffer.from(bytes)]);
+      assert.match(error?.message ?? '', /^Input line 2: is not valid UTF-8; the Airbyte protocol requires UTF-8 JSON/, hex(Buffer.from(bytes)));
+    }
+    // Prefixes of real characters whose second byte has a narrower range than usual: still a character cut short.
+    for (const bytes of [[0xe0, 0xa0], [0xed, 0x9f], [0xf0, 0x90], [0xf4, 0x8f], [0xf4], [0xe0], [0xc2]]) {
+      const { error } = feed([Buffer.from('a\n'), Buffer.from(bytes)]);
+      assert.match(error?.message ?? '', /^Input line 2: is not valid UTF-8 \(it ends inside a character\)/, hex(Buffer.from(bytes)));
+    }
+  });
+
   it('refuses stray continuation bytes that make up a whole chunk at once, rather than waiting for a lead byte', () => {
     // Nothing earlier can complete them, so they are invalid now, not a character the next chunk finishes.
     for (const stray of [[0x80], [0x80, 0xbf], [0xbf, 0xbf, 0xbf]]) {
