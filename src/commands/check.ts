@@ -6,6 +6,7 @@
 import type { MqttClient } from 'mqtt';
 import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
+import { channelClientId } from '../sync/channel.js';
 import { buildEnvelope } from '../payload/envelope.js';
 import { ConnectorError, TransientError } from '../errors.js';
 import type { Output } from '../airbyte/output.js';
@@ -19,7 +20,8 @@ export async function check(configPath: string, output: Output): Promise<void> {
     output.redact(settings.secrets);
     output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
     for (const warning of settings.warnings) output.log('WARN', warning);
-    connection = await connectBroker(settings);
+    // A sync with several connections connects each the same way: testing the first tests them all.
+    connection = await connectBroker({ ...settings, clientId: channelClientId(settings.clientId, 0, settings.connections) });
     const tested = settings.testTopic ? await publishTest(connection.client, settings, settings.testTopic) : ' No test topic is set, so nothing was published.';
     output.connectionStatus('SUCCEEDED', `${describeConnection(settings, connection)}${tested}`);
   } catch (err) {
@@ -35,9 +37,19 @@ function describeConnection(settings: Settings, connection: Connection): string 
   const tls = connection.tls
     ? ` over ${connection.tls.version} (broker certificate ${connection.tls.subject || 'without subject'}, issued by ${connection.tls.issuer || 'unknown'})`
     : ' without TLS';
+  const { connections } = settings;
+  const clientId = channelClientId(settings.clientId, 0, connections);
+  const parallel =
+    connections === 1
+      ? ''
+      : ` A sync publishes over ${connections} connections, as clients "${clientId}" to "${channelClientId(settings.clientId, connections - 1, connections)}"; this check tested the first.`;
+  const rate = [
+    settings.maxMessagesPerSecond === undefined ? '' : `${settings.maxMessagesPerSecond} message(s)`,
+    settings.maxBytesPerSecond === undefined ? '' : `${settings.maxBytesPerSecond} payload byte(s)`,
+  ].filter(Boolean);
   return (
-    `Connected to ${brokerAddress(settings)}${tls} with MQTT ${settings.mqttVersion} as client "${settings.clientId}". ` +
-    `Broker limits: ${describeLimits(connection.limits)}.`
+    `Connected to ${brokerAddress(settings)}${tls} with MQTT ${settings.mqttVersion} as client "${clientId}". ` +
+    `Broker limits: ${describeLimits(connection.limits)}.${parallel}${rate.length > 0 ? ` Publishing is limited to ${rate.join(' and ')} per second.` : ''}`
   );
 }
 

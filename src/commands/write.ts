@@ -1,29 +1,30 @@
 /**
  * `write`: the sync itself. The data path reads top to bottom:
  *
- *   stdin line -> message -> (route: topic, envelope) -> publish -> acknowledgement -> state out
+ *   stdin line -> message -> (route: topic, envelope, connection) -> publish -> acknowledgement -> state out
  *
- * Input is read only while the publisher has room, so memory stays bounded however large the sync. A state goes out
- * only once the checkpoints say every record before it is acknowledged. While the connection is down, input waits and
- * the connection keeper reconnects; the publisher then sends again whatever was not acknowledged. When anything fails, reading
- * stops, the connection is dropped and the states still held are never emitted.
+ * Input is read only while the record's connection has room (and the rate limit allows), so memory stays bounded
+ * however large the sync. A state goes out only once the checkpoints say every record before it is acknowledged, on
+ * whichever connection it went. While a connection is down, its messages wait and its keeper reconnects; its
+ * publisher then sends again whatever was not acknowledged. When anything fails, reading stops, every connection is
+ * dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
 import split2 from 'split2';
-import { type Connection, brokerAddress, connectBroker, describeLimits } from '../mqtt/connect.js';
 import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../airbyte/catalog.js';
 import { Checkpoints } from '../airbyte/checkpoints.js';
-import { mqttPort } from '../mqtt/connection-port.js';
-import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
-import { buildEnvelope } from '../payload/envelope.js';
-import { type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
-import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
-import { PublishEncoder, type PublishTarget, publishTarget } from '../mqtt/packets.js';
 import { parseLine } from '../airbyte/input.js';
-import type { Output } from '../airbyte/output.js';
+import type { LogLevel, Output } from '../airbyte/output.js';
 import { Utf8Guard } from '../airbyte/utf8.js';
-import { Publisher } from '../mqtt/publisher.js';
+import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
+import { type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
+import { type Connection, brokerAddress } from '../mqtt/connect.js';
+import { type PublishTarget, publishTarget } from '../mqtt/packets.js';
+import { buildEnvelope } from '../payload/envelope.js';
+import { Channel, connectChannels } from '../sync/channel.js';
 import { Progress, progressIntervalMs } from '../sync/progress.js';
+import { type RateLimit, rateLimit } from '../sync/rate-limit.js';
+import { Router } from '../sync/router.js';
 
 const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -34,10 +35,8 @@ export async function write(configPath: string, catalogPath: string, output: Out
   output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
   for (const warning of settings.warnings) output.log('WARN', warning);
   const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern);
-  const connection = await connectBroker(settings);
-  output.log('DEBUG', `Connected; broker limits: ${describeLimits(connection.limits)}.`);
-  if (connection.sessionPresent) output.log('INFO', `The broker resumed the session it kept for client ID "${settings.clientId}".`);
-  const sync = new WriteSync(settings, routes, connection, output);
+  const connections = await connectChannels(settings);
+  const sync = new WriteSync(settings, routes, connections, output);
   const interrupt = (signal: NodeJS.Signals): void => sync.interrupt(signal);
   for (const signal of SIGNALS) process.on(signal, interrupt);
   try {
@@ -76,8 +75,9 @@ function laneTarget(settings: Settings, route: StreamRoute): PublishTarget {
 
 class WriteSync {
   private readonly checkpoints = new Checkpoints();
-  private readonly publisher: Publisher;
-  private readonly keeper: ConnectionKeeper;
+  private readonly channels: Channel[];
+  private readonly router: Router;
+  private readonly rateLimit: RateLimit | undefined;
   private readonly progress: Progress;
   private readonly lanes = new Map<string, Lane>();
   private lineNumber = 0;
@@ -85,51 +85,54 @@ class WriteSync {
   private failure: ConnectorError | undefined;
   private interruptedBy: string | undefined;
   private lines: Readable | undefined;
+  private rateTimer: NodeJS.Timeout | undefined;
   private rejectRun: ((error: ConnectorError) => void) | undefined;
 
   constructor(
     private readonly settings: Settings,
     private readonly routes: ReadonlyMap<string, StreamRoute>,
-    connection: Connection,
+    connections: readonly Connection[],
     private readonly output: Output,
   ) {
     for (const [key, route] of routes) this.lanes.set(key, { route, target: laneTarget(settings, route), totals: { route, records: 0, bytes: 0 } });
-    this.publisher = new Publisher(
-      new PublishEncoder(settings.qos, settings.retain, settings.mqttVersion === '5'),
-      { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync, maxMessageBytes: settings.maxMessageBytes },
-      {
-        acknowledged: (token) => this.emitStates(this.checkpoints.acknowledged(token)),
-        failed: (error) => this.fail(error),
-      },
-    );
-    this.keeper = new ConnectionKeeper(
-      settings,
-      connection,
-      {
-        lost: (cause) => this.connectionLost(cause),
-        restored: (restored, attempts, downtimeMs) => this.connectionRestored(restored, attempts, downtimeMs),
-        failed: (error) => this.fail(error),
-      },
-      (level, message) => this.output.log(level, message),
-    );
-    this.useConnection(connection);
+    const events = {
+      acknowledged: (token: number) => this.emitStates(this.checkpoints.acknowledged(token)),
+      failed: (error: ConnectorError) => this.fail(error),
+      log: (level: LogLevel, message: string) => this.output.log(level, message),
+    };
+    this.channels = connections.map((connection, index) => new Channel(index, settings, connection, events));
+    this.router = new Router(this.channels.length);
+    this.rateLimit = rateLimit(settings);
     this.progress = new Progress(
       progressIntervalMs(process.env.LOG_PROGRESS_SECONDS),
       () => ({
         received: this.checkpoints.recordsReceived,
         acknowledged: this.checkpoints.recordsAcknowledged,
         statesEmitted: this.statesEmitted,
-        connected: this.keeper.connection !== undefined,
+        connected: this.channels.every((channel) => channel.connected),
       }),
       (level, message) => this.output.log(level, message),
     );
   }
 
+  /** Messages sent and not yet acknowledged, over every connection. */
+  private get unacknowledged(): number {
+    return this.channels.reduce((sum, channel) => sum + channel.publisher.unacknowledged, 0);
+  }
+
   run(input: Readable): Promise<void> {
+    const { connections } = this.settings;
+    const over =
+      connections === 1 ? '' : ` over ${connections} connections (client IDs "${this.channels[0]?.clientId}" to "${this.channels.at(-1)?.clientId}")`;
+    const limits = [
+      this.settings.maxMessagesPerSecond === undefined ? '' : `${this.settings.maxMessagesPerSecond} message(s)`,
+      this.settings.maxBytesPerSecond === undefined ? '' : `${this.settings.maxBytesPerSecond} payload byte(s)`,
+    ].filter(Boolean);
     this.output.log(
       'INFO',
-      `Publishing ${this.routes.size} stream(s) to ${brokerAddress(this.settings)} at QoS ${QOS_NAMES[this.settings.qos]}` +
-        `${this.settings.retain ? ', retained' : ''}, up to ${this.publisher.window} message(s) in flight.`,
+      `Publishing ${this.routes.size} stream(s) to ${brokerAddress(this.settings)}${over} at QoS ${QOS_NAMES[this.settings.qos]}` +
+        `${this.settings.retain ? ', retained' : ''}, up to ${this.channels[0]?.publisher.window} message(s) in flight${connections === 1 ? '' : ' on each'}` +
+        `${limits.length > 0 ? `, at most ${limits.join(' and ')} per second` : ''}.`,
     );
     this.progress.start();
     return new Promise<void>((resolve, reject) => {
@@ -141,18 +144,14 @@ class WriteSync {
       lines.on('data', (line: string) => {
         if (this.failure || this.interruptedBy) return;
         this.lineNumber++;
+        let sent: { channel: Channel; bytes: number } | undefined;
         try {
-          this.handleLine(line);
+          sent = this.handleLine(line);
         } catch (err) {
           this.fail(asConnectorError(err));
           return;
         }
-        if (!this.publisher.hasRoom) {
-          lines.pause();
-          this.publisher.whenRoom(() => {
-            if (!this.interruptedBy) lines.resume();
-          });
-        }
+        if (sent) this.holdInputIfNeeded(lines, sent.channel, sent.bytes);
       });
       lines.on('end', () => {
         if (this.failure || this.interruptedBy) return;
@@ -161,8 +160,36 @@ class WriteSync {
     });
   }
 
-  private handleLine(line: string): void {
-    if (line.length === 0 || (line.charCodeAt(0) <= 0x20 && line.trim() === '')) return;
+  /**
+   * Pauses input until the record's connection has room again, or until the rate limit allows the next message. Only
+   * the connection the last record went to is asked: records spread evenly, so when one window is full the others
+   * are nearly full too, and a paused reader keeps memory bounded whatever the input.
+   */
+  private holdInputIfNeeded(lines: Readable, channel: Channel, bytes: number): void {
+    const resume = (): void => {
+      if (!this.interruptedBy && !this.failure) lines.resume();
+    };
+    if (!channel.publisher.hasRoom) {
+      lines.pause();
+      channel.publisher.whenRoom(() => this.holdForRate(lines, bytes, resume));
+      return;
+    }
+    this.holdForRate(lines, bytes, resume, false);
+  }
+
+  private holdForRate(lines: Readable, bytes: number, resume: () => void, paused = true): void {
+    const wait = this.rateLimit?.spend(bytes) ?? 0;
+    if (wait <= 0) {
+      if (paused) resume();
+      return;
+    }
+    lines.pause();
+    this.rateTimer = setTimeout(resume, Math.ceil(wait));
+  }
+
+  /** Handles one input line; for a record, returns the connection it went to and its payload size. */
+  private handleLine(line: string): { channel: Channel; bytes: number } | undefined {
+    if (line.length === 0 || (line.charCodeAt(0) <= 0x20 && line.trim() === '')) return undefined;
     const message = parseLine(line, this.lineNumber);
     if (message.kind === 'record') {
       const key = streamKey(message.namespace, message.stream);
@@ -175,40 +202,18 @@ class WriteSync {
       const bytes = Buffer.byteLength(payload, 'utf8');
       lane.totals.records++;
       lane.totals.bytes += bytes;
-      this.publisher.send(target, payload, bytes, message.emittedAtJson, this.checkpoints.recordReceived(key), this.lineNumber);
-    } else if (message.kind === 'state') {
-      this.emitStates(this.checkpoints.stateReceived(message));
+      const channel = this.channels[this.router.connectionFor(route, message.dataJson)] as Channel;
+      channel.publisher.send(target, payload, bytes, message.emittedAtJson, this.checkpoints.recordReceived(key), this.lineNumber);
+      return { channel, bytes };
     }
+    if (message.kind === 'state') this.emitStates(this.checkpoints.stateReceived(message));
     // TRACE, LOG and any other message type carry nothing to publish.
+    return undefined;
   }
 
   private emitStates(lines: readonly string[]): void {
     for (const line of lines) this.output.state(line);
     this.statesEmitted += lines.length;
-  }
-
-  /** The publisher starts sending on a new connection; what belongs to that connection, it builds from it. */
-  private useConnection(connection: Connection): void {
-    this.publisher.attach(mqttPort(connection));
-  }
-
-  private connectionLost(cause: string): void {
-    this.publisher.detach();
-    this.output.log(
-      'WARN',
-      `The connection to the broker was lost (${cause}) with ${this.publisher.unacknowledged} message(s) not yet acknowledged. ` +
-        `Input waits while the connector reconnects, for up to ${this.settings.reconnectTimeoutMs / 1000} s.`,
-    );
-  }
-
-  private connectionRestored(connection: Connection, attempts: number, downtimeMs: number): void {
-    if (this.failure) return;
-    const session = connection.sessionPresent ? 'the broker resumed the session' : 'in a new session';
-    this.output.log(
-      'INFO',
-      `Reconnected after ${attempts} attempt(s) and ${(downtimeMs / 1000).toFixed(1)} s, ${session}; sending the ${this.publisher.unacknowledged} unacknowledged message(s) again.`,
-    );
-    this.useConnection(connection);
   }
 
   /**
@@ -224,16 +229,16 @@ class WriteSync {
     const graceMs = this.settings.shutdownGraceMs;
     this.output.log(
       'WARN',
-      `Received ${signal}: reading no more input; waiting up to ${graceMs / 1000} s for the broker to acknowledge ${this.publisher.unacknowledged} message(s) in flight.`,
+      `Received ${signal}: reading no more input; waiting up to ${graceMs / 1000} s for the broker to acknowledge ${this.unacknowledged} message(s) in flight.`,
     );
     const timer = setTimeout(stopNow, graceMs);
-    this.publisher.drain().then(
+    this.drainAll().then(
       () => {
         clearTimeout(timer);
         if (this.failure) return;
         const error = this.interruptedError(signal);
         this.stop(error, async () => {
-          await this.keeper.close();
+          await this.closeAll();
           return error;
         });
       },
@@ -248,14 +253,24 @@ class WriteSync {
     );
   }
 
+  /** Resolves once every connection's messages are acknowledged; rejects if the sync stops first. */
+  private async drainAll(): Promise<void> {
+    await Promise.all(this.channels.map((channel) => channel.publisher.drain()));
+  }
+
+  /** Ends every connection with a DISCONNECT. */
+  private async closeAll(): Promise<void> {
+    await Promise.all(this.channels.map((channel) => channel.keeper.close()));
+  }
+
   private async finish(): Promise<void> {
-    await this.publisher.drain();
+    await this.drainAll();
     if (this.failure) return;
     this.progress.stop();
-    await this.keeper.close();
+    await this.closeAll();
     for (const { totals } of this.lanes.values()) {
       if (totals.records === 0) continue;
-      const unheard = this.publisher.noSubscribers.get(totals.route.topic);
+      const unheard = this.channels.reduce((sum, channel) => sum + (channel.publisher.noSubscribers.get(totals.route.topic) ?? 0), 0);
       this.output.log(
         'INFO',
         `Stream ${describeStream(totals.route.namespace, totals.route.name)}: ${totals.records} record(s), ${totals.bytes} payload bytes, published to "${totals.route.topic}"` +
@@ -267,7 +282,7 @@ class WriteSync {
 
   private fail(error: ConnectorError): void {
     this.stop(error, () => {
-      this.keeper.abort();
+      for (const channel of this.channels) channel.keeper.abort();
       return Promise.resolve(error);
     });
   }
@@ -277,7 +292,8 @@ class WriteSync {
     if (this.failure) return;
     this.failure = error;
     this.progress.stop();
-    this.publisher.stop(error);
+    clearTimeout(this.rateTimer);
+    for (const channel of this.channels) channel.stop(error);
     this.lines?.pause();
     const held = this.checkpoints.statesHeld;
     this.output.log(

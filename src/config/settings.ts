@@ -45,6 +45,11 @@ export interface Settings {
   readonly publisherSync: boolean;
   /** Upper bound on unacknowledged QoS 1/2 messages, before the broker's own Receive Maximum is applied. */
   readonly maxInflight: number;
+  /** MQTT connections to publish over at once, each with client ID `<clientId>-<n>` when more than one. */
+  readonly connections: number;
+  /** Limits on the publishing rate over all connections together; undefined for none. */
+  readonly maxMessagesPerSecond: number | undefined;
+  readonly maxBytesPerSecond: number | undefined;
   /** Every secret value of the configuration, so output can redact it wherever it might appear. */
   readonly secrets: readonly string[];
   /** Things worth a warning that are not errors (for example TLS verification turned off). */
@@ -203,6 +208,10 @@ export function toSettings(config: unknown): Settings {
     );
   }
 
+  if (booleanOf(config, 'publisher_sync', false) && (integerOf(config, 'connections') ?? 1) > 1) {
+    problems.push(`${field('publisher_sync')} publishes one message at a time, which ${field('connections')} above 1 would break; turn one of them off`);
+  }
+
   if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
 
   const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? specDefault.string('message_qos')] ?? 1;
@@ -227,6 +236,9 @@ export function toSettings(config: unknown): Settings {
     shutdownGraceMs: (integerOf(config, 'shutdown_grace_seconds') ?? specDefault.number('shutdown_grace_seconds')) * 1000,
     publisherSync: booleanOf(config, 'publisher_sync', specDefault.boolean('publisher_sync')),
     maxInflight: integerOf(config, 'max_inflight') ?? DEFAULT_MAX_INFLIGHT[qos],
+    connections: integerOf(config, 'connections') ?? specDefault.number('connections'),
+    maxMessagesPerSecond: integerOf(config, 'max_messages_per_second'),
+    maxBytesPerSecond: integerOf(config, 'max_bytes_per_second'),
     secrets: secretsOf(config, [where.password]),
     warnings,
   };

@@ -31,6 +31,30 @@ function status(result: RunResult): { status: string; message: string } {
 }
 
 describe('check', () => {
+  it('reports parallel connections and rate limits, connecting as the first of the clients a sync would use', async () => {
+    const connected: string[] = [];
+    const onClient = (client: { id: string }): void => void connected.push(client.id);
+    broker.aedes.on('client', onClient);
+    try {
+      const result = await runCheck({
+        broker_host: '127.0.0.1',
+        broker_port: broker.port,
+        topic_pattern: 't',
+        client: 'airbyte-many',
+        connections: 4,
+        max_messages_per_second: 90,
+      });
+      const { status: outcome, message } = status(result);
+      assert.equal(outcome, 'SUCCEEDED', message);
+      assert.match(message, /as client "airbyte-many-1"\./);
+      assert.match(message, /A sync publishes over 4 connections, as clients "airbyte-many-1" to "airbyte-many-4"; this check tested the first\./);
+      assert.match(message, /Publishing is limited to 90 message\(s\) per second\./);
+      assert.deepEqual(connected, ['airbyte-many-1']);
+    } finally {
+      broker.aedes.off('client', onClient);
+    }
+  });
+
   it('succeeds and publishes a test envelope, acknowledged, on the test topic', async () => {
     const subscriber = await subscribe(broker.url, 'check/#');
     try {

@@ -169,6 +169,7 @@ describe('toSettings', () => {
       publisher_sync: [minimal, (s) => s.publisherSync],
       session_expiry_seconds: [keptSession, (s) => s.sessionExpirySeconds],
       shutdown_grace_seconds: [minimal, (s) => s.shutdownGraceMs / 1000],
+      connections: [minimal, (s) => s.connections],
     };
     const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(([, schema]) => schema.default !== undefined);
     assert.ok(declared.length >= 15, 'spec.json declares its defaults');

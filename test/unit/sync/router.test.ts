@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { StreamRoute } from '../../../src/airbyte/catalog.js';
+import { Router, keyText } from '../../../src/sync/router.js';
+
+function route(topic: string, primaryKey: string[][] = []): StreamRoute {
+  return { name: topic, namespace: undefined, primaryKey, topic, streamJson: JSON.stringify(topic) };
+}
+
+describe('Router', () => {
+  it('sends everything over the one connection there is', () => {
+    const router = new Router(1);
+    assert.equal(router.connectionFor(route('a', [['id']]), '{"id":7}'), 0);
+  });
+
+  it('keeps every record of one key on one connection, whatever else the record holds', () => {
+    const router = new Router(8);
+    const users = route('crm/users', [['id'], ['region', 'code']]);
+    const first = router.connectionFor(users, '{"id":42,"region":{"code":"eu"},"name":"a"}');
+    for (const data of ['{"name":"b","region":{"code":"eu"},"id":42}', '{ "id" : 42 , "region" : { "code" : "eu" }, "extra": [1,2,3] }']) {
+      assert.equal(router.connectionFor(users, data), first, data);
+    }
+  });
+
+  it("keeps every record of a stream without a key on its topic's connection", () => {
+    const router = new Router(16);
+    const events = route('events');
+    const chosen = new Set(Array.from({ length: 100 }, (_, i) => router.connectionFor(events, `{"n":${i}}`)));
+    assert.equal(chosen.size, 1);
+  });
+
+  it('spreads keys evenly over the connections', () => {
+    for (const connections of [2, 4, 8, 16]) {
+      const router = new Router(connections);
+      const counts = new Array<number>(connections).fill(0);
+      const keys = 20_000;
+      for (let id = 0; id < keys; id++) {
+        const index = router.connectionFor(route('t', [['id']]), `{"id":${id}}`);
+        assert.ok(index >= 0 && index < connections);
+        counts[index] = (counts[index] ?? 0) + 1;
+      }
+      const mean = keys / connections;
+      for (const count of counts) assert.ok(Math.abs(count - mean) < mean * 0.15, `${connections} connections: ${counts.join(', ')}`);
+    }
+  });
+
+  it('spreads streams without a key over the connections by topic', () => {
+    const router = new Router(4);
+    const used = new Set(Array.from({ length: 40 }, (_, i) => router.connectionFor(route(`stream-${i}`), '{}')));
+    assert.equal(used.size, 4);
+  });
+
+  it('reads each key field exactly as the source wrote it, a missing one as empty', () => {
+    const keyed = route('t', [['id'], ['a', 'b']]);
+    assert.equal(keyText(keyed, '{"id":12345678901234567890,"a":{"b":"x\\"y"}}'), '12345678901234567890\u0000"x\\"y"\u0000');
+    assert.equal(keyText(keyed, '{"a":{}}'), '\u0000\u0000');
+    assert.notEqual(keyText(keyed, '{"id":1,"a":{"b":2}}'), keyText(keyed, '{"id":12,"a":{"b":""}}'));
+  });
+});
