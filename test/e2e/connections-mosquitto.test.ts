@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { type RunResult, runWrite, startWrite } from '../support/connector.js';
+import { runWrite, startWrite, logMessages, streamCursors } from '../support/connector.js';
 import { recordLine, streamStateLine } from '../support/messages.js';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import { startProxy } from '../support/proxy.js';
@@ -47,17 +47,6 @@ function dataOf(delivery: Delivery): { order_id: string; seq: number; n: number 
   return (JSON.parse(delivery.payload) as { _airbyte_data: { order_id: string; seq: number; n: number } })._airbyte_data;
 }
 
-function cursors(result: RunResult): number[] {
-  return result.states().map((state) => (state.stream as { stream_state: { cursor: number } }).stream_state.cursor);
-}
-
-function logs(result: RunResult, pattern: RegExp): string[] {
-  return result
-    .ofType('LOG')
-    .map((m) => (m.log as { message: string }).message)
-    .filter((message) => pattern.test(message));
-}
-
 describe('parallel connections and rate limits against Mosquitto', { skip }, () => {
   let mosquitto: Mosquitto;
   before(async () => {
@@ -92,12 +81,12 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
         last.set(key, seq);
       }
       assert.deepEqual(
-        cursors(result),
+        streamCursors(result),
         Array.from({ length: 40 }, (_, i) => (i + 1) * 100),
       );
       for (let n = 1; n <= 8; n++) assert.match(mosquitto.log(), new RegExp(`New client connected from .* as airbyte-par-${n} `), `client airbyte-par-${n}`);
       assert.doesNotMatch(mosquitto.log(), /as airbyte-par /, 'no connection under the bare client ID');
-      assert.match(logs(result, /^Publishing/)[0] ?? '', /over 8 connections \(client IDs "airbyte-par-1" to "airbyte-par-8"\)/);
+      assert.match(logMessages(result, /^Publishing/)[0] ?? '', /over 8 connections \(client IDs "airbyte-par-1" to "airbyte-par-8"\)/);
     } finally {
       await subscriber.close();
     }
@@ -130,7 +119,7 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
       const firstState = stdout.indexOf('"type":"STATE"');
       assert.ok(firstState > progressAt, 'a state went out while one connection had not acknowledged the records before it');
       assert.deepEqual(
-        cursors(result),
+        streamCursors(result),
         Array.from({ length: 20 }, (_, i) => (i + 1) * 20),
       );
     } finally {
@@ -153,8 +142,8 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
       run.child.stdin?.end(`${input.slice(1500).join('\n')}\n`);
       const result = await run.result;
       assert.equal(result.code, 0, result.stdout);
-      const lost = logs(result, /to the broker was lost/);
-      const reconnected = logs(result, /reconnected after/);
+      const lost = logMessages(result, /to the broker was lost/);
+      const reconnected = logMessages(result, /reconnected after/);
       assert.equal(lost.length, 1, lost.join('\n'));
       assert.equal(reconnected.length, 1, reconnected.join('\n'));
       assert.match(lost[0] ?? '', /^Connection [1-4] \(client ID "airbyte-cut-[1-4]"\) to the broker was lost/);
@@ -163,7 +152,7 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
       const seen = new Set(deliveries.map((d) => dataOf(d).n));
       assert.equal(seen.size, 3000, 'every record arrived at least once');
       assert.deepEqual(
-        cursors(result),
+        streamCursors(result),
         Array.from({ length: 30 }, (_, i) => (i + 1) * 100),
       );
     } finally {
@@ -196,7 +185,7 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
       assert.equal(error.failure_type, 'config_error');
       assert.match(String(error.message), /client ID "airbyte-twins-2"/);
       assert.doesNotMatch(String(error.message), /airbyte-twins-[13]/);
-      assert.deepEqual(cursors(result), [20, 40, 60]);
+      assert.deepEqual(streamCursors(result), [20, 40, 60]);
     } finally {
       await twin.endAsync(true);
     }
@@ -233,7 +222,7 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
       }
       assert.ok(busiest <= perSecond * 2 * 1.05 + perSecond * 0.1, `${busiest} messages within two seconds`);
       assert.ok(result.elapsedMs >= ((2000 - perSecond * 0.1) / perSecond) * 1000, `2,000 messages in ${result.elapsedMs} ms`);
-      assert.match(logs(result, /^Publishing/)[0] ?? '', /at most 400 message\(s\) per second/);
+      assert.match(logMessages(result, /^Publishing/)[0] ?? '', /at most 400 message\(s\) per second/);
     } finally {
       await subscriber.close();
     }

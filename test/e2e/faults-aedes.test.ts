@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
-import { type RunResult, runWrite, startWrite } from '../support/connector.js';
+import { type RunResult, runWrite, startWrite, logMessages } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { startProxy } from '../support/proxy.js';
 
@@ -76,13 +76,6 @@ function duplicates(keys: Map<number, number>): number {
   return extra;
 }
 
-function logs(result: RunResult, pattern: RegExp): string[] {
-  return result
-    .ofType('LOG')
-    .map((m) => (m.log as { message: string }).message)
-    .filter((message) => pattern.test(message));
-}
-
 describe('connection loss mid-sync', () => {
   it('reconnects after a cut and republishes what was not acknowledged', async () => {
     const proxy = await startProxy(broker.port);
@@ -96,10 +89,10 @@ describe('connection loss mid-sync', () => {
       const result = await runWrite(config(proxy.port, 'once', { max_inflight: 200 }), CATALOG, `${lines.join('\n')}\n`);
       const keys = assertComplete(result, 'once', 20_000, 1000);
       assert.equal(proxy.connections.length, 2);
-      const [lost] = logs(result, /^The connection to the broker was lost/);
+      const [lost] = logMessages(result, /^The connection to the broker was lost/);
       // A reset reads as ECONNRESET, or, when it lands between reads, as a plain close.
       assert.match(lost ?? '', /lost \((ECONNRESET|EPIPE|closed by the broker or the network)\) with \d+ message\(s\) not yet acknowledged/);
-      const [restored] = logs(result, /^Reconnected after/);
+      const [restored] = logMessages(result, /^Reconnected after/);
       const resent = Number(/sending the (\d+) unacknowledged/.exec(restored ?? '')?.[1]);
       assert.ok(resent <= 200, `at most the window is in flight, ${resent}`);
       assert.ok(duplicates(keys) <= resent, `only messages in flight at the cut may arrive twice: ${duplicates(keys)} > ${resent}`);
@@ -122,7 +115,7 @@ describe('connection loss mid-sync', () => {
       const result = await runWrite(config(proxy.port, 'repeated', { message_qos: 'EXACTLY_ONCE' }), CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 40_000 });
       assertComplete(result, 'repeated', 3000, 100);
       assert.equal(proxy.connections.length, 4);
-      const restored = logs(result, /^Reconnected after/);
+      const restored = logMessages(result, /^Reconnected after/);
       assert.equal(restored.length, 3);
       for (const line of restored) assert.match(line, /in a new session; sending the [1-9]\d* unacknowledged message\(s\) again/);
     } finally {
@@ -343,7 +336,7 @@ describe('interruption and progress', () => {
       proxy.release();
       const result = await run.result;
       assert.equal(result.code, 0, result.stdout);
-      assert.equal(logs(result, /^Stream "events": 1000 record\(s\), \d+ payload bytes, published to "faults\/progress\/events"\.$/).length, 1);
+      assert.equal(logMessages(result, /^Stream "events": 1000 record\(s\), \d+ payload bytes, published to "faults\/progress\/events"\.$/).length, 1);
     } finally {
       await proxy.close();
     }

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { type RunResult, runWrite, startWrite } from '../support/connector.js';
+import { runWrite, startWrite, logMessages, streamCursors } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import { startProxy } from '../support/proxy.js';
@@ -32,17 +32,6 @@ function keysOf(messages: readonly Delivery[]): Map<number, number> {
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   return counts;
-}
-
-function cursors(result: RunResult): number[] {
-  return result.states().map((state) => (state.stream as { stream_state: { cursor: number } }).stream_state.cursor);
-}
-
-function logs(result: RunResult, pattern: RegExp): string[] {
-  return result
-    .ofType('LOG')
-    .map((m) => (m.log as { message: string }).message)
-    .filter((message) => pattern.test(message));
 }
 
 describe('Mosquitto faults', { skip }, () => {
@@ -87,11 +76,11 @@ describe('Mosquitto faults', { skip }, () => {
       const keys = keysOf([...before.messages, ...afterRestart.messages]);
       for (let k = 0; k < 2000; k++) assert.ok(keys.has(k), `record ${k} was lost`);
       assert.deepEqual(
-        cursors(result),
+        streamCursors(result),
         Array.from({ length: 20 }, (_, i) => (i + 1) * 100),
       );
       assert.ok(keysOf(afterRestart.messages).size >= 200, 'the messages in flight at the kill were sent again to the new broker');
-      assert.ok(logs(result, /^Reconnection attempt \d+ failed/).length >= 1, 'reconnection was attempted while the broker was down');
+      assert.ok(logMessages(result, /^Reconnection attempt \d+ failed/).length >= 1, 'reconnection was attempted while the broker was down');
       const stdout = result.stdout;
       assert.ok(stdout.indexOf('Reconnected after') < stdout.indexOf('"cursor":1100'), 'no state of the second half before the reconnection');
     } finally {
@@ -123,7 +112,7 @@ describe('Mosquitto faults', { skip }, () => {
         String(error.message),
         /^Another client connected with client ID "airbyte-twin-5" and the broker handed it this connection's session \(Session taken over \(reason code 0x8e\)\)/,
       );
-      assert.deepEqual(cursors(result), [10]);
+      assert.deepEqual(streamCursors(result), [10]);
       assert.equal(proxy.connections.length, 1, 'no reconnection: it would push the other client off');
     } finally {
       await proxy.close();
@@ -153,7 +142,7 @@ describe('Mosquitto faults', { skip }, () => {
           String(error.message),
           new RegExp(`closed the connection 3 times in a row within 2 s of accepting it.*another client is connected with client ID "${clientId}"`),
         );
-        assert.deepEqual(cursors(result), [10]);
+        assert.deepEqual(streamCursors(result), [10]);
       } finally {
         await twin.endAsync(true);
       }
@@ -186,15 +175,15 @@ describe('Mosquitto faults', { skip }, () => {
       try {
         const result = await runWrite(config, CATALOG, `${input.join('\n')}\n`, { timeoutMs: 40_000 });
         assert.equal(result.code, 0, result.stdout);
-        assert.match(logs(result, /^Reconnected after/)[0] ?? '', /the broker resumed the session; sending the [1-9]\d* unacknowledged/);
+        assert.match(logMessages(result, /^Reconnected after/)[0] ?? '', /the broker resumed the session; sending the [1-9]\d* unacknowledged/);
         await subscriber.waitFor(2000);
         const keys = keysOf(subscriber.messages);
         for (let k = 0; k < 2000; k++) assert.equal(keys.get(k), 1, `record ${k} delivered ${keys.get(k) ?? 0} time(s)`);
-        assert.equal(cursors(result).length, 20);
+        assert.equal(streamCursors(result).length, 20);
         // The session outlives the sync too: the next sync with this client ID resumes it.
         const next = await runWrite({ ...config, broker_port: mosquitto.port }, CATALOG, `${lines(2000, 2010, 10).join('\n')}\n`);
         assert.equal(next.code, 0, next.stdout);
-        assert.equal(logs(next, new RegExp(`^The broker resumed the session it kept for client ID "${clientId}"`)).length, 1);
+        assert.equal(logMessages(next, new RegExp(`^The broker resumed the session it kept for client ID "${clientId}"`)).length, 1);
       } finally {
         await subscriber.close();
         await proxy.close();
@@ -218,7 +207,7 @@ describe('Mosquitto faults', { skip }, () => {
         assert.equal(data.k, i);
         assert.ok(data.text === text(i), `record ${i} arrived intact`);
       }
-      assert.deepEqual(cursors(result), [2]);
+      assert.deepEqual(streamCursors(result), [2]);
     } finally {
       await subscriber.close();
     }

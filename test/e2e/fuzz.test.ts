@@ -19,6 +19,7 @@ import { Output } from '../../src/airbyte/output.js';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
 import { parseLines, runWrite } from '../support/connector.js';
 import { catalogOf, globalStateLine, legacyStateLine, recordLine, streamStateLine } from '../support/messages.js';
+import { mulberry32 as generator } from '../support/random.js';
 import { dataOfBytes } from '../support/shapes.js';
 
 const EVENTS = { name: 'events' };
@@ -27,18 +28,6 @@ const CATALOG = catalogOf([EVENTS, USERS]);
 const QOS = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'] as const;
 const IN_PROCESS_RUNS = Number(process.env.FUZZ_RUNS ?? 2000);
 const PROCESS_RUNS = 25;
-
-/** A small deterministic generator (mulberry32), so that a failing run can be replayed from its seed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Case {
   readonly lines: Buffer[];

@@ -8,29 +8,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
 import { runWrite } from '../support/connector.js';
-import { catalogOf } from '../support/messages.js';
 import {
-  type ShapeStream,
   type Wire,
   aimsReached,
   assertShapesDelivered,
   assertShapesStates,
   deliveriesBeforeSentinel,
-  shapeRecords,
-  shapedSync,
+  SHAPE_CATALOG,
+  SHAPES_SEED,
+  plannedSync,
+  QOS_NAMES,
 } from '../support/shapes.js';
 import { type Delivery, subscribe } from '../support/subscriber.js';
-
-/** `s` has the shortest name, topic and emitted_at, so that the smallest payload and packet sizes can be reached. */
-const STREAMS: readonly ShapeStream[] = [
-  { name: 's', topic: 's', emittedAt: 7 },
-  { name: 'users', namespace: 'crm', topic: 'crm/users', emittedAt: 1_700_000_000_000 },
-  { name: 'events', namespace: 'app', topic: 'app/events', emittedAt: 1_700_000_012_345 },
-];
-const CATALOG = catalogOf(STREAMS);
-const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'] as const;
-/** Replays one seed for every case when set, e.g. to chase a failure seen with another seed. */
-const SEED_OVERRIDE = process.env.SHAPES_SEED === undefined ? undefined : Number(process.env.SHAPES_SEED);
 
 /** Each QoS over each transport, the protocol version alternating so that both meet every QoS and transport. */
 const CASES = [
@@ -70,23 +59,13 @@ describe('records shaped like real data, through aedes', () => {
 
   CASES.forEach(({ qos, transport, version }, index) => {
     it(`delivers every size byte for byte and echoes every state at QoS ${qos} over ${transport} with MQTT ${version}`, async (t) => {
-      const seed = SEED_OVERRIDE ?? 4100 + index;
+      const seed = SHAPES_SEED ?? 4100 + index;
       const label = `QoS ${qos} ${transport} MQTT ${version}`;
       const wire: Wire = { qos, mqtt5: false, aliases: false };
-      const sync = shapedSync(seed, shapeRecords(seed, STREAMS, wire));
-      const dataBytes = sync.records.reduce((sum, r) => sum + Buffer.byteLength(r.dataJson), 0);
-      t.diagnostic(`seed ${seed}: ${sync.records.length} records, ${dataBytes} bytes of data, ${sync.states.length} states`);
-      // The boundaries that framing and the write batch care about must be in the data, or the test proves little.
-      const reached = aimsReached(sync.records);
-      for (const aim of ['packet 65536 bytes', 'packet 4096 bytes', 'remaining 16384 bytes', 'payload 128 bytes']) {
-        assert.ok(
-          [...reached].some((r) => r.startsWith(aim)),
-          `seed ${seed}: no record aimed at ${aim}`,
-        );
-      }
+      const sync = plannedSync(seed, wire, (line) => t.diagnostic(line));
       if (qos === 0)
         assert.ok(
-          [...reached].some((r) => r.startsWith('remaining 127 bytes')),
+          [...aimsReached(sync.records)].some((r) => r.startsWith('remaining 127 bytes')),
           `seed ${seed}: remaining length 127 not reached`,
         );
 
@@ -98,7 +77,7 @@ describe('records shaped like real data, through aedes', () => {
       try {
         const url = transport === 'tcp' ? broker.url : `ws://127.0.0.1:${broker.wsPort}/mqtt`;
         const config = { broker_url: url, protocol_version: version, message_qos: QOS_NAMES[qos], client, topic_pattern: '{namespace}/{stream}' };
-        const result = await runWrite(config, CATALOG, sync.input, { timeoutMs: 60_000 });
+        const result = await runWrite(config, SHAPE_CATALOG, sync.input, { timeoutMs: 60_000 });
         assertShapesStates(result, sync, label);
         // At QoS 0 a state only means "handed to the operating system": wait until the broker has read it all.
         await gone;

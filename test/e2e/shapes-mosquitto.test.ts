@@ -12,35 +12,27 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runWrite } from '../support/connector.js';
-import { catalogOf } from '../support/messages.js';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import {
   type ShapeStream,
   type ShapedRecord,
   type Wire,
-  aimsReached,
   assertShapesDelivered,
   assertShapesStates,
   dataBytesForPacket,
   dataOfBytes,
   deliveriesBeforeSentinel,
   mulberry32,
-  shapeRecords,
   shapedSync,
+  SHAPE_CATALOG,
+  SHAPES_SEED,
+  plannedSync,
+  QOS_NAMES,
 } from '../support/shapes.js';
+import { catalogOf } from '../support/messages.js';
 import { subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
-/** `s` has the shortest name, topic and emitted_at, so that the smallest payload and packet sizes can be reached. */
-const STREAMS: readonly ShapeStream[] = [
-  { name: 's', topic: 's', emittedAt: 7 },
-  { name: 'users', namespace: 'crm', topic: 'crm/users', emittedAt: 1_700_000_000_000 },
-  { name: 'events', namespace: 'app', topic: 'app/events', emittedAt: 1_700_000_012_345 },
-];
-const CATALOG = catalogOf(STREAMS);
-const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'] as const;
-/** Replays one seed for every case when set, e.g. to chase a failure seen with another seed. */
-const SEED_OVERRIDE = process.env.SHAPES_SEED === undefined ? undefined : Number(process.env.SHAPES_SEED);
 
 describe('records shaped like real data, through Mosquitto', { skip }, () => {
   let mosquitto: Mosquitto;
@@ -61,28 +53,19 @@ describe('records shaped like real data, through Mosquitto', { skip }, () => {
     for (const transport of ['tcp', 'websocket'] as const) {
       for (const qos of [0, 1, 2] as const) {
         const caseIndex = index++;
-        const seed = SEED_OVERRIDE ?? 5100 + caseIndex;
+        const seed = SHAPES_SEED ?? 5100 + caseIndex;
         it(`delivers every size byte for byte and echoes every state at QoS ${qos} over ${transport} with MQTT ${version}`, async (t) => {
           const label = `QoS ${qos} ${transport} MQTT ${version}`;
           // Mosquitto announces a topic alias maximum to MQTT 5 clients: after a stream's first message, no topic.
           const wire: Wire = { qos, mqtt5: version === '5', aliases: version === '5' };
-          const sync = shapedSync(seed, shapeRecords(seed, STREAMS, wire));
-          const dataBytes = sync.records.reduce((sum, r) => sum + Buffer.byteLength(r.dataJson), 0);
-          t.diagnostic(`seed ${seed}: ${sync.records.length} records, ${dataBytes} bytes of data, ${sync.states.length} states`);
-          const reached = aimsReached(sync.records);
-          for (const aim of ['packet 65536 bytes', 'packet 4096 bytes', 'remaining 16384 bytes', 'payload 128 bytes']) {
-            assert.ok(
-              [...reached].some((r) => r.startsWith(aim)),
-              `seed ${seed}: no record aimed at ${aim}`,
-            );
-          }
+          const sync = plannedSync(seed, wire, (line) => t.diagnostic(line));
 
           const subscriber = await subscribe(mosquitto.url, '#');
           try {
             const url = transport === 'tcp' ? `mqtt://127.0.0.1:${tcpPort}` : `ws://127.0.0.1:${wsPort}/mqtt`;
             const client = `shapes-mosquitto-${caseIndex}`;
             const config = { broker_url: url, protocol_version: version, message_qos: QOS_NAMES[qos], client, topic_pattern: '{namespace}/{stream}' };
-            const result = await runWrite(config, CATALOG, sync.input, { timeoutMs: 60_000 });
+            const result = await runWrite(config, SHAPE_CATALOG, sync.input, { timeoutMs: 60_000 });
             assertShapesStates(result, sync, label, mosquitto.log().slice(-2000));
             const deliveries = await deliveriesBeforeSentinel(subscriber, sync.records.length, `${label}, seed ${seed}`);
             assertShapesDelivered(deliveries, sync, label);

@@ -110,6 +110,19 @@ export function startConnector(args: readonly string[], options: RunOptions = {}
   return { child, waitForLine, result };
 }
 
+/** The messages of the LOG lines that match `pattern`. */
+export function logMessages(result: RunResult, pattern: RegExp): string[] {
+  return result
+    .ofType('LOG')
+    .map((m) => (m.log as { message: string }).message)
+    .filter((message) => pattern.test(message));
+}
+
+/** The cursor of each STREAM state emitted, in order (states written by `streamStateLine`). */
+export function streamCursors(result: RunResult): number[] {
+  return result.states().map((state) => (state.stream as { stream_state: { cursor: number } }).stream_state.cursor);
+}
+
 export function runConnector(args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   return startConnector(args, { ...options, stdin: options.onSpawn ? undefined : (options.stdin ?? '') }).result;
 }

@@ -12,20 +12,10 @@ import { randomUUID } from 'node:crypto';
 import type { RunResult } from './connector.js';
 import { envelopeOf } from './expect.js';
 import type { Delivery, Subscriber } from './subscriber.js';
+import { type Random, mulberry32 } from './random.js';
+import { catalogOf } from './messages.js';
 
-export type Random = () => number;
-
-/** mulberry32: a tiny deterministic generator, good enough to spread test data and cheap to replay. */
-export function mulberry32(seed: number): Random {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export { type Random, mulberry32 };
 
 const between = (random: Random, low: number, high: number): number => low + Math.floor(random() * (high - low + 1));
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -414,4 +404,33 @@ export async function deliveriesBeforeSentinel(
     0,
     subscriber.messages.findIndex((d) => d.topic === topic),
   );
+}
+
+/** `s` has the shortest name, topic and emitted_at, so that the smallest payload and packet sizes can be reached. */
+export const SHAPE_STREAMS: readonly ShapeStream[] = [
+  { name: 's', topic: 's', emittedAt: 7 },
+  { name: 'users', namespace: 'crm', topic: 'crm/users', emittedAt: 1_700_000_000_000 },
+  { name: 'events', namespace: 'app', topic: 'app/events', emittedAt: 1_700_000_012_345 },
+];
+export const SHAPE_CATALOG = catalogOf(SHAPE_STREAMS);
+export const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'] as const;
+/** Replays one seed for every case when set, e.g. to chase a failure seen with another seed. */
+export const SHAPES_SEED = process.env.SHAPES_SEED === undefined ? undefined : Number(process.env.SHAPES_SEED);
+
+/**
+ * The sync a shapes test runs for `seed` over `wire`, after checking that its records reach the sizes where framing
+ * and the write batch change behaviour (without them the test would prove little). `note` receives a summary line.
+ */
+export function plannedSync(seed: number, wire: Wire, note: (line: string) => void): ShapedSync {
+  const sync = shapedSync(seed, shapeRecords(seed, SHAPE_STREAMS, wire));
+  const dataBytes = sync.records.reduce((sum, r) => sum + Buffer.byteLength(r.dataJson), 0);
+  note(`seed ${seed}: ${sync.records.length} records, ${dataBytes} bytes of data, ${sync.states.length} states`);
+  const reached = aimsReached(sync.records);
+  for (const aim of ['packet 65536 bytes', 'packet 4096 bytes', 'remaining 16384 bytes', 'payload 128 bytes']) {
+    assert.ok(
+      [...reached].some((r) => r.startsWith(aim)),
+      `seed ${seed}: no record aimed at ${aim}`,
+    );
+  }
+  return sync;
 }

@@ -15,21 +15,10 @@ import { PublishEncoder, type PublishTarget, publishTarget } from '../../../src/
 import { Publisher } from '../../../src/mqtt/publisher.js';
 import { BATCH_BYTES, MIN_REMAINDER } from '../../../src/mqtt/write-batch.js';
 import { FakePort, nextTurn } from '../../support/fake-port.js';
+import { mulberry32 as generator } from '../../support/random.js';
 
 const CASES = Number(process.env.PROPERTY_CASES ?? 2000);
 const ONLY_SEED = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
-
-/** mulberry32: small, fast and deterministic, so a failing case is replayed from its seed. */
-function generator(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 interface Message {
   readonly token: number;
