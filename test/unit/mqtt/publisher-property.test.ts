@@ -194,6 +194,12 @@ async function runCase(seed: number): Promise<string> {
   for (let step = 0; acknowledged.length < total; step++) {
     assert.ok(step < 5000, `${label}: stalled with ${acknowledged.length} of ${total} acknowledged and ${messages.length} sent`);
     while (messages.length < total && publisher.hasRoom && chance(0.85)) {
+      if (maxInflightBytes !== undefined) {
+        // Room means the payload bytes awaiting acknowledgement are below the bound, whatever the window allows.
+        const done = new Set(acknowledged);
+        const inFlight = messages.reduce((sum, m) => sum + (done.has(m.token) ? 0 : Buffer.byteLength(m.payload)), 0);
+        assert.ok(inFlight < maxInflightBytes, `${label}: room offered with ${inFlight} payload bytes in flight`);
+      }
       const token = messages.length;
       const size = payloadSize(random);
       let target = shared[Math.floor(random() * shared.length)] as PublishTarget;
