@@ -121,4 +121,32 @@ describe('Checkpoints', () => {
     assert.equal(released, 5000);
     assert.equal(cp.statesHeld, 0);
   });
+
+  it('refuses an acknowledgement of a record not yet received, even the very next one', () => {
+    const cp = new Checkpoints();
+    const r0 = cp.recordReceived(usersKey);
+    assert.throws(() => cp.acknowledged(r0 + 1), RangeError);
+    assert.deepEqual(cp.acknowledged(r0), []);
+    assert.throws(() => cp.acknowledged(r0), RangeError, 'twice');
+  });
+
+  it('releases states in order while later ones stay held, across the compaction of the held queue', () => {
+    const cp = new Checkpoints();
+    const records: number[] = [];
+    for (let i = 0; i < 100; i++) {
+      records.push(cp.recordReceived(usersKey));
+      cp.stateReceived(state(streamStateLine(USERS, i)));
+    }
+    const released: string[] = [];
+    for (const r of records.slice(0, 70)) released.push(...cp.acknowledged(r));
+    assert.equal(released.length, 70);
+    assert.equal(cp.statesHeld, 30, 'counted after some states went out and others wait');
+    assert.equal(cp.recordsReceived, 100);
+    for (const r of records.slice(70).reverse()) released.push(...cp.acknowledged(r));
+    assert.equal(cp.statesHeld, 0);
+    assert.deepEqual(
+      released.map((line) => (JSON.parse(line) as { state: { stream: { stream_state: { cursor: number } } } }).state.stream.stream_state.cursor),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
+  });
 });

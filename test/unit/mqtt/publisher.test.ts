@@ -423,4 +423,129 @@ describe('Publisher', () => {
     for (const p of port.publishes()) port.acknowledge('puback', p.messageId ?? 0);
     assert.equal(acknowledged.length, sizes.length);
   });
+
+  it('resolves drain only once every message in flight is acknowledged', async () => {
+    const { publisher, send } = harness(1);
+    const port = new FakePort();
+    publisher.attach(port);
+    send(0);
+    send(1);
+    let drained = false;
+    const done = publisher.drain().then(() => (drained = true));
+    await nextTurn();
+    port.acknowledge('puback', 1);
+    await nextTurn();
+    assert.equal(drained, false, 'one message still in flight');
+    port.acknowledge('puback', 2);
+    await done;
+    assert.equal(drained, true);
+  });
+
+  it('takes messages while detached, says it has no room, and sends them after the backlog on the next connection', async () => {
+    const { publisher, send } = harness(1, { maxInflight: 7 });
+    assert.equal(publisher.window, 7, 'before any connection: the configured bound');
+    const first = new FakePort();
+    publisher.attach(first);
+    send(0);
+    send(1);
+    await nextTurn();
+    publisher.detach();
+    assert.equal(publisher.hasRoom, false);
+    send(2); // a reader still flowing when the connection dropped
+    const second = new FakePort({ receiveMaximum: 1 });
+    publisher.attach(second);
+    send(3); // behind the backlog
+    await nextTurn();
+    assert.deepEqual(ids(second), [1], 'the window of one holds the rest back');
+    for (let id = 1; id <= 4; id++) {
+      second.acknowledge('puback', id);
+      await nextTurn();
+    }
+    assert.deepEqual(
+      second.publishes().map((p) => [p.payload.toString(), p.dup]),
+      [
+        ['{"n":0}', true],
+        ['{"n":1}', true],
+        ['{"n":2}', false],
+        ['{"n":3}', false],
+      ],
+    );
+  });
+
+  it('does not count a QoS 0 write of a lost connection that completes after the reconnect', async () => {
+    const { publisher, acknowledged, send } = harness(0);
+    const first = new FakePort({ holdWrites: true });
+    publisher.attach(first);
+    send(0);
+    await nextTurn();
+    publisher.detach();
+    const second = new FakePort({ holdWrites: true });
+    publisher.attach(second);
+    await nextTurn();
+    first.completeWrites();
+    assert.deepEqual(acknowledged, [], 'the old write says nothing about the message sent again');
+    second.completeWrites();
+    assert.deepEqual(acknowledged, [0]);
+  });
+
+  it('wakes the reader every time room comes back, and never after a stop', async () => {
+    const { publisher, send } = harness(1, { maxInflight: 1 });
+    const port = new FakePort();
+    publisher.attach(port);
+    let woken = 0;
+    for (let round = 1; round <= 3; round++) {
+      send(round);
+      publisher.whenRoom(() => woken++);
+      await nextTurn();
+      port.acknowledge('puback', round);
+      await nextTurn();
+      assert.equal(woken, round);
+    }
+    send(9);
+    publisher.whenRoom(() => woken++);
+    await nextTurn();
+    port.acknowledge('puback', 4);
+    publisher.stop(new ConfigError('stopped'));
+    await nextTurn();
+    assert.equal(woken, 3, 'a stopped publisher wakes nobody');
+  });
+
+  it('with a large window, wakes the reader at half the window, so each refill goes out as one write', async () => {
+    const { publisher, send } = harness(1, { maxInflight: 512 });
+    const port = new FakePort();
+    publisher.attach(port);
+    let token = 0;
+    while (publisher.hasRoom) send(token++);
+    let woken = 0;
+    publisher.whenRoom(() => woken++);
+    await nextTurn();
+    const published = port.publishes();
+    for (let i = 0; i < 255; i++) port.acknowledge('puback', published[i]?.messageId ?? 0);
+    await nextTurn();
+    assert.equal(woken, 0, 'not yet: 257 of 512 still in flight');
+    port.acknowledge('puback', published[255]?.messageId ?? 0);
+    await nextTurn();
+    assert.equal(woken, 1, 'half the window is free');
+  });
+
+  it('keeps the first failure when stopped twice', async () => {
+    const { publisher, send } = harness(1);
+    publisher.attach(new FakePort());
+    send(0);
+    const first = new ConfigError('first');
+    publisher.stop(first);
+    publisher.stop(new ConfigError('second'));
+    await assert.rejects(publisher.drain(), (err) => err === first);
+  });
+
+  it('counts only the "no matching subscribers" acknowledgements, per topic', async () => {
+    const { publisher, send } = harness(1, {}, true);
+    const port = new FakePort({ protocolVersion: 5 });
+    publisher.attach(port);
+    for (let token = 0; token < 4; token++) send(token);
+    await nextTurn();
+    port.acknowledge('puback', 1, 0x10);
+    for (const id of [2, 3, 4]) port.acknowledge('puback', id);
+    assert.equal(publisher.noSubscribers.get('t/users'), 1);
+  });
 });

@@ -57,5 +57,6 @@ describe('patternProblem', () => {
     assert.match(patternProblem('airbyte/#') ?? '', /wildcard/);
     assert.match(patternProblem('airbyte/+/{stream}') ?? '', /wildcard/);
     assert.equal(patternProblem('airbyte/{namespace}/{stream}'), undefined);
+    assert.match(patternProblem('airbyte/\u0000/{stream}') ?? '', /U\+0000/);
   });
 });
