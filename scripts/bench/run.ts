@@ -6,7 +6,9 @@
  * A sweep of max_inflight at QoS 1 shows where the default comes from.
  *
  * Environment: BENCH_RECORDS (200000), BENCH_ROUNDS (3), BENCH_MEMORY_RECORDS (1000000; 0 skips the memory check),
- * BENCH_WINDOWS (comma-separated max_inflight values for the sweep; empty skips it).
+ * BENCH_WINDOWS (comma-separated max_inflight values for the sweep; empty skips it), BENCH_STARTUP_RUNS (15).
+ *
+ * Last, the start-up time of spec and check against a bare `node -e 0` (startup.ts).
  */
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,6 +17,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { v4 as uuidv4 } from 'uuid';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
+import { measureStartup, startupTable } from './startup.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/src/main.js');
@@ -196,6 +199,8 @@ try {
         `(${Math.round(MEMORY_RECORDS / result.seconds).toLocaleString('en-US')} records/s) with a peak RSS of ${result.peakRssMb.toFixed(0)} MB (target < 150 MB).`,
     );
   }
+  console.log(`\nStart-up (median of ${process.env.BENCH_STARTUP_RUNS ?? 15} runs each, alternating):\n`);
+  console.log(startupTable(await measureStartup({ runs: Number(process.env.BENCH_STARTUP_RUNS ?? 15) })));
 } finally {
   await broker.stop();
   rmSync(dir, { recursive: true, force: true });
