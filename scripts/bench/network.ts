@@ -23,18 +23,17 @@
  * supported instead of being run. A configuration the connector refuses is reported with the connector's message.
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { v4 as uuidv4 } from 'uuid';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
 import { startDelayProxy } from './delay-proxy.js';
+import { STREAMS, generateInputs } from './inputs.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MAIN = join(ROOT, 'dist/src/main.js');
 const BARE = join(ROOT, 'dist/scripts/bench/bare-publisher.js');
-const STREAMS = ['users', 'orders', 'events', 'sensor_readings'];
 
 export interface NetworkBenchOptions {
   /** Records per run; BENCH_NETWORK_RECORDS or 20,000 from the command line. */
@@ -81,60 +80,6 @@ export interface NetworkBenchResult {
   readonly records: number;
   readonly rows: readonly NetworkRow[];
   readonly targets: readonly NetworkTarget[];
-}
-
-interface Inputs {
-  readonly messages: string;
-  readonly envelopes: string;
-  readonly catalog: string;
-  readonly bytes: number;
-}
-
-/**
- * Records of about 250 bytes across four streams with a STREAM state every 1,000 records, as in run.ts; and the same
- * records as finished envelopes ("topic<TAB>payload") for the reference publisher. Unlike run.ts's, the streams have
- * a primary key (`id`): the connector spreads records over its connections by key, and without one by topic, which
- * would put four streams on at most four connections (measured: 8 connections took as long as 4).
- */
-async function generate(dir: string, records: number): Promise<Inputs> {
-  const messagesPath = join(dir, 'messages.jsonl');
-  const envelopesPath = join(dir, 'envelopes.tsv');
-  const messages = createWriteStream(messagesPath);
-  const envelopes = createWriteStream(envelopesPath);
-  const write = async (stream: NodeJS.WritableStream, text: string): Promise<void> => {
-    if (!stream.write(text)) await new Promise((resolve) => stream.once('drain', resolve));
-  };
-  let bytes = 0;
-  for (let i = 0; i < records; i++) {
-    const stream = STREAMS[i % STREAMS.length] as string;
-    const emittedAt = 1_700_000_000_000 + i;
-    const data = `{"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com","amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active","updated_at":"2026-11-01T12:00:00Z","tags":["a","b"],"score":${i % 97}}`;
-    const line = `{"type":"RECORD","record":{"stream":"${stream}","namespace":"bench","emitted_at":${emittedAt},"data":${data}}}\n`;
-    bytes += line.length;
-    await write(messages, line);
-    const envelope = `{"_airbyte_ab_id":"${uuidv4()}","_airbyte_stream":"${stream}","_airbyte_emitted_at":${emittedAt},"_airbyte_data":${data}}`;
-    await write(envelopes, `bench/bench/${stream}\t${envelope}\n`);
-    if (i % 1000 === 999) {
-      await write(
-        messages,
-        `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream}","namespace":"bench"},"stream_state":{"cursor":${i}}}}}\n`,
-      );
-    }
-  }
-  await Promise.all([messages, envelopes].map((s) => new Promise((resolve) => s.end(resolve))));
-  const catalog = join(dir, 'catalog.json');
-  writeFileSync(
-    catalog,
-    JSON.stringify({
-      streams: STREAMS.map((name) => ({
-        stream: { name, namespace: 'bench', json_schema: {}, supported_sync_modes: ['incremental'], source_defined_primary_key: [['id']] },
-        sync_mode: 'incremental',
-        destination_sync_mode: 'append',
-        primary_key: [['id']],
-      })),
-    }),
-  );
-  return { messages: messagesPath, envelopes: envelopesPath, catalog, bytes };
 }
 
 type RunResult = { readonly ok: true; readonly seconds: number } | { readonly ok: false; readonly reason: string };
@@ -235,7 +180,7 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
   let proxy: Awaited<ReturnType<typeof startDelayProxy>> | undefined;
   try {
     proxy = await startDelayProxy(broker.port, oneWayMs);
-    const inputs = await generate(dir, records);
+    const inputs = await generateInputs(dir, records, { references: true, primaryKey: true });
     // Generous: a run at 50 records/s is already far below anything this benchmark expects.
     const timeoutMs = (60 + records / 50) * 1000;
     const proxyPort = proxy.port;

@@ -11,12 +11,12 @@
  * Last, the start-up time of spec and check against a bare `node -e 0` (startup.ts).
  */
 import { spawn } from 'node:child_process';
-import { createWriteStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { v4 as uuidv4 } from 'uuid';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
+import { STREAMS, generateInputs } from './inputs.js';
 import { measureStartup, startupTable } from './startup.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -26,59 +26,7 @@ const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MEMORY_RECORDS = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
 const WINDOWS = (process.env.BENCH_WINDOWS ?? '50,200,1000,5000').split(',').filter(Boolean).map(Number);
-const STREAMS = ['users', 'orders', 'events', 'sensor_readings'];
 const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'];
-
-interface Inputs {
-  readonly messages: string;
-  readonly envelopes: string;
-  readonly payloads: string;
-  readonly catalog: string;
-  readonly bytes: number;
-}
-
-/** Records of about 250 bytes across a few streams, a STREAM state every 1,000 records. */
-async function generate(dir: string, records: number, withReferences: boolean): Promise<Inputs> {
-  const messages = createWriteStream(join(dir, `messages-${records}.jsonl`));
-  const envelopes = withReferences ? createWriteStream(join(dir, 'envelopes.tsv')) : undefined;
-  const payloads = withReferences ? createWriteStream(join(dir, 'payloads.txt')) : undefined;
-  let bytes = 0;
-  const write = async (stream: NodeJS.WritableStream | undefined, text: string): Promise<void> => {
-    if (stream && !stream.write(text)) await new Promise((resolve) => stream.once('drain', resolve));
-  };
-  for (let i = 0; i < records; i++) {
-    const stream = STREAMS[i % STREAMS.length] as string;
-    const emittedAt = 1_700_000_000_000 + i;
-    const data = `{"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com","amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active","updated_at":"2026-11-01T12:00:00Z","tags":["a","b"],"score":${i % 97}}`;
-    const line = `{"type":"RECORD","record":{"stream":"${stream}","namespace":"bench","emitted_at":${emittedAt},"data":${data}}}\n`;
-    bytes += line.length;
-    await write(messages, line);
-    if (withReferences) {
-      const envelope = `{"_airbyte_ab_id":"${uuidv4()}","_airbyte_stream":"${stream}","_airbyte_emitted_at":${emittedAt},"_airbyte_data":${data}}`;
-      await write(envelopes, `bench/bench/${stream}\t${envelope}\n`);
-      await write(payloads, `${envelope}\n`);
-    }
-    if (i % 1000 === 999) {
-      await write(
-        messages,
-        `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream}","namespace":"bench"},"stream_state":{"cursor":${i}}}}}\n`,
-      );
-    }
-  }
-  await Promise.all([messages, envelopes, payloads].map((s) => (s ? new Promise((resolve) => s.end(resolve)) : Promise.resolve())));
-  const catalog = join(dir, 'catalog.json');
-  writeFileSync(
-    catalog,
-    JSON.stringify({
-      streams: STREAMS.map((name) => ({
-        stream: { name, namespace: 'bench', json_schema: {}, supported_sync_modes: ['incremental'] },
-        sync_mode: 'incremental',
-        destination_sync_mode: 'append',
-      })),
-    }),
-  );
-  return { messages: join(dir, `messages-${records}.jsonl`), envelopes: join(dir, 'envelopes.tsv'), payloads: join(dir, 'payloads.txt'), catalog, bytes };
-}
 
 interface Measurement {
   readonly seconds: number;
@@ -126,7 +74,7 @@ if (!findExecutable('mosquitto') || !mosquittoPub)
 const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-bench-'));
 const broker = await startMosquitto();
 try {
-  const inputs = await generate(dir, RECORDS, true);
+  const inputs = await generateInputs(dir, RECORDS, { references: true, primaryKey: false });
   const config = (qos: number, maxInflight?: number): string => {
     const path = join(dir, `config-${qos}-${maxInflight ?? 'default'}.json`);
     const settings = {
@@ -192,7 +140,7 @@ try {
   }
 
   if (MEMORY_RECORDS > 0) {
-    const big = await generate(dir, MEMORY_RECORDS, false);
+    const big = await generateInputs(dir, MEMORY_RECORDS, { references: false, primaryKey: false });
     const result = await measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', big.catalog], big.messages);
     console.log(
       `\nMemory: ${MEMORY_RECORDS.toLocaleString('en-US')} records (${(big.bytes / 2 ** 20).toFixed(0)} MB of input) at QoS 1 took ${result.seconds.toFixed(1)} s ` +
