@@ -8,6 +8,11 @@
  * Environment: BENCH_RECORDS (200000), BENCH_ROUNDS (3), BENCH_MEMORY_RECORDS (1000000; 0 skips the memory check),
  * BENCH_WINDOWS (comma-separated max_inflight values for the sweep; empty skips it), BENCH_STARTUP_RUNS (15).
  *
+ * Then the network section (network.ts): the connector over 1 to 16 connections and with a rate limit, against a
+ * Mosquitto behind a proxy that adds a 20 ms round trip. BENCH_NETWORK_RECORDS (10000; 0 skips it) and
+ * BENCH_NETWORK_ROUNDS (3) size it; at 10,000 records it takes about four minutes, most of them in the two rows that a
+ * single window or the rate limit holds back.
+ *
  * Last, the start-up time of spec and check against a bare `node -e 0` (startup.ts).
  */
 import { spawn } from 'node:child_process';
@@ -17,6 +22,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
 import { STREAMS, generateInputs } from './inputs.js';
+import { networkBench } from './network.js';
 import { measureStartup, startupTable } from './startup.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -25,6 +31,8 @@ const BARE = join(ROOT, 'dist/scripts/bench/bare-publisher.js');
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MEMORY_RECORDS = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
+const NETWORK_RECORDS = Number(process.env.BENCH_NETWORK_RECORDS ?? 10_000);
+const NETWORK_ROUNDS = Number(process.env.BENCH_NETWORK_ROUNDS ?? 3);
 const WINDOWS = (process.env.BENCH_WINDOWS ?? '50,200,1000,5000').split(',').filter(Boolean).map(Number);
 const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'];
 
@@ -147,6 +155,7 @@ try {
         `(${Math.round(MEMORY_RECORDS / result.seconds).toLocaleString('en-US')} records/s) with a peak RSS of ${result.peakRssMb.toFixed(0)} MB (target < 150 MB).`,
     );
   }
+  if (NETWORK_RECORDS > 0) await networkBench({ records: NETWORK_RECORDS, rounds: NETWORK_ROUNDS });
   console.log(`\nStart-up (median of ${process.env.BENCH_STARTUP_RUNS ?? 15} runs each, alternating):\n`);
   console.log(startupTable(await measureStartup({ runs: Number(process.env.BENCH_STARTUP_RUNS ?? 15) })));
 } finally {
