@@ -10,7 +10,7 @@
  */
 import type { ConnectionPort } from './connection-port.js';
 import { field } from '../config/spec.js';
-import { PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
+import { type MessageValues, PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
 import { WriteBatch } from './write-batch.js';
 
 /** MQTT packet identifiers are 16 bits; more messages in flight would reuse ids and confuse acknowledgements. */
@@ -50,8 +50,8 @@ export class ConnectionState {
   onWire = 0;
   /** The packets of this turn, written to the port as one chunk. */
   readonly batch: WriteBatch;
-  /** Per target, the alias its topic has on this connection (0: none); present once announced. */
-  private readonly aliases = new Map<PublishTarget, number>();
+  /** Per topic, the alias it has on this connection (0: none); present once announced. */
+  private readonly aliases = new Map<string, number>();
   private readonly aliasMaximum: number;
 
   constructor(
@@ -76,12 +76,13 @@ export class ConnectionState {
    * this connection may carry, its size (and writes nothing). The size checked is that of the message with its topic
    * spelled out, as it is sent first on any connection, so that a message that fits now fits after a reconnect too.
    */
-  publish(target: PublishTarget, packetId: number, payload: string, payloadBytes: number, emittedAtJson: string, dup: boolean): number {
+  publish(target: PublishTarget, packetId: number, payload: string, payloadBytes: number, values: MessageValues, dup: boolean): number {
     const { encoder } = this;
     let alias = 0;
     let withTopic = true;
-    if (this.aliasMaximum > 0) {
-      const known = this.aliases.get(target);
+    const aliased = this.aliasMaximum > 0 && target.aliasable;
+    if (aliased) {
+      const known = this.aliases.get(target.topic);
       if (known !== undefined) {
         alias = known;
         withTopic = known === 0;
@@ -90,14 +91,20 @@ export class ConnectionState {
         alias = this.aliases.size < this.aliasMaximum ? this.aliases.size + 1 : 0;
       }
     }
-    const full = encoder.size(target, payloadBytes, emittedAtJson, alias, true);
+    const full = encoder.size(target, payloadBytes, values, alias, true);
     if (full > this.sizeLimit.bytes) return full;
-    const size = withTopic ? full : encoder.size(target, payloadBytes, emittedAtJson, alias, false);
+    const size = withTopic ? full : encoder.size(target, payloadBytes, values, alias, false);
     const buffer = this.batch.room(size);
-    this.batch.commit(encoder.write(buffer, this.batch.offset, target, packetId, payload, payloadBytes, emittedAtJson, dup, alias, withTopic));
-    if (withTopic && this.aliasMaximum > 0 && !this.aliases.has(target)) this.aliases.set(target, alias);
+    this.batch.commit(encoder.write(buffer, this.batch.offset, target, packetId, payload, payloadBytes, values, dup, alias, withTopic));
+    if (withTopic && aliased && !this.aliases.has(target.topic)) this.aliases.set(target.topic, alias);
     this.onWire++;
     return 0;
+  }
+
+  /** The size of `target`'s message with its topic spelled out, if that is more than this connection may carry; else 0. */
+  oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
+    const full = this.encoder.size(target, payloadBytes, values, 0, true) + (this.aliasMaximum > 0 && target.aliasable ? 3 : 0);
+    return full > this.sizeLimit.bytes ? full : 0;
   }
 
   /** Encodes a PUBREL (QoS 2) for a message that goes out again as its release. */

@@ -17,23 +17,45 @@ export interface PublishTarget {
   readonly topicBytes: Buffer;
   /** MQTT 5 properties common to every message of the stream, encoded; empty below MQTT 5. */
   readonly staticProperties: Buffer;
-  /** Whether each message carries the user property `airbyte_emitted_at`. */
-  readonly emittedAtProperty: boolean;
+  /**
+   * Names of the user properties whose values change from message to message (`airbyte_emitted_at`,
+   * `airbyte_record_id`), encoded as MQTT strings; each message brings its values, in this order. Empty below MQTT 5.
+   */
+  readonly messageProperties: readonly Buffer[];
+  readonly retain: boolean;
+  /**
+   * Whether the topic may get an alias. A topic used once per key gains nothing from one, and would fill the
+   * connection's alias table with topics that never come again.
+   */
+  readonly aliasable: boolean;
   /** What a message to this target is, for errors: `the record of stream "users"`. */
   readonly label: string;
+  /** The topic, or for per-key topics the stream's filter: what counts and summaries are kept by. */
+  readonly group: string;
 }
 
 export interface TargetOptions {
   readonly mqtt5: boolean;
+  readonly retain?: boolean;
   readonly contentType?: string;
   readonly messageExpirySeconds?: number;
   readonly userProperties?: Readonly<Record<string, string>>;
-  readonly emittedAtProperty: boolean;
+  /** Names of the per-message user properties (see `PublishTarget.messageProperties`). */
+  readonly messageProperties?: readonly string[];
+  /** Shorthand for a first per-message property `airbyte_emitted_at`. */
+  readonly emittedAtProperty?: boolean;
+  readonly aliasable?: boolean;
   readonly label?: string;
+  readonly group?: string;
 }
 
+/** Values of a message's own user properties, in the order its target names them: ASCII text (numbers, UUIDs). */
+export type MessageValues = readonly string[];
+
+/** For targets without per-message properties. */
+export const NO_VALUES: MessageValues = [];
+
 const PROPERTY = { payloadFormat: 0x01, messageExpiry: 0x02, contentType: 0x03, topicAlias: 0x23, userProperty: 0x26 } as const;
-const EMITTED_AT = Buffer.from('airbyte_emitted_at');
 
 function utf8Field(text: string): Buffer {
   const bytes = Buffer.from(text, 'utf8');
@@ -60,9 +82,17 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
     topic,
     topicBytes: Buffer.from(topic, 'utf8'),
     staticProperties: Buffer.concat(parts),
-    emittedAtProperty: options.mqtt5 && options.emittedAtProperty,
+    messageProperties: options.mqtt5 ? [...(options.emittedAtProperty ? ['airbyte_emitted_at'] : []), ...(options.messageProperties ?? [])].map(utf8Field) : [],
+    retain: options.retain ?? false,
+    aliasable: options.aliasable ?? true,
     label: options.label ?? `the message to topic "${topic}"`,
+    group: options.group ?? topic,
   };
+}
+
+/** The same stream's target for another topic (one key's), sharing everything encoded once per stream. */
+export function retarget(target: PublishTarget, topic: string): PublishTarget {
+  return { ...target, topic, topicBytes: Buffer.from(topic, 'utf8') };
 }
 
 function varIntLength(value: number): number {
@@ -83,6 +113,7 @@ function writeVarInt(buffer: Buffer, offset: number, value: number): number {
 export class PublishEncoder {
   private readonly firstByte: number;
 
+  /** `retain` retains every message; a target can ask for it for its own messages. */
   constructor(
     private readonly qos: QoS,
     retain: boolean,
@@ -91,11 +122,12 @@ export class PublishEncoder {
     this.firstByte = 0x30 | (qos << 1) | (retain ? 1 : 0);
   }
 
-  private propertiesLength(target: PublishTarget, emittedAtJson: string, withAlias: boolean): number {
+  private propertiesLength(target: PublishTarget, values: MessageValues, withAlias: boolean): number {
     let length = target.staticProperties.length;
     if (withAlias) length += 3;
-    // emitted_at is JSON number text, hence ASCII: its length in characters is its length in bytes.
-    if (target.emittedAtProperty) length += 1 + 2 + EMITTED_AT.length + 2 + emittedAtJson.length;
+    const names = target.messageProperties;
+    // The values are ASCII (numbers, UUIDs): their length in characters is their length in bytes.
+    for (let i = 0; i < names.length; i++) length += 1 + (names[i] as Buffer).length + 2 + (values[i] as string).length;
     return length;
   }
 
@@ -103,11 +135,11 @@ export class PublishEncoder {
    * The exact size of the PUBLISH packet for this message. `alias` is the topic alias it carries (0 for none, always 0
    * below MQTT 5); `withTopic` false leaves out the topic the alias stands for, once the alias has been announced.
    */
-  size(target: PublishTarget, payloadBytes: number, emittedAtJson: string, alias = 0, withTopic = true): number {
+  size(target: PublishTarget, payloadBytes: number, values: MessageValues, alias = 0, withTopic = true): number {
     const topicLength = withTopic ? target.topicBytes.length : 0;
     let remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + payloadBytes;
     if (this.mqtt5) {
-      const props = this.propertiesLength(target, emittedAtJson, alias !== 0);
+      const props = this.propertiesLength(target, values, alias !== 0);
       remaining += varIntLength(props) + props;
     }
     return 1 + varIntLength(remaining) + remaining;
@@ -125,17 +157,18 @@ export class PublishEncoder {
     packetId: number,
     payload: string,
     payloadBytes: number,
-    emittedAtJson: string,
+    values: MessageValues,
     dup = false,
     alias = 0,
     withTopic = true,
   ): number {
     const topicLength = withTopic ? target.topicBytes.length : 0;
     const withAlias = alias !== 0;
-    const props = this.mqtt5 ? this.propertiesLength(target, emittedAtJson, withAlias) : 0;
+    const props = this.mqtt5 ? this.propertiesLength(target, values, withAlias) : 0;
     const remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + (this.mqtt5 ? varIntLength(props) + props : 0) + payloadBytes;
     let at = offset;
-    buffer[at++] = dup ? this.firstByte | 0x08 : this.firstByte;
+    const first = target.retain ? this.firstByte | 0x01 : this.firstByte;
+    buffer[at++] = dup ? first | 0x08 : first;
     at = writeVarInt(buffer, at, remaining);
     buffer.writeUInt16BE(topicLength, at);
     at += 2;
@@ -152,14 +185,14 @@ export class PublishEncoder {
         buffer.writeUInt16BE(alias, at);
         at += 2;
       }
-      if (target.emittedAtProperty) {
+      const names = target.messageProperties;
+      for (let i = 0; i < names.length; i++) {
+        const value = values[i] as string;
         buffer[at++] = PROPERTY.userProperty;
-        buffer.writeUInt16BE(EMITTED_AT.length, at);
+        at += (names[i] as Buffer).copy(buffer, at);
+        buffer.writeUInt16BE(value.length, at);
         at += 2;
-        at += EMITTED_AT.copy(buffer, at);
-        buffer.writeUInt16BE(emittedAtJson.length, at);
-        at += 2;
-        at += buffer.write(emittedAtJson, at, 'latin1');
+        at += buffer.write(value, at, 'latin1');
       }
     }
     at += buffer.write(payload, at, payloadBytes, 'utf8');

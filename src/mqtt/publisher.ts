@@ -20,7 +20,7 @@ import { ConnectionState, MAX_PACKET_IDS, type SendOptions, windowSize } from '.
 import { ConfigError, type ConnectorError, TransientError } from '../errors.js';
 import { NO_MATCHING_SUBSCRIBERS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
 import type { QoS } from '../config/settings.js';
-import type { PublishEncoder, PublishTarget } from './packets.js';
+import type { MessageValues, PublishEncoder, PublishTarget } from './packets.js';
 
 /** Payload bytes kept for messages in flight: bounds memory when records are large, whatever the window. */
 const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
@@ -64,7 +64,7 @@ export class Publisher {
   private readonly bytesById = new Float64Array(MAX_PACKET_IDS + 1);
   private readonly targetById: (PublishTarget | undefined)[] = new Array<PublishTarget | undefined>(MAX_PACKET_IDS + 1);
   private readonly payloadById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
-  private readonly emittedAtById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
+  private readonly valuesById: (MessageValues | undefined)[] = new Array<MessageValues | undefined>(MAX_PACKET_IDS + 1);
 
   /** Messages waiting to be written, oldest first: those of a lost connection, then any sent meanwhile. */
   private queue: number[] = [];
@@ -73,7 +73,7 @@ export class Publisher {
   /** At QoS 0, the ids of the messages in the current connection's batch. */
   private batchIds: number[] = [];
 
-  /** Per topic, how many messages the broker accepted with "no matching subscribers". */
+  /** Per target group (a topic, or a stream's key filter), how many messages the broker accepted with "no matching subscribers". */
   readonly noSubscribers = new Map<string, number>();
 
   constructor(
@@ -132,7 +132,7 @@ export class Publisher {
 
   /** Queues one message; it leaves with the rest of this turn's batch. */
   /** `token` is reported back on acknowledgement; `line` names the message's origin if it cannot be sent. */
-  send(target: PublishTarget, payload: string, payloadBytes: number, emittedAtJson: string, token: number, line = 0): void {
+  send(target: PublishTarget, payload: string, payloadBytes: number, values: MessageValues, token: number, line = 0): void {
     const id = this.allocateId();
     this.inflight++;
     this.inflightBytes += payloadBytes;
@@ -143,10 +143,23 @@ export class Publisher {
     this.bytesById[id] = payloadBytes;
     this.targetById[id] = target;
     this.payloadById[id] = payload;
-    this.emittedAtById[id] = emittedAtJson;
+    this.valuesById[id] = values;
     const connection = this.connection;
     if (connection && this.queueHead === this.queue.length && !connection.windowFull) this.transmit(connection, id);
     else this.queue.push(id);
+  }
+
+  /**
+   * The size of this message if it is larger than the current connection may carry (0 if it fits, or if no connection
+   * is up): lets the caller reject one record instead of failing the sync when `send` finds it too large.
+   */
+  oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
+    return this.connection?.oversize(target, payloadBytes, values) ?? 0;
+  }
+
+  /** The largest packet the current connection may carry, and what sets it; undefined while no connection is up. */
+  get sizeLimit(): { readonly bytes: number; readonly source: string } | undefined {
+    return this.connection?.sizeLimit;
   }
 
   /** Calls `resume` once there is room again, in a later turn of the event loop. */
@@ -208,7 +221,7 @@ export class Publisher {
     // DUP marks a QoS 1/2 message sent before; QoS 0 must not carry it.
     const dup = this.options.qos > 0 && this.sent[id] === 1;
     const packetId = this.options.qos > 0 ? id : 0;
-    const tooLarge = connection.publish(target, packetId, this.payloadById[id] as string, bytes, this.emittedAtById[id] as string, dup);
+    const tooLarge = connection.publish(target, packetId, this.payloadById[id] as string, bytes, this.valuesById[id] as MessageValues, dup);
     if (tooLarge > 0) {
       this.fail(this.tooLarge(connection, id, tooLarge));
       return;
@@ -254,7 +267,7 @@ export class Publisher {
       this.fail(this.refused(target?.topic ?? '?', reason));
       return;
     }
-    if (reason === NO_MATCHING_SUBSCRIBERS && target) this.noSubscribers.set(target.topic, (this.noSubscribers.get(target.topic) ?? 0) + 1);
+    if (reason === NO_MATCHING_SUBSCRIBERS && target) this.noSubscribers.set(target.group, (this.noSubscribers.get(target.group) ?? 0) + 1);
     if (ack.kind === 'pubrec') {
       this.stage[id] = AWAITING_COMPLETE;
       this.connection?.release(id);
@@ -269,7 +282,7 @@ export class Publisher {
     this.stage[id] = FREE;
     this.targetById[id] = undefined;
     this.payloadById[id] = undefined;
-    this.emittedAtById[id] = undefined;
+    this.valuesById[id] = undefined;
     this.inflight--;
     if (this.connection) this.connection.onWire--;
     this.inflightBytes -= this.bytesById[id] as number;

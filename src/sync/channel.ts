@@ -54,7 +54,7 @@ export class Channel {
   ) {
     this.clientId = channelClientId(settings.clientId, index, settings.connections);
     this.publisher = new Publisher(
-      new PublishEncoder(settings.qos, settings.retain, settings.mqttVersion === '5'),
+      new PublishEncoder(settings.qos, false, settings.mqttVersion === '5'),
       { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync, maxMessageBytes: settings.maxMessageBytes },
       { acknowledged: events.acknowledged, failed: events.failed },
     );

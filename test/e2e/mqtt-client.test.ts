@@ -35,8 +35,8 @@ function publishBytes(qos: 1 | 2, packetId: number): Buffer {
   const encoder = new PublishEncoder(qos, false, false);
   const target = publishTarget('mqttjs/contract', { mqtt5: false, emittedAtProperty: false });
   const payload = '{"pinned":true}';
-  const buffer = Buffer.alloc(encoder.size(target, payload.length, '0'));
-  encoder.write(buffer, 0, target, packetId, payload, payload.length, '0');
+  const buffer = Buffer.alloc(encoder.size(target, payload.length, ['0']));
+  encoder.write(buffer, 0, target, packetId, payload, payload.length, ['0']);
   return buffer;
 }
 

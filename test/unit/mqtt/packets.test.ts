@@ -27,9 +27,9 @@ function encode(
   withTopic = true,
 ): Buffer {
   const bytes = Buffer.byteLength(payload);
-  const size = encoder.size(target, bytes, emittedAt, alias, withTopic);
+  const size = encoder.size(target, bytes, [emittedAt], alias, withTopic);
   const buffer = Buffer.alloc(size + 10);
-  const end = encoder.write(buffer, 0, target, id, payload, bytes, emittedAt, dup, alias, withTopic);
+  const end = encoder.write(buffer, 0, target, id, payload, bytes, [emittedAt], dup, alias, withTopic);
   assert.equal(end, size, 'size() is exact');
   return buffer.subarray(0, end);
 }
@@ -291,9 +291,13 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
       const encoder = new PublishEncoder(c.qos, false, c.version === 5);
       const withTopic = !c.announced || c.alias === 0;
       const payloadBytes = 268_435_455 - overhead(c);
-      assert.equal(encoder.size(target, payloadBytes, c.emittedAt, c.alias, withTopic), MQTT_MAX_PACKET_BYTES, c.name);
+      assert.equal(encoder.size(target, payloadBytes, [c.emittedAt], c.alias, withTopic), MQTT_MAX_PACKET_BYTES, c.name);
       for (const [remaining, field] of VAR_INT.filter(([n]) => n >= overhead(c))) {
-        assert.equal(encoder.size(target, remaining - overhead(c), c.emittedAt, c.alias, withTopic), 1 + field.length + remaining, `${c.name} at ${remaining}`);
+        assert.equal(
+          encoder.size(target, remaining - overhead(c), [c.emittedAt], c.alias, withTopic),
+          1 + field.length + remaining,
+          `${c.name} at ${remaining}`,
+        );
       }
     }
   });
@@ -308,7 +312,7 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     const payload = payloadOfBytes(128 - overhead(c));
     const first = encode(encoder, target, 1, payload, c.emittedAt, false, c.alias, true);
     assert.equal(first[1], 0x80);
-    assert.equal(encoder.size(target, Buffer.byteLength(payload), c.emittedAt, c.alias, true), first.length, 'withTopic gives the first message size');
+    assert.equal(encoder.size(target, Buffer.byteLength(payload), [c.emittedAt], c.alias, true), first.length, 'withTopic gives the first message size');
     const second = encode(encoder, target, 2, payload, c.emittedAt, false, c.alias, false);
     assert.equal(second.length, first.length - topicBytes - 1, 'no topic, and one length byte fewer');
     assert.equal(second[1], 128 - topicBytes);
@@ -322,12 +326,12 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     const encoder = new PublishEncoder(1, false, true);
     const payloads = [127, 128, 16_383, 16_384, 0, 1].map((r) => payloadOfBytes(Math.max(0, r - overhead(c))));
     // The first packet announces the alias with the topic; the others carry only the alias.
-    const sizes = payloads.map((payload, i) => encoder.size(target, Buffer.byteLength(payload), c.emittedAt, c.alias, i === 0));
+    const sizes = payloads.map((payload, i) => encoder.size(target, Buffer.byteLength(payload), [c.emittedAt], c.alias, i === 0));
     const total = sizes.reduce((a, b) => a + b, 0);
     const buffer = Buffer.alloc(total + 3, 0xee);
     let at = 3;
     payloads.forEach((payload, i) => {
-      const end = encoder.write(buffer, at, target, i + 1, payload, Buffer.byteLength(payload), c.emittedAt, false, c.alias, i === 0);
+      const end = encoder.write(buffer, at, target, i + 1, payload, Buffer.byteLength(payload), [c.emittedAt], false, c.alias, i === 0);
       assert.equal(end - at, sizes[i], `packet ${i}`);
       at = end;
     });

@@ -216,7 +216,7 @@ async function runCase(seed: number): Promise<string> {
         acknowledgedByBroker: false,
       });
       const message = messages[token] as Message;
-      publisher.send(target, message.payload, Buffer.byteLength(message.payload), message.emittedAt, token);
+      publisher.send(target, message.payload, Buffer.byteLength(message.payload), [message.emittedAt], token);
     }
     await nextTurn();
     check();

@@ -28,7 +28,7 @@ function harness(qos: QoS, options: Partial<PublisherOptions> = {}, mqtt5 = fals
   );
   const target = publishTarget('t/users', { mqtt5, emittedAtProperty: false, label: 'the record of stream "users"' });
   const send = (token: number, payload = `{"n":${token}}`): void =>
-    publisher.send(target, payload, Buffer.byteLength(payload), '1700000000000', token, 100 + token);
+    publisher.send(target, payload, Buffer.byteLength(payload), ['1700000000000'], token, 100 + token);
   return { publisher, target, acknowledged, failures, send };
 }
 
@@ -265,7 +265,7 @@ describe('Publisher', () => {
     publisher.attach(first);
     send(0);
     send(1);
-    publisher.send(other, '{}', 2, '1700000000000', 2);
+    publisher.send(other, '{}', 2, ['1700000000000'], 2);
     await nextTurn();
     assert.deepEqual(
       first.publishes().map((p) => [p.topic, p.properties?.topicAlias]),
