@@ -4,18 +4,46 @@
  * anything is published rather than halfway through.
  */
 import { readFile } from 'node:fs/promises';
+import { field, supportedSyncModes } from '../config/spec.js';
 import { ConfigError, SystemError } from '../errors.js';
-import { renderTopic, topicProblem } from '../payload/topic.js';
+import { type StreamTopic, keyFilter, patternHasKey, streamTopic, topicProblem } from '../payload/topic.js';
 
 /** A primary key: each element is the path of one key field inside the record's `data`. */
 export type PrimaryKey = readonly (readonly string[])[];
 
-export interface StreamRoute {
+/** The sync modes that mean something on the broker; the spec's `supported_destination_sync_modes` lists them. */
+export type SyncMode = 'append' | 'append_dedup' | 'overwrite';
+
+/** What the configured catalog says about a stream, checked. */
+export interface ConfiguredStream {
   readonly name: string;
   readonly namespace: string | undefined;
-  /** The configured stream's primary key, or the source's own; empty when the stream has none. */
   readonly primaryKey: PrimaryKey;
-  readonly topic: string;
+  /** The cursor field's path into `data`; empty when the stream has none. */
+  readonly cursorField: readonly string[];
+  readonly mode: SyncMode;
+  /** The generation this sync writes (0 when the platform does not say). */
+  readonly generationId: number;
+  /** Data of generations below this may be cleared once the stream completes (0: nothing may be). */
+  readonly minimumGenerationId: number;
+  /** The platform's job id, the same for every attempt; undefined when the catalog has none. */
+  readonly syncId: number | undefined;
+}
+
+export interface StreamRoute extends ConfiguredStream {
+  /** Where its messages go: one topic, or for keyed messages the topic around each record's key levels. */
+  readonly topic: StreamTopic;
+  /** The topic of every message, or for keyed topics the filter that matches every key's topic: for logs and errors. */
+  readonly topicName: string;
+  /** Each record goes to its own key's topic. */
+  readonly keyed: boolean;
+  /** Messages are retained: the broker keeps the last one per topic (append_dedup and overwrite). */
+  readonly retained: boolean;
+  /**
+   * The stream is truncated: when it completes, retained keys of older generations that this sync did not write are
+   * cleared (mode overwrite, or a refresh that says so with minimum_generation_id == generation_id > 0).
+   */
+  readonly truncate: boolean;
   /** The stream name as a JSON string, encoded once for every envelope of this stream. */
   readonly streamJson: string;
 }
@@ -27,12 +55,6 @@ export function streamKey(namespace: string | undefined | null, name: string): s
 
 export function describeStream(namespace: string | undefined, name: string): string {
   return namespace ? `"${namespace}.${name}"` : `"${name}"`;
-}
-
-interface ConfiguredStream {
-  readonly name: string;
-  readonly namespace: string | undefined;
-  readonly primaryKey: PrimaryKey;
 }
 
 function isKeyPath(path: unknown): path is string[] {
@@ -69,14 +91,69 @@ function parseCatalog(text: string, source: string): ConfiguredStream[] {
   const streams = (catalog as { streams?: unknown } | null)?.streams;
   if (!Array.isArray(streams)) throw new SystemError(`The catalog ${source} has no "streams" list`);
   return streams.map((entry: unknown, index) => {
-    const configured = (entry ?? {}) as { primary_key?: unknown; stream?: { name?: unknown; namespace?: unknown; source_defined_primary_key?: unknown } };
+    const configured = (entry ?? {}) as CatalogEntry;
     const stream = configured.stream;
     if (typeof stream?.name !== 'string' || stream.name === '') {
       throw new SystemError(`The catalog ${source} has no stream name at streams[${index}].stream.name`);
     }
     const namespace = typeof stream.namespace === 'string' && stream.namespace !== '' ? stream.namespace : undefined;
-    return { name: stream.name, namespace, primaryKey: primaryKeyOf(configured, stream.name, source) };
+    const name = stream.name;
+    const cursor = configured.cursor_field;
+    return {
+      name,
+      namespace,
+      primaryKey: primaryKeyOf(configured, name, source),
+      cursorField: isKeyPath(cursor) ? cursor : [],
+      ...generationsOf(configured, describeStream(namespace, name)),
+      mode: syncModeOf(configured.destination_sync_mode, describeStream(namespace, name)),
+    };
   });
+}
+
+interface CatalogEntry {
+  readonly primary_key?: unknown;
+  readonly cursor_field?: unknown;
+  readonly destination_sync_mode?: unknown;
+  readonly generation_id?: unknown;
+  readonly minimum_generation_id?: unknown;
+  readonly sync_id?: unknown;
+  readonly stream?: { name?: unknown; namespace?: unknown; source_defined_primary_key?: unknown };
+}
+
+/**
+ * The stream's sync mode. A catalog without one is from a platform older than sync modes: append. A mode the spec
+ * does not declare fails the sync before anything is published (the platform does not enforce the spec's list), so
+ * `update`, `soft_delete` or a typo are never written as if they were `append`.
+ */
+function syncModeOf(mode: unknown, stream: string): SyncMode {
+  if (mode === undefined || mode === null) return 'append';
+  const supported = supportedSyncModes();
+  if (typeof mode !== 'string' || !supported.includes(mode)) {
+    throw new ConfigError(
+      `Stream ${stream} asks for the sync mode ${JSON.stringify(mode)}, which this destination does not support (it supports ${supported.join(', ')}). ` +
+        'Choose one of those for the stream in the connection settings.',
+    );
+  }
+  return mode as SyncMode;
+}
+
+function wholeNumber(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+}
+
+/** generation_id, minimum_generation_id and sync_id; absent on platforms without refreshes. */
+function generationsOf(entry: CatalogEntry, stream: string): Pick<ConfiguredStream, 'generationId' | 'minimumGenerationId' | 'syncId'> {
+  const generationId = wholeNumber(entry.generation_id) ?? 0;
+  const minimumGenerationId = wholeNumber(entry.minimum_generation_id) ?? 0;
+  if (minimumGenerationId > 0 && minimumGenerationId !== generationId) {
+    // Airbyte knows two refreshes: truncate (minimum == generation) and merge (minimum 0). Anything between would
+    // ask to clear data of a generation newer than the minimum but older than this one, which no platform sends.
+    throw new ConfigError(
+      `Stream ${stream} has minimum_generation_id ${minimumGenerationId} and generation_id ${generationId}: the minimum must be 0 or equal to the generation. ` +
+        'The catalog is not one the Airbyte platform sends; refresh the stream again.',
+    );
+  }
+  return { generationId, minimumGenerationId, syncId: wholeNumber(entry.sync_id) };
 }
 
 function shorten(text: string): string {
@@ -87,14 +164,36 @@ function shorten(text: string): string {
 export function routeStreams(streams: readonly ConfiguredStream[], topicPattern: string): Map<string, StreamRoute> {
   const routes = new Map<string, StreamRoute>();
   const problems: string[] = [];
-  for (const { name, namespace, primaryKey } of streams) {
-    const topic = renderTopic(topicPattern, namespace, name);
-    const problem = topicProblem(topic);
-    if (problem) problems.push(`stream ${describeStream(namespace, name)}: ${problem} (topic ${shorten(topic)})`);
-    routes.set(streamKey(namespace, name), { name, namespace, primaryKey, topic, streamJson: JSON.stringify(name) });
+  const patternKeyed = patternHasKey(topicPattern);
+  for (const stream of streams) {
+    const { name, namespace, primaryKey, mode } = stream;
+    const retained = mode !== 'append';
+    const keyed = patternKeyed || retained;
+    if (keyed && primaryKey.length === 0) {
+      problems.push(
+        patternKeyed
+          ? `stream ${describeStream(namespace, name)} has no primary key, which ${field('topic_pattern')} needs for {key}`
+          : `stream ${describeStream(namespace, name)} has no primary key, which the sync mode ${mode} needs (it keeps one retained message per key)`,
+      );
+      continue;
+    }
+    const topic = streamTopic(topicPattern, namespace, name, keyed);
+    const topicName = keyed ? keyFilter(topic, primaryKey.length) : topic.before;
+    // For keyed topics, the filter stands for every key's topic: `+` is a valid level there and means "some key".
+    const problem = topicProblem(keyed ? topicName.replaceAll('+', 'k') : topicName);
+    if (problem) problems.push(`stream ${describeStream(namespace, name)}: ${problem} (topic ${shorten(topicName)})`);
+    routes.set(streamKey(namespace, name), {
+      ...stream,
+      topic,
+      topicName,
+      keyed,
+      retained,
+      truncate: mode === 'overwrite' || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId),
+      streamJson: JSON.stringify(name),
+    });
   }
   if (problems.length > 0) {
-    throw new ConfigError(`topic_pattern ${JSON.stringify(topicPattern)} gives invalid topics: ${problems.join('; ')}`);
+    throw new ConfigError(`topic_pattern ${JSON.stringify(topicPattern)} cannot be used with this catalog: ${problems.join('; ')}`);
   }
   return routes;
 }

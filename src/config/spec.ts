@@ -38,6 +38,12 @@ export function connectorSpec(): ConnectorSpec {
   return load();
 }
 
+/** The sync modes the connector declares (`supported_destination_sync_modes`), which a catalog may ask for. */
+export function supportedSyncModes(): readonly string[] {
+  const modes = load().supported_destination_sync_modes;
+  return Array.isArray(modes) ? modes.filter((mode): mode is string => typeof mode === 'string') : [];
+}
+
 /** Names of the properties whose values must never be shown. */
 export function secretProperties(): string[] {
   const { properties } = load().connectionSpecification;

@@ -5,6 +5,9 @@
  */
 
 const PLACEHOLDER = /\{(namespace|stream)\}/g;
+const KEY = '{key}';
+/** Stands in for the key's levels while the rest of the pattern is rendered: no substituted value can contain it. */
+const KEY_MARK = '\u0000';
 // Wildcards are not allowed in topic names; control characters and lone surrogates (which cannot be encoded as
 // UTF-8) are not allowed or not advisable. Only substituted values are cleaned: the pattern is the user's and is
 // validated instead, so a mistake there is reported rather than silently changed.
@@ -18,12 +21,29 @@ export function sanitizeTopicValue(value: string): string {
 }
 
 /**
+ * A stream's topic, with the place where each record's key goes when the pattern has `{key}` (or the sync mode keys
+ * its messages): the record's topic is then `before` + the key's levels + `after`.
+ */
+export interface StreamTopic {
+  /** The topic of every message, or for keyed topics the text before the key's levels. */
+  readonly before: string;
+  /** For keyed topics, the text after the key's levels; undefined when messages are not keyed. */
+  readonly after: string | undefined;
+}
+
+/**
  * Substitutes `{namespace}` and `{stream}` level by level. A level that becomes empty only because a substituted value
  * was empty (typically a stream without a namespace) is dropped, so `airbyte/{namespace}/{stream}` gives
  * `airbyte/users` rather than `airbyte//users`; an empty level the pattern itself contains is the user's choice and
- * stays.
+ * stays. A substituted value never makes the topic start with `$`: brokers keep such topics for themselves (Mosquitto
+ * drops client messages under `$SYS`, and no `#` subscription ever sees them), so it becomes `_` there. A `$` the
+ * pattern itself starts with is the user's choice (AWS IoT shadow topics, for one).
  */
 export function renderTopic(pattern: string, namespace: string | undefined, stream: string): string {
+  return renderLevels(pattern, namespace, stream).join('/');
+}
+
+function renderLevels(pattern: string, namespace: string | undefined, stream: string): string[] {
   const values = { namespace: sanitizeTopicValue(namespace ?? ''), stream: sanitizeTopicValue(stream) };
   const levels: string[] = [];
   for (const level of pattern.split('/')) {
@@ -35,7 +55,68 @@ export function renderTopic(pattern: string, namespace: string | undefined, stre
     const rendered = level.replace(PLACEHOLDER, (_match, name: 'namespace' | 'stream') => values[name]);
     if (rendered !== '') levels.push(rendered);
   }
-  return levels.join('/');
+  const first = levels[0];
+  if (first?.startsWith('$') && !pattern.startsWith('$')) levels[0] = `_${first.slice(1)}`;
+  return levels;
+}
+
+/**
+ * The stream's topic. `keyed` asks for a place for the record's key even when the pattern has no `{key}`: the key's
+ * levels then follow the stream's topic.
+ */
+export function streamTopic(pattern: string, namespace: string | undefined, stream: string, keyed: boolean): StreamTopic {
+  const hasKey = pattern.split('/').includes(KEY);
+  if (!hasKey && !keyed) return { before: renderTopic(pattern, namespace, stream), after: undefined };
+  const template = hasKey
+    ? pattern
+        .split('/')
+        .map((level) => (level === KEY ? KEY_MARK : level))
+        .join('/')
+    : `${pattern}/${KEY_MARK}`;
+  const rendered = renderLevels(template, namespace, stream).join('/');
+  const at = rendered.indexOf(KEY_MARK);
+  return { before: rendered.slice(0, at), after: rendered.slice(at + 1) };
+}
+
+/** Whether the pattern puts the record's key in the topic. */
+export function patternHasKey(pattern: string): boolean {
+  return pattern.split('/').includes(KEY);
+}
+
+/** The topic of a record whose key levels are `levels` (each already encoded by `encodeKeyLevel`). */
+export function keyTopic(topic: StreamTopic, levels: readonly string[]): string {
+  return levels.length === 1 ? topic.before + (levels[0] as string) + (topic.after ?? '') : topic.before + levels.join('/') + (topic.after ?? '');
+}
+
+/** The filter that matches the topic of every key of a stream with `keyFields` key fields. */
+export function keyFilter(topic: StreamTopic, keyFields: number): string {
+  return topic.before + new Array<string>(keyFields).fill('+').join('/') + (topic.after ?? '');
+}
+
+// What a key level must not contain as itself: the level separator, wildcards, `%` (the escape itself), `$` (a topic
+// starting with it is the broker's), and characters MQTT forbids or that cannot be UTF-8 (controls, lone surrogates).
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
+const KEY_UNSAFE = /[%/+#$\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex -- as above
+const KEY_UNSAFE_ALL = /[%/+#$\u0000-\u001f\u007f-\u009f]/g;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+function percentEncode(char: string): string {
+  let encoded = '';
+  for (const byte of Buffer.from(char, 'utf8')) encoded += `%${byte < 16 ? '0' : ''}${byte.toString(16).toUpperCase()}`;
+  return encoded;
+}
+
+/**
+ * One key value as a topic level: strings as their text, numbers exactly as the source wrote them, booleans as
+ * `true`/`false`, with `%`, `/`, `+`, `#`, `$` and control characters percent-encoded (UTF-8 bytes, upper-case hex), so
+ * that distinct keys give distinct levels and a level decodes back to its value with any URI decoder. An empty string
+ * stays an empty level. Returns undefined for a value that cannot be a level: a string with a lone surrogate, which
+ * has no UTF-8 form.
+ */
+export function encodeKeyLevel(text: string): string | undefined {
+  if (LONE_SURROGATE.test(text)) return undefined;
+  return KEY_UNSAFE.test(text) ? text.replace(KEY_UNSAFE_ALL, percentEncode) : text;
 }
 
 /** Why `topic` cannot be published to, or undefined when it can. */
@@ -50,7 +131,14 @@ export function topicProblem(topic: string): string | undefined {
 
 /** Why `pattern` can never give a valid topic, or undefined. Checked on its own so `check` can report it early. */
 export function patternProblem(pattern: string): string | undefined {
-  const literal = pattern.replace(PLACEHOLDER, '');
+  const levels = pattern.split('/');
+  const keys = levels.filter((level) => level === KEY).length;
+  if (keys > 1) return 'it contains {key} more than once';
+  if (keys === 0 && pattern.includes(KEY)) return '{key} must be a topic level of its own (between slashes), as in devices/{key}/config';
+  const literal = levels
+    .filter((level) => level !== KEY)
+    .join('/')
+    .replace(PLACEHOLDER, '');
   if (literal.includes('+') || literal.includes('#')) {
     return 'it contains the wildcard + or #, which MQTT does not allow in a topic name (use it only in subscriptions)';
   }

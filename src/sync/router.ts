@@ -4,7 +4,6 @@
  * the records of one primary key when the stream has one (a later row of a key must not overtake an earlier one),
  * otherwise all the records of one topic. Different keys spread over the connections by a hash.
  */
-import { findPath } from '../airbyte/raw-json.js';
 import type { StreamRoute } from '../airbyte/catalog.js';
 
 const FNV_OFFSET = 0x811c9dc5;
@@ -17,28 +16,22 @@ function hash(text: string, seed: number): number {
   return h >>> 0;
 }
 
-/**
- * The key of a record as text: each key field's JSON exactly as the source wrote it, so the same key always routes the
- * same way. A missing field counts as an empty value rather than an error: routing must not fail a record that the
- * broker would accept.
- */
-export function keyText(route: StreamRoute, dataJson: string): string {
-  let text = '';
-  for (const path of route.primaryKey) {
-    const span = findPath(dataJson, path);
-    text += span ? `${dataJson.slice(span.start, span.end)}\u0000` : '\u0000';
-  }
-  return text;
-}
-
 export class Router {
   constructor(readonly connections: number) {}
 
-  /** The index (0 to connections - 1) of the connection for a record of `route` whose data is `dataJson`. */
-  connectionFor(route: StreamRoute, dataJson: string): number {
+  /**
+   * The index (0 to connections - 1) of the connection for a record of `route` whose key field values (raw JSON text,
+   * as the source wrote them) are `key`; undefined when the stream has no key or the record's key is unusable, which
+   * keeps such records in order on their topic's connection.
+   */
+  connectionFor(route: StreamRoute, key: readonly string[] | undefined): number {
     if (this.connections === 1) return 0;
-    let h = hash(route.topic, FNV_OFFSET);
-    if (route.primaryKey.length > 0) h = hash(keyText(route, dataJson), Math.imul(h ^ 0xff, FNV_PRIME) >>> 0);
+    let h = hash(route.topicName, FNV_OFFSET);
+    if (key !== undefined) {
+      h = Math.imul(h ^ 0xff, FNV_PRIME) >>> 0;
+      // Each value followed by a separator that JSON text cannot contain unescaped, so [1, 23] and [12, 3] differ.
+      for (const value of key) h = Math.imul(hash(value, h) ^ 0, FNV_PRIME) >>> 0;
+    }
     return h % this.connections;
   }
 }

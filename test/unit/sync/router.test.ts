@@ -1,10 +1,30 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { StreamRoute } from '../../../src/airbyte/catalog.js';
-import { Router, keyText } from '../../../src/sync/router.js';
+import { type StreamRoute, routeStreams } from '../../../src/airbyte/catalog.js';
+import { Router as BaseRouter } from '../../../src/sync/router.js';
+import { keyValues } from '../../../src/payload/record-key.js';
 
 function route(topic: string, primaryKey: string[][] = []): StreamRoute {
-  return { name: topic, namespace: undefined, primaryKey, topic, streamJson: JSON.stringify(topic) };
+  const stream = {
+    name: topic,
+    namespace: undefined,
+    primaryKey,
+    cursorField: [],
+    mode: 'append' as const,
+    generationId: 0,
+    minimumGenerationId: 0,
+    syncId: undefined,
+  };
+  return routeStreams([stream], '{stream}').get(`\u0000${topic}`) as StreamRoute;
+}
+
+/** Routes by the record's data, as the sync does: its key values read once, an unusable key as none. */
+class Router extends BaseRouter {
+  override connectionFor(route: StreamRoute, data: string | readonly string[] | undefined): number {
+    if (typeof data !== 'string') return super.connectionFor(route, data);
+    const key = route.primaryKey.length > 0 ? keyValues(data, route.primaryKey) : undefined;
+    return super.connectionFor(route, key && 'values' in key ? key.values : undefined);
+  }
 }
 
 describe('Router', () => {
@@ -50,10 +70,11 @@ describe('Router', () => {
     assert.equal(used.size, 4);
   });
 
-  it('reads each key field exactly as the source wrote it, a missing one as empty', () => {
+  it('reads each key field exactly as the source wrote it, so that only equal keys share a connection', () => {
     const keyed = route('t', [['id'], ['a', 'b']]);
-    assert.equal(keyText(keyed, '{"id":12345678901234567890,"a":{"b":"x\\"y"}}'), '12345678901234567890\u0000"x\\"y"\u0000');
-    assert.equal(keyText(keyed, '{"a":{}}'), '\u0000\u0000');
-    assert.notEqual(keyText(keyed, '{"id":1,"a":{"b":2}}'), keyText(keyed, '{"id":12,"a":{"b":""}}'));
+    assert.deepEqual(keyValues('{"id":12345678901234567890,"a":{"b":"x\\"y"}}', keyed.primaryKey), { values: ['12345678901234567890', '"x\\"y"'] });
+    assert.deepEqual(keyValues('{"a":{}}', keyed.primaryKey), { field: 0, problem: 'missing' });
+    const router = new Router(1 << 16);
+    assert.notEqual(router.connectionFor(keyed, ['1', '23']), router.connectionFor(keyed, ['12', '3']));
   });
 });
