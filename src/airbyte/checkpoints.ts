@@ -31,12 +31,30 @@ export class Checkpoints {
   private heldHead = 0;
   private readonly sinceStreamState = new Map<string, number>();
   private sinceGlobalState = 0;
+  /** Rejected records (skipped or sent to the dead letter topic), counted the same way as records. */
+  private readonly rejectedSinceStreamState = new Map<string, number>();
+  private rejectedSinceGlobalState = 0;
+  private rejectedTotal = 0;
 
   /** Numbers the next record of stream `key` and counts it; returns its number, to be passed to `acknowledged`. */
   recordReceived(key: string): number {
     this.sinceStreamState.set(key, (this.sinceStreamState.get(key) ?? 0) + 1);
     this.sinceGlobalState++;
     return this.received++;
+  }
+
+  /**
+   * Counts record `key`'s latest record as rejected: it stays numbered (its state waits for it, and with a dead letter
+   * for that report's acknowledgement) and is counted in the next state's `rejectedRecordCount`.
+   */
+  recordRejected(key: string): void {
+    this.rejectedSinceStreamState.set(key, (this.rejectedSinceStreamState.get(key) ?? 0) + 1);
+    this.rejectedSinceGlobalState++;
+    this.rejectedTotal++;
+  }
+
+  get recordsRejected(): number {
+    return this.rejectedTotal;
   }
 
   /** Returns the state lines (each with its stats) that this acknowledgement releases, in input order. */
@@ -56,15 +74,21 @@ export class Checkpoints {
   /** Holds the state (stats computed now, from what preceded it) and returns whatever can be released already. */
   stateReceived(state: StateMessage): string[] {
     let count: number;
+    let rejected: number;
     if (state.scope.type === 'STREAM') {
       const key = streamKey(state.scope.namespace, state.scope.stream);
       count = this.sinceStreamState.get(key) ?? 0;
       this.sinceStreamState.set(key, 0);
+      rejected = this.rejectedSinceStreamState.get(key) ?? 0;
+      this.rejectedSinceStreamState.set(key, 0);
     } else {
       count = this.sinceGlobalState;
       this.sinceGlobalState = 0;
+      rejected = this.rejectedSinceGlobalState;
+      this.rejectedSinceGlobalState = 0;
     }
-    const line = setMember(state.line, state.stateSpan, 'destinationStats', `{"recordCount":${count}}`);
+    const stats = rejected > 0 ? `{"recordCount":${count},"rejectedRecordCount":${rejected}}` : `{"recordCount":${count}}`;
+    const line = setMember(state.line, state.stateSpan, 'destinationStats', stats);
     this.held.push({ coversBelow: this.received, line });
     return this.release();
   }

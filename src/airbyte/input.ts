@@ -15,6 +15,19 @@ interface RecordMessage {
   readonly emittedAtJson: string;
   /** `record.data` as written by the source, every number exact. */
   readonly dataJson: string;
+  /** `record.meta` as written by the source (it carries `changes`), when it is an object. */
+  readonly metaJson: string | undefined;
+}
+
+/**
+ * The platform's word that a stream's source finished successfully: a TRACE STREAM_STATUS COMPLETE, appended for every
+ * stream at the end of input, and only when the source succeeded. Destructive steps (clearing stale retained keys)
+ * wait for it.
+ */
+interface StreamCompleteMessage {
+  readonly kind: 'stream_complete';
+  readonly stream: string;
+  readonly namespace: string | undefined;
 }
 
 type StateScope =
@@ -34,7 +47,7 @@ interface OtherMessage {
   readonly type: string;
 }
 
-type InputMessage = RecordMessage | StateMessage | OtherMessage;
+type InputMessage = RecordMessage | StateMessage | StreamCompleteMessage | OtherMessage;
 
 type JsonObject = Record<string, unknown>;
 
@@ -62,6 +75,7 @@ export function parseLine(line: string, lineNumber: number): InputMessage {
       namespace: scanned.namespace,
       emittedAtJson: line.slice(scanned.emittedAtStart, scanned.emittedAtEnd),
       dataJson: line.slice(scanned.dataStart, scanned.dataEnd),
+      metaJson: scanned.metaStart < 0 ? undefined : line.slice(scanned.metaStart, scanned.metaEnd),
     };
   }
   // Everything else, and every line the fast path does not accept, goes through JSON.parse, which decides.
@@ -79,6 +93,8 @@ export function parseLine(line: string, lineNumber: number): InputMessage {
       return parseRecord(message, line, lineNumber);
     case 'STATE':
       return parseState(message, line, lineNumber);
+    case 'TRACE':
+      return parseStreamStatus(message) ?? { kind: 'other', type: message.type };
     default:
       return { kind: 'other', type: message.type };
   }
@@ -105,7 +121,18 @@ function parseRecord(message: JsonObject, line: string, lineNumber: number): Rec
     namespace: optionalString(record.namespace),
     emittedAtJson: line.slice(scanned.emittedAtStart, scanned.emittedAtEnd),
     dataJson: line.slice(scanned.dataStart, scanned.dataEnd),
+    metaJson: scanned.metaStart < 0 ? undefined : line.slice(scanned.metaStart, scanned.metaEnd),
   };
+}
+
+/** A STREAM_STATUS COMPLETE trace, or undefined for any other TRACE (which carries nothing the connector acts on). */
+function parseStreamStatus(message: JsonObject): StreamCompleteMessage | undefined {
+  const trace = message.trace;
+  if (!isObject(trace) || trace.type !== 'STREAM_STATUS' || !isObject(trace.stream_status)) return undefined;
+  const status = trace.stream_status;
+  const descriptor = status.stream_descriptor;
+  if (status.status !== 'COMPLETE' || !isObject(descriptor) || typeof descriptor.name !== 'string') return undefined;
+  return { kind: 'stream_complete', stream: descriptor.name, namespace: optionalString(descriptor.namespace) };
 }
 
 function parseState(message: JsonObject, line: string, lineNumber: number): StateMessage {

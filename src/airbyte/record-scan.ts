@@ -12,6 +12,9 @@ interface ScannedRecord {
   readonly dataEnd: number;
   readonly emittedAtStart: number;
   readonly emittedAtEnd: number;
+  /** `record.meta` when it is an object (its `changes` go into some formats); -1 when absent. */
+  readonly metaStart: number;
+  readonly metaEnd: number;
 }
 
 import { C, INVALID, JsonScanner } from './json-scanner.js';
@@ -29,6 +32,8 @@ export function scanRecord(line: string): ScannedRecord | undefined {
   let dataEnd = -1;
   let emittedAtStart = -1;
   let emittedAtEnd = -1;
+  let metaStart = -1;
+  let metaEnd = -1;
   let recordSeen = false;
   const recordMember = (key: string): boolean => {
     const c = line.charCodeAt(s.pos);
@@ -47,6 +52,14 @@ export function scanRecord(line: string): ScannedRecord | undefined {
       emittedAtStart = s.pos;
       s.number();
       emittedAtEnd = s.pos;
+      return true;
+    }
+    if (key === 'meta') {
+      metaStart = -1;
+      if (c !== C.OpenBrace) return false;
+      metaStart = s.pos;
+      s.object(undefined);
+      metaEnd = s.pos;
       return true;
     }
     if (key === 'stream' || key === 'namespace') {
@@ -69,7 +82,7 @@ export function scanRecord(line: string): ScannedRecord | undefined {
       if (key === 'record' && c === C.OpenBrace) {
         // As in JSON.parse, a later "record" replaces an earlier one entirely.
         stream = namespace = undefined;
-        dataStart = dataEnd = emittedAtStart = emittedAtEnd = -1;
+        dataStart = dataEnd = emittedAtStart = emittedAtEnd = metaStart = metaEnd = -1;
         recordSeen = true;
         s.object(recordMember);
         return true;
@@ -85,5 +98,5 @@ export function scanRecord(line: string): ScannedRecord | undefined {
     throw err;
   }
   if (type !== 'RECORD' || !recordSeen || dataStart < 0 || emittedAtStart < 0) return undefined;
-  return { stream, namespace, dataStart, dataEnd, emittedAtStart, emittedAtEnd };
+  return { stream, namespace, dataStart, dataEnd, emittedAtStart, emittedAtEnd, metaStart, metaEnd };
 }

@@ -17,14 +17,16 @@ import { parseLine } from '../airbyte/input.js';
 import type { LogLevel, Output } from '../airbyte/output.js';
 import { Utf8Guard } from '../airbyte/utf8.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
-import { type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
+import { ConfigError, type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
+import { field } from '../config/spec.js';
 import { type Connection, brokerAddress } from '../mqtt/connect.js';
 import { type PublishTarget, publishTarget } from '../mqtt/packets.js';
-import { buildEnvelope } from '../payload/envelope.js';
 import { Channel, connectChannels } from '../sync/channel.js';
+import { Lane, type Publish } from '../sync/lane.js';
 import { Progress, progressIntervalMs } from '../sync/progress.js';
 import { type RateLimit, rateLimit } from '../sync/rate-limit.js';
 import { Router } from '../sync/router.js';
+import { Truncation } from '../sync/truncation.js';
 
 const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -35,8 +37,10 @@ export async function write(configPath: string, catalogPath: string, output: Out
   output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
   for (const warning of settings.warnings) output.log('WARN', warning);
   const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern);
+  // Before any connection publishes: an overwrite must know the keys that were there before it.
+  const truncation = await Truncation.prepare(settings, routes, (level, message) => output.log(level, message));
   const connections = await connectChannels(settings);
-  const sync = new WriteSync(settings, routes, connections, output);
+  const sync = new WriteSync(settings, routes, connections, output, truncation);
   const interrupt = (signal: NodeJS.Signals): void => sync.interrupt(signal);
   for (const signal of SIGNALS) process.on(signal, interrupt);
   try {
@@ -48,29 +52,16 @@ export async function write(configPath: string, catalogPath: string, output: Out
 }
 
 interface StreamTotals {
-  readonly route: StreamRoute;
   records: number;
   bytes: number;
+  tombstones: number;
+  rejected: number;
 }
 
-/** Everything needed to publish a stream's records, worked out once per stream. */
-interface Lane {
-  readonly route: StreamRoute;
-  readonly target: PublishTarget;
+/** A stream's lane (what its records become) and its running totals for the summary. */
+interface StreamLane {
+  readonly lane: Lane;
   readonly totals: StreamTotals;
-}
-
-function laneTarget(settings: Settings, route: StreamRoute): PublishTarget {
-  const userProperties: Record<string, string> = { airbyte_stream: route.name };
-  if (route.namespace !== undefined) userProperties.airbyte_namespace = route.namespace;
-  return publishTarget(route.topic, {
-    mqtt5: settings.mqttVersion === '5',
-    contentType: 'application/json',
-    messageExpirySeconds: settings.messageExpirySeconds,
-    userProperties: settings.mqtt5UserProperties ? userProperties : undefined,
-    emittedAtProperty: settings.mqtt5UserProperties,
-    label: `the record of stream ${describeStream(route.namespace, route.name)}`,
-  });
 }
 
 class WriteSync {
@@ -79,7 +70,9 @@ class WriteSync {
   private readonly router: Router;
   private readonly rateLimit: RateLimit | undefined;
   private readonly progress: Progress;
-  private readonly lanes = new Map<string, Lane>();
+  private readonly lanes = new Map<string, StreamLane>();
+  /** Where reports of rejected records go, when `rejected_records` is `dead_letter`. */
+  private readonly deadLetter: PublishTarget | undefined;
   private lineNumber = 0;
   private statesEmitted = 0;
   private failure: ConnectorError | undefined;
@@ -87,16 +80,27 @@ class WriteSync {
   private lines: Readable | undefined;
   private rateTimer: NodeJS.Timeout | undefined;
   private rejectRun: ((error: ConnectorError) => void) | undefined;
+  /** Streams the platform reported complete (TRACE STREAM_STATUS COMPLETE): only their stale keys may be cleared. */
+  private readonly completed = new Set<string>();
+  /** Messages the sync sends on its own account (clearing stale keys) get negative tokens: the checkpoints never see them. */
+  private nextOwnToken = -1;
 
   constructor(
     private readonly settings: Settings,
     private readonly routes: ReadonlyMap<string, StreamRoute>,
     connections: readonly Connection[],
     private readonly output: Output,
+    private readonly truncation: Truncation | undefined,
   ) {
-    for (const [key, route] of routes) this.lanes.set(key, { route, target: laneTarget(settings, route), totals: { route, records: 0, bytes: 0 } });
+    for (const [key, route] of routes) this.lanes.set(key, { lane: new Lane(route, settings), totals: { records: 0, bytes: 0, tombstones: 0, rejected: 0 } });
+    this.deadLetter =
+      settings.deadLetterTopic === undefined
+        ? undefined
+        : publishTarget(settings.deadLetterTopic, { mqtt5: settings.mqttVersion === '5', contentType: 'application/json', label: 'the dead letter report' });
     const events = {
-      acknowledged: (token: number) => this.emitStates(this.checkpoints.acknowledged(token)),
+      acknowledged: (token: number) => {
+        if (token >= 0) this.emitStates(this.checkpoints.acknowledged(token));
+      },
       failed: (error: ConnectorError) => this.fail(error),
       log: (level: LogLevel, message: string) => this.output.log(level, message),
     };
@@ -193,22 +197,71 @@ class WriteSync {
     const message = parseLine(line, this.lineNumber);
     if (message.kind === 'record') {
       const key = streamKey(message.namespace, message.stream);
-      const lane = this.lanes.get(key);
-      if (!lane) {
+      const stream = this.lanes.get(key);
+      if (!stream) {
         throw new InputError(this.lineNumber, `record of stream ${describeStream(message.namespace, message.stream)}, which is not in the configured catalog`);
       }
-      const { route, target } = lane;
-      const payload = buildEnvelope({ streamJson: route.streamJson, emittedAtJson: message.emittedAtJson, dataJson: message.dataJson });
-      const bytes = Buffer.byteLength(payload, 'utf8');
-      lane.totals.records++;
-      lane.totals.bytes += bytes;
-      const channel = this.channels[this.router.connectionFor(route, message.dataJson)] as Channel;
-      channel.publisher.send(target, payload, bytes, message.emittedAtJson, this.checkpoints.recordReceived(key), this.lineNumber);
-      return { channel, bytes };
+      const { lane, totals } = stream;
+      totals.records++;
+      const prepared = lane.prepare(message, this.lineNumber);
+      if (prepared.kind === 'reject') return this.rejected(key, stream, prepared.reason, prepared.recordId, message.dataJson);
+      const channel = this.channels[this.router.connectionFor(lane.route, prepared.key)] as Channel;
+      const oversize = channel.publisher.oversize(prepared.target, prepared.bytes, prepared.values);
+      if (oversize > 0) return this.rejected(key, stream, this.tooLarge(lane, prepared, oversize, channel), prepared.recordId, message.dataJson);
+      totals.bytes += prepared.bytes;
+      if (prepared.tombstone) totals.tombstones++;
+      if (this.truncation?.tracks(key)) this.truncation.written(key, prepared.target.topic);
+      channel.publisher.send(prepared.target, prepared.payload, prepared.bytes, prepared.values, this.checkpoints.recordReceived(key), this.lineNumber);
+      return { channel, bytes: prepared.bytes };
     }
     if (message.kind === 'state') this.emitStates(this.checkpoints.stateReceived(message));
-    // TRACE, LOG and any other message type carry nothing to publish.
+    if (message.kind === 'stream_complete') this.completed.add(streamKey(message.namespace, message.stream));
+    // Other TRACE, LOG and any other message type carry nothing to publish.
     return undefined;
+  }
+
+  private tooLarge(lane: Lane, prepared: Publish, size: number, channel: Channel): string {
+    const limit = channel.publisher.sizeLimit;
+    return (
+      `input line ${this.lineNumber}: ${lane.label} makes a ${size}-byte MQTT message, larger than the ${limit?.bytes ?? '?'} bytes ${limit?.source ?? ''}` +
+      (prepared.values.length > 0
+        ? ` (turning off ${field('mqtt5_user_properties')} saves ${size - prepared.bytes - prepared.target.topicBytes.length} bytes or less)`
+        : '')
+    );
+  }
+
+  /**
+   * A record that cannot be published, handled as `rejected_records` says: the sync fails, or the record is counted
+   * as rejected and the sync goes on, with a warning or a report on the dead letter topic. A rejected record still
+   * holds back the states after it until its report (if any) is acknowledged, so no state claims more than was done.
+   */
+  private rejected(key: string, stream: StreamLane, reason: string, recordId: string, dataJson: string): { channel: Channel; bytes: number } | undefined {
+    const policy = this.settings.rejectedRecords;
+    if (policy === 'fail') {
+      throw new ConfigError(`Cannot publish ${reason}. Set ${field('rejected_records')} to skip or dead_letter to go on past such records.`);
+    }
+    stream.totals.rejected++;
+    const token = this.checkpoints.recordReceived(key);
+    this.checkpoints.recordRejected(key);
+    const deadLetter = this.deadLetter;
+    if (policy === 'skip' || !deadLetter) {
+      this.output.log('WARN', `Skipped ${reason}.`);
+      this.emitStates(this.checkpoints.acknowledged(token));
+      return undefined;
+    }
+    const { route } = stream.lane;
+    const head =
+      `{"reason":${JSON.stringify(reason)},"stream":${route.streamJson},"namespace":${route.namespace === undefined ? 'null' : JSON.stringify(route.namespace)}` +
+      `,"line":${this.lineNumber},"record_id":${JSON.stringify(recordId)}`;
+    const channel = this.channels[this.router.connectionFor(stream.lane.route, undefined)] as Channel;
+    let report = `${head},"data":${dataJson}}`;
+    let bytes = Buffer.byteLength(report, 'utf8');
+    if (channel.publisher.oversize(deadLetter, bytes, []) > 0) {
+      report = `${head},"data_bytes":${Buffer.byteLength(dataJson, 'utf8')}}`;
+      bytes = Buffer.byteLength(report, 'utf8');
+    }
+    channel.publisher.send(deadLetter, report, bytes, [], token, this.lineNumber);
+    return { channel, bytes };
   }
 
   private emitStates(lines: readonly string[]): void {
@@ -258,6 +311,18 @@ class WriteSync {
     await Promise.all(this.channels.map((channel) => channel.publisher.drain()));
   }
 
+  /** Publishes a zero-byte retained message to each topic, which removes it from the broker, as room allows. */
+  private async clearKeys(route: StreamRoute, topics: readonly string[]): Promise<void> {
+    const lane = this.lanes.get(streamKey(route.namespace, route.name))?.lane;
+    if (!lane) return;
+    const channel = this.channels[this.router.connectionFor(route, undefined)] as Channel;
+    for (const topic of topics) {
+      if (this.failure) return;
+      if (!channel.publisher.hasRoom) await new Promise<void>((resume) => channel.publisher.whenRoom(resume));
+      channel.publisher.send(lane.tombstone(topic), '', 0, [], this.nextOwnToken--, this.lineNumber);
+    }
+  }
+
   /** Ends every connection with a DISCONNECT. */
   private async closeAll(): Promise<void> {
     await Promise.all(this.channels.map((channel) => channel.keeper.close()));
@@ -266,15 +331,32 @@ class WriteSync {
   private async finish(): Promise<void> {
     await this.drainAll();
     if (this.failure) return;
+    if (this.truncation) {
+      await this.truncation.cleanup(
+        this.completed,
+        (key) => this.lanes.get(key)?.totals.rejected ?? 0,
+        (route, topics) => this.clearKeys(route, topics),
+      );
+      await this.drainAll();
+      if (this.failure) return;
+    }
     this.progress.stop();
     await this.closeAll();
-    for (const { totals } of this.lanes.values()) {
+    for (const { lane, totals } of this.lanes.values()) {
       if (totals.records === 0) continue;
-      const unheard = this.channels.reduce((sum, channel) => sum + (channel.publisher.noSubscribers.get(totals.route.topic) ?? 0), 0);
+      const { route } = lane;
+      const unheard = this.channels.reduce((sum, channel) => sum + (channel.publisher.noSubscribers.get(route.topicName) ?? 0), 0);
+      const extras = [
+        totals.tombstones > 0 ? `${totals.tombstones} of them deletes (empty retained messages)` : '',
+        totals.rejected > 0
+          ? `${totals.rejected} rejected (${this.settings.rejectedRecords === 'skip' ? 'skipped' : 'reported on the dead letter topic'})`
+          : '',
+        unheard ? `the broker reported no matching subscribers for ${unheard} of them` : '',
+      ].filter(Boolean);
       this.output.log(
         'INFO',
-        `Stream ${describeStream(totals.route.namespace, totals.route.name)}: ${totals.records} record(s), ${totals.bytes} payload bytes, published to "${totals.route.topic}"` +
-          `${unheard ? `; the broker reported no matching subscribers for ${unheard} of them` : ''}.`,
+        `Stream ${describeStream(route.namespace, route.name)}: ${totals.records} record(s), ${totals.bytes} payload bytes, published ${route.retained ? 'retained ' : ''}to "${route.topicName}"` +
+          `${extras.length > 0 ? `; ${extras.join('; ')}` : ''}.`,
       );
     }
     this.output.log('INFO', `Sync complete: ${this.checkpoints.recordsAcknowledged} record(s) acknowledged from ${this.lineNumber} input line(s).`);

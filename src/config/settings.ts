@@ -14,6 +14,10 @@ import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
 import { REDACTED } from '../airbyte/output.js';
 
 export type QoS = 0 | 1 | 2;
+export type MessageFormat = 'airbyte_envelope' | 'data' | 'airbyte_v2' | 'cloudevents';
+export type RecordIdKind = 'random' | 'deterministic';
+export type RejectedRecords = 'fail' | 'skip' | 'dead_letter';
+export type OverwriteCleanup = 'after_complete' | 'end_of_input';
 type MqttVersion = '3.1' | '3.1.1' | '5';
 
 export interface Settings {
@@ -50,6 +54,12 @@ export interface Settings {
   /** Limits on the publishing rate over all connections together; undefined for none. */
   readonly maxMessagesPerSecond: number | undefined;
   readonly maxBytesPerSecond: number | undefined;
+  readonly messageFormat: MessageFormat;
+  readonly recordId: RecordIdKind;
+  readonly rejectedRecords: RejectedRecords;
+  /** Where reports of rejected records go; set exactly when `rejectedRecords` is `dead_letter`. */
+  readonly deadLetterTopic: string | undefined;
+  readonly overwriteCleanup: OverwriteCleanup;
   /** Every secret value of the configuration, so output can redact it wherever it might appear. */
   readonly secrets: readonly string[];
   /** Things worth a warning that are not errors (for example TLS verification turned off). */
@@ -212,6 +222,15 @@ export function toSettings(config: unknown): Settings {
     problems.push(`${field('publisher_sync')} publishes one message at a time, which ${field('connections')} above 1 would break; turn one of them off`);
   }
 
+  const rejectedRecords = (stringOf(config, 'rejected_records') ?? specDefault.string('rejected_records')) as RejectedRecords;
+  const deadLetterTopic = stringOf(config, 'dead_letter_topic');
+  if (rejectedRecords === 'dead_letter') {
+    const issue = deadLetterTopic === undefined ? 'it is not set' : topicProblem(deadLetterTopic);
+    if (issue) problems.push(`${field('rejected_records')} is dead_letter, which needs a valid ${field('dead_letter_topic')}: ${issue}`);
+  } else if (deadLetterTopic !== undefined) {
+    warnings.push(`${field('dead_letter_topic')} is set but ${field('rejected_records')} is ${rejectedRecords}: nothing will be published there.`);
+  }
+
   if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
 
   const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? specDefault.string('message_qos')] ?? 1;
@@ -239,6 +258,11 @@ export function toSettings(config: unknown): Settings {
     connections: integerOf(config, 'connections') ?? specDefault.number('connections'),
     maxMessagesPerSecond: integerOf(config, 'max_messages_per_second'),
     maxBytesPerSecond: integerOf(config, 'max_bytes_per_second'),
+    messageFormat: (stringOf(config, 'message_format') ?? specDefault.string('message_format')) as MessageFormat,
+    recordId: (stringOf(config, 'record_id') ?? specDefault.string('record_id')) as RecordIdKind,
+    rejectedRecords,
+    deadLetterTopic: rejectedRecords === 'dead_letter' ? deadLetterTopic : undefined,
+    overwriteCleanup: (stringOf(config, 'overwrite_cleanup') ?? specDefault.string('overwrite_cleanup')) as OverwriteCleanup,
     secrets: secretsOf(config, [where.password]),
     warnings,
   };

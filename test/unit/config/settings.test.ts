@@ -127,6 +127,22 @@ describe('toSettings', () => {
     assert.match(err.message, /"Topic pattern" \(topic_pattern\) is invalid: it contains the wildcard/);
   });
 
+  it('needs a valid dead letter topic for dead_letter, and warns when one is set for nothing', () => {
+    const base = { broker_host: 'h', topic_pattern: 't' };
+    assert.match(
+      configError({ ...base, rejected_records: 'dead_letter' }).message,
+      /"Rejected records" \(rejected_records\) is dead_letter, which needs a valid "Dead letter topic" \(dead_letter_topic\): it is not set/,
+    );
+    assert.match(
+      configError({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl/#' }).message,
+      /dead_letter_topic\): MQTT does not allow the wildcards/,
+    );
+    assert.equal(toSettings({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl' }).deadLetterTopic, 'dl');
+    const unused = toSettings({ ...base, dead_letter_topic: 'dl' });
+    assert.equal(unused.deadLetterTopic, undefined);
+    assert.match(unused.warnings.join(' '), /"Dead letter topic" \(dead_letter_topic\) is set but "Rejected records" \(rejected_records\) is fail/);
+  });
+
   it('rejects an invalid test topic', () => {
     assert.match(configError({ broker_host: 'h', topic_pattern: 't', topic_test: 'a/+' }).message, /"Test topic" \(topic_test\) is invalid/);
   });
@@ -163,6 +179,10 @@ describe('toSettings', () => {
       message_qos: [minimal, (s) => ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'][s.qos]],
       message_retained: [minimal, (s) => s.retain],
       mqtt5_user_properties: [minimal, (s) => s.mqtt5UserProperties],
+      message_format: [minimal, (s) => s.messageFormat],
+      record_id: [minimal, (s) => s.recordId],
+      rejected_records: [minimal, (s) => s.rejectedRecords],
+      overwrite_cleanup: [minimal, (s) => s.overwriteCleanup],
       clean_session: [minimal, (s) => s.cleanSession],
       automatic_reconnect: [minimal, (s) => s.automaticReconnect],
       reconnect_timeout_seconds: [minimal, (s) => s.reconnectTimeoutMs / 1000],
