@@ -197,3 +197,49 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
   }
   return routes;
 }
+
+/** What every message says about its stream, whatever its topic: the payload format and the MQTT 5 user properties. */
+export interface MessageIdentity {
+  readonly carriesStream: boolean;
+  readonly carriesNamespace: boolean;
+}
+
+/**
+ * Streams whose messages would share a topic. Two streams on one topic are one stream to a consumer unless every
+ * message says which it is: that fails the sync before publishing (a consumer could not tell `eu.users` from
+ * `us.users`). Keyed streams on one filter always fail: they would overwrite, and an overwrite clear, each other's keys.
+ * Streams that share a topic but stay distinguishable are returned as warnings, one per topic.
+ */
+export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity: MessageIdentity): string[] {
+  const byTopic = new Map<string, StreamRoute[]>();
+  for (const route of routes.values()) byTopic.set(route.topicName, [...(byTopic.get(route.topicName) ?? []), route]);
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  for (const [topic, sharing] of byTopic) {
+    if (sharing.length < 2) continue;
+    const names = sharing.map((route) => describeStream(route.namespace, route.name)).join(' and ');
+    const clash = sharing.some((a, i) =>
+      sharing.slice(i + 1).some((b) => {
+        if (a.keyed || b.keyed) return true;
+        const byName = a.name !== b.name && identity.carriesStream;
+        const byNamespace = (a.namespace ?? '') !== (b.namespace ?? '') && identity.carriesNamespace;
+        return !byName && !byNamespace;
+      }),
+    );
+    if (clash) {
+      problems.push(
+        sharing.some((route) => route.keyed)
+          ? `streams ${names} would keep their keys under the same topics "${topic}"`
+          : `streams ${names} would publish indistinguishable messages to the same topic "${topic}"`,
+      );
+    } else {
+      warnings.push(`Streams ${names} share the topic "${topic}"; their messages say which stream each is, so consumers must look there.`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new ConfigError(
+      `${field('topic_pattern')} merges streams: ${problems.join('; ')}. Add {namespace} (or {stream}) to the pattern so that each stream gets topics of its own.`,
+    );
+  }
+  return warnings;
+}

@@ -11,7 +11,7 @@
  */
 import type { Readable } from 'node:stream';
 import split2 from 'split2';
-import { type StreamRoute, describeStream, readCatalog, routeStreams, streamKey } from '../airbyte/catalog.js';
+import { type StreamRoute, describeStream, readCatalog, routeStreams, sharedTopics, streamKey } from '../airbyte/catalog.js';
 import { Checkpoints } from '../airbyte/checkpoints.js';
 import { parseLine } from '../airbyte/input.js';
 import type { LogLevel, Output } from '../airbyte/output.js';
@@ -37,6 +37,7 @@ export async function write(configPath: string, catalogPath: string, output: Out
   output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
   for (const warning of settings.warnings) output.log('WARN', warning);
   const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern);
+  for (const warning of sharedTopics(routes, messageIdentity(settings))) output.log('WARN', warning);
   // Before any connection publishes: an overwrite must know the keys that were there before it.
   const truncation = await Truncation.prepare(settings, routes, (level, message) => output.log(level, message));
   const connections = await connectChannels(settings);
@@ -49,6 +50,16 @@ export async function write(configPath: string, catalogPath: string, output: Out
     for (const signal of SIGNALS) process.off(signal, interrupt);
     input.destroy();
   }
+}
+
+/** What each message says about its stream: the format's own fields, and with MQTT 5 the user properties. */
+function messageIdentity(settings: Settings): { carriesStream: boolean; carriesNamespace: boolean } {
+  const properties = settings.mqttVersion === '5' && settings.mqtt5UserProperties;
+  const format = settings.messageFormat;
+  return {
+    carriesStream: properties || format === 'airbyte_envelope' || format === 'cloudevents',
+    carriesNamespace: properties || format === 'cloudevents',
+  };
 }
 
 interface StreamTotals {
