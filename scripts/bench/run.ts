@@ -8,6 +8,9 @@
  * Environment: BENCH_RECORDS (200000), BENCH_ROUNDS (3), BENCH_MEMORY_RECORDS (1000000; 0 skips the memory check),
  * BENCH_WINDOWS (comma-separated max_inflight values for the sweep; empty skips it), BENCH_STARTUP_RUNS (15).
  *
+ * Then the keyspace an overwrite keeps: BENCH_KEYSPACE_KEYS (10000000; 0 skips it) keys added and half of them marked,
+ * with the memory they take.
+ *
  * Then the network section (network.ts): the connector over 1 to 16 connections and with a rate limit, against a
  * Mosquitto behind a proxy that adds a 20 ms round trip. BENCH_NETWORK_RECORDS (10000; 0 skips it) and
  * BENCH_NETWORK_ROUNDS (3) size it; at 10,000 records it takes about four minutes, most of them in the two rows that a
@@ -22,6 +25,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
 import { STREAMS, generateInputs } from './inputs.js';
+import { Keyspace } from '../../src/sync/keyspace.js';
 import { networkBench } from './network.js';
 import { measureStartup, startupTable } from './startup.js';
 
@@ -31,6 +35,7 @@ const BARE = join(ROOT, 'dist/scripts/bench/bare-publisher.js');
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const MEMORY_RECORDS = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
+const KEYSPACE_KEYS = Number(process.env.BENCH_KEYSPACE_KEYS ?? 10_000_000);
 const NETWORK_RECORDS = Number(process.env.BENCH_NETWORK_RECORDS ?? 10_000);
 const NETWORK_ROUNDS = Number(process.env.BENCH_NETWORK_ROUNDS ?? 3);
 const WINDOWS = (process.env.BENCH_WINDOWS ?? '50,200,1000,5000').split(',').filter(Boolean).map(Number);
@@ -83,21 +88,27 @@ const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-bench-'));
 const broker = await startMosquitto();
 try {
   const inputs = await generateInputs(dir, RECORDS, { references: true, primaryKey: false });
-  const config = (qos: number, maxInflight?: number): string => {
-    const path = join(dir, `config-${qos}-${maxInflight ?? 'default'}.json`);
+  const config = (qos: number, maxInflight?: number, pattern = 'bench/{namespace}/{stream}'): string => {
+    const path = join(dir, `config-${qos}-${maxInflight ?? 'default'}-${pattern.length}.json`);
     const settings = {
       broker_host: '127.0.0.1',
       broker_port: broker.port,
-      topic_pattern: 'bench/{namespace}/{stream}',
+      topic_pattern: pattern,
       message_qos: QOS_NAMES[qos],
       max_inflight: maxInflight,
     };
     writeFileSync(path, JSON.stringify(settings));
     return path;
   };
+  // The same input with the streams' primary key in the topic: one topic per record instead of one per stream.
+  const keyedCatalog = join(dir, 'catalog-keyed.json');
+  const catalog = JSON.parse(readFileSync(inputs.catalog, 'utf8')) as { streams: Record<string, unknown>[] };
+  writeFileSync(keyedCatalog, JSON.stringify({ streams: catalog.streams.map((stream) => ({ ...stream, primary_key: [['id']] })) }));
   const commands: Record<string, () => Promise<Measurement>> = {
     'connector QoS 0': () => measure(process.execPath, [MAIN, 'write', '--config', config(0), '--catalog', inputs.catalog], inputs.messages),
     'connector QoS 1': () => measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', inputs.catalog], inputs.messages),
+    'connector QoS 1, {key} topics': () =>
+      measure(process.execPath, [MAIN, 'write', '--config', config(1, undefined, 'bench/{namespace}/{stream}/{key}'), '--catalog', keyedCatalog], inputs.messages),
     'connector QoS 2': () => measure(process.execPath, [MAIN, 'write', '--config', config(2), '--catalog', inputs.catalog], inputs.messages),
     'bare MQTT.js QoS 0': () => measure(process.execPath, [BARE, broker.url, '0', '1000', inputs.envelopes], undefined),
     'bare MQTT.js QoS 1': () => measure(process.execPath, [BARE, broker.url, '1', '1000', inputs.envelopes], undefined),
@@ -134,6 +145,7 @@ try {
   console.log(`| connector QoS 0 / mosquitto_pub -l QoS 0 | ${ratio('connector QoS 0', 'mosquitto_pub -l QoS 0')} | <= 1.50 |`);
   console.log(`| connector QoS 0 / bare MQTT.js QoS 0 | ${ratio('connector QoS 0', 'bare MQTT.js QoS 0')} | |`);
   console.log(`| connector QoS 2 / connector QoS 1 | ${ratio('connector QoS 2', 'connector QoS 1')} | <= 3.00 |`);
+  console.log(`| connector QoS 1, {key} topics / connector QoS 1 | ${ratio('connector QoS 1, {key} topics', 'connector QoS 1')} | <= 1.30 |`);
 
   if (WINDOWS.length > 0) {
     console.log('\n| max_inflight at QoS 1 | median s | records/s |');
@@ -153,6 +165,22 @@ try {
     console.log(
       `\nMemory: ${MEMORY_RECORDS.toLocaleString('en-US')} records (${(big.bytes / 2 ** 20).toFixed(0)} MB of input) at QoS 1 took ${result.seconds.toFixed(1)} s ` +
         `(${Math.round(MEMORY_RECORDS / result.seconds).toLocaleString('en-US')} records/s) with a peak RSS of ${result.peakRssMb.toFixed(0)} MB (target < 150 MB).`,
+    );
+  }
+  if (KEYSPACE_KEYS > 0) {
+    // An overwrite holds one entry per retained key it found; the topics are of the length a {key} topic has here.
+    const keyspace = new Keyspace();
+    const heapBefore = process.memoryUsage();
+    const started = process.hrtime.bigint();
+    for (let i = 0; i < KEYSPACE_KEYS; i++) keyspace.add(`bench/bench/users/${i}`);
+    for (let i = 0; i < KEYSPACE_KEYS; i += 2) keyspace.mark(`bench/bench/users/${i}`);
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    const heapAfter = process.memoryUsage();
+    const grown = heapAfter.arrayBuffers - heapBefore.arrayBuffers + (heapAfter.heapUsed - heapBefore.heapUsed);
+    console.log(
+      `\nKeyspace: ${KEYSPACE_KEYS.toLocaleString('en-US')} retained keys held for an overwrite in ${(keyspace.bytes / 2 ** 20).toFixed(0)} MB ` +
+        `(${(keyspace.bytes / KEYSPACE_KEYS).toFixed(1)} bytes per key; the process grew by ${(grown / 2 ** 20).toFixed(0)} MB), ` +
+        `added and half of them marked in ${seconds.toFixed(1)} s; ${keyspace.unmarked.toLocaleString('en-US')} left stale.`,
     );
   }
   if (NETWORK_RECORDS > 0) await networkBench({ records: NETWORK_RECORDS, rounds: NETWORK_ROUNDS });
