@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { field, supportedSyncModes } from '../config/spec.js';
 import { ConfigError, SystemError } from '../errors.js';
-import { type StreamTopic, keyFilter, patternHasKey, streamTopic, topicProblem } from '../payload/topic.js';
+import { type StreamTopic, type TopicEscaping, keyFilter, patternHasKey, streamTopic, topicProblem } from '../payload/topic.js';
 
 /** A primary key: each element is the path of one key field inside the record's `data`. */
 export type PrimaryKey = readonly (readonly string[])[];
@@ -161,7 +161,7 @@ function shorten(text: string): string {
 }
 
 /** The routes of every configured stream, keyed by `streamKey`, or a ConfigError naming each stream whose topic is invalid. */
-export function routeStreams(streams: readonly ConfiguredStream[], topicPattern: string): Map<string, StreamRoute> {
+export function routeStreams(streams: readonly ConfiguredStream[], topicPattern: string, escaping: TopicEscaping = 'standard'): Map<string, StreamRoute> {
   const routes = new Map<string, StreamRoute>();
   const problems: string[] = [];
   const patternKeyed = patternHasKey(topicPattern);
@@ -177,7 +177,7 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
       );
       continue;
     }
-    const topic = streamTopic(topicPattern, namespace, name, keyed);
+    const topic = streamTopic(topicPattern, namespace, name, keyed, escaping);
     const topicName = keyed ? keyFilter(topic, primaryKey.length) : topic.before;
     // For keyed topics, the filter stands for every key's topic: `+` is a valid level there and means "some key".
     const problem = topicProblem(keyed ? topicName.replaceAll('+', 'k') : topicName);

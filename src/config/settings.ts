@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import { v4 as uuidv4 } from 'uuid';
 import { ConfigError } from '../errors.js';
-import { patternProblem, topicProblem } from '../payload/topic.js';
+import { type TopicEscaping, patternProblem, topicProblem } from '../payload/topic.js';
 import { parseBrokerUrl } from './broker-url.js';
 import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
@@ -60,6 +60,8 @@ export interface Settings {
   /** Where reports of rejected records go; set exactly when `rejectedRecords` is `dead_letter`. */
   readonly deadLetterTopic: string | undefined;
   readonly overwriteCleanup: OverwriteCleanup;
+  /** What substituted topic values escape beyond what MQTT forbids (`topic_value_escaping`). */
+  readonly topicEscaping: TopicEscaping;
   /** Every secret value of the configuration, so output can redact it wherever it might appear. */
   readonly secrets: readonly string[];
   /** Things worth a warning that are not errors (for example TLS verification turned off). */
@@ -262,6 +264,7 @@ export function toSettings(config: unknown): Settings {
     recordId: (stringOf(config, 'record_id') ?? specDefault.string('record_id')) as RecordIdKind,
     rejectedRecords,
     deadLetterTopic: rejectedRecords === 'dead_letter' ? deadLetterTopic : undefined,
+    topicEscaping: (stringOf(config, 'topic_value_escaping') ?? specDefault.string('topic_value_escaping')) as TopicEscaping,
     overwriteCleanup: (stringOf(config, 'overwrite_cleanup') ?? specDefault.string('overwrite_cleanup')) as OverwriteCleanup,
     secrets: secretsOf(config, [where.password]),
     warnings,

@@ -14,10 +14,18 @@ const KEY_MARK = '\u0000';
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
 const UNSAFE_IN_VALUE = /[+#\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+// Brokers that map topics to their own subjects refuse more: NATS turns `/` into `.` and closes the connection on a
+// topic with `.`, a space, `*` or `>`; RabbitMQ swaps `/` and `.`. `topic_value_escaping` strict avoids them too.
+// eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
+const UNSAFE_IN_VALUE_STRICT = /[+#.\s*>\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
 export const MAX_TOPIC_BYTES = 65_535;
 
-export function sanitizeTopicValue(value: string): string {
-  return value.replace(UNSAFE_IN_VALUE, '_');
+/** `standard` escapes what MQTT forbids; `strict` also what brokers that map topics to subjects (NATS) refuse. */
+export type TopicEscaping = 'standard' | 'strict';
+
+export function sanitizeTopicValue(value: string, escaping: TopicEscaping = 'standard'): string {
+  return value.replace(escaping === 'strict' ? UNSAFE_IN_VALUE_STRICT : UNSAFE_IN_VALUE, '_');
 }
 
 /**
@@ -39,12 +47,12 @@ export interface StreamTopic {
  * drops client messages under `$SYS`, and no `#` subscription ever sees them), so it becomes `_` there. A `$` the
  * pattern itself starts with is the user's choice (AWS IoT shadow topics, for one).
  */
-export function renderTopic(pattern: string, namespace: string | undefined, stream: string): string {
-  return renderLevels(pattern, namespace, stream).join('/');
+export function renderTopic(pattern: string, namespace: string | undefined, stream: string, escaping: TopicEscaping = 'standard'): string {
+  return renderLevels(pattern, namespace, stream, escaping).join('/');
 }
 
-function renderLevels(pattern: string, namespace: string | undefined, stream: string): string[] {
-  const values = { namespace: sanitizeTopicValue(namespace ?? ''), stream: sanitizeTopicValue(stream) };
+function renderLevels(pattern: string, namespace: string | undefined, stream: string, escaping: TopicEscaping): string[] {
+  const values = { namespace: sanitizeTopicValue(namespace ?? '', escaping), stream: sanitizeTopicValue(stream, escaping) };
   const levels: string[] = [];
   for (const level of pattern.split('/')) {
     PLACEHOLDER.lastIndex = 0;
@@ -64,16 +72,16 @@ function renderLevels(pattern: string, namespace: string | undefined, stream: st
  * The stream's topic. `keyed` asks for a place for the record's key even when the pattern has no `{key}`: the key's
  * levels then follow the stream's topic.
  */
-export function streamTopic(pattern: string, namespace: string | undefined, stream: string, keyed: boolean): StreamTopic {
+export function streamTopic(pattern: string, namespace: string | undefined, stream: string, keyed: boolean, escaping: TopicEscaping = 'standard'): StreamTopic {
   const hasKey = pattern.split('/').includes(KEY);
-  if (!hasKey && !keyed) return { before: renderTopic(pattern, namespace, stream), after: undefined };
+  if (!hasKey && !keyed) return { before: renderTopic(pattern, namespace, stream, escaping), after: undefined };
   const template = hasKey
     ? pattern
         .split('/')
         .map((level) => (level === KEY ? KEY_MARK : level))
         .join('/')
     : `${pattern}/${KEY_MARK}`;
-  const rendered = renderLevels(template, namespace, stream).join('/');
+  const rendered = renderLevels(template, namespace, stream, escaping).join('/');
   const at = rendered.indexOf(KEY_MARK);
   return { before: rendered.slice(0, at), after: rendered.slice(at + 1) };
 }
@@ -99,6 +107,10 @@ export function keyFilter(topic: StreamTopic, keyFields: number): string {
 const KEY_UNSAFE = /[%/+#$\u0000-\u001f\u007f-\u009f]/;
 // eslint-disable-next-line no-control-regex -- as above
 const KEY_UNSAFE_ALL = /[%/+#$\u0000-\u001f\u007f-\u009f]/g;
+// eslint-disable-next-line no-control-regex -- as above
+const KEY_UNSAFE_STRICT = /[%/+#$.\s*>\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex -- as above
+const KEY_UNSAFE_STRICT_ALL = /[%/+#$.\s*>\u0000-\u001f\u007f-\u009f]/g;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function percentEncode(char: string): string {
@@ -111,11 +123,12 @@ function percentEncode(char: string): string {
  * One key value as a topic level: strings as their text, numbers exactly as the source wrote them, booleans as
  * `true`/`false`, with `%`, `/`, `+`, `#`, `$` and control characters percent-encoded (UTF-8 bytes, upper-case hex), so
  * that distinct keys give distinct levels and a level decodes back to its value with any URI decoder. An empty string
- * stays an empty level. Returns undefined for a value that cannot be a level: a string with a lone surrogate, which
+ * stays an empty level. `strict` also encodes `.`, white space, `*` and `>` (see `TopicEscaping`). Returns undefined for a value that cannot be a level: a string with a lone surrogate, which
  * has no UTF-8 form.
  */
-export function encodeKeyLevel(text: string): string | undefined {
+export function encodeKeyLevel(text: string, escaping: TopicEscaping = 'standard'): string | undefined {
   if (LONE_SURROGATE.test(text)) return undefined;
+  if (escaping === 'strict') return KEY_UNSAFE_STRICT.test(text) ? text.replace(KEY_UNSAFE_STRICT_ALL, percentEncode) : text;
   return KEY_UNSAFE.test(text) ? text.replace(KEY_UNSAFE_ALL, percentEncode) : text;
 }
 

@@ -79,12 +79,14 @@ export class Lane {
   private readonly format: PayloadFormat;
   private readonly recordId: RecordIdMaker;
   private readonly withValues: boolean;
+  private readonly escaping: Settings['topicEscaping'];
 
   constructor(
     readonly route: StreamRoute,
     settings: Settings,
   ) {
     const mqtt5 = settings.mqttVersion === '5';
+    this.escaping = settings.topicEscaping;
     this.label = `the record of stream ${describeStream(route.namespace, route.name)}`;
     const userProperties: Record<string, string> = {};
     if (settings.mqtt5UserProperties) {
@@ -135,7 +137,7 @@ export class Lane {
     if (route.keyed) {
       const levels: string[] = [];
       for (const [index, value] of (key as readonly string[]).entries()) {
-        const level = encodeKeyLevel(keyText(value));
+        const level = encodeKeyLevel(keyText(value), this.escaping);
         if (level === undefined) {
           const path = (route.primaryKey[index] as readonly string[]).join('.');
           return {

@@ -183,6 +183,7 @@ describe('toSettings', () => {
       record_id: [minimal, (s) => s.recordId],
       rejected_records: [minimal, (s) => s.rejectedRecords],
       overwrite_cleanup: [minimal, (s) => s.overwriteCleanup],
+      topic_value_escaping: [minimal, (s) => s.topicEscaping],
       clean_session: [minimal, (s) => s.cleanSession],
       automatic_reconnect: [minimal, (s) => s.automaticReconnect],
       reconnect_timeout_seconds: [minimal, (s) => s.reconnectTimeoutMs / 1000],

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { MAX_TOPIC_BYTES, patternProblem, renderTopic, sanitizeTopicValue, topicProblem } from '../../../src/payload/topic.js';
+import { MAX_TOPIC_BYTES, encodeKeyLevel, patternProblem, renderTopic, sanitizeTopicValue, topicProblem } from '../../../src/payload/topic.js';
 
 describe('renderTopic', () => {
   it('substitutes namespace and stream', () => {
@@ -58,5 +58,18 @@ describe('patternProblem', () => {
     assert.match(patternProblem('airbyte/+/{stream}') ?? '', /wildcard/);
     assert.equal(patternProblem('airbyte/{namespace}/{stream}'), undefined);
     assert.match(patternProblem('airbyte/\u0000/{stream}') ?? '', /U\+0000/);
+  });
+});
+
+describe('strict topic value escaping', () => {
+  it('keeps . space * and > out of stream and namespace values, for brokers that map topics to subjects', () => {
+    assert.equal(renderTopic('{namespace}/{stream}', 'crm.eu', 'user list*>', 'strict'), 'crm_eu/user_list__');
+    assert.equal(renderTopic('{namespace}/{stream}', 'crm.eu', 'user list', 'standard'), 'crm.eu/user list');
+  });
+
+  it('percent-encodes them in key values, so keys stay distinct and decodable', () => {
+    assert.equal(encodeKeyLevel('a.b c*>', 'strict'), 'a%2Eb%20c%2A%3E');
+    assert.equal(decodeURIComponent(encodeKeyLevel('a.b c*>', 'strict') as string), 'a.b c*>');
+    assert.equal(encodeKeyLevel('a.b c', 'standard'), 'a.b c');
   });
 });
