@@ -108,7 +108,11 @@ try {
     'connector QoS 0': () => measure(process.execPath, [MAIN, 'write', '--config', config(0), '--catalog', inputs.catalog], inputs.messages),
     'connector QoS 1': () => measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', inputs.catalog], inputs.messages),
     'connector QoS 1, {key} topics': () =>
-      measure(process.execPath, [MAIN, 'write', '--config', config(1, undefined, 'bench/{namespace}/{stream}/{key}'), '--catalog', keyedCatalog], inputs.messages),
+      measure(
+        process.execPath,
+        [MAIN, 'write', '--config', config(1, undefined, 'bench/{namespace}/{stream}/{key}'), '--catalog', keyedCatalog],
+        inputs.messages,
+      ),
     'connector QoS 2': () => measure(process.execPath, [MAIN, 'write', '--config', config(2), '--catalog', inputs.catalog], inputs.messages),
     'bare MQTT.js QoS 0': () => measure(process.execPath, [BARE, broker.url, '0', '1000', inputs.envelopes], undefined),
     'bare MQTT.js QoS 1': () => measure(process.execPath, [BARE, broker.url, '1', '1000', inputs.envelopes], undefined),

@@ -63,7 +63,10 @@ describe('topics that would lose or merge data, against Mosquitto', { skip }, ()
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /streams "eu\.users" and "us\.users" would publish indistinguishable messages to the same topic "crm\/users".*Add \{namespace\}/);
+    assert.match(
+      String(error.message),
+      /streams "eu\.users" and "us\.users" would publish indistinguishable messages to the same topic "crm\/users".*Add \{namespace\}/,
+    );
   });
 
   it('allows them with a warning when every message says its namespace (MQTT 5 user properties)', async () => {
