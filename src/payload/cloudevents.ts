@@ -1,0 +1,121 @@
+/**
+ * Records as CloudEvents 1.0 (github.com/cloudevents/spec: spec.md, formats/json-format.md,
+ * bindings/mqtt-protocol-binding.md).
+ *
+ * Structured mode, the `cloudevents` message format: the payload is one event in the JSON format,
+ *
+ *     {"specversion":"1.0","id":<record id>,"source":<stream URI>,"type":"io.airbyte.record",
+ *      "subject":<record key>,"time":<emitted_at>,"datacontenttype":"application/json","data":<data as written>}
+ *
+ * and with MQTT 5 the Content Type `application/cloudevents+json` (the binding's rule; with MQTT 3.1.1 it is implied).
+ *
+ * - `source` says which stream the record belongs to, and stays the same from sync to sync: `airbyte:<stream>`, or
+ *   `airbyte:<namespace>/<stream>` when the stream has a namespace, each name percent-encoded as a URI path segment
+ *   (encodeURIComponent), so `a/b` without namespace (`airbyte:a%2Fb`) and stream `b` in namespace `a` (`airbyte:a/b`)
+ *   stay apart. It is an absolute URI, as the spec recommends, with no authority part: RFC 3986 treats an authority as
+ *   a host and lets it be lower-cased, which would merge namespaces that differ in case.
+ * - `id` is the record id (record-id.ts). The spec asks that `source` + `id` be unique per distinct event and lets
+ *   consumers treat a repeated pair as a duplicate: random ids are unique, and deterministic ids repeat exactly when
+ *   a retried sync sends a record again.
+ * - `subject` is the record's key, for filtering without reading `data` (the spec's own example is a client id), and is
+ *   left out when the stream has no primary key or the record's key is unusable (see keySubject).
+ * - `time` is `emitted_at`, when the source read the record, in RFC 3339 with milliseconds; the spec allows a time
+ *   other than the occurrence's as long as one source is consistent. Left out for an instant outside the years
+ *   0000-9999, which RFC 3339 cannot write.
+ * - `data` is the record's `data` as the source wrote it; with `datacontenttype` `application/json` the JSON format
+ *   carries it as a JSON value, not a string.
+ *
+ * Binary mode (MQTT 5 only): the payload is `data` alone, `datacontenttype` becomes the Content Type, and every other
+ * attribute a user property named as the attribute (binding section 3.1). `binaryCloudEvent` builds those properties.
+ * Is it worth wiring? It gives consumers that know nothing of CloudEvents the plain `data` payload while CloudEvents
+ * routers still see an event, at about 150 bytes of properties per message. The per-stream attributes fit the static
+ * properties packets.ts already encodes once per topic; `id`, `time` and `subject` change per record and need
+ * per-message user properties, which the record id property of MQTT 5 (issue 13, point 5) needs anyway. So it is cheap
+ * once that exists, but it needs its own `message_format` value, which the current enum does not have; until someone
+ * asks for it, structured mode, which works on every MQTT version, is the one offered.
+ */
+import type { FormatStream, RecordParts } from './formats.js';
+import { rfc3339 } from './emitted-at.js';
+import { isScalar, type KeyValue } from './key-values.js';
+
+export const CLOUDEVENTS_TYPE = 'io.airbyte.record';
+/** The MQTT 5 Content Type of a structured-mode event in the JSON format. */
+export const CLOUDEVENTS_CONTENT_TYPE = 'application/cloudevents+json';
+/** `datacontenttype`: records' data is JSON. */
+const DATA_CONTENT_TYPE = 'application/json';
+
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/** encodeURIComponent, with lone surrogates (which it refuses, having no UTF-8 form) as U+FFFD. */
+function encodeSegment(name: string): string {
+  return encodeURIComponent(name.replace(LONE_SURROGATE, '\ufffd'));
+}
+
+export function cloudEventsSource(namespace: string | undefined, name: string): string {
+  return namespace ? `airbyte:${encodeSegment(namespace)}/${encodeSegment(name)}` : `airbyte:${encodeSegment(name)}`;
+}
+
+/**
+ * What `subject` escapes in a key value: `/` (it separates the fields of a composite key) and `%` (it starts an
+ * escape), so the key can be read back; and what a CloudEvents String must not contain: control characters
+ * (U+0000-U+001F, U+007F-U+009F), Unicode noncharacters and unpaired surrogates.
+ */
+const SUBJECT_ESCAPED = /[%/\p{Cc}\p{Noncharacter_Code_Point}]|\p{Cs}/gu;
+
+function escapeSubjectChar(char: string): string {
+  // An unpaired surrogate has no UTF-8 form: it is written as U+FFFD, the one case where two keys can meet.
+  return /\p{Cs}/u.test(char) ? '%EF%BF%BD' : encodeURIComponent(char);
+}
+
+/**
+ * The record's key as CloudEvents `subject`: its values in primary-key order, joined by `/`, strings by their content
+ * and numbers and booleans as written, each percent-encoded as SUBJECT_ESCAPED says (`{"org":"a/b","id":7}` keyed by
+ * org and id gives `a%2Fb/7`). Undefined when there is no key, a value is missing, null, an object or an array, or the
+ * subject would be empty (a single empty string): CloudEvents requires a non-empty subject or none.
+ */
+export function keySubject(values: readonly KeyValue[]): string | undefined {
+  if (values.length === 0 || !values.every(isScalar)) return undefined;
+  const parts = values.map((value) => {
+    // Numbers and booleans are digits, signs, dots and letters: nothing to escape.
+    if (value.kind !== 'string') return value.json;
+    const text = value.json.includes('\\') ? (JSON.parse(value.json) as string) : value.json.slice(1, -1);
+    return text.replace(SUBJECT_ESCAPED, escapeSubjectChar);
+  });
+  const subject = parts.join('/');
+  return subject === '' ? undefined : subject;
+}
+
+/** Structured-mode events of `stream`: the `render` of the `cloudevents` format. */
+export function structuredCloudEvent(stream: FormatStream): (parts: RecordParts) => string {
+  const afterId = `","source":${JSON.stringify(cloudEventsSource(stream.namespace, stream.name))},"type":"${CLOUDEVENTS_TYPE}"`;
+  const beforeData = `,"datacontenttype":"${DATA_CONTENT_TYPE}","data":`;
+  return (parts) => {
+    const time = rfc3339(parts.emittedAtMs);
+    const subject = parts.subject === undefined || parts.subject === '' ? '' : `,"subject":${JSON.stringify(parts.subject)}`;
+    return '{"specversion":"1.0","id":"' + parts.id + afterId + subject + (time === undefined ? '' : `,"time":"${time}"`) + beforeData + parts.dataJson + '}';
+  };
+}
+
+/** A binary-mode event's MQTT 5 metadata (see the module comment; not offered as a format yet). */
+export interface CloudEventsBinary {
+  /** The MQTT 5 Content Type: `datacontenttype`. The payload is the record's `data` as written. */
+  readonly contentType: string;
+  /** User properties that are the same for every record of the stream. */
+  readonly streamProperties: Readonly<Record<string, string>>;
+  /** User properties of one record, in order: `id`, then `time` and `subject` when it has them. */
+  recordProperties(parts: RecordParts): [string, string][];
+}
+
+export function binaryCloudEvent(stream: FormatStream): CloudEventsBinary {
+  return {
+    contentType: DATA_CONTENT_TYPE,
+    streamProperties: { specversion: '1.0', source: cloudEventsSource(stream.namespace, stream.name), type: CLOUDEVENTS_TYPE },
+    recordProperties(parts) {
+      const properties: [string, string][] = [['id', parts.id]];
+      const time = rfc3339(parts.emittedAtMs);
+      if (time !== undefined) properties.push(['time', time]);
+      if (parts.subject !== undefined && parts.subject !== '') properties.push(['subject', parts.subject]);
+      return properties;
+    },
+  };
+}
