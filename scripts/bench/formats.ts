@@ -1,8 +1,7 @@
 /**
  * Micro-benchmark of the per-record payload work: each message format, each kind of record id, the key extraction and
  * emitted_at conversion they rely on, and the whole chain as the write path runs it. Records are the ~250-byte records
- * of the main benchmark (inputs.ts), 1,000 distinct ones cycled; today's envelope with the `uuid` package is the
- * baseline. Payloads are measured with `Buffer.byteLength`, as the write path does, so the cost of flattening the
+ * of the main benchmark (inputs.ts), 1,000 distinct ones cycled. Payloads are measured with `Buffer.byteLength`, as the write path does, so the cost of flattening the
  * concatenated string is counted. Not part of `npm test`:
  *
  *     npm run build && node dist/scripts/bench/formats.js
@@ -11,7 +10,6 @@
  * that a burst of load from other processes on the machine moves one run, not the figure.
  */
 import { wholeMilliseconds } from '../../src/payload/emitted-at.js';
-import { buildEnvelope } from '../../src/payload/envelope.js';
 import { keySubject } from '../../src/payload/cloudevents.js';
 import { type MessageFormat, prepareFormat, type RecordParts } from '../../src/payload/formats.js';
 import { keyValues } from '../../src/payload/key-values.js';
@@ -63,10 +61,6 @@ function row(name: string, work: (i: number) => number): void {
   rows.push([name, rate(work)]);
   console.error(`measured: ${name}`);
 }
-
-row('baseline: buildEnvelope + uuid package v4 (today)', (i) =>
-  Buffer.byteLength(buildEnvelope({ streamJson: '"users"', emittedAtJson: sample(i).emittedAtJson, dataJson: sample(i).dataJson })),
-);
 
 for (const format of FORMATS) {
   const prepared = prepareFormat(format, { name: 'users', namespace: 'bench', syncId: 42, generationId: 3 });

@@ -4,7 +4,7 @@
  */
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { v4 as uuidv4 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 
 export const STREAMS = ['users', 'orders', 'events', 'sensor_readings'];
 
@@ -46,7 +46,7 @@ export async function generateInputs(dir: string, records: number, options: Inpu
     bytes += line.length;
     await write(messages, line);
     if (options.references) {
-      const envelope = `{"_airbyte_ab_id":"${uuidv4()}","_airbyte_stream":"${stream}","_airbyte_emitted_at":${emittedAt},"_airbyte_data":${data}}`;
+      const envelope = `{"_airbyte_ab_id":"${randomUUID()}","_airbyte_stream":"${stream}","_airbyte_emitted_at":${emittedAt},"_airbyte_data":${data}}`;
       await write(envelopes, `bench/bench/${stream}\t${envelope}\n`);
       await write(payloads, `${envelope}\n`);
     }

@@ -7,7 +7,8 @@ import type { MqttClient } from 'mqtt';
 import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { channelClientId } from '../sync/channel.js';
-import { buildEnvelope } from '../payload/envelope.js';
+import { randomUUID } from 'node:crypto';
+import { prepareFormat } from '../payload/formats.js';
 import { ConnectorError, TransientError } from '../errors.js';
 import type { Output } from '../airbyte/output.js';
 
@@ -54,10 +55,11 @@ function describeConnection(settings: Settings, connection: Connection): string 
 }
 
 function publishTest(client: MqttClient, settings: Settings, topic: string): Promise<string> {
-  const payload = buildEnvelope({
-    streamJson: JSON.stringify(CHECK_STREAM),
-    emittedAtJson: String(Date.now()),
+  // In the format the sync will publish, so that a consumer of the test topic sees what it will get.
+  const payload = prepareFormat(settings.messageFormat, { name: CHECK_STREAM, namespace: undefined }).render({
+    id: randomUUID(),
     dataJson: '{"message":"Airbyte connection check"}',
+    emittedAtMs: String(Date.now()),
   });
   const qosName = ['0 (no acknowledgement)', '1', '2'][settings.qos];
   return new Promise((resolve, reject) => {

@@ -22,6 +22,7 @@ import { field } from '../config/spec.js';
 import { type Connection, brokerAddress } from '../mqtt/connect.js';
 import { type PublishTarget, publishTarget } from '../mqtt/packets.js';
 import { Channel, connectChannels } from '../sync/channel.js';
+import { prepareFormat } from '../payload/formats.js';
 import { Lane, type Publish } from '../sync/lane.js';
 import { Progress, progressIntervalMs } from '../sync/progress.js';
 import { type RateLimit, rateLimit } from '../sync/rate-limit.js';
@@ -55,11 +56,8 @@ export async function write(configPath: string, catalogPath: string, output: Out
 /** What each message says about its stream: the format's own fields, and with MQTT 5 the user properties. */
 function messageIdentity(settings: Settings): { carriesStream: boolean; carriesNamespace: boolean } {
   const properties = settings.mqttVersion === '5' && settings.mqtt5UserProperties;
-  const format = settings.messageFormat;
-  return {
-    carriesStream: properties || format === 'airbyte_envelope' || format === 'cloudevents',
-    carriesNamespace: properties || format === 'cloudevents',
-  };
+  const format = prepareFormat(settings.messageFormat, { name: '', namespace: undefined });
+  return { carriesStream: properties || format.carriesStream, carriesNamespace: properties || format.carriesNamespace };
 }
 
 interface StreamTotals {

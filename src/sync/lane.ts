@@ -6,13 +6,16 @@
  * Keyed streams (a `{key}` topic, or a sync mode that keeps one retained message per key) put each record on its
  * key's topic; a CDC delete there becomes a zero-byte retained message, which removes the key from the broker.
  */
-import { randomUUID } from 'node:crypto';
 import { type StreamRoute, describeStream } from '../airbyte/catalog.js';
 import { findPath } from '../airbyte/raw-json.js';
 import type { Settings } from '../config/settings.js';
 import { type MessageValues, NO_VALUES, type PublishTarget, publishTarget, retarget } from '../mqtt/packets.js';
-import { buildEnvelope } from '../payload/envelope.js';
-import { keyText, keyValues } from '../payload/record-key.js';
+import { InputError } from '../errors.js';
+import { keySubject } from '../payload/cloudevents.js';
+import { wholeMilliseconds } from '../payload/emitted-at.js';
+import { type PayloadFormat, prepareFormat } from '../payload/formats.js';
+import { type KeyValue, keyValues, unusableKeyReason } from '../payload/key-values.js';
+import { type RecordIds, recordIds } from '../payload/record-id.js';
 import { MAX_TOPIC_BYTES, encodeKeyLevel, keyTopic } from '../payload/topic.js';
 
 /** The parts of a RECORD line a lane needs (see airbyte/input.ts). */
@@ -44,32 +47,18 @@ export interface Rejection {
   readonly recordId: string;
 }
 
+const NO_KEY: readonly KeyValue[] = [];
+
+/** A key value's text for a topic level: a string's characters, or a number or boolean exactly as written. */
+function keyText(value: KeyValue): string {
+  if (value.kind !== 'string') return value.json;
+  // Most keys have no escapes: slicing off the quotes is then the whole decoding.
+  return value.json.includes('\\') ? (JSON.parse(value.json) as string) : value.json.slice(1, -1);
+}
+
 const CDC_DELETED_AT = '_ab_cdc_deleted_at';
 const CDC_DELETED_PATH = [CDC_DELETED_AT];
 const CDC_DELETED_QUOTED = `"${CDC_DELETED_AT}"`;
-
-interface PayloadFormat {
-  readonly contentType: string;
-  render(recordId: string, record: RecordParts): string;
-}
-
-function preparePayloadFormat(format: Settings['messageFormat'], route: StreamRoute): PayloadFormat {
-  if (format === 'data') return { contentType: 'application/json', render: (_id, record) => record.dataJson };
-  return {
-    contentType: 'application/json',
-    render: (id, record) => buildEnvelope({ streamJson: route.streamJson, emittedAtJson: record.emittedAtJson, dataJson: record.dataJson }, id),
-  };
-}
-
-type RecordIdMaker = (dataJson: string, key: readonly string[] | undefined) => string;
-
-function recordIdMaker(_kind: Settings['recordId'], _route: StreamRoute): RecordIdMaker {
-  return () => randomUUID();
-}
-
-function wholeMilliseconds(emittedAtJson: string): string {
-  return emittedAtJson;
-}
 
 export class Lane {
   readonly label: string;
@@ -77,7 +66,11 @@ export class Lane {
   /** Keyed streams: the target that tombstones share (no per-message properties: an empty message carries none). */
   private readonly tombstoneTarget: PublishTarget | undefined;
   private readonly format: PayloadFormat;
-  private readonly recordId: RecordIdMaker;
+  private readonly ids: RecordIds;
+  /** The key fields read from each record: the primary key's, then (for deterministic ids) the cursor's. */
+  private readonly paths: readonly (readonly string[])[];
+  private readonly keyFields: number;
+  private readonly withSubject: boolean;
   private readonly withValues: boolean;
   private readonly escaping: Settings['topicEscaping'];
 
@@ -96,7 +89,8 @@ export class Lane {
     // The generation tag is what a later refresh reads to tell this sync's keys from older ones: retained messages
     // carry it whatever mqtt5_user_properties says.
     if (route.retained) userProperties.airbyte_generation_id = String(route.generationId);
-    this.format = preparePayloadFormat(settings.messageFormat, route);
+    this.format = prepareFormat(settings.messageFormat, route);
+    this.withSubject = settings.messageFormat === 'cloudevents';
     this.withValues = mqtt5 && settings.mqtt5UserProperties;
     const common = {
       mqtt5,
@@ -113,30 +107,34 @@ export class Lane {
       messageProperties: this.withValues ? ['airbyte_emitted_at', 'airbyte_record_id'] : [],
     });
     this.tombstoneTarget = route.keyed ? publishTarget(route.topicName, { ...common, contentType: undefined, userProperties: undefined }) : undefined;
-    this.recordId = recordIdMaker(settings.recordId, route);
+    this.ids = recordIds(settings.recordId, route);
+    this.keyFields = route.primaryKey.length;
+    this.paths = this.ids.keyPaths.length > 0 ? this.ids.keyPaths : route.primaryKey;
   }
 
   /** What the record of input line `line` becomes. */
   prepare(record: RecordParts, line: number): Publish | Rejection {
     const { route } = this;
-    let key: readonly string[] | undefined;
-    if (route.primaryKey.length > 0) {
-      const found = keyValues(record.dataJson, route.primaryKey);
-      if ('values' in found) key = found.values;
-      else if (route.keyed) {
-        const path = (route.primaryKey[found.field] as readonly string[]).join('.');
-        return this.reject(
-          record,
-          `input line ${line}: ${this.label} has primary key field "${path}" ${found.problem === 'missing' ? 'missing' : `set to ${found.problem}`}, so it has no topic of its own`,
-        );
-      }
+    // One pass over the data for every field the record's topic, routing, id and subject need.
+    const values = this.paths.length > 0 ? keyValues(record.dataJson, this.paths) : NO_KEY;
+    const keyed = values.length > this.keyFields ? values.slice(0, this.keyFields) : values;
+    const unusable = keyed.findIndex((value) => unusableKeyReason(value) !== undefined);
+    const recordId = this.ids.idOf(record.dataJson, this.ids.keyPaths.length > 0 ? values : undefined);
+    if (unusable >= 0 && route.keyed) {
+      const path = (route.primaryKey[unusable] as readonly string[]).join('.');
+      const reason = unusableKeyReason(keyed[unusable] as KeyValue) as string;
+      return {
+        kind: 'reject',
+        recordId,
+        reason: `input line ${line}: ${this.label} has primary key field "${path}" that ${reason}, so it has no topic of its own`,
+      };
     }
-    const recordId = this.recordId(record.dataJson, key);
+    const key = unusable < 0 && keyed.length > 0 ? keyed.map((value) => value.json) : undefined;
     let target = this.target;
     let tombstone = false;
     if (route.keyed) {
       const levels: string[] = [];
-      for (const [index, value] of (key as readonly string[]).entries()) {
+      for (const [index, value] of keyed.entries()) {
         const level = encodeKeyLevel(keyText(value), this.escaping);
         if (level === undefined) {
           const path = (route.primaryKey[index] as readonly string[]).join('.');
@@ -161,18 +159,23 @@ export class Lane {
       target = retarget(tombstone ? (this.tombstoneTarget as PublishTarget) : this.target, topic);
     }
     if (tombstone) return { kind: 'publish', target, payload: '', bytes: 0, values: NO_VALUES, key, recordId, tombstone };
-    const payload = this.format.render(recordId, record);
-    const values = this.withValues ? [wholeMilliseconds(record.emittedAtJson), recordId] : NO_VALUES;
-    return { kind: 'publish', target, payload, bytes: Buffer.byteLength(payload, 'utf8'), values, key, recordId, tombstone };
+    const emittedAtMs = wholeMilliseconds(record.emittedAtJson);
+    if (emittedAtMs === undefined)
+      throw new InputError(line, `RECORD of stream ${describeStream(route.namespace, route.name)} has an "emitted_at" that is not a number of milliseconds`);
+    const payload = this.format.render({
+      id: recordId,
+      dataJson: record.dataJson,
+      emittedAtMs,
+      metaJson: record.metaJson,
+      subject: this.withSubject ? keySubject(keyed) : undefined,
+    });
+    const messageValues = this.withValues ? [emittedAtMs, recordId] : NO_VALUES;
+    return { kind: 'publish', target, payload, bytes: Buffer.byteLength(payload, 'utf8'), values: messageValues, key, recordId, tombstone };
   }
 
   /** The target of a zero-byte retained message that clears `topic`, one of this stream's key topics. */
   tombstone(topic: string): PublishTarget {
     return retarget(this.tombstoneTarget ?? this.target, topic);
-  }
-
-  private reject(record: RecordParts, reason: string): Rejection {
-    return { kind: 'reject', reason, recordId: this.recordId(record.dataJson, undefined) };
   }
 }
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type StreamRoute, routeStreams } from '../../../src/airbyte/catalog.js';
 import { Router as BaseRouter } from '../../../src/sync/router.js';
-import { keyValues } from '../../../src/payload/record-key.js';
+import { isScalar, keyValues } from '../../../src/payload/key-values.js';
 
 function route(topic: string, primaryKey: string[][] = []): StreamRoute {
   const stream = {
@@ -22,8 +22,8 @@ function route(topic: string, primaryKey: string[][] = []): StreamRoute {
 class Router extends BaseRouter {
   override connectionFor(route: StreamRoute, data: string | readonly string[] | undefined): number {
     if (typeof data !== 'string') return super.connectionFor(route, data);
-    const key = route.primaryKey.length > 0 ? keyValues(data, route.primaryKey) : undefined;
-    return super.connectionFor(route, key && 'values' in key ? key.values : undefined);
+    const key = keyValues(data, route.primaryKey);
+    return super.connectionFor(route, key.length > 0 && key.every(isScalar) ? key.map((value) => value.json) : undefined);
   }
 }
 
@@ -72,8 +72,11 @@ describe('Router', () => {
 
   it('reads each key field exactly as the source wrote it, so that only equal keys share a connection', () => {
     const keyed = route('t', [['id'], ['a', 'b']]);
-    assert.deepEqual(keyValues('{"id":12345678901234567890,"a":{"b":"x\\"y"}}', keyed.primaryKey), { values: ['12345678901234567890', '"x\\"y"'] });
-    assert.deepEqual(keyValues('{"a":{}}', keyed.primaryKey), { field: 0, problem: 'missing' });
+    assert.deepEqual(
+      keyValues('{"id":12345678901234567890,"a":{"b":"x\\"y"}}', keyed.primaryKey).map((value) => value.json),
+      ['12345678901234567890', '"x\\"y"'],
+    );
+    assert.equal(keyValues('{"a":{}}', keyed.primaryKey)[0]?.kind, 'missing');
     const router = new Router(1 << 16);
     assert.notEqual(router.connectionFor(keyed, ['1', '23']), router.connectionFor(keyed, ['12', '3']));
   });
