@@ -105,6 +105,16 @@ describe('routeStreams', () => {
     assert.equal(routes.get(streamKey(null, 'orders')), route(routes, undefined, 'orders'));
   });
 
+  it('renders topics with the escaping asked for', () => {
+    const streams = [stream('user list', { namespace: 'crm.eu' }), stream('a*b', { mode: 'append_dedup' })];
+    const strict = routeStreams(streams, '{namespace}/{stream}', 'strict');
+    assert.equal(route(strict, 'crm.eu', 'user list').topicName, 'crm_eu/user_list');
+    assert.equal(route(strict, undefined, 'a*b').topicName, 'a_b/+');
+    const standard = routeStreams(streams, '{namespace}/{stream}');
+    assert.equal(route(standard, 'crm.eu', 'user list').topicName, 'crm.eu/user list');
+    assert.equal(route(standard, undefined, 'a*b').topicName, 'a*b/+');
+  });
+
   it('encodes the stream name as JSON once', () => {
     assert.equal(route(routeStreams([stream('a "b"\\é')], 'x/{stream}'), undefined, 'a "b"\\é').streamJson, JSON.stringify('a "b"\\é'));
   });

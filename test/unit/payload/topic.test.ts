@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   MAX_TOPIC_BYTES,
   type StreamTopic,
+  type TopicEscaping,
   encodeKeyLevel,
   keyFilter,
   keyTopic,
@@ -132,6 +133,8 @@ const PIECES = [
   '\\',
   '"',
   '.',
+  '*',
+  '>',
   '-',
   'é',
   'ß',
@@ -173,9 +176,9 @@ function matchesFilter(topic: string, filter: string): boolean {
   return levels.length === wanted.length && wanted.every((level, i) => level === '+' || level === levels[i]);
 }
 
-function encodeAll(values: readonly string[]): string[] {
+function encodeAll(values: readonly string[], escaping: TopicEscaping = 'standard'): string[] {
   return values.map((value) => {
-    const level = encodeKeyLevel(value);
+    const level = encodeKeyLevel(value, escaping);
     assert.notEqual(level, undefined, `${JSON.stringify(value)} is a valid key value`);
     return level as string;
   });
@@ -183,6 +186,10 @@ function encodeAll(values: readonly string[]): string[] {
 
 // eslint-disable-next-line no-control-regex -- control characters are exactly what must not be in a level
 const FORBIDDEN_IN_LEVEL = /[/+#$\u0000-\u001f\u007f-\u009f]/;
+// eslint-disable-next-line no-control-regex -- as above
+const FORBIDDEN_IN_STRICT_LEVEL = /[/+#$.\s*>\u0000-\u001f\u007f-\u009f]/;
+const FORBIDDEN: Readonly<Record<TopicEscaping, RegExp>> = { standard: FORBIDDEN_IN_LEVEL, strict: FORBIDDEN_IN_STRICT_LEVEL };
+const ESCAPINGS: readonly TopicEscaping[] = ['standard', 'strict'];
 
 describe('streamTopic', () => {
   it('gives one topic and no key place when the pattern has no {key} and the stream is not keyed', () => {
@@ -213,6 +220,9 @@ describe('streamTopic', () => {
 
   it('cleans substituted values as renderTopic does, on both sides of the key', () => {
     assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'n+s', 'u#\u0000\u009f', false), { before: 'n_s/', after: '/u___' });
+    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'crm.eu', 'user list', false, 'strict'), { before: 'crm_eu/', after: '/user_list' });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a*>', true, 'strict'), { before: 'crm_eu/a__/', after: '' });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a b', true), { before: 'crm.eu/a b/', after: '' });
   });
 
   it('never lets a substituted value start the topic with $, and keeps a $ the pattern starts with', () => {
@@ -299,13 +309,22 @@ describe('encodeKeyLevel', () => {
     assert.notEqual(encodeKeyLevel('%2F'), encodeKeyLevel('/'));
   });
 
-  it('leaves no character a topic level must not hold', () => {
-    for (let code = 0; code < 0x800; code++) {
-      const char = String.fromCharCode(code);
-      const level = encodeKeyLevel(`x${char}x`) as string;
-      assert.doesNotMatch(level, FORBIDDEN_IN_LEVEL, `U+${code.toString(16)}`);
-      assert.equal(decodeURIComponent(level), `x${char}x`, `U+${code.toString(16)}`);
+  it('leaves no character a topic level must not hold, in either escaping', () => {
+    for (const escaping of ESCAPINGS) {
+      for (let code = 0; code < 0x3100; code++) {
+        if (code >= 0x800 && code < 0x2000) continue;
+        const char = String.fromCharCode(code);
+        const level = encodeKeyLevel(`x${char}x`, escaping) as string;
+        assert.doesNotMatch(level, FORBIDDEN[escaping], `${escaping} U+${code.toString(16)}`);
+        assert.equal(decodeURIComponent(level), `x${char}x`, `${escaping} U+${code.toString(16)}`);
+      }
     }
+  });
+
+  it('encodes . white space * and > only when strict', () => {
+    assert.equal(encodeKeyLevel('a.b c\t*>\u00a0\u2028\u3000', 'strict'), 'a%2Eb%20c%09%2A%3E%C2%A0%E2%80%A8%E3%80%80');
+    assert.equal(encodeKeyLevel('a.b c*>\u00a0', 'standard'), 'a.b c*>\u00a0');
+    assert.equal(encodeKeyLevel('$/\ud800', 'strict'), undefined);
   });
 
   it('gives undefined for a lone surrogate, which has no UTF-8 form, and keeps surrogate pairs', () => {
@@ -334,10 +353,11 @@ describe('encodeKeyLevel', () => {
   it('decodes back to the value with decodeURIComponent, and holds nothing forbidden', () => {
     forEachSeed((random) => {
       for (let i = 0; i < 20; i++) {
+        const escaping = pick(random, ESCAPINGS);
         const value = keyString(random);
-        const level = encodeKeyLevel(value);
+        const level = encodeKeyLevel(value, escaping);
         assert.equal(typeof level, 'string', JSON.stringify(value));
-        assert.doesNotMatch(level as string, FORBIDDEN_IN_LEVEL, `${JSON.stringify(value)} -> ${JSON.stringify(level)}`);
+        assert.doesNotMatch(level as string, FORBIDDEN[escaping], `${escaping}: ${JSON.stringify(value)} -> ${JSON.stringify(level)}`);
         assert.equal(decodeURIComponent(level as string), value, JSON.stringify(value));
         assert.equal(topicProblem(`t/${level as string}`), undefined, JSON.stringify(value));
       }
@@ -372,11 +392,12 @@ describe('key topics as a whole', () => {
         streamTopic('{key}', undefined, 'users', false),
       ]);
       const fields = 1 + Math.floor(random() * 3);
+      const escaping = pick(random, ESCAPINGS);
       const seen = new Map<string, string>();
       for (let i = 0; i < 200; i++) {
         const values = Array.from({ length: fields }, () => keyString(random));
         const tuple = JSON.stringify(values);
-        const topic = keyTopic(stream, encodeAll(values));
+        const topic = keyTopic(stream, encodeAll(values, escaping));
         const earlier = seen.get(topic);
         assert.ok(earlier === undefined || earlier === tuple, `seed ${seed}: ${earlier} and ${tuple} share the topic ${JSON.stringify(topic)}`);
         seen.set(topic, tuple);

@@ -28,7 +28,7 @@ function laneFor(config: Record<string, unknown> = {}, stream: Partial<Configure
     syncId: undefined,
     ...stream,
   };
-  const route = routeStreams([configured], settings.topicPattern).get(streamKey(configured.namespace, configured.name));
+  const route = routeStreams([configured], settings.topicPattern, settings.topicEscaping).get(streamKey(configured.namespace, configured.name));
   assert.ok(route);
   return new Lane(route, settings);
 }
@@ -114,6 +114,13 @@ describe('Lane.prepare: key topics', () => {
       ['{"id":""}', 'users/'],
     ];
     for (const [data, topic] of cases) assert.equal(published(lane.prepare(record(data), 1)).target.topic, topic, data);
+  });
+
+  it('escapes . white space * and > too with topic_value_escaping strict, in the stream topic and the key', () => {
+    const lane = laneFor({ topic_pattern: '{namespace}/{stream}/{key}', topic_value_escaping: 'strict' }, { namespace: 'crm.eu', name: 'user list' });
+    assert.equal(published(lane.prepare(record('{"id":"a.b c*>"}'), 1)).target.topic, 'crm_eu/user_list/a%2Eb%20c%2A%3E');
+    const standard = laneFor({ topic_pattern: '{namespace}/{stream}/{key}' }, { namespace: 'crm.eu', name: 'user list' });
+    assert.equal(published(standard.prepare(record('{"id":"a.b c*>"}'), 1)).target.topic, 'crm.eu/user list/a.b c*>');
   });
 
   it('gives every random key value the topic of its encoded level, which decodes back to it', () => {
