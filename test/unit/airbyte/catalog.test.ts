@@ -1,0 +1,398 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type ConfiguredStream, type StreamRoute, readCatalog, routeStreams, sharedTopics, streamKey } from '../../../src/airbyte/catalog.js';
+import { ConfigError, type ConnectorError, SystemError } from '../../../src/errors.js';
+
+function stream(name: string, overrides: Partial<ConfiguredStream> = {}): ConfiguredStream {
+  return {
+    name,
+    namespace: undefined,
+    primaryKey: [['id']],
+    cursorField: [],
+    mode: 'append',
+    generationId: 0,
+    minimumGenerationId: 0,
+    syncId: undefined,
+    ...overrides,
+  };
+}
+
+function route(routes: ReadonlyMap<string, StreamRoute>, namespace: string | undefined, name: string): StreamRoute {
+  const found = routes.get(streamKey(namespace, name));
+  assert.ok(found, `a route for ${namespace ?? ''}.${name}`);
+  return found;
+}
+
+function fails<T extends ConnectorError>(kind: new (...args: never[]) => T, run: () => unknown): T {
+  try {
+    run();
+  } catch (err) {
+    assert.ok(err instanceof kind, `expected a ${kind.name}, got ${String(err)}`);
+    return err;
+  }
+  assert.fail(`expected a ${kind.name}`);
+}
+
+async function failsAsync<T extends ConnectorError>(kind: new (...args: never[]) => T, run: () => Promise<unknown>): Promise<T> {
+  try {
+    await run();
+  } catch (err) {
+    assert.ok(err instanceof kind, `expected a ${kind.name}, got ${String(err)}`);
+    return err;
+  }
+  assert.fail(`expected a ${kind.name}`);
+}
+
+describe('routeStreams', () => {
+  it('routes an append stream to one plain topic: not keyed, not retained, not truncated', () => {
+    const users = route(routeStreams([stream('users', { namespace: 'crm' })], 'airbyte/{namespace}/{stream}'), 'crm', 'users');
+    assert.equal(users.keyed, false);
+    assert.equal(users.retained, false);
+    assert.equal(users.truncate, false);
+    assert.equal(users.topicName, 'airbyte/crm/users');
+    assert.deepEqual(users.topic, { before: 'airbyte/crm/users', after: undefined });
+    assert.equal(users.streamJson, '"users"');
+    assert.equal(users.namespace, 'crm');
+    assert.deepEqual(users.primaryKey, [['id']]);
+  });
+
+  it('sets keyed, retained and truncate by sync mode and generations', () => {
+    const cases: [ConfiguredStream['mode'], number, number, string, boolean, boolean, boolean, string][] = [
+      // mode, generation, minimum, pattern, keyed, retained, truncate, topicName
+      ['append', 0, 0, 'crm/{stream}', false, false, false, 'crm/users'],
+      ['append', 5, 0, 'crm/{stream}', false, false, false, 'crm/users'],
+      ['append', 5, 5, 'crm/{stream}', false, false, true, 'crm/users'],
+      ['append', 0, 0, 'crm/{stream}/{key}', true, false, false, 'crm/users/+'],
+      ['append', 2, 2, 'crm/{key}/{stream}', true, false, true, 'crm/+/users'],
+      ['append_dedup', 0, 0, 'crm/{stream}', true, true, false, 'crm/users/+'],
+      ['append_dedup', 3, 0, 'crm/{stream}', true, true, false, 'crm/users/+'],
+      ['append_dedup', 3, 3, 'crm/{stream}', true, true, true, 'crm/users/+'],
+      ['append_dedup', 0, 0, 'crm/{key}/{stream}', true, true, false, 'crm/+/users'],
+      ['overwrite', 0, 0, 'crm/{stream}', true, true, true, 'crm/users/+'],
+      ['overwrite', 4, 0, 'crm/{stream}', true, true, true, 'crm/users/+'],
+      ['overwrite', 4, 4, 'crm/{stream}/{key}', true, true, true, 'crm/users/+'],
+    ];
+    for (const [mode, generationId, minimumGenerationId, pattern, keyed, retained, truncate, topicName] of cases) {
+      const label = `${mode} generation ${generationId} minimum ${minimumGenerationId} ${pattern}`;
+      const users = route(routeStreams([stream('users', { mode, generationId, minimumGenerationId })], pattern), undefined, 'users');
+      assert.deepEqual(
+        { keyed: users.keyed, retained: users.retained, truncate: users.truncate, topicName: users.topicName },
+        { keyed, retained, truncate, topicName },
+        label,
+      );
+      assert.equal(users.mode, mode, label);
+      assert.equal(users.generationId, generationId, label);
+    }
+  });
+
+  it('gives a keyed stream the filter with one + per key field, wherever the key goes', () => {
+    const twoFields = { primaryKey: [['region'], ['org', 'id']], mode: 'append_dedup' as const };
+    assert.equal(route(routeStreams([stream('users', twoFields)], '{stream}'), undefined, 'users').topicName, 'users/+/+');
+    assert.equal(route(routeStreams([stream('users', twoFields)], 'devices/{key}/config'), undefined, 'users').topicName, 'devices/+/+/config');
+    const keyed = route(routeStreams([stream('users', twoFields)], 'devices/{key}/config'), undefined, 'users');
+    assert.deepEqual(keyed.topic, { before: 'devices/', after: '/config' });
+  });
+
+  it('keys routes by namespace and stream, a missing namespace the same as an empty one', () => {
+    const routes = routeStreams([stream('users'), stream('users', { namespace: 'crm' }), stream('orders', { namespace: '' })], '{namespace}/{stream}');
+    assert.equal(routes.size, 3);
+    assert.equal(route(routes, undefined, 'users').topicName, 'users');
+    assert.equal(route(routes, 'crm', 'users').topicName, 'crm/users');
+    assert.equal(route(routes, '', 'orders').topicName, 'orders');
+    assert.equal(routes.get(streamKey(null, 'orders')), route(routes, undefined, 'orders'));
+  });
+
+  it('renders topics with the escaping asked for', () => {
+    const streams = [stream('user list', { namespace: 'crm.eu' }), stream('a*b', { mode: 'append_dedup' })];
+    const strict = routeStreams(streams, '{namespace}/{stream}', 'strict');
+    assert.equal(route(strict, 'crm.eu', 'user list').topicName, 'crm_eu/user_list');
+    assert.equal(route(strict, undefined, 'a*b').topicName, 'a_b/+');
+    const standard = routeStreams(streams, '{namespace}/{stream}');
+    assert.equal(route(standard, 'crm.eu', 'user list').topicName, 'crm.eu/user list');
+    assert.equal(route(standard, undefined, 'a*b').topicName, 'a*b/+');
+  });
+
+  it('encodes the stream name as JSON once', () => {
+    assert.equal(route(routeStreams([stream('a "b"\\é')], 'x/{stream}'), undefined, 'a "b"\\é').streamJson, JSON.stringify('a "b"\\é'));
+  });
+
+  it('refuses {key} for a stream without a primary key, naming the stream and topic_pattern', () => {
+    const err = fails(ConfigError, () => routeStreams([stream('users', { namespace: 'crm', primaryKey: [] })], 'crm/{key}'));
+    assert.equal(err.failureType, 'config_error');
+    assert.match(err.message, /stream "crm\.users" has no primary key/);
+    assert.match(err.message, /topic_pattern/);
+    assert.match(err.message, /\{key\}/);
+  });
+
+  for (const mode of ['append_dedup', 'overwrite'] as const) {
+    it(`refuses ${mode} for a stream without a primary key, naming the stream and the mode`, () => {
+      const err = fails(ConfigError, () => routeStreams([stream('events', { primaryKey: [], mode })], '{stream}'));
+      assert.match(err.message, /stream "events" has no primary key/);
+      assert.match(err.message, new RegExp(`sync mode ${mode}`));
+    });
+  }
+
+  it('accepts an append stream without a primary key when the pattern has no {key}', () => {
+    const events = route(routeStreams([stream('events', { primaryKey: [] })], '{stream}'), undefined, 'events');
+    assert.equal(events.keyed, false);
+  });
+
+  it('reports every stream with a problem in one error', () => {
+    const err = fails(ConfigError, () =>
+      routeStreams(
+        [stream('a', { primaryKey: [], mode: 'overwrite' }), stream('fine'), stream('b', { namespace: 'ns', primaryKey: [], mode: 'append_dedup' })],
+        '{namespace}/{stream}',
+      ),
+    );
+    assert.match(err.message, /stream "a" has no primary key/);
+    assert.match(err.message, /stream "ns\.b" has no primary key/);
+    assert.doesNotMatch(err.message, /"fine"/);
+  });
+
+  it('refuses a topic that is empty or too long, naming the stream and the topic, shortened', () => {
+    const empty = fails(ConfigError, () => routeStreams([stream('users')], '{namespace}'));
+    assert.match(empty.message, /stream "users": the topic is empty/);
+    const tooLong = fails(ConfigError, () => routeStreams([stream('users')], `${'x'.repeat(69_994)}/{stream}`));
+    assert.match(tooLong.message, /stream "users": the topic is 70000 bytes long/);
+    assert.ok(tooLong.message.includes(`(topic "${'x'.repeat(120)}...")`), 'the topic is shortened');
+    // A keyed stream's filter counts each + as a one-byte key level.
+    const keyedLong = fails(ConfigError, () => routeStreams([stream('k'.repeat(65_534), { mode: 'append_dedup' })], '{stream}'));
+    assert.match(keyedLong.message, /65536 bytes long/);
+    assert.doesNotThrow(() => routeStreams([stream('k'.repeat(65_533), { mode: 'append_dedup' })], '{stream}'));
+  });
+});
+
+describe('readCatalog', () => {
+  let dir = '';
+  let files = 0;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'catalog-test-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  function catalogFile(content: unknown): string {
+    const path = join(dir, `catalog-${++files}.json`);
+    writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+    return path;
+  }
+
+  function entry(name: string, extra: Record<string, unknown> = {}, streamExtra: Record<string, unknown> = {}): Record<string, unknown> {
+    return {
+      stream: { name, json_schema: {}, supported_sync_modes: ['full_refresh', 'incremental'], ...streamExtra },
+      sync_mode: 'incremental',
+      ...extra,
+    };
+  }
+
+  it('reads name, namespace, keys, cursor, mode and generations', async () => {
+    const [users] = await readCatalog(
+      catalogFile({
+        streams: [
+          entry(
+            'users',
+            {
+              primary_key: [['id'], ['org', 'id']],
+              cursor_field: ['updated_at'],
+              destination_sync_mode: 'append_dedup',
+              generation_id: 4,
+              minimum_generation_id: 4,
+              sync_id: 99,
+            },
+            { namespace: 'crm' },
+          ),
+        ],
+      }),
+    );
+    assert.deepEqual(users, {
+      name: 'users',
+      namespace: 'crm',
+      primaryKey: [['id'], ['org', 'id']],
+      cursorField: ['updated_at'],
+      mode: 'append_dedup',
+      generationId: 4,
+      minimumGenerationId: 4,
+      syncId: 99,
+    });
+  });
+
+  it('takes a missing or null destination_sync_mode as append', async () => {
+    const streams = await readCatalog(catalogFile({ streams: [entry('a'), entry('b', { destination_sync_mode: null })] }));
+    assert.deepEqual(
+      streams.map((s) => s.mode),
+      ['append', 'append'],
+    );
+  });
+
+  it('accepts each mode the spec declares', async () => {
+    const modes = ['append', 'append_dedup', 'overwrite'];
+    const streams = await readCatalog(catalogFile({ streams: modes.map((mode) => entry(mode, { destination_sync_mode: mode })) }));
+    assert.deepEqual(
+      streams.map((s) => s.mode),
+      modes,
+    );
+  });
+
+  for (const mode of ['update', 'soft_delete', 'overwrite_dedup', 'APPEND', '', 7]) {
+    it(`refuses the sync mode ${JSON.stringify(mode)}, naming the stream and the mode`, async () => {
+      const path = catalogFile({ streams: [entry('fine'), entry('users', { destination_sync_mode: mode }, { namespace: 'crm' })] });
+      const err = await failsAsync(ConfigError, () => readCatalog(path));
+      assert.equal(err.failureType, 'config_error');
+      assert.ok(err.message.includes('Stream "crm.users"'), err.message);
+      assert.ok(err.message.includes(`sync mode ${JSON.stringify(mode)}`), err.message);
+      assert.match(err.message, /supports append, append_dedup, overwrite/);
+    });
+  }
+
+  it('takes missing generations as 0 and a missing sync_id as undefined', async () => {
+    const [users] = await readCatalog(catalogFile({ streams: [entry('users')] }));
+    assert.equal(users?.generationId, 0);
+    assert.equal(users?.minimumGenerationId, 0);
+    assert.equal(users?.syncId, undefined);
+  });
+
+  it('accepts a merge refresh (minimum 0) and a truncating one (minimum equal to the generation)', async () => {
+    const streams = await readCatalog(
+      catalogFile({
+        streams: [entry('merge', { generation_id: 3, minimum_generation_id: 0 }), entry('truncate', { generation_id: 3, minimum_generation_id: 3 })],
+      }),
+    );
+    assert.deepEqual(
+      streams.map((s) => [s.generationId, s.minimumGenerationId]),
+      [
+        [3, 0],
+        [3, 3],
+      ],
+    );
+  });
+
+  for (const [minimum, generation] of [
+    [1, 2],
+    [1, 5],
+    [4, 5],
+    [3, 2],
+  ] as const) {
+    it(`refuses minimum_generation_id ${minimum} with generation_id ${generation}, naming the stream`, async () => {
+      const path = catalogFile({ streams: [entry('users', { generation_id: generation, minimum_generation_id: minimum }, { namespace: 'crm' })] });
+      const err = await failsAsync(ConfigError, () => readCatalog(path));
+      assert.ok(err.message.includes('Stream "crm.users"'), err.message);
+      assert.ok(err.message.includes(`minimum_generation_id ${minimum} and generation_id ${generation}`), err.message);
+    });
+  }
+
+  it('falls back to the source-defined primary key, and reads an empty namespace as none', async () => {
+    const [users] = await readCatalog(catalogFile({ streams: [entry('users', {}, { namespace: '', source_defined_primary_key: [['id']] })] }));
+    assert.deepEqual(users?.primaryKey, [['id']]);
+    assert.equal(users?.namespace, undefined);
+  });
+
+  it('refuses a primary key that is not a list of paths, naming the stream', async () => {
+    const err = await failsAsync(SystemError, () => readCatalog(catalogFile({ streams: [entry('users', { primary_key: ['id'] })] })));
+    assert.match(err.message, /stream "users" a primary key that is not a list of field paths/);
+  });
+
+  it('refuses an unreadable file, invalid JSON, a catalog without streams and a stream without a name', async () => {
+    const missing = await failsAsync(ConfigError, () => readCatalog(join(dir, 'absent.json')));
+    assert.match(missing.message, /Cannot read the catalog file .*absent\.json: ENOENT/);
+    const invalid = await failsAsync(SystemError, () => readCatalog(catalogFile('{"streams": [')));
+    assert.match(invalid.message, /not valid JSON/);
+    const noStreams = await failsAsync(SystemError, () => readCatalog(catalogFile({})));
+    assert.match(noStreams.message, /no "streams" list/);
+    const noName = await failsAsync(SystemError, () => readCatalog(catalogFile({ streams: [entry('ok'), { stream: { namespace: 'x' } }] })));
+    assert.match(noName.message, /streams\[1\]\.stream\.name/);
+  });
+
+  it('gives streams that route as the catalog says', async () => {
+    const streams = await readCatalog(
+      catalogFile({
+        streams: [
+          entry('users', { primary_key: [['id']], destination_sync_mode: 'overwrite' }, { namespace: 'crm' }),
+          entry('events', { generation_id: 2, minimum_generation_id: 2 }),
+        ],
+      }),
+    );
+    const routes = routeStreams(streams, 'airbyte/{namespace}/{stream}');
+    const users = route(routes, 'crm', 'users');
+    assert.deepEqual([users.keyed, users.retained, users.truncate, users.topicName], [true, true, true, 'airbyte/crm/users/+']);
+    const events = route(routes, undefined, 'events');
+    assert.deepEqual([events.keyed, events.retained, events.truncate, events.topicName], [false, false, true, 'airbyte/events']);
+  });
+});
+
+describe('sharedTopics', () => {
+  const anonymous = { carriesStream: false, carriesNamespace: false };
+  const named = { carriesStream: true, carriesNamespace: false };
+  const full = { carriesStream: true, carriesNamespace: true };
+  const regional = [stream('users', { namespace: 'eu' }), stream('users', { namespace: 'us' })];
+
+  it('has nothing to say when every stream has a topic of its own', () => {
+    const routes = routeStreams([...regional, stream('orders', { namespace: 'eu' })], '{namespace}/{stream}');
+    assert.deepEqual(sharedTopics(routes, anonymous), []);
+  });
+
+  it('fails for streams that nothing in their messages tells apart, naming both and the topic', () => {
+    for (const identity of [anonymous, named]) {
+      const err = fails(ConfigError, () => sharedTopics(routeStreams(regional, 'crm/{stream}'), identity));
+      assert.match(err.message, /streams "eu\.users" and "us\.users" would publish indistinguishable messages to the same topic "crm\/users"/);
+      assert.match(err.message, /Add \{namespace\}/);
+    }
+  });
+
+  it('fails for streams of different names when messages do not carry the stream', () => {
+    const err = fails(ConfigError, () => sharedTopics(routeStreams([stream('users'), stream('orders')], 'fixed/topic'), anonymous));
+    assert.match(err.message, /"users" and "orders"/);
+  });
+
+  it('warns once per shared topic when messages say which stream each is', () => {
+    const routes = routeStreams(
+      [...regional, stream('users', { namespace: 'ap' }), stream('orders', { namespace: 'eu' }), stream('orders', { namespace: 'us' })],
+      'crm/{stream}',
+    );
+    const warnings = sharedTopics(routes, full);
+    assert.equal(warnings.length, 2, warnings.join('\n'));
+    assert.match(warnings[0] ?? '', /Streams "eu\.users" and "us\.users" and "ap\.users" share the topic "crm\/users"/);
+    assert.match(warnings[1] ?? '', /Streams "eu\.orders" and "us\.orders" share the topic "crm\/orders"/);
+  });
+
+  it('warns for streams of different names when messages carry the stream name', () => {
+    const warnings = sharedTopics(routeStreams([stream('users'), stream('orders')], 'fixed/topic'), named);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /"users" and "orders" share the topic "fixed\/topic"/);
+  });
+
+  it('fails for keyed streams on one filter whatever the messages carry', () => {
+    for (const mode of ['append_dedup', 'overwrite'] as const) {
+      const keyed = regional.map((s) => ({ ...s, mode }));
+      const err = fails(ConfigError, () => sharedTopics(routeStreams(keyed, 'crm/{stream}'), full));
+      assert.match(err.message, /streams "eu\.users" and "us\.users" would keep their keys under the same topics "crm\/users\/\+"/, mode);
+    }
+    const err = fails(ConfigError, () => sharedTopics(routeStreams([stream('users'), stream('orders')], 'crm/{key}'), full));
+    assert.match(err.message, /"users" and "orders" would keep their keys/);
+  });
+
+  it('lets keyed streams with different numbers of key fields share a prefix: their topics differ in depth', () => {
+    const routes = routeStreams(
+      [stream('users', { namespace: 'eu', mode: 'append_dedup' }), stream('users', { namespace: 'us', mode: 'append_dedup', primaryKey: [['a'], ['b']] })],
+      'crm/{stream}',
+    );
+    assert.deepEqual(sharedTopics(routes, full), []);
+  });
+
+  it(
+    'fails for keyed streams whose filters overlap without being equal',
+    { todo: 'bug: sharedTopics compares filters as strings, so x/+/+ and x/y/+ pass though x/y/1 is a key topic of both streams' },
+    () => {
+      // Stream "x" (no namespace, two key fields) gets x/+/+; stream "x.y" (one key field) gets x/y/+. The record
+      // {"a":"y","b":1} of the first and {"id":1} of the second both go to x/y/1, each overwriting the other's key.
+      const routes = routeStreams(
+        [stream('x', { mode: 'append_dedup', primaryKey: [['a'], ['b']] }), stream('y', { namespace: 'x', mode: 'append_dedup' })],
+        '{namespace}/{stream}/{key}',
+      );
+      assert.equal(route(routes, undefined, 'x').topicName, 'x/+/+');
+      assert.equal(route(routes, 'x', 'y').topicName, 'x/y/+');
+      fails(ConfigError, () => sharedTopics(routes, full));
+    },
+  );
+});

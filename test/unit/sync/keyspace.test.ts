@@ -1,0 +1,204 @@
+/**
+ * The keyspace of a truncated stream: keys are held as 64-bit hashes, so the properties that matter are checked on
+ * many generated topics (seeded; PROPERTY_SEED replays one case): a marked key is never stale, an unmarked held key
+ * always is, and a key never added is not stale (a false positive would clear a live retained message).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Keyspace } from '../../../src/sync/keyspace.js';
+import { type Random, mulberry32 } from '../../support/random.js';
+
+const ONLY_SEED = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
+
+function seeds(count: number): number[] {
+  return ONLY_SEED === undefined ? Array.from({ length: count }, (_, i) => i + 1) : [ONLY_SEED];
+}
+
+function forEachSeed(count: number, check: (random: Random) => void): void {
+  for (const seed of seeds(count)) {
+    try {
+      check(mulberry32(seed));
+    } catch (err) {
+      throw new Error(`case with seed ${seed} failed (replay with PROPERTY_SEED=${seed}): ${(err as Error).message}`, { cause: err });
+    }
+  }
+}
+
+const ALPHABET = ['a', 'b', 'z', '0', '9', '/', '%2F', '_', '-', 'é', '東', '😀', '$', ' '];
+
+/** A topic as key topics look: a stream prefix, then one to three key levels of numbers or short text. */
+function randomTopic(random: Random): string {
+  const levels = ['airbyte', random() < 0.5 ? 'users' : 'orders'];
+  const fields = 1 + Math.floor(random() * 3);
+  for (let i = 0; i < fields; i++) {
+    if (random() < 0.5) {
+      levels.push(String(Math.floor(random() * 1e9)));
+    } else {
+      let text = '';
+      const length = Math.floor(random() * 8);
+      for (let j = 0; j < length; j++) text += ALPHABET[Math.floor(random() * ALPHABET.length)] as string;
+      levels.push(text);
+    }
+  }
+  return levels.join('/');
+}
+
+/** `count` distinct topics. */
+function distinctTopics(random: Random, count: number, exclude: ReadonlySet<string> = new Set()): string[] {
+  const topics = new Set<string>();
+  while (topics.size < count) {
+    const topic = randomTopic(random);
+    if (!exclude.has(topic)) topics.add(topic);
+  }
+  return [...topics];
+}
+
+function bytesPerKey(keyspace: Keyspace): number {
+  return keyspace.bytes / keyspace.size;
+}
+
+describe('Keyspace', () => {
+  it('holds nothing when new: nothing is stale, marking changes nothing', () => {
+    const keyspace = new Keyspace();
+    assert.equal(keyspace.size, 0);
+    assert.equal(keyspace.unmarked, 0);
+    assert.equal(keyspace.isStale('a/1'), false);
+    keyspace.mark('a/1');
+    assert.equal(keyspace.unmarked, 0);
+    assert.equal(keyspace.isStale('a/1'), false);
+  });
+
+  it('holds an added key as stale until it is marked', () => {
+    const keyspace = new Keyspace();
+    keyspace.add('users/1');
+    keyspace.add('users/2');
+    assert.equal(keyspace.size, 2);
+    assert.equal(keyspace.unmarked, 2);
+    assert.equal(keyspace.isStale('users/1'), true);
+    assert.equal(keyspace.isStale('users/2'), true);
+    assert.equal(keyspace.isStale('users/3'), false);
+    keyspace.mark('users/1');
+    assert.equal(keyspace.isStale('users/1'), false);
+    assert.equal(keyspace.isStale('users/2'), true);
+    assert.equal(keyspace.unmarked, 1);
+    assert.equal(keyspace.size, 2, 'marking keeps the key');
+  });
+
+  it('counts a key added twice once, and a key marked twice once', () => {
+    const keyspace = new Keyspace();
+    keyspace.add('k');
+    keyspace.add('k');
+    assert.equal(keyspace.size, 1);
+    keyspace.mark('k');
+    keyspace.mark('k');
+    assert.equal(keyspace.unmarked, 0);
+    keyspace.add('k');
+    assert.equal(keyspace.size, 1);
+    assert.equal(keyspace.isStale('k'), false, 'adding a marked key again does not unmark it');
+  });
+
+  it('ignores marks of keys it does not hold, then or later', () => {
+    const keyspace = new Keyspace();
+    keyspace.add('held');
+    keyspace.mark('not-held');
+    assert.equal(keyspace.unmarked, 1);
+    assert.equal(keyspace.isStale('not-held'), false);
+    keyspace.add('not-held');
+    assert.equal(keyspace.isStale('not-held'), true, 'a mark made before the key was held does not count');
+    assert.equal(keyspace.unmarked, 2);
+  });
+
+  it('tells apart keys that differ by one character, its position, or a surrogate half', () => {
+    const keys = ['', 'a', 'b', 'ab', 'ba', 'a/b', 'a%2Fb', 'users/1', 'users/10', 'users/01', 'users/1 ', '😀', '\ud83d\ude01', 'é', 'e\u0301'];
+    const keyspace = new Keyspace();
+    for (const key of keys) keyspace.add(key);
+    assert.equal(keyspace.size, keys.length);
+    for (const [i, key] of keys.entries()) {
+      keyspace.mark(key);
+      for (const [j, other] of keys.entries()) assert.equal(keyspace.isStale(other), j > i, `after marking ${JSON.stringify(key)}: ${JSON.stringify(other)}`);
+    }
+  });
+
+  it('never calls a marked key stale, always calls an unmarked held key stale, and not a key never added (100,000 random topics)', () => {
+    forEachSeed(3, (random) => {
+      const keyspace = new Keyspace();
+      const held = distinctTopics(random, 100_000);
+      const marked = held.filter(() => random() < 0.5);
+      for (const topic of held) keyspace.add(topic);
+      for (const topic of marked) keyspace.mark(topic);
+      // Marks of keys never held, as a sync writes new keys too: they must not count or disturb anything.
+      const others = distinctTopics(random, 100_000, new Set(held));
+      for (const topic of others.slice(0, 50_000)) keyspace.mark(topic);
+      assert.equal(keyspace.size, held.length);
+      assert.equal(keyspace.unmarked, held.length - marked.length);
+      const markedSet = new Set(marked);
+      for (const topic of held) assert.equal(keyspace.isStale(topic), !markedSet.has(topic), topic);
+      const falsePositives = others.filter((topic) => keyspace.isStale(topic));
+      assert.deepEqual(falsePositives, [], 'keys never added are never stale');
+    });
+  });
+
+  it('has no false positive among 300,000 sequential keys next to 100,000 held ones', () => {
+    const keyspace = new Keyspace();
+    for (let id = 0; id < 100_000; id++) keyspace.add(`crm/users/${id}`);
+    assert.equal(keyspace.size, 100_000);
+    for (let id = 100_000; id < 400_000; id++) assert.equal(keyspace.isStale(`crm/users/${id}`), false, `crm/users/${id}`);
+    for (let id = 0; id < 100_000; id += 7) {
+      assert.equal(keyspace.isStale(`crm/users/${id}/`), false);
+      assert.equal(keyspace.isStale(`crm/user/${id}`), false);
+      assert.equal(keyspace.isStale(`crm/users/${id}`), true);
+    }
+  });
+
+  it('keeps every key and every mark as it grows', () => {
+    for (const initial of [0, 1, 16, 17, 1000]) {
+      const keyspace = new Keyspace(initial);
+      const random = mulberry32(initial + 1);
+      const topics = distinctTopics(random, 20_000);
+      const marked = new Set<string>();
+      // Marks made between additions must survive every later growth of the table.
+      for (const [i, topic] of topics.entries()) {
+        keyspace.add(topic);
+        if (random() < 0.3) {
+          const earlier = topics[Math.floor(random() * (i + 1))] as string;
+          keyspace.mark(earlier);
+          marked.add(earlier);
+        }
+      }
+      assert.equal(keyspace.size, topics.length, `initial capacity ${initial}`);
+      assert.equal(keyspace.unmarked, topics.length - marked.size, `initial capacity ${initial}`);
+      for (const topic of topics) assert.equal(keyspace.isStale(topic), !marked.has(topic), `initial capacity ${initial}: ${topic}`);
+    }
+  });
+
+  it('takes 12 to 24 bytes per key at every size above 1,000', () => {
+    const keyspace = new Keyspace();
+    let smallest = Infinity;
+    let largest = 0;
+    for (let id = 0; id < 300_000; id++) {
+      keyspace.add(`t/${id}`);
+      // Adding a key held already must not push the table past the bound either.
+      if (id % 5 === 0) keyspace.add(`t/${id >> 1}`);
+      if (keyspace.size <= 1000) continue;
+      const perKey = bytesPerKey(keyspace);
+      smallest = Math.min(smallest, perKey);
+      largest = Math.max(largest, perKey);
+      assert.ok(perKey >= 12 && perKey <= 24, `${keyspace.size} keys: ${perKey.toFixed(2)} bytes per key`);
+    }
+    assert.equal(keyspace.size, 300_000);
+    assert.ok(smallest < 13 && largest > 23, `the whole range is visited: ${smallest.toFixed(2)} to ${largest.toFixed(2)}`);
+  });
+
+  it('holds 1,000,000 keys at under 24 bytes each (figure in the diagnostic)', (t) => {
+    const keyspace = new Keyspace();
+    const count = 1_000_000;
+    for (let id = 0; id < count; id++) keyspace.add(`airbyte/crm/users/${id}`);
+    assert.equal(keyspace.size, count, 'no two of the keys share a hash');
+    const perKey = bytesPerKey(keyspace);
+    t.diagnostic(`1,000,000 keys: ${keyspace.bytes} bytes, ${perKey.toFixed(2)} bytes per key`);
+    assert.ok(perKey >= 12 && perKey <= 24, `${perKey} bytes per key`);
+    for (let id = 0; id < count; id += 2) keyspace.mark(`airbyte/crm/users/${id}`);
+    assert.equal(keyspace.unmarked, count / 2);
+    for (let id = 0; id < count; id += 1009) assert.equal(keyspace.isStale(`airbyte/crm/users/${id}`), id % 2 === 1);
+  });
+});
