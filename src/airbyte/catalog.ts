@@ -12,7 +12,7 @@ import { type StreamTopic, type TopicEscaping, keyFilter, patternHasKey, streamT
 export type PrimaryKey = readonly (readonly string[])[];
 
 /** The sync modes that mean something on the broker; the spec's `supported_destination_sync_modes` lists them. */
-export type SyncMode = 'append' | 'append_dedup' | 'overwrite';
+export type SyncMode = 'append' | 'append_dedup' | 'overwrite' | 'overwrite_dedup';
 
 /** What the configured catalog says about a stream, checked. */
 export interface ConfiguredStream {
@@ -168,6 +168,8 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
   for (const stream of streams) {
     const { name, namespace, primaryKey, mode } = stream;
     const retained = mode !== 'append';
+    // overwrite_dedup is overwrite: both keep one retained message per key, and clear the stale ones.
+    const overwrite = mode === 'overwrite' || mode === 'overwrite_dedup';
     const keyed = patternKeyed || retained;
     if (keyed && primaryKey.length === 0) {
       problems.push(
@@ -188,7 +190,8 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
       topicName,
       keyed,
       retained,
-      truncate: mode === 'overwrite' || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId),
+      // Only retained keys can be cleared: an append stream's messages are gone once delivered, whatever a refresh says.
+      truncate: retained && (overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId)),
       streamJson: JSON.stringify(name),
     });
   }
@@ -196,6 +199,13 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
     throw new ConfigError(`topic_pattern ${JSON.stringify(topicPattern)} cannot be used with this catalog: ${problems.join('; ')}`);
   }
   return routes;
+}
+
+/** Whether some topic matches both `a` and `b`, where `+` stands for any one level (key filters). */
+function filtersOverlap(a: string, b: string): boolean {
+  const left = a.split('/');
+  const right = b.split('/');
+  return left.length === right.length && left.every((level, i) => level === '+' || right[i] === '+' || level === right[i]);
 }
 
 /** What every message says about its stream, whatever its topic: the payload format and the MQTT 5 user properties. */
@@ -211,9 +221,20 @@ export interface MessageIdentity {
  * Streams that share a topic but stay distinguishable are returned as warnings, one per topic.
  */
 export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity: MessageIdentity): string[] {
+  const problems: string[] = [];
   const byTopic = new Map<string, StreamRoute[]>();
   for (const route of routes.values()) byTopic.set(route.topicName, [...(byTopic.get(route.topicName) ?? []), route]);
-  const problems: string[] = [];
+  // A keyed stream's filter also takes in topics that are not spelled the same: x/+/+ and x/y/+ share x/y/1.
+  const all = [...routes.values()];
+  for (const [i, a] of all.entries()) {
+    for (const b of all.slice(i + 1)) {
+      if (a.topicName !== b.topicName && (a.keyed || b.keyed) && filtersOverlap(a.topicName, b.topicName)) {
+        problems.push(
+          `streams ${describeStream(a.namespace, a.name)} and ${describeStream(b.namespace, b.name)} would share topics ("${a.topicName}" and "${b.topicName}" overlap)`,
+        );
+      }
+    }
+  }
   const warnings: string[] = [];
   for (const [topic, sharing] of byTopic) {
     if (sharing.length < 2) continue;

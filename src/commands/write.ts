@@ -231,11 +231,10 @@ class WriteSync {
 
   private tooLarge(lane: Lane, prepared: Publish, size: number, channel: Channel): string {
     const limit = channel.publisher.sizeLimit;
+    const properties = prepared.values.length > 0 ? `; turning off ${field('mqtt5_user_properties')} may make it fit` : '';
     return (
-      `input line ${this.lineNumber}: ${lane.label} makes a ${size}-byte MQTT message, larger than the ${limit?.bytes ?? '?'} bytes ${limit?.source ?? ''}` +
-      (prepared.values.length > 0
-        ? ` (turning off ${field('mqtt5_user_properties')} saves ${size - prepared.bytes - prepared.target.topicBytes.length} bytes or less)`
-        : '')
+      `input line ${this.lineNumber}: ${lane.label} makes a ${size}-byte MQTT message, larger than the ${limit?.bytes ?? '?'} bytes ${limit?.source ?? ''}. ` +
+      `Nothing larger can be published to this broker: raise its limit or leave out this record's large fields${properties}`
     );
   }
 
@@ -247,7 +246,10 @@ class WriteSync {
   private rejected(key: string, stream: StreamLane, reason: string, recordId: string, dataJson: string): { channel: Channel; bytes: number } | undefined {
     const policy = this.settings.rejectedRecords;
     if (policy === 'fail') {
-      throw new ConfigError(`Cannot publish ${reason}. Set ${field('rejected_records')} to skip or dead_letter to go on past such records.`);
+      // Reasons start with the input line, as every input error does.
+      throw new ConfigError(
+        `${reason.charAt(0).toUpperCase()}${reason.slice(1)}. Set ${field('rejected_records')} to skip or dead_letter to go on past such records.`,
+      );
     }
     stream.totals.rejected++;
     const token = this.checkpoints.recordReceived(key);

@@ -78,33 +78,32 @@ export class ConnectionState {
    */
   publish(target: PublishTarget, packetId: number, payload: string, payloadBytes: number, values: MessageValues, dup: boolean): number {
     const { encoder } = this;
-    let alias = 0;
-    let withTopic = true;
-    const aliased = this.aliasMaximum > 0 && target.aliasable;
-    if (aliased) {
-      const known = this.aliases.get(target.topic);
-      if (known !== undefined) {
-        alias = known;
-        withTopic = known === 0;
-      } else {
-        // The first message to a topic announces its alias, while the broker allows more: topic and alias together.
-        alias = this.aliases.size < this.aliasMaximum ? this.aliases.size + 1 : 0;
-      }
-    }
+    const { alias, withTopic } = this.aliasFor(target);
     const full = encoder.size(target, payloadBytes, values, alias, true);
     if (full > this.sizeLimit.bytes) return full;
     const size = withTopic ? full : encoder.size(target, payloadBytes, values, alias, false);
     const buffer = this.batch.room(size);
     this.batch.commit(encoder.write(buffer, this.batch.offset, target, packetId, payload, payloadBytes, values, dup, alias, withTopic));
-    if (withTopic && aliased && !this.aliases.has(target.topic)) this.aliases.set(target.topic, alias);
+    if (withTopic && this.aliasMaximum > 0 && target.aliasable && !this.aliases.has(target.topic)) this.aliases.set(target.topic, alias);
     this.onWire++;
     return 0;
   }
 
-  /** The size of `target`'s message with its topic spelled out, if that is more than this connection may carry; else 0. */
+  /** The size `publish` would find too large for this connection, or 0 if the message fits. Writes nothing. */
   oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
-    const full = this.encoder.size(target, payloadBytes, values, 0, true) + (this.aliasMaximum > 0 && target.aliasable ? 3 : 0);
+    const full = this.encoder.size(target, payloadBytes, values, this.aliasFor(target).alias, true);
     return full > this.sizeLimit.bytes ? full : 0;
+  }
+
+  /**
+   * The alias a message to `target` carries on this connection (0: none), and whether it spells out its topic. The
+   * first message to a topic announces its alias, while the broker allows more: topic and alias together.
+   */
+  private aliasFor(target: PublishTarget): { alias: number; withTopic: boolean } {
+    if (this.aliasMaximum === 0 || !target.aliasable) return { alias: 0, withTopic: true };
+    const known = this.aliases.get(target.topic);
+    if (known !== undefined) return { alias: known, withTopic: known === 0 };
+    return { alias: this.aliases.size < this.aliasMaximum ? this.aliases.size + 1 : 0, withTopic: true };
   }
 
   /** Encodes a PUBREL (QoS 2) for a message that goes out again as its release. */

@@ -19,13 +19,20 @@ const UNSAFE_IN_VALUE = /[+#\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc0
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
 const UNSAFE_IN_VALUE_STRICT = /[+#.\s*>\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
+// Unicode non-characters (U+FDD0 to U+FDEF, and the last two code points of every plane): MQTT says a topic should
+// not hold them, and Mosquitto 2.0 closes the connection ("malformed packet") on a PUBLISH whose topic does.
+const NON_CHARACTER_CLASS = `\\u{FDD0}-\\u{FDEF}${Array.from({ length: 17 }, (_, plane) => `\\u{${plane.toString(16)}FFFE}\\u{${plane.toString(16)}FFFF}`).join('')}`;
+const NON_CHARACTER = new RegExp(`[${NON_CHARACTER_CLASS}]`, 'u');
+const NON_CHARACTERS = new RegExp(`[${NON_CHARACTER_CLASS}]`, 'gu');
+
 export const MAX_TOPIC_BYTES = 65_535;
 
 /** `standard` escapes what MQTT forbids; `strict` also what brokers that map topics to subjects (NATS) refuse. */
 export type TopicEscaping = 'standard' | 'strict';
 
 export function sanitizeTopicValue(value: string, escaping: TopicEscaping = 'standard'): string {
-  return value.replace(escaping === 'strict' ? UNSAFE_IN_VALUE_STRICT : UNSAFE_IN_VALUE, '_');
+  const cleaned = value.replace(escaping === 'strict' ? UNSAFE_IN_VALUE_STRICT : UNSAFE_IN_VALUE, '_');
+  return NON_CHARACTER.test(cleaned) ? cleaned.replace(NON_CHARACTERS, '_') : cleaned;
 }
 
 /**
@@ -123,13 +130,20 @@ function percentEncode(char: string): string {
  * One key value as a topic level: strings as their text, numbers exactly as the source wrote them, booleans as
  * `true`/`false`, with `%`, `/`, `+`, `#`, `$` and control characters percent-encoded (UTF-8 bytes, upper-case hex), so
  * that distinct keys give distinct levels and a level decodes back to its value with any URI decoder. An empty string
- * stays an empty level. `strict` also encodes `.`, white space, `*` and `>` (see `TopicEscaping`). Returns undefined for a value that cannot be a level: a string with a lone surrogate, which
+ * stays an empty level. Unicode non-characters are percent-encoded too. `strict` also encodes `.`, white space, `*` and `>` (see `TopicEscaping`). Returns undefined for a value that cannot be a level: a string with a lone surrogate, which
  * has no UTF-8 form.
  */
 export function encodeKeyLevel(text: string, escaping: TopicEscaping = 'standard'): string | undefined {
   if (LONE_SURROGATE.test(text)) return undefined;
-  if (escaping === 'strict') return KEY_UNSAFE_STRICT.test(text) ? text.replace(KEY_UNSAFE_STRICT_ALL, percentEncode) : text;
-  return KEY_UNSAFE.test(text) ? text.replace(KEY_UNSAFE_ALL, percentEncode) : text;
+  const encoded =
+    escaping === 'strict'
+      ? KEY_UNSAFE_STRICT.test(text)
+        ? text.replace(KEY_UNSAFE_STRICT_ALL, percentEncode)
+        : text
+      : KEY_UNSAFE.test(text)
+        ? text.replace(KEY_UNSAFE_ALL, percentEncode)
+        : text;
+  return NON_CHARACTER.test(encoded) ? encoded.replace(NON_CHARACTERS, percentEncode) : encoded;
 }
 
 /** Why `topic` cannot be published to, or undefined when it can. */
@@ -137,6 +151,7 @@ export function topicProblem(topic: string): string | undefined {
   if (topic === '') return 'the topic is empty';
   if (topic.includes('+') || topic.includes('#')) return 'MQTT does not allow the wildcards + and # in a topic name';
   if (topic.includes('\u0000')) return 'MQTT does not allow the character U+0000 in a topic name';
+  if (NON_CHARACTER.test(topic)) return 'it holds a Unicode non-character (such as U+FFFE), which brokers refuse in topic names';
   const bytes = Buffer.byteLength(topic, 'utf8');
   if (bytes > MAX_TOPIC_BYTES) return `the topic is ${bytes} bytes long; MQTT allows at most ${MAX_TOPIC_BYTES}`;
   return undefined;
@@ -147,7 +162,7 @@ export function patternProblem(pattern: string): string | undefined {
   const levels = pattern.split('/');
   const keys = levels.filter((level) => level === KEY).length;
   if (keys > 1) return 'it contains {key} more than once';
-  if (keys === 0 && pattern.includes(KEY)) return '{key} must be a topic level of its own (between slashes), as in devices/{key}/config';
+  if (pattern.split(KEY).length - 1 > keys) return '{key} must be a topic level of its own (between slashes), as in devices/{key}/config';
   const literal = levels
     .filter((level) => level !== KEY)
     .join('/')

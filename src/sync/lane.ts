@@ -126,7 +126,7 @@ export class Lane {
       return {
         kind: 'reject',
         recordId,
-        reason: `input line ${line}: ${this.label} has primary key field "${path}" that ${reason}, so it has no topic of its own`,
+        reason: `input line ${line}: ${this.label} has no topic of its own: its primary key field "${path}" ${reason}`,
       };
     }
     const key = unusable < 0 && keyed.length > 0 ? keyed.map((value) => value.json) : undefined;
@@ -147,7 +147,10 @@ export class Lane {
         levels.push(level);
       }
       const topic = keyTopic(route.topic, levels);
-      // Key levels are escaped, so only the length can make the topic invalid; bytes are at most three per character.
+      if (topic === '')
+        return { kind: 'reject', recordId, reason: `input line ${line}: ${this.label} has an empty key, which makes an empty topic (MQTT allows none)` };
+      // Key levels are escaped, so only emptiness and the length can make the topic invalid; bytes are at most three
+      // per UTF-16 unit.
       if (topic.length * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) {
         return {
           kind: 'reject',

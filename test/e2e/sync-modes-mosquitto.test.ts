@@ -124,10 +124,10 @@ describe('sync modes against Mosquitto', { skip }, () => {
 
   it('fails on a record whose key field is missing, null, an object or an array, naming stream, line and field', async () => {
     for (const [data, problem] of [
-      ['{"n":1}', 'that is missing'],
-      ['{"id":null}', 'that is null'],
-      ['{"id":{"a":1}}', 'that is an object'],
-      ['{"id":[1]}', 'that is an array'],
+      ['{"n":1}', 'is missing'],
+      ['{"id":null}', 'is null'],
+      ['{"id":{"a":1}}', 'is an object'],
+      ['{"id":[1]}', 'is an array'],
     ] as const) {
       const result = await runWrite(
         config(root()),
@@ -137,7 +137,11 @@ describe('sync modes against Mosquitto', { skip }, () => {
       assert.equal(result.code, 1, data);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
-      assert.match(String(error.message), new RegExp(`input line 3: the record of stream "fleet\\.devices" has primary key field "id" ${problem}`), data);
+      assert.match(
+        String(error.message),
+        new RegExp(`input line 3: the record of stream "fleet\\.devices" has no topic of its own: its primary key field "id" ${problem}`),
+        data,
+      );
       assert.match(String(error.message), /"Rejected records" \(rejected_records\)/);
     }
   });
@@ -237,7 +241,7 @@ describe('sync modes against Mosquitto', { skip }, () => {
   });
 
   it('refuses sync modes it does not support, and generations no platform sends, before publishing', async () => {
-    for (const mode of ['update', 'soft_delete', 'overwrite_dedup', 'nonsense']) {
+    for (const mode of ['update', 'soft_delete', 'delete', 'nonsense']) {
       const result = await runWrite(config(root()), catalog({ mode }), lines(recordLine(DEVICES, { id: 1 })));
       assert.equal(result.code, 1, mode);
       assert.equal(result.traceError().failure_type, 'config_error');
@@ -264,7 +268,7 @@ describe('sync modes against Mosquitto', { skip }, () => {
     assert.deepEqual(skipped.states()[0]?.destinationStats, { recordCount: 3, rejectedRecordCount: 2 });
     const warnings = logMessages(skipped, /^Skipped/);
     assert.equal(warnings.length, 2);
-    assert.match(warnings[0] ?? '', /input line 2: the record of stream "fleet\.devices" has primary key field "id" that is missing/);
+    assert.match(warnings[0] ?? '', /input line 2: the record of stream "fleet\.devices" has no topic of its own: its primary key field "id" is missing/);
     assert.match(warnings[1] ?? '', /input line 3: .* makes a \d+-byte MQTT message, larger than the 1024 bytes/);
 
     const dead = await subscribe(mosquitto.url, `${topicRoot}/dead`);
@@ -281,7 +285,7 @@ describe('sync modes against Mosquitto', { skip }, () => {
       assert.equal(reports[0]?.stream, 'devices');
       assert.equal(reports[0]?.namespace, 'fleet');
       assert.deepEqual(reports[0]?.data, { n: 'no key' });
-      assert.match(String(reports[0]?.reason), /primary key field "id" that is missing/);
+      assert.match(String(reports[0]?.reason), /primary key field "id" is missing/);
       assert.match(String(reports[0]?.record_id), /^[0-9a-f-]{36}$/);
       // The record too large for the broker is too large for its report as well: the report gives its size instead.
       assert.equal(reports[1]?.line, 3);

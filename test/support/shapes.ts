@@ -158,6 +158,7 @@ export function mqtt5PropertiesBytes(stream: ShapeStream, alias: boolean): numbe
   bytes += stringPair('airbyte_stream', stream.name);
   if (stream.namespace) bytes += stringPair('airbyte_namespace', stream.namespace);
   bytes += stringPair('airbyte_emitted_at', String(stream.emittedAt));
+  bytes += stringPair('airbyte_record_id', '0'.repeat(UUID_LENGTH));
   return alias ? bytes + 3 : bytes;
 }
 
