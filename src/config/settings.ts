@@ -11,7 +11,7 @@ import { patternProblem, topicProblem } from '../payload/topic.js';
 import { parseBrokerUrl } from './broker-url.js';
 import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
-import { REDACTED } from '../airbyte/output.js';
+import { REDACTED, Redactor } from '../airbyte/redaction.js';
 
 export type QoS = 0 | 1 | 2;
 type MqttVersion = '3.1' | '3.1.1' | '5';
@@ -212,7 +212,13 @@ export function toSettings(config: unknown): Settings {
     problems.push(`${field('publisher_sync')} publishes one message at a time, which ${field('connections')} above 1 would break; turn one of them off`);
   }
 
-  if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
+  if (problems.length > 0) {
+    // Thrown before output knows the secrets, and a problem may quote a value (a key pasted without its PEM header reads
+    // as a file path): mask them here.
+    const redactor = new Redactor();
+    redactor.add(secretsOf(config, [where.password]));
+    throw new ConfigError(redactor.text(`The configuration is invalid: ${problems.join('; ')}.`));
+  }
 
   const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? specDefault.string('message_qos')] ?? 1;
   return {

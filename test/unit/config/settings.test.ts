@@ -135,6 +135,11 @@ describe('toSettings', () => {
     const err = configError({ broker_host: 'h', topic_pattern: 't', password: 12345 });
     assert.match(err.message, /"Password" \(password\) must be of type string/);
     assert.doesNotMatch(err.message, /12345/);
+    // A key pasted without its PEM header is read as a file path, and the message names the path: masked.
+    const pasted = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
+    const tls = configError({ broker_host: 'h', topic_pattern: 't', use_tls: true, tls_client_certificate: pasted, tls_client_key: pasted });
+    assert.match(tls.message, /"Client key" \(tls_client_key\) is not PEM text, and the file \S*\*{10} cannot be read/);
+    assert.doesNotMatch(tls.message, /MIIEvQIBADAN/);
   });
 
   it('rejects a configuration that is not an object', () => {
