@@ -30,7 +30,7 @@ describe('state lines', { skip }, () => {
   it('keep the fields of an incoming destinationStats and get counts with a decimal point', async () => {
     const carried = ',"sourceStats":{"recordCount":2.0},"destinationStats":{ "recordCount": 17, "platformField": 12345678901234567890, "x":[1.50] },"id":42';
     const states = [
-      streamStateLine(USERS, 9007199254740993, carried),
+      streamStateLine(USERS, 'u1', carried),
       streamStateLine(ORDERS, 'o1', ',"destinationStats":{"otherCount":5.0}'),
       globalStateLine('g1', ',"destinationStats":null'),
       streamStateLine(USERS, 'u2'),
