@@ -117,6 +117,19 @@ describe('Redactor', () => {
     assert.equal(edge.text('xx*'), 'x[secret]');
   });
 
+  it('masks a secret as long as MQTT allows, which as one regular expression V8 refused', () => {
+    const long = 'é'.repeat(32_767);
+    const redactor = new Redactor();
+    redactor.add([long]);
+    assert.equal(redactor.text(`a ${long} b ${encodeURIComponent(long)}`), `a ${REDACTED} b ${REDACTED}`);
+  });
+
+  it('masks the leftmost occurrence first, the longest of those starting there', () => {
+    const redactor = new Redactor();
+    redactor.add(['abc', 'cde', 'abcd']);
+    assert.equal(redactor.text('xabcde abcd cdex'), `x${REDACTED}e ${REDACTED} ${REDACTED}x`);
+  });
+
   it('withholds a text no mask can clean', () => {
     const redactor = new Redactor();
     redactor.add(['*', '[', '<', '#']);
