@@ -19,4 +19,4 @@ ENV AIRBYTE_ENTRYPOINT="/airbyte/integration_code/docker-entrypoint.sh"
 ENTRYPOINT ["/airbyte/integration_code/docker-entrypoint.sh"]
 
 LABEL io.airbyte.name=airbyte/destination-mqtt
-LABEL io.airbyte.version=0.1.0
+LABEL io.airbyte.version=1.0.0

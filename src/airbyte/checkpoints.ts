@@ -2,14 +2,53 @@
  * Ack-gated state bookkeeping, the heart of the connector's correctness.
  *
  * Records are numbered in input order. A state message is held until every record that came before it has been
- * acknowledged by the broker, then released, always in input order, with `destinationStats.recordCount` added: the
- * records since the previous state of the same stream (STREAM) or since the previous GLOBAL/LEGACY state. A state that
- * is never released (the sync failed first) is never emitted, which is exactly what lets the platform resume from the
- * last state whose data is safely on the broker.
+ * acknowledged by the broker, then released, always in input order, with `destinationStats.recordCount` set: the
+ * records since the previous state of the same stream (STREAM) or since the previous GLOBAL/LEGACY state. The rest of
+ * the line, other fields of `destinationStats` included, is echoed byte for byte. A state that is never released (the
+ * sync failed first) is never emitted, which is exactly what lets the platform resume from the last state whose data
+ * is safely on the broker.
  */
 import type { StateMessage } from './input.js';
-import { setMember } from './raw-json.js';
+import { findPath, setMember } from './raw-json.js';
 import { streamKey } from './catalog.js';
+
+const OPEN_BRACE = 0x7b;
+
+/**
+ * The counts the connector owns in `destinationStats` (protocol 0.18 defines these two). Everything else there is
+ * echoed as it came. A count left out is not written: `rejectedRecordCount` goes out once `stateReceived` passes it.
+ */
+interface DestinationCounts {
+  readonly recordCount: number;
+  readonly rejectedRecordCount?: number;
+}
+
+/** A count as the protocol asks for it: a double, written with a decimal point (`2.0`). */
+function countJson(value: number): string {
+  return Number.isInteger(value) ? `${value}.0` : String(value);
+}
+
+/**
+ * `line` with the connector's counts set in `state.destinationStats`: added to the object the state already carries,
+ * replacing only those members, or as a new object when it carries none (or something that is not an object).
+ */
+export function withDestinationStats(state: StateMessage, counts: DestinationCounts): string {
+  const { line } = state;
+  const entries = Object.entries(counts).filter((entry): entry is [string, number] => entry[1] !== undefined);
+  let stats = findPath(line, ['state', 'destinationStats']);
+  if (!stats || line.charCodeAt(stats.start) !== OPEN_BRACE) {
+    const object = entries.map(([key, value]) => `${JSON.stringify(key)}:${countJson(value)}`).join(',');
+    return setMember(line, state.stateSpan, 'destinationStats', `{${object}}`);
+  }
+  let result = line;
+  for (const [key, value] of entries) {
+    result = setMember(result, stats, key, countJson(value));
+    // Setting a member moves the end of the object: find it again for the next count.
+    stats = findPath(result, ['state', 'destinationStats']);
+    if (!stats) break;
+  }
+  return result;
+}
 
 interface HeldState {
   /** Records numbered below this must all be acknowledged before the state may go out. */
@@ -87,8 +126,7 @@ export class Checkpoints {
       rejected = this.rejectedSinceGlobalState;
       this.rejectedSinceGlobalState = 0;
     }
-    const stats = rejected > 0 ? `{"recordCount":${count},"rejectedRecordCount":${rejected}}` : `{"recordCount":${count}}`;
-    const line = setMember(state.line, state.stateSpan, 'destinationStats', stats);
+    const line = withDestinationStats(state, rejected > 0 ? { recordCount: count, rejectedRecordCount: rejected } : { recordCount: count });
     this.held.push({ coversBelow: this.received, line });
     return this.release();
   }

@@ -2,16 +2,21 @@
  * Everything the connector prints: Airbyte messages, one JSON object per line, on stdout. Nothing else may reach
  * stdout, since the platform parses every line.
  *
- * Every line passes through a redactor that knows the configured secrets, so that no code path (an error text from a
- * library, a log line) can print a password even by accident.
+ * Every text meant for people (log message, error message, internal message, stack trace, connection status message)
+ * passes through a redactor that knows the configured secrets, so that no code path (an error text from a library, a
+ * log line) can print a password even by accident. Redacting the serialised line instead broke the line itself
+ * whenever the password equalled a key, an enum value, digits of the time or JSON punctuation: with the password
+ * `type` every line read `{"**********":"LOG",...}`. Keys, enum values and numbers are the connector's own, and the
+ * spec and state lines are printed as they are.
  */
 import type { Writable } from 'node:stream';
 import type { ConnectorError } from '../errors.js';
+import { REDACTED, Redactor } from './redaction.js';
 
 export type LogLevel = 'FATAL' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE';
 
 const LEVELS: readonly LogLevel[] = ['FATAL', 'ERROR', 'WARN', 'INFO', 'DEBUG', 'TRACE'];
-export const REDACTED = '**********';
+export { REDACTED };
 
 /** The most detailed level to print, from LOG_LEVEL (case-insensitive); INFO when unset or unknown. */
 export function logLevelFrom(value: string | undefined): LogLevel {
@@ -20,7 +25,7 @@ export function logLevelFrom(value: string | undefined): LogLevel {
 }
 
 export class Output {
-  private secrets: string[] = [];
+  private readonly redactor = new Redactor();
   private readonly threshold: number;
 
   constructor(
@@ -35,22 +40,13 @@ export class Output {
     return LEVELS.indexOf(level) <= this.threshold;
   }
 
-  /** Values that must never appear in any output line, as given and as they look inside a JSON string. */
+  /** Values that must never appear in any text this prints. */
   redact(values: Iterable<string | undefined>): void {
-    for (const value of values) {
-      if (!value) continue;
-      this.secrets.push(value);
-      const escaped = JSON.stringify(value).slice(1, -1);
-      if (escaped !== value) this.secrets.push(escaped);
-    }
-    // Longest first, so a secret that contains another is replaced whole.
-    this.secrets.sort((a, b) => b.length - a.length);
+    this.redactor.add(values);
   }
 
-  private write(line: string): void {
-    let safe = line;
-    for (const secret of this.secrets) safe = safe.split(secret).join(REDACTED);
-    this.sink.write(`${safe}\n`);
+  private write(message: object): void {
+    this.sink.write(`${JSON.stringify(message)}\n`);
   }
 
   /** A state line produced by the checkpoints, already serialised; never redacted (it is the source's own state). */
@@ -59,22 +55,24 @@ export class Output {
   }
 
   log(level: LogLevel, message: string): void {
-    if (this.enabled(level)) this.write(JSON.stringify({ type: 'LOG', log: { level, message } }));
+    if (this.enabled(level)) this.write({ type: 'LOG', log: { level, message: this.redactor.text(message) } });
   }
 
+  /** The specification, as spec.json has it: the connector's own text, printed before any configuration is known. */
   spec(spec: unknown): void {
-    this.write(JSON.stringify({ type: 'SPEC', spec }));
+    this.write({ type: 'SPEC', spec });
   }
 
   connectionStatus(status: 'SUCCEEDED' | 'FAILED', message: string): void {
-    this.write(JSON.stringify({ type: 'CONNECTION_STATUS', connectionStatus: { status, message } }));
+    this.write({ type: 'CONNECTION_STATUS', connectionStatus: { status, message: this.redactor.text(message) } });
   }
 
   error(err: ConnectorError): void {
-    const error: Record<string, string> = { message: err.message, failure_type: err.failureType };
-    if (err.internalMessage) error.internal_message = err.internalMessage;
-    if (err.stack) error.stack_trace = err.stack;
-    this.write(JSON.stringify({ type: 'TRACE', trace: { type: 'ERROR', emitted_at: Date.now(), error } }));
+    const text = (value: string): string => this.redactor.text(value);
+    const error: Record<string, string> = { message: text(err.message), failure_type: err.failureType };
+    if (err.internalMessage) error.internal_message = text(err.internalMessage);
+    if (err.stack) error.stack_trace = text(err.stack);
+    this.write({ type: 'TRACE', trace: { type: 'ERROR', emitted_at: Date.now(), error } });
   }
 
   /** Resolves once everything written so far has been handed to the OS, so exiting afterwards loses no line. */

@@ -10,12 +10,11 @@
  * dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
-import split2 from 'split2';
 import { type StreamRoute, describeStream, readCatalog, routeStreams, sharedTopics, streamKey } from '../airbyte/catalog.js';
 import { Checkpoints } from '../airbyte/checkpoints.js';
 import { parseLine } from '../airbyte/input.js';
+import { type LineSplitter, readLines } from '../airbyte/line-reader.js';
 import type { LogLevel, Output } from '../airbyte/output.js';
-import { Utf8Guard } from '../airbyte/utf8.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { ConfigError, type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
 import { field } from '../config/spec.js';
@@ -86,7 +85,7 @@ class WriteSync {
   private statesEmitted = 0;
   private failure: ConnectorError | undefined;
   private interruptedBy: string | undefined;
-  private lines: Readable | undefined;
+  private lines: LineSplitter | undefined;
   private rateTimer: NodeJS.Timeout | undefined;
   private rejectRun: ((error: ConnectorError) => void) | undefined;
   /** Streams the platform reported complete (TRACE STREAM_STATUS COMPLETE): only their stale keys may be cleared. */
@@ -123,6 +122,7 @@ class WriteSync {
         acknowledged: this.checkpoints.recordsAcknowledged,
         statesEmitted: this.statesEmitted,
         connected: this.channels.every((channel) => channel.connected),
+        input: this.lines,
       }),
       (level, message) => this.output.log(level, message),
     );
@@ -150,10 +150,9 @@ class WriteSync {
     this.progress.start();
     return new Promise<void>((resolve, reject) => {
       this.rejectRun = reject;
-      const guard = new Utf8Guard();
-      const lines = input.pipe(guard).pipe(split2());
+      const lines = readLines(input);
       this.lines = lines;
-      for (const stream of [input, guard, lines]) stream.on('error', (err: unknown) => this.fail(asConnectorError(err)));
+      lines.on('error', (err: unknown) => this.fail(asConnectorError(err)));
       lines.on('data', (line: string) => {
         if (this.failure || this.interruptedBy) return;
         this.lineNumber++;

@@ -11,7 +11,7 @@ import { type TopicEscaping, patternProblem, topicProblem } from '../payload/top
 import { parseBrokerUrl } from './broker-url.js';
 import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
-import { REDACTED } from '../airbyte/output.js';
+import { REDACTED, Redactor } from '../airbyte/redaction.js';
 
 export type QoS = 0 | 1 | 2;
 export type MessageFormat = 'airbyte_envelope' | 'data' | 'airbyte_v2' | 'cloudevents';
@@ -161,8 +161,12 @@ function endpoint(config: Config, problems: string[]): Endpoint {
   }
   if (parsed.username !== undefined && username !== undefined)
     problems.push(`give the user name either in ${field('broker_url')} or in ${field('username')}, not both`);
-  if (parsed.password !== undefined && password !== undefined)
-    problems.push(`give the password either in ${field('broker_url')} or in ${field('password')}, not both`);
+  if (parsed.password !== undefined) {
+    // The platform keeps only airbyte_secret fields secret: a password in the URL would be stored and shown in clear.
+    problems.push(
+      `${field('broker_url')} carries a password, which Airbyte would store and show in clear: remove it from the URL and enter it in ${field('password')}, which is kept secret (a user name in the URL is fine)`,
+    );
+  }
   return {
     transport: parsed.transport,
     useTls: parsed.useTls,
@@ -170,8 +174,37 @@ function endpoint(config: Config, problems: string[]): Endpoint {
     port: parsed.port,
     websocketPath: parsed.path ?? websocketPath,
     username: parsed.username ?? username,
-    password: parsed.password ?? password,
+    password,
   };
+}
+
+/** MQTT encodes the user name, the password and the client ID each with a two-byte length. */
+const MQTT_MAX_FIELD_BYTES = 65_535;
+
+/** Credentials and client ID MQTT (or the MQTT client) cannot send; checked here so that check reports them as FAILED. */
+function credentialProblems(where: Endpoint, clientId: string | undefined, connections: number): string[] {
+  const problems: string[] = [];
+  // With several connections each client ID gets "-<n>" appended.
+  const suffix = connections > 1 ? `-${connections}`.length : 0;
+  const lengths: [string, string | undefined, number][] = [
+    ['username', where.username, 0],
+    ['password', where.password, 0],
+    ['client', clientId, suffix],
+  ];
+  for (const [key, value, extra] of lengths) {
+    const bytes = value === undefined ? 0 : Buffer.byteLength(value, 'utf8') + extra;
+    if (bytes > MQTT_MAX_FIELD_BYTES) {
+      problems.push(
+        `${field(key)} is ${bytes} bytes long${extra ? ` with the connection number appended` : ''} in UTF-8; MQTT allows at most ${MQTT_MAX_FIELD_BYTES}`,
+      );
+    }
+  }
+  if (where.password !== undefined && where.username === undefined) {
+    problems.push(
+      `${field('password')} is set without a ${field('username')}: MQTT 3.1 and 3.1.1 allow a password only with a user name, and MQTT 5, which allows it alone, is not offered that way by the MQTT client this connector uses; set a user name as well (brokers that authenticate by token usually accept any user name)`,
+    );
+  }
+  return problems;
 }
 
 function secretsOf(config: Config, extra: readonly (string | undefined)[]): string[] {
@@ -193,6 +226,7 @@ export function toSettings(config: unknown): Settings {
   const clientId = aliased(config, 'client', 'client_id', problems);
 
   const where = endpoint(config, problems);
+  problems.push(...credentialProblems(where, clientId, integerOf(config, 'connections') ?? specDefault.number('connections')));
   const tlsConfig = {
     caCertificate: stringOf(config, 'tls_ca_certificate'),
     caOnly: booleanOf(config, 'tls_ca_only', specDefault.boolean('tls_ca_only')),
@@ -233,7 +267,14 @@ export function toSettings(config: unknown): Settings {
     warnings.push(`${field('dead_letter_topic')} is set but ${field('rejected_records')} is ${rejectedRecords}: nothing will be published there.`);
   }
 
-  if (problems.length > 0) throw new ConfigError(`The configuration is invalid: ${problems.join('; ')}.`);
+  if (problems.length > 0) {
+    // Thrown before output knows the secrets, and a problem may quote a value (a key pasted without its PEM header reads
+    // as a file path): mask them here.
+    const redactor = new Redactor();
+    const url = parseBrokerUrl(stringOf(config, 'broker_url') ?? '');
+    redactor.add(secretsOf(config, [where.password, url instanceof Error ? undefined : url.password]));
+    throw new ConfigError(redactor.text(`The configuration is invalid: ${problems.join('; ')}.`));
+  }
 
   const qos = QOS_BY_NAME[stringOf(config, 'message_qos') ?? specDefault.string('message_qos')] ?? 1;
   return {

@@ -13,11 +13,25 @@ export function progressIntervalMs(value: string | undefined): number {
   return Math.round(Math.min(Math.max(seconds, 1), MAX_PROGRESS_INTERVAL_MS / 1000) * 1000);
 }
 
+/** How far reading the input got, so that a long line arriving shows as progress before it is a record. */
+interface InputPosition {
+  readonly bytesRead: number;
+  readonly pendingLineNumber: number;
+  readonly pendingLineBytes: number;
+}
+
 interface ProgressSample {
   readonly received: number;
   readonly acknowledged: number;
   readonly statesEmitted: number;
   readonly connected: boolean;
+  readonly input?: InputPosition;
+}
+
+function inputMessage(input: InputPosition | undefined): string {
+  if (!input) return '';
+  const pending = input.pendingLineBytes === 0 ? '' : `, line ${input.pendingLineNumber} arriving (${input.pendingLineBytes} bytes so far)`;
+  return `; ${input.bytesRead} input byte(s) read${pending}`;
 }
 
 export function progressMessage(now: ProgressSample, acknowledgedBefore: number, elapsedMs: number): string {
@@ -25,7 +39,7 @@ export function progressMessage(now: ProgressSample, acknowledgedBefore: number,
   return (
     `Progress: ${now.received} record(s) received, ${now.acknowledged} acknowledged, ${now.received - now.acknowledged} in flight, ` +
     `${now.statesEmitted} state(s) emitted; ${rate} record(s)/s acknowledged over the last ${(elapsedMs / 1000).toFixed(1)} s` +
-    `${now.connected ? '' : '; reconnecting to the broker'}.`
+    `${inputMessage(now.input)}${now.connected ? '' : '; reconnecting to the broker'}.`
   );
 }
 

@@ -60,7 +60,7 @@ describe('Dockerfile and metadata.yaml', () => {
     assert.equal(metadata.connectorType, 'destination');
     assert.equal(metadata.connectorSubtype, 'message_queue');
     for (const key of ['name', 'license', 'releaseStage', 'documentationUrl', 'githubIssueLabel']) assert.ok(metadata[key], key);
-    assert.deepEqual((metadata.allowedHosts as { hosts: string[] }).hosts, ['${broker_host}']);
+    assert.deepEqual((metadata.allowedHosts as { hosts: string[] }).hosts, ['${broker_host}', '${broker_url}']);
     assert.ok((metadata.tags as string[]).includes('language:typescript'));
   });
 });

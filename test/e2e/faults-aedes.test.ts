@@ -331,7 +331,7 @@ describe('interruption and progress', () => {
       const line = await run.waitForLine(/Progress:/);
       assert.match(
         line,
-        /Progress: 300 record\(s\) received, 0 acknowledged, 300 in flight, 0 state\(s\) emitted; 0 record\(s\)\/s acknowledged over the last \d+\.\d s\./,
+        /Progress: 300 record\(s\) received, 0 acknowledged, 300 in flight, 0 state\(s\) emitted; 0 record\(s\)\/s acknowledged over the last \d+\.\d s; \d+ input byte\(s\) read/,
       );
       proxy.release();
       const result = await run.result;

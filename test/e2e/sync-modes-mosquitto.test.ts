@@ -139,7 +139,7 @@ describe('sync modes against Mosquitto', { skip }, () => {
       assert.equal(error.failure_type, 'config_error');
       assert.match(
         String(error.message),
-        new RegExp(`input line 3: the record of stream "fleet\\.devices" has no topic of its own: its primary key field "id" ${problem}`),
+        new RegExp(`Input line 3: the record of stream "fleet\\.devices" has no topic of its own: its primary key field "id" ${problem}`),
         data,
       );
       assert.match(String(error.message), /"Rejected records" \(rejected_records\)/);

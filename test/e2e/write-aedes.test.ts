@@ -81,7 +81,7 @@ describe('write against aedes', () => {
           emitted.forEach((line, i) => {
             const sent = stateLines[i] as string;
             const count = (expectedStates[i] as { count: number }).count;
-            assert.equal(line, `${sent.slice(0, -2)},"destinationStats":{"recordCount":${count}}}}`);
+            assert.equal(line, `${sent.slice(0, -2)},"destinationStats":{"recordCount":${count}.0}}}`);
           });
           assert.equal(result.ofType('TRACE').length, 0);
         } finally {

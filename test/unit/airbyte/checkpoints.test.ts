@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { streamKey } from '../../../src/airbyte/catalog.js';
-import { Checkpoints } from '../../../src/airbyte/checkpoints.js';
+import { Checkpoints, withDestinationStats } from '../../../src/airbyte/checkpoints.js';
 import { parseLine, type StateMessage } from '../../../src/airbyte/input.js';
 import { globalStateLine, legacyStateLine, streamStateLine } from '../../support/messages.js';
 
@@ -81,15 +81,41 @@ describe('Checkpoints', () => {
     const cp = new Checkpoints();
     const line = streamStateLine(USERS, 'c', ',"sourceStats":{"recordCount":1.0},"id":12345678901234567890,"future_field":[1.50]');
     const out = cp.stateReceived(state(`${line.slice(0, -1)},"top_level_unknown":true}`))[0] ?? '';
-    assert.equal(out, `${line.slice(0, -2)},"destinationStats":{"recordCount":0}},"top_level_unknown":true}`);
+    assert.equal(out, `${line.slice(0, -2)},"destinationStats":{"recordCount":0.0}},"top_level_unknown":true}`);
   });
 
-  it('replaces a destinationStats the input already carried', () => {
+  it('writes counts with a decimal point, as the protocol asks of a double', () => {
+    const cp = new Checkpoints();
+    for (let i = 0; i < 2; i++) cp.acknowledged(cp.recordReceived(usersKey));
+    const out = cp.stateReceived(state(streamStateLine(USERS, 'c')))[0] ?? '';
+    assert.match(out, /"destinationStats":\{"recordCount":2\.0\}/);
+    assert.equal(recordCount(out), 2);
+  });
+
+  it('sets only its own count in a destinationStats the input already carried, keeping every other field', () => {
     const cp = new Checkpoints();
     cp.acknowledged(cp.recordReceived(usersKey));
-    const out = cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":{"recordCount":99}')))[0] ?? '';
-    assert.equal(recordCount(out), 1);
-    assert.equal(out.match(/destinationStats/g)?.length, 1);
+    const carried = ' "destinationStats" : { "recordCount" : 99, "stagedBytes": 12345678901234567890, "note": {"a":[1.50]} }';
+    const line = streamStateLine(USERS, 'c', `,${carried}`);
+    const out = cp.stateReceived(state(line))[0] ?? '';
+    assert.equal(out, line.replace('"recordCount" : 99', '"recordCount" : 1.0'));
+    const added = cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":{"futureCount":3.0}')))[0] ?? '';
+    assert.match(added, /"destinationStats":\{"futureCount":3\.0,"recordCount":0\.0\}/);
+    const empty = cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":{ }')))[0] ?? '';
+    assert.match(empty, /"destinationStats":\{ "recordCount":0\.0\}/);
+    // Something that is not an object has no fields to keep: it is replaced.
+    const odd = cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":null')))[0] ?? '';
+    assert.match(odd, /"destinationStats":\{"recordCount":0\.0\}/);
+    assert.equal(odd.match(/destinationStats/g)?.length, 1);
+  });
+
+  it('sets every count it owns, each once, leaving the rest of the object alone', () => {
+    const line = streamStateLine(USERS, 'c', ',"destinationStats":{"recordCount":7,"kept":true}');
+    const message = state(line);
+    const counts = { recordCount: 4, rejectedRecordCount: 2 };
+    assert.match(withDestinationStats(message, counts), /"destinationStats":\{"recordCount":4\.0,"kept":true,"rejectedRecordCount":2\.0\}/);
+    const fresh = withDestinationStats(state(streamStateLine(USERS, 'c')), counts);
+    assert.match(fresh, /"destinationStats":\{"recordCount":4\.0,"rejectedRecordCount":2\.0\}/);
   });
 
   it('refuses an acknowledgement for a record never sent or already acknowledged', () => {

@@ -67,13 +67,13 @@ describe('parseBrokerUrl', () => {
 
 describe('settings from a broker URL', () => {
   const base = { topic_pattern: 't' };
-  it('takes host, port, TLS, transport, path and credentials from the URL', () => {
-    const s = toSettings({ ...base, broker_url: 'wss://bob:secret@broker.example.com:8084/ws' });
+  it('takes host, port, TLS, transport, path and user name from the URL', () => {
+    const s = toSettings({ ...base, broker_url: 'wss://bob@broker.example.com:8084/ws', password: 'secret' });
     assert.deepEqual(
       [s.host, s.port, s.transport, s.websocketPath, s.username, s.password, s.tls !== undefined],
       ['broker.example.com', 8084, 'websocket', '/ws', 'bob', 'secret', true],
     );
-    assert.ok(s.secrets.includes('secret'), 'a password from the URL is redacted too');
+    assert.ok(s.secrets.includes('secret'));
     assert.equal(toSettings({ ...base, broker_url: 'ws://h' }).websocketPath, '/mqtt');
     assert.equal(toSettings({ ...base, broker_url: 'ws://h', websocket_path: '/custom' }).websocketPath, '/custom');
   });
@@ -96,8 +96,25 @@ describe('settings from a broker URL', () => {
       () => toSettings({ ...base, broker_url: 'mqtt://h', transport: 'websocket' }),
       /"Transport" \(transport\) is websocket but "Broker URL" \(broker_url\) names tcp/,
     );
-    assert.throws(() => toSettings({ ...base, broker_url: 'mqtt://u:p@h', password: 'q' }), /give the password either in "Broker URL"/);
     assert.throws(() => toSettings({ ...base, broker_url: 'gopher://h' }), /"Broker URL" \(broker_url\) is invalid: it must start with/);
+  });
+
+  it('refuses a password in the URL, which the platform would keep in clear, pointing to the password field', () => {
+    for (const config of [
+      { ...base, broker_url: 'mqtt://bob:hunter2-long@h' },
+      { ...base, broker_url: 'mqtts://bob:hunter2-long@h:8883', password: 'other' },
+      { ...base, broker_url: 'ws://:hunter2-long@h/mqtt', username: 'bob' },
+    ]) {
+      assert.throws(
+        () => toSettings(config),
+        (err: unknown) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, /"Broker URL" \(broker_url\) carries a password, .* enter it in "Password" \(password\), which is kept secret/);
+          assert.doesNotMatch(err.message, /hunter2/);
+          return true;
+        },
+      );
+    }
   });
 
   it('defaults ports by transport and TLS when given host and flags', () => {

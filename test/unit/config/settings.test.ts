@@ -151,6 +151,42 @@ describe('toSettings', () => {
     const err = configError({ broker_host: 'h', topic_pattern: 't', password: 12345 });
     assert.match(err.message, /"Password" \(password\) must be of type string/);
     assert.doesNotMatch(err.message, /12345/);
+    // A key pasted without its PEM header is read as a file path, and the message names the path: masked.
+    const pasted = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
+    const tls = configError({ broker_host: 'h', topic_pattern: 't', use_tls: true, tls_client_certificate: pasted, tls_client_key: pasted });
+    assert.match(tls.message, /"Client key" \(tls_client_key\) is not PEM text, and the file \S*\*{10} cannot be read/);
+    assert.doesNotMatch(tls.message, /MIIEvQIBADAN/);
+  });
+
+  it('refuses a user name, password or client ID longer than MQTT can send, naming the field', () => {
+    const long = 'é'.repeat(32_768); // 65,536 bytes in UTF-8, though only 32,768 characters
+    const base = { broker_host: 'h', topic_pattern: 't' };
+    assert.match(configError({ ...base, username: long }).message, /"Username" \(username\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/);
+    assert.match(
+      configError({ ...base, username: 'u', password: long }).message,
+      /"Password" \(password\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/,
+    );
+    assert.doesNotMatch(configError({ ...base, username: 'u', password: long }).message, /éé/);
+    assert.match(configError({ ...base, client: long }).message, /"Client ID" \(client\) is 65536 bytes long in UTF-8/);
+    assert.match(configError({ ...base, client_id: long }).message, /"Client ID" \(client\) is 65536 bytes long/);
+    const fits = 'c'.repeat(65_535);
+    assert.equal(toSettings({ ...base, username: fits, password: fits, client: fits }).clientId, fits);
+    // Several connections append "-<n>" to the client ID.
+    assert.match(
+      configError({ ...base, client: 'c'.repeat(65_533), connections: 10 }).message,
+      /"Client ID" \(client\) is 65536 bytes long with the connection number appended/,
+    );
+  });
+
+  it('refuses a password without a user name, saying what MQTT 5 would allow', () => {
+    const err = configError({ broker_host: 'h', topic_pattern: 't', password: 'token-only' });
+    assert.match(
+      err.message,
+      /"Password" \(password\) is set without a "Username" \(username\): MQTT 3\.1 and 3\.1\.1 allow a password only with a user name, and MQTT 5, which allows it alone/,
+    );
+    assert.doesNotMatch(err.message, /token-only/);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', username: 'u' }).password, undefined);
+    assert.equal(toSettings({ broker_url: 'mqtt://u@h', topic_pattern: 't', password: 'p' }).username, 'u');
   });
 
   it('rejects a configuration that is not an object', () => {

@@ -23,4 +23,16 @@ describe('progress', () => {
       /0 record\(s\)\/s .*; reconnecting to the broker\.$/,
     );
   });
+
+  it('counts the input bytes read, and the bytes of a line still arriving', () => {
+    const sample = { received: 0, acknowledged: 0, statesEmitted: 0, connected: true };
+    assert.match(
+      progressMessage({ ...sample, input: { bytesRead: 5_000_000, pendingLineNumber: 1, pendingLineBytes: 5_000_000 } }, 0, 1000),
+      /; 5000000 input byte\(s\) read, line 1 arriving \(5000000 bytes so far\)\.$/,
+    );
+    assert.match(
+      progressMessage({ ...sample, input: { bytesRead: 300, pendingLineNumber: 4, pendingLineBytes: 0 } }, 0, 1000),
+      /; 300 input byte\(s\) read\.$/,
+    );
+  });
 });
