@@ -1,4 +1,20 @@
 /** Builders for Airbyte input lines and catalogs used across tests. */
+import type { ConfiguredStream } from '../../src/airbyte/catalog.js';
+
+/** A configured stream as the catalog reader returns it: key `id`, mode append, no generations, unless overridden. */
+export function configuredStream(name: string, overrides: Partial<ConfiguredStream> = {}): ConfiguredStream {
+  return {
+    name,
+    namespace: undefined,
+    primaryKey: [['id']],
+    cursorField: [],
+    mode: 'append',
+    generationId: 0,
+    minimumGenerationId: 0,
+    syncId: undefined,
+    ...overrides,
+  };
+}
 
 export interface StreamId {
   readonly name: string;

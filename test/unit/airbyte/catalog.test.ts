@@ -5,20 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ConfiguredStream, type StreamRoute, readCatalog, routeStreams, sharedTopics, streamKey } from '../../../src/airbyte/catalog.js';
 import { ConfigError, type ConnectorError, SystemError } from '../../../src/errors.js';
+import { configuredStream } from '../../support/messages.js';
 
-function stream(name: string, overrides: Partial<ConfiguredStream> = {}): ConfiguredStream {
-  return {
-    name,
-    namespace: undefined,
-    primaryKey: [['id']],
-    cursorField: [],
-    mode: 'append',
-    generationId: 0,
-    minimumGenerationId: 0,
-    syncId: undefined,
-    ...overrides,
-  };
-}
+const stream = configuredStream;
 
 function route(routes: ReadonlyMap<string, StreamRoute>, namespace: string | undefined, name: string): StreamRoute {
   const found = routes.get(streamKey(namespace, name));

@@ -5,6 +5,7 @@ import { type Settings, toSettings } from '../../../src/config/settings.js';
 import { NO_VALUES, type PublishTarget } from '../../../src/mqtt/packets.js';
 import { MAX_TOPIC_BYTES, encodeKeyLevel } from '../../../src/payload/topic.js';
 import { Lane, type Publish, type RecordParts, type Rejection, isCdcDelete } from '../../../src/sync/lane.js';
+import { configuredStream } from '../../support/messages.js';
 import { mulberry32 } from '../../support/random.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -17,17 +18,7 @@ function settingsOf(config: Record<string, unknown>): Settings {
 /** A lane for one stream (`users`, key `id`, mode append unless `stream` says otherwise). */
 function laneFor(config: Record<string, unknown> = {}, stream: Partial<ConfiguredStream> = {}): Lane {
   const settings = settingsOf(config);
-  const configured: ConfiguredStream = {
-    name: 'users',
-    namespace: undefined,
-    primaryKey: [['id']],
-    cursorField: [],
-    mode: 'append',
-    generationId: 0,
-    minimumGenerationId: 0,
-    syncId: undefined,
-    ...stream,
-  };
+  const configured = configuredStream('users', stream);
   const route = routeStreams([configured], settings.topicPattern, settings.topicEscaping).get(streamKey(configured.namespace, configured.name));
   assert.ok(route);
   return new Lane(route, settings);
