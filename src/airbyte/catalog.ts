@@ -183,6 +183,14 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
     const topicName = keyed ? keyFilter(topic, primaryKey.length) : topic.before;
     // For keyed topics, the filter stands for every key's topic: `+` is a valid level there and means "some key".
     const problem = topicProblem(keyed ? topicName.replaceAll('+', 'k') : topicName);
+    const truncate = retained && (overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId));
+    if (truncate && topicName.split('/').every((level) => level === '+')) {
+      // The filter would take in every topic of that depth on the broker, other applications' retained messages too.
+      problems.push(
+        `stream ${describeStream(namespace, name)} is truncated (${mode}), which clears retained keys under "${topicName}": that filter is not the stream's own. ` +
+          'Put the keys under a level of the stream, as in {stream}/{key}',
+      );
+    }
     if (problem) problems.push(`stream ${describeStream(namespace, name)}: ${problem} (topic ${shorten(topicName)})`);
     routes.set(streamKey(namespace, name), {
       ...stream,
@@ -191,7 +199,7 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
       keyed,
       retained,
       // Only retained keys can be cleared: an append stream's messages are gone once delivered, whatever a refresh says.
-      truncate: retained && (overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId)),
+      truncate,
       streamJson: JSON.stringify(name),
     });
   }

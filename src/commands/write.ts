@@ -329,6 +329,9 @@ class WriteSync {
     for (const topic of topics) {
       if (this.failure) return;
       if (!channel.publisher.hasRoom) await new Promise<void>((resume) => channel.publisher.whenRoom(resume));
+      // Clearing counts against the rate limit like any message: a quota does not care why a message was sent.
+      const wait = this.rateLimit?.spend(0) ?? 0;
+      if (wait > 0) await new Promise((resume) => setTimeout(resume, Math.ceil(wait)));
       channel.publisher.send(lane.tombstone(topic), '', 0, [], this.nextOwnToken--, this.lineNumber);
     }
   }

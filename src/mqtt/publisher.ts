@@ -53,6 +53,8 @@ export class Publisher {
 
   /** The current connection's own state, built when it is attached and dropped with it. */
   private connection: ConnectionState | undefined;
+  /** The last connection's state, kept for sizing messages while the next one is not up yet (its limits are the broker's). */
+  private lastConnection: ConnectionState | undefined;
   private unlisten: (() => void) | undefined;
 
   // Messages in flight by packet id, in flat arrays: no object or closure per message. At QoS 0 the ids are internal.
@@ -109,6 +111,7 @@ export class Publisher {
     this.detach();
     const connection: ConnectionState = new ConnectionState(port, this.encoder, this.options, (chunk) => this.writeChunk(connection, chunk));
     this.connection = connection;
+    this.lastConnection = connection;
     this.unlisten = port.listen({ acknowledged: (ack) => this.received(ack), drained: () => this.afterAck() });
     this.queue = this.inflightIds();
     this.queueHead = 0;
@@ -150,16 +153,16 @@ export class Publisher {
   }
 
   /**
-   * The size of this message if it is larger than the current connection may carry (0 if it fits, or if no connection
-   * is up): lets the caller reject one record instead of failing the sync when `send` finds it too large.
+   * The size of this message if it is larger than the current connection may carry, or while reconnecting the last
+   * one (0 if it fits, or before any connection): lets the caller reject one record instead of failing the sync when `send` finds it too large.
    */
   oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
-    return this.connection?.oversize(target, payloadBytes, values) ?? 0;
+    return this.lastConnection?.oversize(target, payloadBytes, values) ?? 0;
   }
 
-  /** The largest packet the current connection may carry, and what sets it; undefined while no connection is up. */
+  /** The largest packet the current (or, while reconnecting, the last) connection may carry, and what sets it. */
   get sizeLimit(): { readonly bytes: number; readonly source: string } | undefined {
-    return this.connection?.sizeLimit;
+    return this.lastConnection?.sizeLimit;
   }
 
   /** Calls `resume` once there is room again, in a later turn of the event loop. */

@@ -6,8 +6,9 @@
  * open-addressing table of two 32-bit words per slot plus one byte for the mark, at most three quarters full, so
  * 12 to 24 bytes per key. Measured (`npm run bench`, keyspace line): 10,000,000 keys in 151 MB, 15.1 bytes per key,
  * added and half of them marked in 8.4 s, none lost to a collision. Two different topics with the same 64-bit hash (about one chance in 3.7 million among 10 million
- * keys) can only make the connector keep a stale key, never clear a live one: a topic that is not written is cleared
- * only if its hash is not marked, and a marked hash is never cleared.
+ * keys) can only make the connector keep a stale key, never clear a live one: every key the sync writes is marked
+ * (added if it was not there), a topic is cleared only if its hash is held and not marked, and a marked hash never is.
+ * Keys the sync writes are held too, so a truncated stream's table holds its old keys and its new ones.
  */
 
 const EMPTY_HIGH = 0;
@@ -74,15 +75,30 @@ export class Keyspace {
     }
   }
 
-  /** Marks a key as written by this sync, if it is held. */
+  /**
+   * Marks a key as written by this sync, adding it when it is not held: a key the sync wrote is then never stale, even
+   * if its hash equals that of an old key the sync did not write (which is then kept, not cleared).
+   */
   mark(topic: string): void {
-    if (this.count === 0) return;
+    if ((this.count + 1) / this.capacity > MAX_LOAD) this.grow();
     const [high, low] = hashHalves(topic);
     const slot = this.find(high, low);
-    if (this.words[slot * 2] !== EMPTY_HIGH && this.marks[slot] === 0) {
+    if (this.words[slot * 2] === EMPTY_HIGH) {
+      this.words[slot * 2] = high;
+      this.words[slot * 2 + 1] = low;
+      this.count++;
+    }
+    if (this.marks[slot] === 0) {
       this.marks[slot] = 1;
       this.marked++;
     }
+  }
+
+  /** Whether the key is held at all (found before the sync, or written by it). */
+  has(topic: string): boolean {
+    if (this.count === 0) return false;
+    const [high, low] = hashHalves(topic);
+    return this.words[this.find(high, low) * 2] !== EMPTY_HIGH;
   }
 
   /** Whether the key is held and not marked: a stale key to clear. */

@@ -22,6 +22,11 @@ import { Keyspace } from './keyspace.js';
 
 interface TruncatedStream {
   readonly route: StreamRoute;
+  /**
+   * Why nothing may be cleared whatever happens, when that is so: on MQTT 3.1.x a retry of a truncating refresh
+   * cannot tell the keys its earlier attempt wrote from older ones, unless the payload says its generation.
+   */
+  readonly keepAll: string | undefined;
   readonly keyspace: Keyspace;
   /** Retained messages of a generation below this are stale unless rewritten. */
   readonly belowGeneration: number;
@@ -39,21 +44,28 @@ export class Truncation {
 
   /** Step 1: reads every truncated stream's retained keys; undefined when no stream is truncated. */
   static async prepare(settings: Settings, routes: ReadonlyMap<string, StreamRoute>, log: Log): Promise<Truncation | undefined> {
+    for (const [, route] of routes) {
+      if (route.mode === 'append' && route.minimumGenerationId > 0 && route.minimumGenerationId === route.generationId) {
+        log(
+          'WARN',
+          `Stream ${describeStream(route.namespace, route.name)} is truncated (an overwrite or a refresh), but in append mode its messages are not retained, ` +
+            'so there is nothing on the broker to clear. For a retained keyspace that an overwrite replaces, choose "Overwrite + Deduped" (or a deduped mode) for the stream.',
+        );
+      }
+    }
     const truncated = [...routes].filter(([, route]) => route.truncate);
     if (truncated.length === 0) return undefined;
-    if (settings.mqttVersion !== '5' && truncated.some(([, route]) => route.minimumGenerationId > 0)) {
-      log(
-        'WARN',
-        `MQTT ${settings.mqttVersion} cannot tag retained messages with their generation: every key already on the broker counts as an older generation, ` +
-          'so keys that an earlier attempt of this refresh wrote and this attempt does not write again are cleared too. MQTT 5 keeps them.',
-      );
-    }
     const streams = new Map<string, TruncatedStream>();
     const scan = await RetainedScan.open(settings);
     try {
       for (const [key, route] of truncated) {
+        const untagged = settings.mqttVersion !== '5' && route.minimumGenerationId > 0 && settings.messageFormat !== 'airbyte_v2';
         const stream: TruncatedStream = {
           route,
+          keepAll: untagged
+            ? `MQTT ${settings.mqttVersion} messages cannot carry their generation, so the keys an earlier attempt of this refresh wrote cannot be told from stale ones; ` +
+              'use MQTT 5 (or the airbyte_v2 message format, which carries it) for refreshes to clear stale keys'
+            : undefined,
           keyspace: new Keyspace(),
           belowGeneration: route.minimumGenerationId > 0 ? route.minimumGenerationId : Number.POSITIVE_INFINITY,
           found: 0,
@@ -114,6 +126,10 @@ export class Truncation {
           this.log('INFO', `Stream ${name}: no stale retained keys to clear.`);
           continue;
         }
+        if (stream.keepAll) {
+          this.log('WARN', `Stream ${name}: kept ${stale} retained key(s) of earlier generations or attempts: ${stream.keepAll}.`);
+          continue;
+        }
         if (rejected(key) > 0) {
           this.log(
             'WARN',
@@ -132,10 +148,20 @@ export class Truncation {
         scan ??= await RetainedScan.open(this.settings);
         // The stale topics are collected first and cleared after, with flow control: only they are kept as strings.
         const topics: string[] = [];
+        let unseen = 0;
         await scan.scan(route.topicName, (message) => {
-          if ((message.generation ?? 0) < stream.belowGeneration && keyspace.isStale(message.topic)) topics.push(message.topic);
+          if ((message.generation ?? 0) >= stream.belowGeneration) return;
+          if (!keyspace.has(message.topic)) unseen++;
+          else if (keyspace.isStale(message.topic)) topics.push(message.topic);
         });
         this.log('INFO', `Stream ${name}: clearing ${topics.length} stale retained key(s) under "${route.topicName}".`);
+        if (unseen > 0) {
+          this.log(
+            'WARN',
+            `Stream ${name}: kept ${unseen} retained key(s) under "${route.topicName}" that were not there when the sync started: another client wrote them meanwhile, ` +
+              'or the broker delivered them only after the end marker when the keys were first read (aedes does; Mosquitto does not).',
+          );
+        }
         await clear(route, topics);
       }
     } finally {

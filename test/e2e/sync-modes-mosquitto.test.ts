@@ -229,7 +229,13 @@ describe('sync modes against Mosquitto', { skip }, () => {
       lines(recordLine(DEVICES, { id: 'c' }), streamStateLine(DEVICES, 1)),
     );
     assertOk(first);
-    assert.equal((await retainedUnder(mosquitto.url, filter)).get(`${topicRoot}/devices/c`)?.generation, '1');
+    const afterFirst = await retainedUnder(mosquitto.url, filter);
+    assert.equal(afterFirst.get(`${topicRoot}/devices/c`)?.generation, '1');
+    assert.deepEqual(
+      [...afterFirst.keys()].sort(),
+      [`${topicRoot}/devices/a`, `${topicRoot}/devices/b`, `${topicRoot}/devices/c`],
+      'no completion report: nothing cleared',
+    );
     // Attempt 2 resumes after c, writes d and completes: a and b (generation 0) go, c (this generation) stays.
     const second = await runWrite(v5, catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }), lines(recordLine(DEVICES, { id: 'd' }), COMPLETE));
     assertOk(second);
@@ -238,6 +244,81 @@ describe('sync modes against Mosquitto', { skip }, () => {
     const merge = await runWrite(v5, catalog({ mode: 'append_dedup', generation: 2, minimum: 0 }), lines(recordLine(DEVICES, { id: 'e' }), COMPLETE));
     assertOk(merge);
     assert.deepEqual(Object.keys(await retainedData(mosquitto, filter)).sort(), [`${topicRoot}/devices/c`, `${topicRoot}/devices/d`, `${topicRoot}/devices/e`]);
+  });
+
+  it('reads and clears more keys than a default Mosquitto queues for a subscriber (1,000)', async () => {
+    // A broker as installed: 20 messages in flight and 1,000 queued per client, beyond which it drops messages.
+    const stock = await startMosquitto({ config: 'max_queued_messages 1000' });
+    try {
+      const topicRoot = root();
+      const old: Record<string, string> = {};
+      for (let i = 0; i < 3000; i++) old[`${topicRoot}/devices/old-${i}`] = '{}';
+      await putRetained(stock.url, old);
+      const input = Array.from({ length: 1500 }, (_, i) => recordLine(DEVICES, { id: `new-${i}` }));
+      const stockConfig = { ...config(topicRoot), broker_port: stock.port };
+      const result = await runWrite(stockConfig, catalog({ mode: 'overwrite' }), lines(...input, streamStateLine(DEVICES, 1500), COMPLETE), {
+        timeoutMs: 90_000,
+      });
+      assertOk(result);
+      assert.match(logMessages(result, /retained key\(s\) under/).join('\n'), /3000 retained key\(s\) under/);
+      const left = await retainedUnder(stock.url, `${topicRoot}/devices/+`, 30_000);
+      assert.equal(left.size, 1500);
+      assert.ok([...left.keys()].every((topic) => topic.includes('/new-')));
+    } finally {
+      await stock.stop();
+    }
+  });
+
+  it('a retried truncating refresh on MQTT 3.1.1 keeps what it cannot tell apart, and says why', async () => {
+    const topicRoot = root();
+    const filter = `${topicRoot}/devices/+`;
+    await putRetained(mosquitto.url, { [`${topicRoot}/devices/a`]: '{}' }, 0);
+    const first = await runWrite(config(topicRoot), catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }), lines(recordLine(DEVICES, { id: 'c' })));
+    assertOk(first);
+    const second = await runWrite(
+      config(topicRoot),
+      catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }),
+      lines(recordLine(DEVICES, { id: 'd' }), COMPLETE),
+    );
+    assertOk(second);
+    assert.match(
+      logMessages(second, /kept/).join('\n'),
+      /kept 2 retained key\(s\) of earlier generations or attempts: MQTT 3\.1\.1 messages cannot carry their generation/,
+    );
+    assert.deepEqual(
+      Object.keys(await retainedData(mosquitto, filter)).sort(),
+      ['a', 'c', 'd'].map((id) => `${topicRoot}/devices/${id}`),
+    );
+  });
+
+  it('airbyte_v2 carries the generation in the payload, so MQTT 3.1.1 refreshes clear only older keys', async () => {
+    const topicRoot = root();
+    const filter = `${topicRoot}/devices/+`;
+    const v2 = config(topicRoot, { message_format: 'airbyte_v2' });
+    await putRetained(mosquitto.url, { [`${topicRoot}/devices/a`]: '{"_airbyte_raw_id":"x","_airbyte_generation_id":0}' });
+    assertOk(await runWrite(v2, catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }), lines(recordLine(DEVICES, { id: 'c' }))));
+    assertOk(await runWrite(v2, catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }), lines(recordLine(DEVICES, { id: 'd' }), COMPLETE)));
+    assert.deepEqual(
+      [...(await retainedUnder(mosquitto.url, filter)).keys()].sort(),
+      ['c', 'd'].map((id) => `${topicRoot}/devices/${id}`),
+    );
+  });
+
+  it('warns that an append stream a refresh truncates has nothing retained to clear (Overwrite as a platform with refreshes sends it)', async () => {
+    const topicRoot = root();
+    const result = await runWrite(
+      config(topicRoot, { topic_pattern: `${topicRoot}/{stream}` }),
+      catalog({ mode: 'append', generation: 3, minimum: 3 }),
+      lines(recordLine(DEVICES, { id: 1 }), COMPLETE),
+    );
+    assertOk(result);
+    assert.match(logMessages(result, /is truncated/).join(''), /in append mode its messages are not retained.*"Overwrite \+ Deduped"/);
+  });
+
+  it("refuses to truncate under a filter that is not the stream's own", async () => {
+    const result = await runWrite(config(root(), { topic_pattern: '{key}' }), catalog({ mode: 'overwrite' }), lines(recordLine(DEVICES, { id: 1 })));
+    assert.equal(result.code, 1);
+    assert.match(String(result.traceError().message), /clears retained keys under "\+": that filter is not the stream's own/);
   });
 
   it('refuses sync modes it does not support, and generations no platform sends, before publishing', async () => {

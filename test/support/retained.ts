@@ -1,6 +1,6 @@
 /**
  * What a new subscriber sees: every retained message under a filter, read the way the connector itself reads them
- * (a marker published after the SUBACK ends the list), so a test can compare the broker's whole retained set.
+ * (at QoS 0, a marker published after the SUBACK ends the list), so a test can compare the broker's whole retained set.
  */
 import { randomUUID } from 'node:crypto';
 import mqtt from 'mqtt';
@@ -28,7 +28,7 @@ export async function retainedUnder(url: string, filter: string, timeoutMs = 10_
         const generation = packet.properties?.userProperties?.airbyte_generation_id;
         found.set(topic, { payload: payload.toString('utf8'), generation: Array.isArray(generation) ? generation[0] : generation });
       });
-      client.subscribeAsync([filter, marker], { qos: 1 }).then(
+      client.subscribeAsync([filter, marker], { qos: 0 }).then(
         () => client.publishAsync(marker, 'end', { qos: 1 }),
         (err: unknown) => reject(err as Error),
       );

@@ -97,15 +97,18 @@ describe('Keyspace', () => {
     assert.equal(keyspace.isStale('k'), false, 'adding a marked key again does not unmark it');
   });
 
-  it('ignores marks of keys it does not hold, then or later', () => {
+  it('holds a key it is told the sync wrote, marked, so that it is never stale, then or later', () => {
     const keyspace = new Keyspace();
     keyspace.add('held');
-    keyspace.mark('not-held');
+    keyspace.mark('written');
+    assert.equal(keyspace.size, 2);
     assert.equal(keyspace.unmarked, 1);
-    assert.equal(keyspace.isStale('not-held'), false);
-    keyspace.add('not-held');
-    assert.equal(keyspace.isStale('not-held'), true, 'a mark made before the key was held does not count');
-    assert.equal(keyspace.unmarked, 2);
+    assert.equal(keyspace.has('written'), true);
+    assert.equal(keyspace.isStale('written'), false);
+    keyspace.add('written');
+    assert.equal(keyspace.isStale('written'), false, 'found on the broker after the sync wrote it: still written');
+    assert.equal(keyspace.unmarked, 1);
+    assert.equal(keyspace.has('never'), false);
   });
 
   it('tells apart keys that differ by one character, its position, or a surrogate half', () => {
@@ -126,15 +129,16 @@ describe('Keyspace', () => {
       const marked = held.filter(() => random() < 0.5);
       for (const topic of held) keyspace.add(topic);
       for (const topic of marked) keyspace.mark(topic);
-      // Marks of keys never held, as a sync writes new keys too: they must not count or disturb anything.
+      // Marks of keys not held before, as a sync writes new keys too: held from then on, never stale.
       const others = distinctTopics(random, 100_000, new Set(held));
-      for (const topic of others.slice(0, 50_000)) keyspace.mark(topic);
-      assert.equal(keyspace.size, held.length);
+      const written = others.slice(0, 50_000);
+      for (const topic of written) keyspace.mark(topic);
+      assert.equal(keyspace.size, held.length + written.length);
       assert.equal(keyspace.unmarked, held.length - marked.length);
       const markedSet = new Set(marked);
       for (const topic of held) assert.equal(keyspace.isStale(topic), !markedSet.has(topic), topic);
       const falsePositives = others.filter((topic) => keyspace.isStale(topic));
-      assert.deepEqual(falsePositives, [], 'keys never added are never stale');
+      assert.deepEqual(falsePositives, [], 'keys written or never seen are never stale');
     });
   });
 
