@@ -1,9 +1,9 @@
 #!/bin/sh
 # Starts the connector (the bundle with its V8 code cache, see src/launcher.ts). A sync gets a V8 heap sized to the
 # container: about 75% of its cgroup memory limit, so that Node collects garbage before the kernel kills the container.
-# Without a limit, Node's own default applies. spec and check get no heap flag: they hold little, and V8 rejects a
-# code cache made under other flags, so the flag would cost them the cache (measured on Node 20: check went from 1.4
-# to 1.7 times the CPU time of `node -e 0`).
+# Without a limit, Node's own default applies. spec and check get no heap flag: they hold little, and under a V8 flag
+# V8 rejects code caches made without it, the connector's and Node's own for its built-in modules alike. Measured on
+# Node 20, CPU time of a check against `node -e 0`: 1.45 times without the flag, 1.93 with it.
 set -eu
 here=$(dirname "$0")
 
