@@ -9,8 +9,9 @@
  * CommonJS and this loader. CPU time of `check` against a refused port, as a multiple of `node -e 0` (Node 20, 2
  * cores, 31 alternating runs): 2.6 unbundled, 1.7 bundled, 1.45 bundled and run from the cache.
  *
- * The cache only fits the Node.js build, the V8 flags and the bundle that made it; V8 checks that and, when they
- * differ, rejects it and compiles the source as usual, so a stale cache costs speed, never correctness.
+ * The cache only fits the Node.js build and the V8 flags that made it; V8 checks that and, when they differ, rejects
+ * it and compiles the source as usual. Of the source it checks only the length, which is why scripts/bundle.mjs
+ * always writes the bundle and its cache together: after editing connector.cjs by hand, rebuild or delete the cache.
  *
  * DESTINATION_MQTT_CODE_CACHE_OUT=FILE (for the build): at exit, write the code compiled so far to FILE, and say on
  * stderr whether the cache was used.
