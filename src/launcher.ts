@@ -7,7 +7,7 @@
  * Running connector.cjs through `vm.Script` with that cache lets V8 skip parsing and compiling what the cache holds.
  * Node 20 offers no code cache for ES modules or for `require` (module.enableCompileCache came in Node 22), hence
  * CommonJS and this loader. CPU time of `check` against a refused port, as a multiple of `node -e 0` (Node 20, 2
- * cores, 31 alternating runs): 2.6 unbundled, 1.7 bundled, 1.45 bundled and run from the cache.
+ * cores, 31 alternating runs): 2.5 unbundled, 1.5 bundled, 1.36 bundled and run from the cache.
  *
  * The cache only fits the Node.js build and the V8 flags that made it; V8 checks that and, when they differ, rejects
  * it and compiles the source as usual. Of the source it checks only the length, which is why scripts/bundle.mjs
@@ -34,11 +34,10 @@ function readCache(): Buffer | undefined {
 }
 
 const cachedData = readCache();
-// Wrapped as Node wraps a CommonJS module, so that the bundle finds require, module and __filename as under require().
-const script = new Script(`(function (exports, require, module, __filename, __dirname) {${readFileSync(bundle, 'utf8')}\n})`, {
-  filename: bundle,
-  cachedData,
-});
+// connector.cjs is one function expression, the bundle wrapped as Node wraps a CommonJS module, so that it finds
+// require, module and __filename as under require(). It is ASCII only, so latin1 reads the same string as UTF-8
+// would, without decoding it. Both together: 2.5 ms less CPU per start (Node 20), 4% of `node -e 0`.
+const script = new Script(readFileSync(bundle, 'latin1'), { filename: bundle, cachedData });
 
 const cacheOut = process.env.DESTINATION_MQTT_CODE_CACHE_OUT;
 if (cacheOut) {
