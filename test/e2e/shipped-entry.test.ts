@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -48,10 +48,10 @@ function file(name: string, contents: unknown): string {
   return path;
 }
 
-async function run(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
+async function run(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; entry?: string } = {}): Promise<Run> {
   // The #! line asks env for `node`: the one running these tests.
   const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, ...options.env };
-  const child = spawn(installed, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(options.entry ?? installed, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -111,6 +111,24 @@ describe('the shipped entry point', () => {
     );
     assert.equal(status, 'SUCCEEDED', message);
     assert.match(message, /^Connected to ws:\/\/127\.0\.0\.1:\d+\/mqtt without TLS/);
+  });
+
+  it('needs nothing from node_modules: the bundle holds all it loads, WebSocket included', async () => {
+    // What the Docker image ships of the connector, copied where no node_modules can be found.
+    const copy = join(dir, 'package');
+    cpSync(join(PROJECT_ROOT, dirname(BIN)), join(copy, dirname(BIN)), { recursive: true });
+    cpSync(join(PROJECT_ROOT, 'spec.json'), join(copy, 'spec.json'));
+    const options = { entry: join(copy, BIN), env: { NODE_PATH: '' } };
+    const spec = await run(['spec'], options);
+    assert.equal(spec.messages[0]?.type, 'SPEC', `${spec.stdout}${spec.stderr}`);
+    const { status, message } = connectionStatus(
+      await run(
+        ['check', '--config', config({ broker_port: broker.wsPort, transport: 'websocket', websocket_path: '/mqtt', topic_test: 'shipped/ws' })],
+        options,
+      ),
+    );
+    assert.equal(status, 'SUCCEEDED', message);
+    assert.match(message, /^Connected to ws:\/\/127\.0\.0\.1:\d+\/mqtt without TLS .* Test message on "shipped\/ws" at QoS 1 accepted\.$/);
   });
 
   it('publishes a small sync and echoes its state once acknowledged', async () => {
