@@ -187,4 +187,5 @@ async function main(args: readonly string[]): Promise<never> {
   return run(() => definition.run(options));
 }
 
-await main(process.argv.slice(2));
+// Not a top-level await: the shipped build bundles this module as CommonJS (scripts/bundle.mjs), which has none.
+main(process.argv.slice(2)).catch(crash);

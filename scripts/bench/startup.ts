@@ -3,22 +3,30 @@
  * for every sync, so their wall time is compared with a bare `node -e 0` on the same machine: the target is at most
  * 1.5 times as long.
  *
- * `check` is pointed at a local port where nothing listens, so the connection is refused at once and the time measured
- * is loading, reading and validating the configuration, and the first connection attempt. The commands alternate run
- * by run, so that a burst of load on the machine hits all of them alike; medians are compared.
+ * The connector is run as shipped: package.json's `bin` (the bundle with its code cache, src/launcher.ts), which the
+ * Docker entrypoint starts too.
+ *
+ * `check (refused)` is pointed at a local port where nothing listens, so the connection is refused at once and the
+ * time measured is loading, reading and validating the configuration, and the first connection attempt.
+ * `check (broker)` is the success path against an aedes broker in this process: connect, publish the test message at
+ * QoS 1, wait for its acknowledgement, disconnect. The commands alternate run by run, so that a burst of load on the
+ * machine hits all of them alike; medians are compared.
  *
  * Run directly (`node dist/scripts/bench/startup.js`) it prints a table; BENCH_STARTUP_RUNS sets the runs per command
  * (15). `measureStartup` returns the same rows for other scripts.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startAedes } from '../../test/support/aedes.js';
 import { freePort } from '../../test/support/mosquitto.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'dist/src/main.js');
+const PACKAGE = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+/** What users run: package.json's `bin`. */
+export const SHIPPED_MAIN = join(ROOT, PACKAGE.bin['destination-mqtt'] as string);
 /** The most `spec` and `check` may take, as a multiple of `node -e 0`. */
 export const STARTUP_TARGET_RATIO = 1.5;
 
@@ -36,7 +44,7 @@ export interface StartupOptions {
   readonly runs?: number;
   /** The node executable (this process's own). */
   readonly node?: string;
-  /** The connector's entry point (dist/src/main.js of this package). */
+  /** The connector's entry point (SHIPPED_MAIN). */
   readonly main?: string;
 }
 
@@ -76,25 +84,35 @@ function expectMessage(name: string, pattern: RegExp): Case['verify'] {
   };
 }
 
-/** Median wall time of `node -e 0`, `spec` and `check` against a refused port, and each one's ratio to `node -e 0`. */
+/** Median wall time of `node -e 0`, `spec` and both `check`s, and each one's ratio to `node -e 0`. */
 export async function measureStartup(options: StartupOptions = {}): Promise<StartupRow[]> {
   const runs = options.runs ?? 15;
   if (!Number.isInteger(runs) || runs < 1) throw new Error(`runs must be a positive whole number, not ${runs}`);
   const node = options.node ?? process.execPath;
-  const main = options.main ?? MAIN;
+  const main = options.main ?? SHIPPED_MAIN;
   const dir = mkdtempSync(join(tmpdir(), 'startup-bench-'));
+  const broker = await startAedes();
   try {
-    const config = join(dir, 'config.json');
+    const configFile = (name: string, settings: Record<string, unknown>): string => {
+      const path = join(dir, name);
+      writeFileSync(path, JSON.stringify({ broker_host: '127.0.0.1', topic_pattern: 'bench/{stream}', connect_timeout: 5, ...settings }));
+      return path;
+    };
     // freePort closes its listener again, so connecting there is refused at once.
-    const port = await freePort();
-    writeFileSync(config, JSON.stringify({ broker_host: '127.0.0.1', broker_port: port, topic_pattern: 'bench/{stream}', connect_timeout: 5 }));
+    const refused = configFile('refused.json', { broker_port: await freePort() });
+    const live = configFile('broker.json', { broker_port: broker.port, topic_test: 'bench/check' });
     const cases: Case[] = [
       { name: 'node -e 0', args: ['-e', '0'], verify: expectMessage('node -e 0', /^$/) },
       { name: 'spec', args: [main, 'spec'], verify: expectMessage('spec', /"type":"SPEC"/) },
       {
         name: 'check (refused)',
-        args: [main, 'check', '--config', config],
+        args: [main, 'check', '--config', refused],
         verify: expectMessage('check', /"status":"FAILED","message":"Nothing accepts connections/),
+      },
+      {
+        name: 'check (broker)',
+        args: [main, 'check', '--config', live],
+        verify: expectMessage('check', /"status":"SUCCEEDED","message":"Connected to .* at QoS 1 accepted\./),
       },
     ];
     const seconds = cases.map((): number[] => []);
@@ -109,6 +127,7 @@ export async function measureStartup(options: StartupOptions = {}): Promise<Star
     const baseline = medians[0] as number;
     return cases.map((entry, index) => ({ name: entry.name, runs, medianSeconds: medians[index] as number, ratio: (medians[index] as number) / baseline }));
   } finally {
+    await broker.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

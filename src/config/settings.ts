@@ -5,7 +5,9 @@
  * them in one message.
  */
 import { readFile } from 'node:fs/promises';
-import { v4 as uuidv4 } from 'uuid';
+// node:crypto's randomUUID rather than the uuid package: the same version 4 UUIDs, and config/tls.ts loads node:crypto
+// anyway, while importing uuid added 24 ms of CPU to every start (Node 20, unbundled).
+import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../errors.js';
 import { type TopicEscaping, patternProblem, topicProblem } from '../payload/topic.js';
 import { parseBrokerUrl } from './broker-url.js';
@@ -288,7 +290,7 @@ export function toSettings(config: unknown): Settings {
     retain: booleanOf(config, 'message_retained', specDefault.boolean('message_retained')),
     mqtt5UserProperties: booleanOf(config, 'mqtt5_user_properties', specDefault.boolean('mqtt5_user_properties')),
     messageExpirySeconds,
-    clientId: clientId ?? `airbyte-${uuidv4()}`,
+    clientId: clientId ?? `airbyte-${randomUUID()}`,
     maxMessageBytes: integerOf(config, 'max_message_bytes') ?? MQTT_MAX_PACKET_BYTES,
     cleanSession,
     automaticReconnect: booleanOf(config, 'automatic_reconnect', specDefault.boolean('automatic_reconnect')),

@@ -5,7 +5,8 @@
  */
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
+import { connectClient } from './transport.js';
 import { BrokerRefusedError, ConfigError, type ConnectorError, TransientError } from '../errors.js';
 import type { Settings } from '../config/settings.js';
 import { field, fieldTitle } from '../config/spec.js';
@@ -252,7 +253,7 @@ export function connectBroker(settings: Settings): Promise<Connection> {
     let tlsSocket: TLSSocket | undefined;
     let transportError: Error | undefined;
     const options = clientOptions(settings, { onTlsSocket: (socket) => (tlsSocket = socket), onError: (error) => (transportError ??= error) });
-    const client = mqtt.connect(options);
+    const client = connectClient(options);
     // Nagle's algorithm only delays the connector, which already sends each turn's packets as one write
     // (write-batch.ts): it holds a write back until the broker has acknowledged the previous segment, a round trip away.
     // A refill that leaves as two writes (the input ran dry in between), or a PUBREL behind a PUBLISH, then reaches the
