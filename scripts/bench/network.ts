@@ -30,9 +30,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
 import { startDelayProxy } from './delay-proxy.js';
 import { STREAMS, generateInputs } from './inputs.js';
+import { SHIPPED_MAIN } from './startup.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const MAIN = join(ROOT, 'dist/src/main.js');
+// What users run: package.json's `bin`, the bundle with its code cache.
+const MAIN = SHIPPED_MAIN;
 const BARE = join(ROOT, 'dist/scripts/bench/bare-publisher.js');
 
 export interface NetworkBenchOptions {

@@ -1,8 +1,9 @@
 /**
  * The connector as users run it: package.json's `bin`, dist/bundle/main/main.cjs (src/launcher.ts running the bundle
  * scripts/bundle.mjs builds, from its code cache), which the Docker entrypoint starts too. The rest of the end-to-end
- * suite runs the unbundled build, dist/src/main.js; these tests run the bundle, through a symlink as npm installs a
- * bin, against aedes: spec, check (refused, TCP with a test message, WebSocket, TLS) and a small write.
+ * suite runs it by its path (test/support/connector.ts); these tests run it through a symlink as npm installs a bin,
+ * and from a copy without node_modules, against aedes: spec, check (refused, TCP with a test message, WebSocket, TLS)
+ * and a small write.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
