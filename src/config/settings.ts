@@ -50,6 +50,10 @@ export interface Settings {
   /** Limits on the publishing rate over all connections together; undefined for none. */
   readonly maxMessagesPerSecond: number | undefined;
   readonly maxBytesPerSecond: number | undefined;
+  /** How long a QoS 1/2 message may await its acknowledgement on a live connection before it is sent again. */
+  readonly ackTimeoutMs: number;
+  /** Subscribe and wait for the first message of each topic to come back (MQTT 3.1.x only; 5 reports refusals). */
+  readonly verifyDelivery: boolean;
   /** Every secret value of the configuration, so output can redact it wherever it might appear. */
   readonly secrets: readonly string[];
   /** Things worth a warning that are not errors (for example TLS verification turned off). */
@@ -239,6 +243,8 @@ export function toSettings(config: unknown): Settings {
     connections: integerOf(config, 'connections') ?? specDefault.number('connections'),
     maxMessagesPerSecond: integerOf(config, 'max_messages_per_second'),
     maxBytesPerSecond: integerOf(config, 'max_bytes_per_second'),
+    ackTimeoutMs: (integerOf(config, 'ack_timeout_seconds') ?? specDefault.number('ack_timeout_seconds')) * 1000,
+    verifyDelivery: mqttVersion !== '5' && booleanOf(config, 'verify_delivery', specDefault.boolean('verify_delivery')),
     secrets: secretsOf(config, [where.password]),
     warnings,
   };

@@ -19,6 +19,8 @@ export interface PublishTarget {
   readonly staticProperties: Buffer;
   /** Whether each message carries the user property `airbyte_emitted_at`. */
   readonly emittedAtProperty: boolean;
+  /** Bytes of `staticProperties` taken by user properties: what turning them off would save, with `airbyte_emitted_at`. */
+  readonly userPropertyBytes: number;
   /** What a message to this target is, for errors: `the record of stream "users"`. */
   readonly label: string;
 }
@@ -45,6 +47,7 @@ function utf8Field(text: string): Buffer {
 
 export function publishTarget(topic: string, options: TargetOptions): PublishTarget {
   const parts: Buffer[] = [];
+  let userPropertyBytes = 0;
   if (options.mqtt5) {
     parts.push(Buffer.from([PROPERTY.payloadFormat, 1]));
     if (options.messageExpirySeconds !== undefined) {
@@ -54,13 +57,18 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
       parts.push(expiry);
     }
     if (options.contentType !== undefined) parts.push(Buffer.from([PROPERTY.contentType]), utf8Field(options.contentType));
-    for (const [key, value] of Object.entries(options.userProperties ?? {})) parts.push(Buffer.from([PROPERTY.userProperty]), utf8Field(key), utf8Field(value));
+    for (const [key, value] of Object.entries(options.userProperties ?? {})) {
+      const entry = [Buffer.from([PROPERTY.userProperty]), utf8Field(key), utf8Field(value)];
+      for (const part of entry) userPropertyBytes += part.length;
+      parts.push(...entry);
+    }
   }
   return {
     topic,
     topicBytes: Buffer.from(topic, 'utf8'),
     staticProperties: Buffer.concat(parts),
     emittedAtProperty: options.mqtt5 && options.emittedAtProperty,
+    userPropertyBytes,
     label: options.label ?? `the message to topic "${topic}"`,
   };
 }
@@ -85,7 +93,7 @@ export class PublishEncoder {
 
   constructor(
     private readonly qos: QoS,
-    retain: boolean,
+    readonly retain: boolean,
     private readonly mqtt5: boolean,
   ) {
     this.firstByte = 0x30 | (qos << 1) | (retain ? 1 : 0);
@@ -108,6 +116,16 @@ export class PublishEncoder {
     let remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + payloadBytes;
     if (this.mqtt5) {
       const props = this.propertiesLength(target, emittedAtJson, alias !== 0);
+      remaining += varIntLength(props) + props;
+    }
+    return 1 + varIntLength(remaining) + remaining;
+  }
+
+  /** The size of the same message, topic spelled out, without user properties (`airbyte_emitted_at` included). */
+  sizeWithoutUserProperties(target: PublishTarget, payloadBytes: number, withAlias: boolean): number {
+    let remaining = 2 + target.topicBytes.length + (this.qos > 0 ? 2 : 0) + payloadBytes;
+    if (this.mqtt5) {
+      const props = target.staticProperties.length - target.userPropertyBytes + (withAlias ? 3 : 0);
       remaining += varIntLength(props) + props;
     }
     return 1 + varIntLength(remaining) + remaining;

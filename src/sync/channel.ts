@@ -55,8 +55,14 @@ export class Channel {
     this.clientId = channelClientId(settings.clientId, index, settings.connections);
     this.publisher = new Publisher(
       new PublishEncoder(settings.qos, settings.retain, settings.mqttVersion === '5'),
-      { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync, maxMessageBytes: settings.maxMessageBytes },
-      { acknowledged: events.acknowledged, failed: events.failed },
+      {
+        qos: settings.qos,
+        maxInflight: settings.maxInflight,
+        oneAtATime: settings.publisherSync,
+        maxMessageBytes: settings.maxMessageBytes,
+        ackTimeoutMs: settings.ackTimeoutMs,
+      },
+      { acknowledged: events.acknowledged, failed: events.failed, silent: (description) => this.silent(description) },
     );
     this.keeper = new ConnectionKeeper(
       { ...settings, clientId: this.clientId },
@@ -65,6 +71,7 @@ export class Channel {
         lost: (cause) => this.lost(cause),
         restored: (connection, attempts, downtimeMs) => this.restored(connection, attempts, downtimeMs),
         failed: events.failed,
+        evidence: () => this.publisher.sendEvidence(),
       },
       events.log,
     );
@@ -90,6 +97,12 @@ export class Channel {
   /** How this channel is named in log lines: "The connection" alone, or with its client ID among several. */
   private get name(): string {
     return this.single ? 'The connection' : `Connection ${this.index + 1} (client ID "${this.clientId}")`;
+  }
+
+  /** The broker stopped answering on a live connection: replace it, which sends the silent messages again. */
+  private silent(description: string): void {
+    this.events.log('WARN', `${this.name}: the broker left ${description} although the connection is up; reconnecting to send them again.`);
+    this.keeper.replace(description);
   }
 
   private lost(cause: string): void {
