@@ -4,7 +4,7 @@
  * Every failure the user can fix is a FAILED status (exit 0), not a crash.
  */
 import type { MqttClient } from 'mqtt';
-import { type Connection, brokerAddress, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
+import { type Connection, brokerAddress, confirmProtocolVersion, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { channelClientId } from '../sync/channel.js';
 import { buildEnvelope } from '../payload/envelope.js';
@@ -21,7 +21,12 @@ export async function check(configPath: string, output: Output): Promise<void> {
     output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
     for (const warning of settings.warnings) output.log('WARN', warning);
     // A sync with several connections connects each the same way: testing the first tests them all.
-    connection = await connectBroker({ ...settings, clientId: channelClientId(settings.clientId, 0, settings.connections) });
+    const checked = { ...settings, clientId: channelClientId(settings.clientId, 0, settings.connections) };
+    try {
+      connection = await connectBroker(checked);
+    } catch (err) {
+      throw await confirmProtocolVersion(checked, err);
+    }
     const tested = settings.testTopic ? await publishTest(connection.client, settings, settings.testTopic) : ' No test topic is set, so nothing was published.';
     output.connectionStatus('SUCCEEDED', `${describeConnection(settings, connection)}${tested}`);
   } catch (err) {

@@ -6,7 +6,7 @@
 import type { Settings } from '../config/settings.js';
 import type { ConnectorError } from '../errors.js';
 import type { LogLevel } from '../airbyte/output.js';
-import { type Connection, connectBroker, describeLimits } from '../mqtt/connect.js';
+import { type Connection, confirmProtocolVersion, connectBroker, describeLimits } from '../mqtt/connect.js';
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
 import { PublishEncoder } from '../mqtt/packets.js';
@@ -27,7 +27,7 @@ export function channelClientId(clientId: string, index: number, count: number):
 
 /**
  * Connects every channel's first connection, in parallel. If any fails, the others are closed and the first failure is
- * what the sync reports.
+ * what the sync reports (a suspected protocol version confirmed or not first).
  */
 export async function connectChannels(settings: Settings): Promise<Connection[]> {
   const attempts = Array.from({ length: settings.connections }, (_, index) =>
@@ -37,7 +37,7 @@ export async function connectChannels(settings: Settings): Promise<Connection[]>
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (!failure) return results.map((result) => (result as PromiseFulfilledResult<Connection>).value);
   for (const result of results) if (result.status === 'fulfilled') result.value.client.end(true);
-  throw failure.reason;
+  throw await confirmProtocolVersion(settings, failure.reason);
 }
 
 export class Channel {
