@@ -2,13 +2,15 @@
  * `check`: can a sync with this configuration publish? It validates the configuration, connects exactly as `write`
  * would, and, when a test topic is set, publishes one envelope there through the same publisher a sync uses and waits
  * for the broker's acknowledgement, so that it reports what a sync would meet: a refusal, a QoS 2 message answered at
- * QoS 1, a connection closed over what it received, or silence.
+ * QoS 1, a connection closed over what it received, or silence. With MQTT 3.1.x it also waits for the message to come
+ * back to a subscription (delivery-check.ts), since those brokers acknowledge messages their access rules drop.
  * Every failure the user can fix is a FAILED status (exit 0), not a crash.
  */
 import { type Connection, brokerAddress, confirmProtocolVersion, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { channelClientId } from '../sync/channel.js';
+import { DeliveryCheck } from '../sync/delivery-check.js';
 import { buildEnvelope } from '../payload/envelope.js';
 import { ConnectorError, TransientError } from '../errors.js';
 import type { Output } from '../airbyte/output.js';
@@ -65,12 +67,26 @@ function describeConnection(settings: Settings, connection: Connection): string 
   );
 }
 
-/** Publishes the test message and says how it went. */
+/** Publishes the test message, verifies its delivery where MQTT cannot report a refusal, and says how it went. */
 async function testMessage(connection: Connection, settings: Settings, topic: string): Promise<string> {
-  const emittedAtJson = String(Date.now());
-  const payload = buildEnvelope({ streamJson: JSON.stringify(CHECK_STREAM), emittedAtJson, dataJson: '{"message":"Airbyte connection check"}' });
-  await publishTest(connection, settings, topic, payload, emittedAtJson);
-  return ` Test message on "${topic}" at QoS ${QOS_NAMES[settings.qos]} accepted.`;
+  const warnings: string[] = [];
+  const label = `the test message on ${JSON.stringify(topic)}`;
+  const delivery = await DeliveryCheck.open(settings, new Map([['test', { filter: topic, label }]]), (warning) => warnings.push(warning));
+  try {
+    const emittedAtJson = String(Date.now());
+    const payload = buildEnvelope({ streamJson: JSON.stringify(CHECK_STREAM), emittedAtJson, dataJson: '{"message":"Airbyte connection check"}' });
+    // Registered before publishing: the message may come back before its acknowledgement does.
+    const wait = delivery?.published('test', payload);
+    const acknowledged = publishTest(connection, settings, topic, payload, emittedAtJson);
+    const delivered = wait?.(acknowledged);
+    delivered?.catch(() => undefined);
+    await acknowledged;
+    if (delivered) await delivered;
+    const verified = delivered ? ' It came back to a subscription on the topic: the broker delivers what it accepts there.' : '';
+    return ` Test message on "${topic}" at QoS ${QOS_NAMES[settings.qos]} accepted.${verified}${warnings.map((warning) => ` ${warning}`).join('')}`;
+  } finally {
+    await delivery?.close();
+  }
 }
 
 /**

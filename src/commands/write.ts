@@ -22,6 +22,7 @@ import { type Connection, brokerAddress } from '../mqtt/connect.js';
 import { type PublishTarget, publishTarget } from '../mqtt/packets.js';
 import { buildEnvelope } from '../payload/envelope.js';
 import { Channel, connectChannels } from '../sync/channel.js';
+import { DeliveryCheck, streamFilters } from '../sync/delivery-check.js';
 import { Progress, progressIntervalMs } from '../sync/progress.js';
 import { type RateLimit, rateLimit } from '../sync/rate-limit.js';
 import { Router } from '../sync/router.js';
@@ -36,7 +37,9 @@ export async function write(configPath: string, catalogPath: string, output: Out
   for (const warning of settings.warnings) output.log('WARN', warning);
   const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern);
   const connections = await connectChannels(settings);
-  const sync = new WriteSync(settings, routes, connections, output);
+  // MQTT 3.1.x cannot refuse a message: the first of each topic must come back to a subscription (delivery-check.ts).
+  const delivery = await DeliveryCheck.open(settings, streamFilters(routes), (warning) => output.log('WARN', warning));
+  const sync = new WriteSync(settings, routes, connections, output, delivery);
   const interrupt = (signal: NodeJS.Signals): void => sync.interrupt(signal);
   for (const signal of SIGNALS) process.on(signal, interrupt);
   try {
@@ -44,6 +47,7 @@ export async function write(configPath: string, catalogPath: string, output: Out
   } finally {
     for (const signal of SIGNALS) process.off(signal, interrupt);
     input.destroy();
+    await delivery?.close();
   }
 }
 
@@ -93,6 +97,7 @@ class WriteSync {
     private readonly routes: ReadonlyMap<string, StreamRoute>,
     connections: readonly Connection[],
     private readonly output: Output,
+    private readonly delivery?: DeliveryCheck,
   ) {
     for (const [key, route] of routes) this.lanes.set(key, { route, target: laneTarget(settings, route), totals: { route, records: 0, bytes: 0 } });
     const events = {
@@ -204,6 +209,9 @@ class WriteSync {
       lane.totals.bytes += bytes;
       const channel = this.channels[this.router.connectionFor(route, message.dataJson)] as Channel;
       channel.publisher.send(target, payload, bytes, message.emittedAtJson, this.checkpoints.recordReceived(key), this.lineNumber);
+      // The first record of a topic being verified holds input back until it has come back (or fails the sync).
+      const verifying = this.delivery?.published(key, payload);
+      if (verifying) channel.publisher.holdUntil(verifying);
       return { channel, bytes };
     }
     if (message.kind === 'state') this.emitStates(this.checkpoints.stateReceived(message));
