@@ -92,6 +92,8 @@ export class Publisher {
   private acknowledgedAny = false;
   private largestAcknowledged = 0;
   private readonly acknowledgedTargets = new WeakSet<PublishTarget>();
+  /** The target added last: acknowledgements come in runs of one stream, so most skip the set. */
+  private lastAcknowledgedTarget: PublishTarget | undefined;
   private lastTarget: PublishTarget | undefined;
   private lastBytes = 0;
   private lastConnection = 0;
@@ -364,7 +366,10 @@ export class Publisher {
     this.acknowledgedAny = true;
     const bytes = this.bytesById[id] as number;
     if (bytes > this.largestAcknowledged) this.largestAcknowledged = bytes;
-    if (target) this.acknowledgedTargets.add(target);
+    if (target && target !== this.lastAcknowledgedTarget) {
+      this.acknowledgedTargets.add(target);
+      this.lastAcknowledgedTarget = target;
+    }
   }
 
   private complete(id: number): void {
