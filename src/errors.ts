@@ -55,6 +55,12 @@ export class InputError extends SystemError {
 /** The sync was stopped from outside (SIGTERM, SIGINT) before its input was complete. */
 export class InterruptedError extends TransientError {}
 
+/**
+ * The broker closed the connection without answering an MQTT 3.1 or 5 CONNECT: most likely it does not speak that
+ * version, which trying 3.1.1 can confirm (and then the error becomes a configuration error).
+ */
+export class ProtocolVersionSuspectedError extends TransientError {}
+
 export function asConnectorError(err: unknown): ConnectorError {
   if (err instanceof ConnectorError) return err;
   const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);

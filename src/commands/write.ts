@@ -23,6 +23,7 @@ import { type PublishTarget, publishTarget } from '../mqtt/packets.js';
 import { Channel, connectChannels } from '../sync/channel.js';
 import { prepareFormat } from '../payload/formats.js';
 import { Lane, type Publish } from '../sync/lane.js';
+import { DeliveryCheck, streamFilters } from '../sync/delivery-check.js';
 import { Progress, progressIntervalMs } from '../sync/progress.js';
 import { type RateLimit, rateLimit } from '../sync/rate-limit.js';
 import { Router } from '../sync/router.js';
@@ -41,7 +42,9 @@ export async function write(configPath: string, catalogPath: string, output: Out
   // Before any connection publishes: an overwrite must know the keys that were there before it.
   const truncation = await Truncation.prepare(settings, routes, (level, message) => output.log(level, message));
   const connections = await connectChannels(settings);
-  const sync = new WriteSync(settings, routes, connections, output, truncation);
+  // MQTT 3.1.x cannot refuse a message: the first of each topic must come back to a subscription (delivery-check.ts).
+  const delivery = await DeliveryCheck.open(settings, streamFilters(routes), (warning) => output.log('WARN', warning));
+  const sync = new WriteSync(settings, routes, connections, output, truncation, delivery);
   const interrupt = (signal: NodeJS.Signals): void => sync.interrupt(signal);
   for (const signal of SIGNALS) process.on(signal, interrupt);
   try {
@@ -49,6 +52,7 @@ export async function write(configPath: string, catalogPath: string, output: Out
   } finally {
     for (const signal of SIGNALS) process.off(signal, interrupt);
     input.destroy();
+    await delivery?.close();
   }
 }
 
@@ -99,6 +103,7 @@ class WriteSync {
     connections: readonly Connection[],
     private readonly output: Output,
     private readonly truncation: Truncation | undefined,
+    private readonly delivery?: DeliveryCheck,
   ) {
     for (const [key, route] of routes) this.lanes.set(key, { lane: new Lane(route, settings), totals: { records: 0, bytes: 0, tombstones: 0, rejected: 0 } });
     this.deadLetter =
@@ -220,6 +225,9 @@ class WriteSync {
       if (prepared.tombstone) totals.tombstones++;
       if (this.truncation?.tracks(key)) this.truncation.written(key, prepared.target.topic);
       channel.publisher.send(prepared.target, prepared.payload, prepared.bytes, prepared.values, this.checkpoints.recordReceived(key), this.lineNumber);
+      // The first record of a topic being verified holds input back until it has come back (or fails the sync).
+      const verifying = prepared.tombstone ? undefined : this.delivery?.published(key, prepared.payload);
+      if (verifying) channel.publisher.holdUntil(verifying);
       return { channel, bytes: prepared.bytes };
     }
     if (message.kind === 'state') this.emitStates(this.checkpoints.stateReceived(message));

@@ -64,6 +64,10 @@ export interface Settings {
   readonly overwriteCleanup: OverwriteCleanup;
   /** What substituted topic values escape beyond what MQTT forbids (`topic_value_escaping`). */
   readonly topicEscaping: TopicEscaping;
+  /** How long a QoS 1/2 message may await its acknowledgement on a live connection before it is sent again. */
+  readonly ackTimeoutMs: number;
+  /** Subscribe and wait for the first message of each topic to come back (MQTT 3.1.x only; 5 reports refusals). */
+  readonly verifyDelivery: boolean;
   /** Every secret value of the configuration, so output can redact it wherever it might appear. */
   readonly secrets: readonly string[];
   /** Things worth a warning that are not errors (for example TLS verification turned off). */
@@ -309,6 +313,8 @@ export function toSettings(config: unknown): Settings {
     deadLetterTopic: rejectedRecords === 'dead_letter' ? deadLetterTopic : undefined,
     topicEscaping: (stringOf(config, 'topic_value_escaping') ?? specDefault.string('topic_value_escaping')) as TopicEscaping,
     overwriteCleanup: (stringOf(config, 'overwrite_cleanup') ?? specDefault.string('overwrite_cleanup')) as OverwriteCleanup,
+    ackTimeoutMs: (integerOf(config, 'ack_timeout_seconds') ?? specDefault.number('ack_timeout_seconds')) * 1000,
+    verifyDelivery: mqttVersion !== '5' && booleanOf(config, 'verify_delivery', specDefault.boolean('verify_delivery')),
     secrets: secretsOf(config, [where.password]),
     warnings,
   };

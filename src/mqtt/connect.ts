@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connectClient } from './transport.js';
-import { BrokerRefusedError, ConfigError, type ConnectorError, TransientError } from '../errors.js';
+import { BrokerRefusedError, ConfigError, type ConnectorError, ProtocolVersionSuspectedError, TransientError } from '../errors.js';
 import type { Settings } from '../config/settings.js';
 import { field, fieldTitle } from '../config/spec.js';
 import { type WebSocketHooks, webSocketOptions } from './websocket.js';
@@ -115,6 +115,28 @@ function tlsNotEstablished(settings: Settings, detail?: string): ConnectorError 
 }
 
 /**
+ * The broker closed the connection before a CONNACK, without a transport error. After a 3.1 or 5 CONNECT that is how
+ * brokers that do not speak the version answer (NATS takes only 3.1.1, RabbitMQ 3.x only 3.1 and 3.1.1): that comes
+ * first, and `confirmProtocolVersion` can try 3.1.1 to be sure. After a 3.1.1 CONNECT, a TLS port or a missing client
+ * certificate is the usual reason.
+ */
+function closedWithoutAccepting(settings: Settings, detail?: string): ConnectorError {
+  const address = brokerAddress(settings);
+  if (settings.mqttVersion !== '3.1.1') {
+    return new ProtocolVersionSuspectedError(
+      `The broker at ${address} closed the connection without answering the MQTT ${settings.mqttVersion} CONNECT. Most likely it does not speak MQTT ${settings.mqttVersion} ` +
+        `(NATS accepts only 3.1.1, RabbitMQ 3.x only 3.1 and 3.1.1): set ${field('protocol_version')} to 3.1.1. ` +
+        `Otherwise, if it expects TLS, turn on ${field('use_tls')}; if it requires a client certificate, set one.`,
+      detail,
+    );
+  }
+  return new TransientError(
+    `The broker at ${address} closed the connection without accepting it. If it expects TLS, turn on ${field('use_tls')}; if it requires a client certificate, set one; otherwise check its logs.`,
+    detail,
+  );
+}
+
+/**
  * Turns whatever MQTT.js, ws or Node reported while connecting into an error the user can act on. `tlsEstablished`
  * tells a connection dropped during the TLS handshake (usually TLS against a plain port) from one dropped later.
  */
@@ -178,10 +200,7 @@ function describeConnectError(err: unknown, settings: Settings, tlsEstablished =
   }
   if (code === 'ECONNRESET' || code === 'EPIPE') {
     if (settings.tls && !tlsEstablished) return tlsNotEstablished(settings, detail);
-    return new TransientError(
-      `The broker at ${address} closed the connection before accepting it. If it expects TLS, turn on ${field('use_tls')}; otherwise check its logs.`,
-      detail,
-    );
+    return closedWithoutAccepting(settings, detail);
   }
   return new TransientError(`Could not connect to the broker at ${address}: ${message}`, detail);
 }
@@ -297,19 +316,32 @@ export function connectBroker(settings: Settings): Promise<Connection> {
     };
     const onError = (err: Error): void => fail(describeConnectError(err, settings, tlsSocket !== undefined));
     const onClose = (): void =>
-      transportError
-        ? onError(transportError)
-        : settings.tls && !tlsSocket
-          ? fail(tlsNotEstablished(settings))
-          : fail(
-              new TransientError(
-                `The broker at ${brokerAddress(settings)} closed the connection without accepting it. If it expects TLS, turn on ${field('use_tls')}; if it requires a client certificate, set one; otherwise check its logs.`,
-              ),
-            );
+      transportError ? onError(transportError) : settings.tls && !tlsSocket ? fail(tlsNotEstablished(settings)) : fail(closedWithoutAccepting(settings));
     client.on('connect', onConnect);
     client.on('error', onError);
     client.on('close', onClose);
   });
+}
+
+/**
+ * When `error` only suspects that the broker does not speak the configured MQTT version, connects once more with
+ * MQTT 3.1.1 (a clean session, then a DISCONNECT) to find out. Accepted, the suspicion is confirmed and returned as a
+ * configuration error that says it was tried; otherwise `error` is returned unchanged.
+ */
+export async function confirmProtocolVersion(settings: Settings, error: unknown): Promise<unknown> {
+  if (!(error instanceof ProtocolVersionSuspectedError)) return error;
+  let probe: Connection;
+  try {
+    probe = await connectBroker({ ...settings, mqttVersion: '3.1.1', cleanSession: true, sessionExpirySeconds: 0 });
+  } catch {
+    return error;
+  }
+  await disconnect(probe.client);
+  return new BrokerRefusedError(
+    `The broker at ${brokerAddress(settings)} closed the connection without answering the MQTT ${settings.mqttVersion} CONNECT, and accepted an MQTT 3.1.1 connection ` +
+      `the connector made to confirm it: it does not speak MQTT ${settings.mqttVersion}. Set ${field('protocol_version')} to 3.1.1.`,
+    error.internalMessage ?? error.message,
+  );
 }
 
 /** Closes the connection gracefully (DISCONNECT sent), or by force when the broker no longer answers. */

@@ -4,6 +4,8 @@
  * loss, and a broker that refuses the client outright on the way ends it.
  *
  * What to do with the messages in flight is the publisher's business; the keeper only says lost, restored or failed.
+ * It asks the publisher, through `evidence`, what the connection carried when it closed, and it replaces a live
+ * connection on request (`replace`) when the broker has gone silent on it.
  */
 import type { IDisconnectPacket } from 'mqtt';
 import { backoffDelay } from './backoff.js';
@@ -11,6 +13,7 @@ import { type Connection, brokerAddress, connectBroker, disconnect } from './con
 import type { Settings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { decideOnLoss } from './connection-loss.js';
+import type { SendEvidence } from './close-causes.js';
 import { BrokerRefusedError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
 import type { LogLevel } from '../airbyte/output.js';
 
@@ -21,6 +24,8 @@ interface KeeperEvents {
   restored(connection: Connection, attempts: number, downtimeMs: number): void;
   /** The keeper gave up; called at most once. */
   failed(error: ConnectorError): void;
+  /** What the connection carried when it closed, to judge why (asked before `lost`). */
+  evidence?(): SendEvidence;
 }
 
 type Logger = (level: LogLevel, message: string) => void;
@@ -32,6 +37,8 @@ export class ConnectionKeeper {
   private closing = false;
   private wake: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Why the connector itself is dropping the live connection to make a new one (`replace`). */
+  private replacing: string | undefined;
 
   constructor(
     private readonly settings: Settings,
@@ -53,6 +60,17 @@ export class ConnectionKeeper {
     const connection = this.current;
     this.current = undefined;
     if (connection) await disconnect(connection.client);
+  }
+
+  /**
+   * Drops the live connection, as if it had been lost, so that a new one is made and whatever was not acknowledged is
+   * sent again: for a broker that keeps the connection open but has stopped answering. `cause` goes into the log.
+   */
+  replace(cause: string): void {
+    const connection = this.current;
+    if (!connection || this.closing) return;
+    this.replacing = cause;
+    connection.client.end(true);
   }
 
   /** Drops the connection at once (no DISCONNECT), and stops reconnecting. */
@@ -95,8 +113,21 @@ export class ConnectionKeeper {
   private lost(reasonCode: number | undefined, problem: string | undefined): void {
     this.current = undefined;
     if (this.closing) return;
+    const replacing = this.replacing;
+    this.replacing = undefined;
+    if (replacing !== undefined) {
+      // Dropped on purpose: not a loss that says anything about the broker's view of this client.
+      this.quickLosses = 0;
+      if (!this.settings.automaticReconnect) {
+        this.fail(new TransientError(`The broker left ${replacing}, and ${field('automatic_reconnect')} is off, so they cannot be sent again.`, replacing));
+        return;
+      }
+      this.events.lost(`the connector dropped it: the broker left ${replacing}`);
+      this.reconnect(Date.now()).catch((err: unknown) => this.fail(asConnectorError(err)));
+      return;
+    }
     const decision = decideOnLoss(
-      { reasonCode, problem, livedMs: Date.now() - this.connectedAt, quickLossesBefore: this.quickLosses },
+      { reasonCode, problem, livedMs: Date.now() - this.connectedAt, quickLossesBefore: this.quickLosses, evidence: this.events.evidence?.() },
       { automaticReconnect: this.settings.automaticReconnect, clientId: this.settings.clientId },
     );
     this.quickLosses = decision.quickLosses;

@@ -67,6 +67,11 @@ export class ConnectionState {
     this.batch = new WriteBatch(flushed);
   }
 
+  /** Whether messages may carry a topic alias here: the first to a topic then also announces it (3 bytes more). */
+  get usesTopicAliases(): boolean {
+    return this.aliasMaximum > 0;
+  }
+
   get windowFull(): boolean {
     return this.onWire >= this.window;
   }

@@ -28,6 +28,8 @@ export interface PublishTarget {
    * connection's alias table with topics that never come again.
    */
   readonly aliasable: boolean;
+  /** Bytes of `staticProperties` taken by user properties: what turning them off would save, with the per-message ones. */
+  readonly userPropertyBytes: number;
   /** What a message to this target is, for errors: `the record of stream "users"`. */
   readonly label: string;
   /** The topic, or for per-key topics the stream's filter: what counts and summaries are kept by. */
@@ -67,6 +69,7 @@ function utf8Field(text: string): Buffer {
 
 export function publishTarget(topic: string, options: TargetOptions): PublishTarget {
   const parts: Buffer[] = [];
+  let userPropertyBytes = 0;
   if (options.mqtt5) {
     parts.push(Buffer.from([PROPERTY.payloadFormat, 1]));
     if (options.messageExpirySeconds !== undefined) {
@@ -76,7 +79,11 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
       parts.push(expiry);
     }
     if (options.contentType !== undefined) parts.push(Buffer.from([PROPERTY.contentType]), utf8Field(options.contentType));
-    for (const [key, value] of Object.entries(options.userProperties ?? {})) parts.push(Buffer.from([PROPERTY.userProperty]), utf8Field(key), utf8Field(value));
+    for (const [key, value] of Object.entries(options.userProperties ?? {})) {
+      const entry = [Buffer.from([PROPERTY.userProperty]), utf8Field(key), utf8Field(value)];
+      for (const part of entry) userPropertyBytes += part.length;
+      parts.push(...entry);
+    }
   }
   return {
     topic,
@@ -85,6 +92,7 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
     messageProperties: options.mqtt5 ? [...(options.emittedAtProperty ? ['airbyte_emitted_at'] : []), ...(options.messageProperties ?? [])].map(utf8Field) : [],
     retain: options.retain ?? false,
     aliasable: options.aliasable ?? true,
+    userPropertyBytes,
     label: options.label ?? `the message to topic "${topic}"`,
     group: options.group ?? topic,
   };
@@ -116,7 +124,7 @@ export class PublishEncoder {
   /** `retain` retains every message; a target can ask for it for its own messages. */
   constructor(
     private readonly qos: QoS,
-    retain: boolean,
+    readonly retain: boolean,
     private readonly mqtt5: boolean,
   ) {
     this.firstByte = 0x30 | (qos << 1) | (retain ? 1 : 0);
@@ -140,6 +148,16 @@ export class PublishEncoder {
     let remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + payloadBytes;
     if (this.mqtt5) {
       const props = this.propertiesLength(target, values, alias !== 0);
+      remaining += varIntLength(props) + props;
+    }
+    return 1 + varIntLength(remaining) + remaining;
+  }
+
+  /** The size of the same message, topic spelled out, without user properties (`airbyte_emitted_at` included). */
+  sizeWithoutUserProperties(target: PublishTarget, payloadBytes: number, withAlias: boolean): number {
+    let remaining = 2 + target.topicBytes.length + (this.qos > 0 ? 2 : 0) + payloadBytes;
+    if (this.mqtt5) {
+      const props = target.staticProperties.length - target.userPropertyBytes + (withAlias ? 3 : 0);
       remaining += varIntLength(props) + props;
     }
     return 1 + varIntLength(remaining) + remaining;

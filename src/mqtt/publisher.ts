@@ -14,21 +14,38 @@
  *
  * "Acknowledged" means PUBACK at QoS 1 and PUBCOMP at QoS 2. QoS 0 has no acknowledgement, so a message counts as
  * acknowledged once the write that carries it has been handed to the operating system.
+ *
+ * Nothing is awaited without bound while the connection is up: a broker that answers a QoS 2 message with PUBACK (it
+ * downgraded it) fails the sync at once, and a message left unacknowledged for `ackTimeoutMs` is reported as silence,
+ * so that the connection is replaced and the message sent again (the only retransmission MQTT allows); the same
+ * message left unanswered once more fails the sync.
  */
 import type { Acknowledgement, ConnectionPort } from './connection-port.js';
 import { ConnectionState, MAX_PACKET_IDS, type SendOptions, windowSize } from './connection-state.js';
-import { ConfigError, type ConnectorError, TransientError } from '../errors.js';
+import { ConfigError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
 import { NO_MATCHING_SUBSCRIBERS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
 import type { QoS } from '../config/settings.js';
+import { field } from '../config/spec.js';
+import type { SendEvidence, Suspect } from './close-causes.js';
 import type { MessageValues, PublishEncoder, PublishTarget } from './packets.js';
 
 /** Payload bytes kept for messages in flight: bounds memory when records are large, whatever the window. */
 const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
 
+/**
+ * The acknowledgement timeout is watched in this many ticks: a message counts as silent once it has waited at least
+ * the timeout and at most a quarter more, without a clock read per message (a tick number is stored instead).
+ */
+const WATCH_TICKS = 4;
+
+const ACK_NAMES: Readonly<Record<QoS, string>> = { 0: 'the write', 1: 'PUBACK', 2: 'PUBREC and PUBCOMP' };
+
 export interface PublisherOptions extends SendOptions {
   readonly qos: QoS;
   /** Bound on the payload bytes in flight; `MAX_INFLIGHT_BYTES` unless a test needs a smaller one. */
   readonly maxInflightBytes?: number;
+  /** How long a QoS 1/2 message may wait for its acknowledgement on a live connection; unset: no limit. */
+  readonly ackTimeoutMs?: number;
 }
 
 interface PublisherHandlers {
@@ -36,6 +53,11 @@ interface PublisherHandlers {
   acknowledged(token: number): void;
   /** The broker refused a message; publishing cannot go on. Called at most once. */
   failed(error: ConnectorError): void;
+  /**
+   * Messages have waited `ackTimeoutMs` on this connection without an answer; `description` says how many, at which
+   * QoS, and since when. The connection should be replaced, which sends them again. At most once per connection.
+   */
+  silent?(description: string): void;
 }
 
 const FREE = 0;
@@ -50,12 +72,33 @@ export class Publisher {
   private roomScheduled = false;
   private onIdle: (() => void) | undefined;
   private readonly maxInflightBytes: number;
+  /** Holds that keep new messages back until they settle (`holdUntil`). */
+  private holds = 0;
+  /** Callbacks waiting for one message's acknowledgement, by packet id (`holdUntil`). */
+  private readonly ackWaiters = new Map<number, () => void>();
 
   /** The current connection's own state, built when it is attached and dropped with it. */
   private connection: ConnectionState | undefined;
   /** The last connection's state, kept for sizing messages while the next one is not up yet (its limits are the broker's). */
-  private lastConnection: ConnectionState | undefined;
+  private sizingConnection: ConnectionState | undefined;
   private unlisten: (() => void) | undefined;
+  /** Counts connections attached, so that a message can tell whether it was written on the current one. */
+  private connectionSerial = 0;
+
+  /** The acknowledgement watch: its timer, the tick it is at, and whether this connection's silence was reported. */
+  private watchdog: NodeJS.Timeout | undefined;
+  private tick = 0;
+  private silenceReported = false;
+
+  // What the broker has accepted so far, to judge what a connection it closed was refused for (close-causes.ts).
+  private acknowledgedAny = false;
+  private largestAcknowledged = 0;
+  private readonly acknowledgedTargets = new WeakSet<PublishTarget>();
+  /** The target added last: acknowledgements come in runs of one stream, so most skip the set. */
+  private lastAcknowledgedTarget: PublishTarget | undefined;
+  private lastTarget: PublishTarget | undefined;
+  private lastBytes = 0;
+  private lastConnection = 0;
 
   // Messages in flight by packet id, in flat arrays: no object or closure per message. At QoS 0 the ids are internal.
   private nextId = 1;
@@ -67,6 +110,11 @@ export class Publisher {
   private readonly targetById: (PublishTarget | undefined)[] = new Array<PublishTarget | undefined>(MAX_PACKET_IDS + 1);
   private readonly payloadById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
   private readonly valuesById: (MessageValues | undefined)[] = new Array<MessageValues | undefined>(MAX_PACKET_IDS + 1);
+  /** The connection (its serial) a message was last written on, and the watch tick it was written at. */
+  private readonly wireConnection = new Uint32Array(MAX_PACKET_IDS + 1);
+  private readonly wireTick = new Float64Array(MAX_PACKET_IDS + 1);
+  /** 1 once a message has been reported silent: silent again, it fails the sync. */
+  private readonly silenced = new Uint8Array(MAX_PACKET_IDS + 1);
 
   /** Messages waiting to be written, oldest first: those of a lost connection, then any sent meanwhile. */
   private queue: number[] = [];
@@ -98,7 +146,7 @@ export class Publisher {
   /** Whether another message may be sent now. */
   get hasRoom(): boolean {
     const connection = this.connection;
-    if (this.failure || !connection || this.queueHead < this.queue.length) return false;
+    if (this.failure || !connection || this.holds > 0 || this.queueHead < this.queue.length) return false;
     if (this.inflight >= connection.window || this.inflightBytes >= this.maxInflightBytes) return false;
     return !connection.port.needsDrain;
   }
@@ -111,7 +159,10 @@ export class Publisher {
     this.detach();
     const connection: ConnectionState = new ConnectionState(port, this.encoder, this.options, (chunk) => this.writeChunk(connection, chunk));
     this.connection = connection;
-    this.lastConnection = connection;
+    this.sizingConnection = connection;
+    this.connectionSerial++;
+    this.silenceReported = false;
+    this.startWatchdog();
     this.unlisten = port.listen({ acknowledged: (ack) => this.received(ack), drained: () => this.afterAck() });
     this.queue = this.inflightIds();
     this.queueHead = 0;
@@ -157,12 +208,12 @@ export class Publisher {
    * one (0 if it fits, or before any connection): lets the caller reject one record instead of failing the sync when `send` finds it too large.
    */
   oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
-    return this.lastConnection?.oversize(target, payloadBytes, values) ?? 0;
+    return this.sizingConnection?.oversize(target, payloadBytes, values) ?? 0;
   }
 
   /** The largest packet the current (or, while reconnecting, the last) connection may carry, and what sets it. */
   get sizeLimit(): { readonly bytes: number; readonly source: string } | undefined {
-    return this.lastConnection?.sizeLimit;
+    return this.sizingConnection?.sizeLimit;
   }
 
   /** Calls `resume` once there is room again, in a later turn of the event loop. */
@@ -171,12 +222,37 @@ export class Publisher {
     this.afterAck();
   }
 
-  /** Resolves once every message sent has been acknowledged; rejects if the publisher is stopped first. */
+  /**
+   * Keeps new messages back (no room) until the promise `release` returns resolves, for a check on what was sent
+   * (delivery-check.ts); `drain` waits for it too, and a rejection fails publishing with its error. `release` is given
+   * a promise of the acknowledgement of the message sent last, so that its clock can start there rather than while
+   * the message waits out a lost connection.
+   */
+  holdUntil(release: (lastAcknowledged: Promise<void>) => Promise<void>): void {
+    const last = this.nextId === 1 ? MAX_PACKET_IDS : this.nextId - 1;
+    const acknowledged = new Promise<void>((resolve) => {
+      if (this.stage[last] === FREE) resolve();
+      else this.ackWaiters.set(last, resolve);
+    });
+    this.holds++;
+    release(acknowledged).then(
+      () => {
+        this.holds--;
+        this.afterAck();
+      },
+      (err: unknown) => {
+        this.holds--;
+        this.fail(asConnectorError(err));
+      },
+    );
+  }
+
+  /** Resolves once every message sent has been acknowledged (and no hold is left); rejects if the publisher is stopped first. */
   drain(): Promise<void> {
     this.connection?.batch.flush();
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
-      if (this.inflight === 0) return resolve();
+      if (this.inflight === 0 && this.holds === 0) return resolve();
       this.onIdle = () => (this.failure ? reject(this.failure) : resolve());
     });
   }
@@ -185,6 +261,8 @@ export class Publisher {
   stop(error: ConnectorError): void {
     if (this.failure) return;
     this.failure = error;
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
     this.detach();
     this.onRoom = undefined;
     const idle = this.onIdle;
@@ -208,6 +286,7 @@ export class Publisher {
       if (this.stage[id] === AWAITING_COMPLETE) {
         connection.onWire++;
         connection.release(id);
+        this.onWire(id);
       } else if (this.stage[id] === AWAITING_ACK) {
         this.transmit(connection, id);
       }
@@ -230,6 +309,10 @@ export class Publisher {
       return;
     }
     this.sent[id] = 1;
+    this.onWire(id);
+    this.lastTarget = target;
+    this.lastBytes = bytes;
+    this.lastConnection = this.connectionSerial;
     // After `publish`, which may have flushed the earlier packets: this message's bytes are in the next chunk.
     if (this.options.qos === 0) this.batchIds.push(id);
   }
@@ -259,8 +342,19 @@ export class Publisher {
     });
   }
 
+  /** Notes that message `id` went out on the current connection now, for the acknowledgement watch. */
+  private onWire(id: number): void {
+    this.wireConnection[id] = this.connectionSerial;
+    this.wireTick[id] = this.tick;
+  }
+
   private received(ack: Acknowledgement): void {
     const id = ack.packetId;
+    if (ack.kind === 'puback' && this.options.qos === 2 && this.stage[id] === AWAITING_ACK && this.sent[id] === 1) {
+      // The QoS 1 answer to a QoS 2 message: the broker downgraded it (RabbitMQ does) and will never send PUBREC.
+      this.fail(this.qos2Unsupported(this.targetById[id]?.topic ?? '?'));
+      return;
+    }
     const expected = ack.kind === 'pubcomp' ? AWAITING_COMPLETE : AWAITING_ACK;
     // Not ours (MQTT.js's own publishes) or a duplicate: leave it.
     if (this.stage[id] !== expected || this.sent[id] === 0 || (ack.kind === 'puback') !== (this.options.qos === 1)) return;
@@ -271,9 +365,11 @@ export class Publisher {
       return;
     }
     if (reason === NO_MATCHING_SUBSCRIBERS && target) this.noSubscribers.set(target.group, (this.noSubscribers.get(target.group) ?? 0) + 1);
+    if (ack.kind !== 'pubcomp') this.accepted(id, target);
     if (ack.kind === 'pubrec') {
       this.stage[id] = AWAITING_COMPLETE;
       this.connection?.release(id);
+      this.onWire(id);
       return;
     }
     this.complete(id);
@@ -281,8 +377,24 @@ export class Publisher {
     this.afterAck();
   }
 
+  /** The broker took message `id` (PUBACK, or PUBREC at QoS 2): what it was counts as evidence of what it accepts. */
+  private accepted(id: number, target: PublishTarget | undefined): void {
+    this.acknowledgedAny = true;
+    const bytes = this.bytesById[id] as number;
+    if (bytes > this.largestAcknowledged) this.largestAcknowledged = bytes;
+    if (target && target !== this.lastAcknowledgedTarget) {
+      this.acknowledgedTargets.add(target);
+      this.lastAcknowledgedTarget = target;
+    }
+  }
+
   private complete(id: number): void {
     this.stage[id] = FREE;
+    this.silenced[id] = 0;
+    if (this.ackWaiters.size > 0) {
+      this.ackWaiters.get(id)?.();
+      this.ackWaiters.delete(id);
+    }
     this.targetById[id] = undefined;
     this.payloadById[id] = undefined;
     this.valuesById[id] = undefined;
@@ -290,6 +402,85 @@ export class Publisher {
     if (this.connection) this.connection.onWire--;
     this.inflightBytes -= this.bytesById[id] as number;
     this.handlers.acknowledged(this.tokenById[id] as number);
+  }
+
+  /**
+   * What the current connection carried that the broker had not acknowledged, for judging why it closed
+   * (close-causes.ts). Call it before `detach`.
+   */
+  sendEvidence(): SendEvidence {
+    const { qos } = this.options;
+    let unacknowledged = 0;
+    let first = 0;
+    if (this.connection) {
+      for (const id of this.inflightIds()) {
+        if (this.wireConnection[id] !== this.connectionSerial || this.stage[id] !== AWAITING_ACK || this.sent[id] === 0) continue;
+        unacknowledged++;
+        if (first === 0) first = id;
+      }
+    }
+    const suspectOf = (target: PublishTarget | undefined, payloadBytes: number): Suspect | undefined =>
+      target && { topic: target.topic, payloadBytes, topicAcknowledged: this.acknowledgedTargets.has(target) };
+    // QoS 0 has nothing to acknowledge: the last message written before the close is the best suspect there is.
+    const suspect =
+      qos === 0
+        ? this.lastConnection === this.connectionSerial && this.connection
+          ? suspectOf(this.lastTarget, this.lastBytes)
+          : undefined
+        : first === 0
+          ? undefined
+          : suspectOf(this.targetById[first], this.bytesById[first] as number);
+    return {
+      qos,
+      retain: this.encoder.retain,
+      unacknowledged,
+      suspect,
+      acknowledgedAny: this.acknowledgedAny,
+      largestAcknowledged: this.largestAcknowledged,
+    };
+  }
+
+  private startWatchdog(): void {
+    const timeoutMs = this.options.ackTimeoutMs;
+    if (this.watchdog || timeoutMs === undefined || this.options.qos === 0 || this.failure) return;
+    this.watchdog = setInterval(() => this.watch(timeoutMs), timeoutMs / WATCH_TICKS);
+    // The watch matters only while something else (the connection) keeps the process alive.
+    this.watchdog.unref();
+  }
+
+  /**
+   * One tick of the acknowledgement watch. Messages written on this connection more than `WATCH_TICKS` ticks ago and
+   * still unanswered are silent: the first time, the connection is to be replaced (the caller is told); a message
+   * that is silent a second time, after being sent again, fails the sync.
+   */
+  private watch(timeoutMs: number): void {
+    this.tick++;
+    if (this.inflight === 0 || !this.connection || this.silenceReported || this.failure) return;
+    const silent: number[] = [];
+    let repeated = false;
+    for (const id of this.inflightIds()) {
+      if (this.wireConnection[id] !== this.connectionSerial || this.sent[id] === 0 || this.tick - (this.wireTick[id] as number) <= WATCH_TICKS) continue;
+      silent.push(id);
+      if (this.silenced[id] === 1) repeated = true;
+    }
+    const first = silent[0];
+    if (first === undefined) return;
+    const description =
+      `${silent.length} message(s) at QoS ${this.options.qos} without ${ACK_NAMES[this.options.qos]} for ${timeoutMs / 1000} s (${field('ack_timeout_seconds')}), ` +
+      `the oldest on topic ${JSON.stringify(this.targetById[first]?.topic ?? '?')}`;
+    if (repeated) {
+      this.fail(
+        new TransientError(
+          `The broker left ${description}, again after the connector reconnected and sent them once more: it keeps the connection open but does not answer at QoS ${this.options.qos}. ` +
+            `Check the broker's log and load; if it is only slow, raise ${field('ack_timeout_seconds')}.`,
+          `silent twice: ${description}`,
+        ),
+      );
+      return;
+    }
+    for (const id of silent) this.silenced[id] = 1;
+    this.silenceReported = true;
+    this.handlers.silent?.(description);
   }
 
   /**
@@ -306,7 +497,7 @@ export class Publisher {
    * 43 ms each (1.5 to 1.9 s in all), and the sync took 4.1 s; waking at once, 1.4 s (a bare MQTT.js publisher: 1.6 s).
    */
   private afterAck(): void {
-    if (this.inflight === 0 && this.onIdle) {
+    if (this.inflight === 0 && this.holds === 0 && this.onIdle) {
       const idle = this.onIdle;
       this.onIdle = undefined;
       idle();
@@ -330,9 +521,26 @@ export class Publisher {
   private tooLarge(connection: ConnectionState, id: number, size: number): ConnectorError {
     const target = this.targetById[id] as PublishTarget;
     const { bytes, source } = connection.sizeLimit;
+    // The cheapest fix, when there is one: the user properties repeat the stream, namespace and time on every message.
+    const lean =
+      target.messageProperties.length > 0 || target.userPropertyBytes > 0
+        ? this.encoder.sizeWithoutUserProperties(target, this.bytesById[id] as number, connection.usesTopicAliases)
+        : size;
+    const fix =
+      lean <= bytes
+        ? `Turning off ${field('mqtt5_user_properties')} makes it ${lean} bytes, which fits; otherwise raise the broker's limit or leave out this record's large fields.`
+        : "Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.";
+    const line = this.lineById[id] as number;
+    const what = `${target.label} makes a ${size}-byte MQTT message, larger than the ${bytes} bytes ${source}. ${fix}`;
+    // Records name their input line; a message that has none (the check's) starts the sentence itself.
+    return new ConfigError(line > 0 ? `Input line ${line}: ${what}` : `${what.charAt(0).toUpperCase()}${what.slice(1)}`);
+  }
+
+  private qos2Unsupported(topic: string): ConnectorError {
     return new ConfigError(
-      `Input line ${this.lineById[id]}: ${target.label} makes a ${size}-byte MQTT message, larger than the ${bytes} bytes ${source}. ` +
-        "Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.",
+      `The broker answered a QoS 2 (exactly once) message on topic ${JSON.stringify(topic)} with PUBACK, the QoS 1 acknowledgement: it does not support QoS 2 and downgraded the message. ` +
+        `Set ${field('message_qos')} to AT_LEAST_ONCE.`,
+      'PUBACK for a QoS 2 PUBLISH',
     );
   }
 

@@ -6,7 +6,7 @@
 import type { Settings } from '../config/settings.js';
 import type { ConnectorError } from '../errors.js';
 import type { LogLevel } from '../airbyte/output.js';
-import { type Connection, connectBroker, describeLimits } from '../mqtt/connect.js';
+import { type Connection, confirmProtocolVersion, connectBroker, describeLimits } from '../mqtt/connect.js';
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
 import { PublishEncoder } from '../mqtt/packets.js';
@@ -27,7 +27,7 @@ export function channelClientId(clientId: string, index: number, count: number):
 
 /**
  * Connects every channel's first connection, in parallel. If any fails, the others are closed and the first failure is
- * what the sync reports.
+ * what the sync reports (a suspected protocol version confirmed or not first).
  */
 export async function connectChannels(settings: Settings): Promise<Connection[]> {
   const attempts = Array.from({ length: settings.connections }, (_, index) =>
@@ -37,7 +37,7 @@ export async function connectChannels(settings: Settings): Promise<Connection[]>
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (!failure) return results.map((result) => (result as PromiseFulfilledResult<Connection>).value);
   for (const result of results) if (result.status === 'fulfilled') result.value.client.end(true);
-  throw failure.reason;
+  throw await confirmProtocolVersion(settings, failure.reason);
 }
 
 export class Channel {
@@ -55,8 +55,14 @@ export class Channel {
     this.clientId = channelClientId(settings.clientId, index, settings.connections);
     this.publisher = new Publisher(
       new PublishEncoder(settings.qos, false, settings.mqttVersion === '5'),
-      { qos: settings.qos, maxInflight: settings.maxInflight, oneAtATime: settings.publisherSync, maxMessageBytes: settings.maxMessageBytes },
-      { acknowledged: events.acknowledged, failed: events.failed },
+      {
+        qos: settings.qos,
+        maxInflight: settings.maxInflight,
+        oneAtATime: settings.publisherSync,
+        maxMessageBytes: settings.maxMessageBytes,
+        ackTimeoutMs: settings.ackTimeoutMs,
+      },
+      { acknowledged: events.acknowledged, failed: events.failed, silent: (description) => this.silent(description) },
     );
     this.keeper = new ConnectionKeeper(
       { ...settings, clientId: this.clientId },
@@ -65,6 +71,7 @@ export class Channel {
         lost: (cause) => this.lost(cause),
         restored: (connection, attempts, downtimeMs) => this.restored(connection, attempts, downtimeMs),
         failed: events.failed,
+        evidence: () => this.publisher.sendEvidence(),
       },
       events.log,
     );
@@ -90,6 +97,12 @@ export class Channel {
   /** How this channel is named in log lines: "The connection" alone, or with its client ID among several. */
   private get name(): string {
     return this.single ? 'The connection' : `Connection ${this.index + 1} (client ID "${this.clientId}")`;
+  }
+
+  /** The broker stopped answering on a live connection: replace it, which sends the silent messages again. */
+  private silent(description: string): void {
+    this.events.log('WARN', `${this.name}: the broker left ${description} although the connection is up; reconnecting to send them again.`);
+    this.keeper.replace(description);
   }
 
   private lost(cause: string): void {

@@ -23,8 +23,9 @@ before(async () => {
 });
 after(() => broker.close());
 
+/** Failures of the publishing connection: delivery verification (its own connection through the proxy) stays off. */
 function config(port: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { broker_host: '127.0.0.1', broker_port: port, topic_pattern: 'fail/{namespace}/{stream}', ...overrides };
+  return { broker_host: '127.0.0.1', broker_port: port, topic_pattern: 'fail/{namespace}/{stream}', verify_delivery: false, ...overrides };
 }
 
 describe('write stops cleanly on bad input', () => {

@@ -76,6 +76,15 @@ describe('toSettings', () => {
     assert.match(configError({ broker_host: 'h', topic_pattern: 't', max_message_bytes: 10 }).message, /max_message_bytes/);
   });
 
+  it('reads the acknowledgement timeout, and verifies delivery only where MQTT cannot report refusals', () => {
+    const base = { broker_host: 'h', topic_pattern: 't' };
+    assert.equal(toSettings({ ...base, ack_timeout_seconds: 3 }).ackTimeoutMs, 3000);
+    assert.match(configError({ ...base, ack_timeout_seconds: 0 }).message, /ack_timeout_seconds/);
+    for (const version of ['3.1', '3.1.1'] as const) assert.equal(toSettings({ ...base, protocol_version: version }).verifyDelivery, true, version);
+    assert.equal(toSettings({ ...base, verify_delivery: false }).verifyDelivery, false);
+    assert.equal(toSettings({ ...base, protocol_version: '5' }).verifyDelivery, false, 'MQTT 5 reports refusals in PUBACK');
+  });
+
   it('maps every QoS name', () => {
     assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'AT_MOST_ONCE' }).qos, 0);
     assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'EXACTLY_ONCE' }).qos, 2);
@@ -227,6 +236,8 @@ describe('toSettings', () => {
       session_expiry_seconds: [keptSession, (s) => s.sessionExpirySeconds],
       shutdown_grace_seconds: [minimal, (s) => s.shutdownGraceMs / 1000],
       connections: [minimal, (s) => s.connections],
+      ack_timeout_seconds: [minimal, (s) => s.ackTimeoutMs / 1000],
+      verify_delivery: [minimal, (s) => s.verifyDelivery],
     };
     const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(([, schema]) => schema.default !== undefined);
     assert.ok(declared.length >= 15, 'spec.json declares its defaults');

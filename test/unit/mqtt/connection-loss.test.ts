@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { type Loss, QUICK_LOSS_MS, QUICK_LOSSES_TO_FAIL, decideOnLoss } from '../../../src/mqtt/connection-loss.js';
 import { ConfigError, TransientError } from '../../../src/errors.js';
+import type { SendEvidence } from '../../../src/mqtt/close-causes.js';
 
 const POLICY = { automaticReconnect: true, clientId: 'airbyte-sync-7' };
 const LONG_LIVED = QUICK_LOSS_MS * 10;
@@ -65,6 +66,63 @@ describe('decideOnLoss', () => {
       }
     });
   }
+
+  describe('with what the connection carried', () => {
+    const evidence = (overrides: Partial<SendEvidence>): SendEvidence => ({
+      qos: 2,
+      retain: false,
+      unacknowledged: 3,
+      suspect: { topic: 'airbyte/sales.eu/orders', payloadBytes: 120, topicAcknowledged: false },
+      acknowledgedAny: false,
+      largestAcknowledged: 0,
+      ...overrides,
+    });
+    const third = { livedMs: 10, quickLossesBefore: QUICK_LOSSES_TO_FAIL - 1 };
+
+    it('reconnects on a single loss, whatever was in flight', () => {
+      const decision = decideOnLoss(loss({ problem: 'ECONNRESET', livedMs: 10, evidence: evidence({}) }), POLICY);
+      assert.equal(decision.action, 'reconnect');
+      assert.equal(decision.action === 'reconnect' ? decision.cause : '', 'ECONNRESET');
+    });
+
+    it('blames what was sent, not a client ID clash, when the broker closes repeatedly with messages unanswered', () => {
+      const decision = decideOnLoss(loss({ ...third, evidence: evidence({}) }), POLICY);
+      assert.equal(decision.action, 'fail');
+      const error = decision.action === 'fail' ? decision.error : undefined;
+      assert.ok(error instanceof ConfigError);
+      assert.match(
+        error.message,
+        /closed the connection 3 times in a row within 2 s of accepting it, each time after receiving messages it did not acknowledge/,
+      );
+      assert.match(error.message, /the first a message at QoS 2, not retained, on topic "airbyte\/sales\.eu\/orders" \(payload 120 bytes\)/);
+      assert.match(error.message, /rather than another client taking the session over/);
+      assert.match(
+        error.message,
+        /Likely causes, most likely first: \(1\) the broker does not accept QoS 2 .*\(2\) the broker refuses characters in the topic/,
+      );
+      assert.doesNotMatch(error.message, /another client is connected/);
+    });
+
+    it('keeps the takeover diagnosis when nothing was awaiting an answer', () => {
+      const decision = decideOnLoss(loss({ ...third, evidence: evidence({ unacknowledged: 0, suspect: undefined }) }), POLICY);
+      assert.match(decision.action === 'fail' ? decision.error.message : '', /Most likely another client is connected with client ID "airbyte-sync-7"/);
+    });
+
+    it('keeps the takeover diagnosis on an MQTT 5 Session taken over, whatever was in flight', () => {
+      const decision = decideOnLoss(loss({ reasonCode: 0x8e, evidence: evidence({}) }), POLICY);
+      assert.match(decision.action === 'fail' ? decision.error.message : '', /^Another client connected with client ID "airbyte-sync-7"/);
+    });
+
+    it('lists the likely causes at once when reconnecting is off', () => {
+      const decision = decideOnLoss(loss({ evidence: evidence({ qos: 1 }) }), { ...POLICY, automaticReconnect: false });
+      const error = decision.action === 'fail' ? decision.error : undefined;
+      assert.ok(error instanceof TransientError);
+      assert.match(
+        error.message,
+        /is off\. It closed with 3 message\(s\) unacknowledged, the first a message at QoS 1, .*; if it did so over what it received: Likely causes, most likely first: \(1\) the broker refuses characters/,
+      );
+    });
+  });
 
   it('counts quick losses in a row and starts again after a connection that lived', () => {
     let quick = 0;
