@@ -53,7 +53,12 @@ export function withDestinationStats(state: StateMessage, counts: DestinationCou
 interface HeldState {
   /** Records numbered below this must all be acknowledged before the state may go out. */
   readonly coversBelow: number;
-  readonly line: string;
+  readonly state: StateMessage;
+  /** The stream of a STREAM state; undefined for GLOBAL and LEGACY states, which cover every stream. */
+  readonly stream: string | undefined;
+  readonly recordCount: number;
+  /** Rejected records it covers; a refusal that arrives after the state can still add to it (`recordRefused`). */
+  rejected: number;
 }
 
 export class Checkpoints {
@@ -82,18 +87,32 @@ export class Checkpoints {
     return this.received++;
   }
 
-  /**
-   * Counts record `key`'s latest record as rejected: it stays numbered (its state waits for it, and with a dead letter
-   * for that report's acknowledgement) and is counted in the next state's `rejectedRecordCount`.
-   */
-  recordRejected(key: string): void {
-    this.rejectedSinceStreamState.set(key, (this.rejectedSinceStreamState.get(key) ?? 0) + 1);
-    this.rejectedSinceGlobalState++;
-    this.rejectedTotal++;
-  }
-
   get recordsRejected(): number {
     return this.rejectedTotal;
+  }
+
+  /**
+   * Counts record `recordNumber` of stream `key` as rejected after the broker refused it, which may be after later
+   * states arrived: the count goes to the first held state that covers the record (and is of its stream, or global),
+   * or to the next state if none does yet. The record is still to be passed to `acknowledged` once done with.
+   */
+  recordRefused(recordNumber: number, key: string): void {
+    this.rejectedTotal++;
+    let streamCounted = false;
+    let globalCounted = false;
+    for (let i = this.heldHead; i < this.held.length && !(streamCounted && globalCounted); i++) {
+      const held = this.held[i];
+      if (!held || held.coversBelow <= recordNumber) continue;
+      if (held.stream === undefined && !globalCounted) {
+        held.rejected++;
+        globalCounted = true;
+      } else if (held.stream === key && !streamCounted) {
+        held.rejected++;
+        streamCounted = true;
+      }
+    }
+    if (!streamCounted) this.rejectedSinceStreamState.set(key, (this.rejectedSinceStreamState.get(key) ?? 0) + 1);
+    if (!globalCounted) this.rejectedSinceGlobalState++;
   }
 
   /** Returns the state lines (each with its stats) that this acknowledgement releases, in input order. */
@@ -110,12 +129,13 @@ export class Checkpoints {
     return this.release();
   }
 
-  /** Holds the state (stats computed now, from what preceded it) and returns whatever can be released already. */
+  /** Holds the state (its counts taken now, from what preceded it) and returns whatever can be released already. */
   stateReceived(state: StateMessage): string[] {
     let count: number;
     let rejected: number;
+    let key: string | undefined;
     if (state.scope.type === 'STREAM') {
-      const key = streamKey(state.scope.namespace, state.scope.stream);
+      key = streamKey(state.scope.namespace, state.scope.stream);
       count = this.sinceStreamState.get(key) ?? 0;
       this.sinceStreamState.set(key, 0);
       rejected = this.rejectedSinceStreamState.get(key) ?? 0;
@@ -126,8 +146,7 @@ export class Checkpoints {
       rejected = this.rejectedSinceGlobalState;
       this.rejectedSinceGlobalState = 0;
     }
-    const line = withDestinationStats(state, rejected > 0 ? { recordCount: count, rejectedRecordCount: rejected } : { recordCount: count });
-    this.held.push({ coversBelow: this.received, line });
+    this.held.push({ coversBelow: this.received, state, stream: key, recordCount: count, rejected });
     return this.release();
   }
 
@@ -153,7 +172,9 @@ export class Checkpoints {
     while (this.heldHead < this.held.length) {
       const next = this.held[this.heldHead];
       if (next === undefined || next.coversBelow > this.ackedBelow) break;
-      released.push(next.line);
+      // The counts are written now, when nothing before the state can still be refused.
+      const { recordCount, rejected } = next;
+      released.push(withDestinationStats(next.state, rejected > 0 ? { recordCount, rejectedRecordCount: rejected } : { recordCount }));
       this.held[this.heldHead++] = undefined;
     }
     if (this.heldHead === this.held.length) {

@@ -20,6 +20,7 @@ import { ConfigError, type ConnectorError, InputError, InterruptedError, asConne
 import { field } from '../config/spec.js';
 import { type Connection, brokerAddress } from '../mqtt/connect.js';
 import { type PublishTarget, publishTarget } from '../mqtt/packets.js';
+import type { Refusal } from '../mqtt/publisher.js';
 import { Channel, connectChannels } from '../sync/channel.js';
 import { prepareFormat } from '../payload/formats.js';
 import { Lane, type Publish } from '../sync/lane.js';
@@ -115,6 +116,8 @@ class WriteSync {
         if (token >= 0) this.emitStates(this.checkpoints.acknowledged(token));
       },
       failed: (error: ConnectorError) => this.fail(error),
+      // With rejected_records fail, a refusal fails the sync in the publisher itself.
+      refused: settings.rejectedRecords === 'fail' ? undefined : (refusal: Refusal) => this.refusedByBroker(refusal),
       log: (level: LogLevel, message: string) => this.output.log(level, message),
     };
     this.channels = connections.map((connection, index) => new Channel(index, settings, connection, events));
@@ -220,7 +223,7 @@ class WriteSync {
       if (prepared.kind === 'reject') return this.rejected(key, stream, prepared.reason, prepared.recordId, message.dataJson);
       const channel = this.channels[this.router.connectionFor(lane.route, prepared.key)] as Channel;
       const oversize = channel.publisher.oversize(prepared.target, prepared.bytes, prepared.values);
-      if (oversize > 0) return this.rejected(key, stream, this.tooLarge(lane, prepared, oversize, channel), prepared.recordId, message.dataJson);
+      if (oversize > 0) return this.rejected(key, stream, this.tooLarge(prepared, oversize, channel), prepared.recordId, message.dataJson);
       totals.bytes += prepared.bytes;
       if (prepared.tombstone) totals.tombstones++;
       if (this.truncation?.tracks(key)) this.truncation.written(key, prepared.target.topic);
@@ -236,13 +239,9 @@ class WriteSync {
     return undefined;
   }
 
-  private tooLarge(lane: Lane, prepared: Publish, size: number, channel: Channel): string {
-    const limit = channel.publisher.sizeLimit;
-    const properties = prepared.values.length > 0 ? `; turning off ${field('mqtt5_user_properties')} may make it fit` : '';
-    return (
-      `input line ${this.lineNumber}: ${lane.label} makes a ${size}-byte MQTT message, larger than the ${limit?.bytes ?? '?'} bytes ${limit?.source ?? ''}. ` +
-      `Nothing larger can be published to this broker: raise its limit or leave out this record's large fields${properties}`
-    );
+  private tooLarge(prepared: Publish, size: number, channel: Channel): string {
+    // Without its final full stop: the rejection adds what to set to go on past such records.
+    return `input line ${this.lineNumber}: ${channel.publisher.describeOversize(undefined, prepared.target, prepared.bytes, size).replace(/\.$/, '')}`;
   }
 
   /**
@@ -251,18 +250,52 @@ class WriteSync {
    * holds back the states after it until its report (if any) is acknowledged, so no state claims more than was done.
    */
   private rejected(key: string, stream: StreamLane, reason: string, recordId: string, dataJson: string): { channel: Channel; bytes: number } | undefined {
-    const policy = this.settings.rejectedRecords;
-    if (policy === 'fail') {
+    if (this.settings.rejectedRecords === 'fail') {
       // Reasons start with the input line, as every input error does.
       throw new ConfigError(
         `${reason.charAt(0).toUpperCase()}${reason.slice(1)}. Set ${field('rejected_records')} to skip or dead_letter to go on past such records.`,
       );
     }
-    stream.totals.rejected++;
     const token = this.checkpoints.recordReceived(key);
-    this.checkpoints.recordRejected(key);
+    return this.dropRecord(key, stream, reason, token, this.lineNumber, recordId, `"data":${dataJson}`, Buffer.byteLength(dataJson, 'utf8'));
+  }
+
+  /**
+   * The broker refused a record it was sent, for a reason of that record's own (MQTT 5 Not authorized, Topic Name
+   * invalid, Quota exceeded, Payload format invalid), and `rejected_records` says to go on: the record is rejected as
+   * if it had been refused before sending. Its report carries the message that was refused, not the record's data.
+   */
+  private refusedByBroker(refusal: Refusal): void {
+    const stream = this.lanes.get(refusal.target.source);
+    if (!stream || this.failure) {
+      this.fail(new ConfigError(`The broker refused ${refusal.target.label} on topic "${refusal.target.topic}": ${refusal.reason}.`));
+      return;
+    }
+    const reason = `input line ${refusal.line}: ${refusal.target.label} was refused by the broker on topic "${refusal.target.topic}": ${refusal.reason}`;
+    const message = refusal.payload === '' ? '"message":null' : `"message":${refusal.payload}`;
+    // The report takes the refused message's place in the window; the reader's own checks keep input within room.
+    this.dropRecord(refusal.target.source, stream, reason, refusal.token, refusal.line, undefined, message, Buffer.byteLength(refusal.payload, 'utf8'));
+  }
+
+  /**
+   * A rejected record, numbered `token`: counted as rejected (in the states that cover it and the stream's summary),
+   * then skipped with a warning, or reported on the dead letter topic. Its states wait until it is done with: at once
+   * when skipped, on the report's acknowledgement otherwise, so no state claims more than was done.
+   */
+  private dropRecord(
+    key: string,
+    stream: StreamLane,
+    reason: string,
+    token: number,
+    line: number,
+    recordId: string | undefined,
+    body: string,
+    bodyBytes: number,
+  ): { channel: Channel; bytes: number } | undefined {
+    stream.totals.rejected++;
+    this.checkpoints.recordRefused(token, key);
     const deadLetter = this.deadLetter;
-    if (policy === 'skip' || !deadLetter) {
+    if (this.settings.rejectedRecords === 'skip' || !deadLetter) {
       this.output.log('WARN', `Skipped ${reason}.`);
       this.emitStates(this.checkpoints.acknowledged(token));
       return undefined;
@@ -270,15 +303,17 @@ class WriteSync {
     const { route } = stream.lane;
     const head =
       `{"reason":${JSON.stringify(reason)},"stream":${route.streamJson},"namespace":${route.namespace === undefined ? 'null' : JSON.stringify(route.namespace)}` +
-      `,"line":${this.lineNumber},"record_id":${JSON.stringify(recordId)}`;
-    const channel = this.channels[this.router.connectionFor(stream.lane.route, undefined)] as Channel;
-    let report = `${head},"data":${dataJson}}`;
+      `,"line":${line},"record_id":${recordId === undefined ? 'null' : JSON.stringify(recordId)}`;
+    const channel = this.channels[this.router.connectionFor(route, undefined)] as Channel;
+    let report = `${head},${body}}`;
     let bytes = Buffer.byteLength(report, 'utf8');
     if (channel.publisher.oversize(deadLetter, bytes, []) > 0) {
-      report = `${head},"data_bytes":${Buffer.byteLength(dataJson, 'utf8')}}`;
+      // Too large for the broker with the record in it: the report says how large the record was instead.
+      const name = body.startsWith('"data"') ? 'data_bytes' : 'message_bytes';
+      report = `${head},"${name}":${bodyBytes}}`;
       bytes = Buffer.byteLength(report, 'utf8');
     }
-    channel.publisher.send(deadLetter, report, bytes, [], token, this.lineNumber);
+    channel.publisher.send(deadLetter, report, bytes, [], token, line);
     return { channel, bytes };
   }
 

@@ -34,6 +34,8 @@ export interface PublishTarget {
   readonly label: string;
   /** The topic, or for per-key topics the stream's filter: what counts and summaries are kept by. */
   readonly group: string;
+  /** Whose messages these are, for the caller (the sync's stream key); empty when it does not say. */
+  readonly source: string;
 }
 
 export interface TargetOptions {
@@ -49,6 +51,7 @@ export interface TargetOptions {
   readonly aliasable?: boolean;
   readonly label?: string;
   readonly group?: string;
+  readonly source?: string;
 }
 
 /** Values of a message's own user properties, in the order its target names them: ASCII text (numbers, UUIDs). */
@@ -95,6 +98,7 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
     userPropertyBytes,
     label: options.label ?? `the message to topic "${topic}"`,
     group: options.group ?? topic,
+    source: options.source ?? '',
   };
 }
 

@@ -23,7 +23,7 @@
 import type { Acknowledgement, ConnectionPort } from './connection-port.js';
 import { ConnectionState, MAX_PACKET_IDS, type SendOptions, windowSize } from './connection-state.js';
 import { ConfigError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
-import { NO_MATCHING_SUBSCRIBERS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
+import { NO_MATCHING_SUBSCRIBERS, RECORD_REFUSALS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
 import type { QoS } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import type { SendEvidence, Suspect } from './close-causes.js';
@@ -54,10 +54,25 @@ interface PublisherHandlers {
   /** The broker refused a message; publishing cannot go on. Called at most once. */
   failed(error: ConnectorError): void;
   /**
+   * The broker refused one message with a reason that concerns that message only (`RECORD_REFUSALS`), and the options
+   * say such refusals are the caller's to handle: the message is dropped, not acknowledged. Without this handler, a
+   * refusal fails publishing.
+   */
+  refused?(refusal: Refusal): void;
+  /**
    * Messages have waited `ackTimeoutMs` on this connection without an answer; `description` says how many, at which
    * QoS, and since when. The connection should be replaced, which sends them again. At most once per connection.
    */
   silent?(description: string): void;
+}
+
+/** A message the broker refused, as `PublisherHandlers.refused` reports it. */
+export interface Refusal {
+  readonly token: number;
+  readonly line: number;
+  readonly target: PublishTarget;
+  readonly payload: string;
+  readonly reason: string;
 }
 
 const FREE = 0;
@@ -361,6 +376,15 @@ export class Publisher {
     const target = this.targetById[id];
     const reason = ack.reasonCode;
     if (isFailure(reason)) {
+      const onRefused = this.handlers.refused;
+      if (onRefused && target && RECORD_REFUSALS.has(reason)) {
+        const refusal = { token: this.tokenById[id] as number, line: this.lineById[id] as number, target, payload: this.payloadById[id] as string };
+        this.free(id);
+        onRefused({ ...refusal, reason: describeReason(reason) });
+        this.sendQueued();
+        this.afterAck();
+        return;
+      }
       this.fail(this.refused(target?.topic ?? '?', reason));
       return;
     }
@@ -389,6 +413,13 @@ export class Publisher {
   }
 
   private complete(id: number): void {
+    const token = this.tokenById[id] as number;
+    this.free(id);
+    this.handlers.acknowledged(token);
+  }
+
+  /** Forgets message `id`: its slot, its bytes, its place in the window. */
+  private free(id: number): void {
     this.stage[id] = FREE;
     this.silenced[id] = 0;
     if (this.ackWaiters.size > 0) {
@@ -401,7 +432,6 @@ export class Publisher {
     this.inflight--;
     if (this.connection) this.connection.onWire--;
     this.inflightBytes -= this.bytesById[id] as number;
-    this.handlers.acknowledged(this.tokenById[id] as number);
   }
 
   /**
@@ -422,17 +452,19 @@ export class Publisher {
     const suspectOf = (target: PublishTarget | undefined, payloadBytes: number): Suspect | undefined =>
       target && { topic: target.topic, payloadBytes, topicAcknowledged: this.acknowledgedTargets.has(target) };
     // QoS 0 has nothing to acknowledge: the last message written before the close is the best suspect there is.
-    const suspect =
+    const suspectTarget =
       qos === 0
         ? this.lastConnection === this.connectionSerial && this.connection
-          ? suspectOf(this.lastTarget, this.lastBytes)
+          ? this.lastTarget
           : undefined
         : first === 0
           ? undefined
-          : suspectOf(this.targetById[first], this.bytesById[first] as number);
+          : this.targetById[first];
+    const suspect = suspectOf(suspectTarget, qos === 0 ? this.lastBytes : (this.bytesById[first] as number));
     return {
       qos,
-      retain: this.encoder.retain,
+      // Retain is the stream's (its sync mode, message_retained): the suspect's flag is the one that counts.
+      retain: this.encoder.retain || suspectTarget?.retain === true,
       unacknowledged,
       suspect,
       acknowledgedAny: this.acknowledgedAny,
@@ -519,21 +551,30 @@ export class Publisher {
   }
 
   private tooLarge(connection: ConnectionState, id: number, size: number): ConnectorError {
-    const target = this.targetById[id] as PublishTarget;
-    const { bytes, source } = connection.sizeLimit;
+    const what = this.describeOversize(connection, this.targetById[id] as PublishTarget, this.bytesById[id] as number, size);
+    const line = this.lineById[id] as number;
+    // Records name their input line; a message that has none (the check's) starts the sentence itself.
+    return new ConfigError(line > 0 ? `Input line ${line}: ${what}` : `${what.charAt(0).toUpperCase()}${what.slice(1)}`);
+  }
+
+  /**
+   * Why a message of `size` bytes (its `oversize`) cannot be sent, and the cheapest fix: `the record of stream "users"
+   * makes a 395-byte MQTT message, larger than the 256 bytes the broker accepts (...). Turning off ... makes it 201
+   * bytes, which fits; ...`.
+   */
+  describeOversize(connection: ConnectionState | undefined, target: PublishTarget, payloadBytes: number, size: number): string {
+    const sizing = connection ?? this.sizingConnection;
+    const { bytes, source } = sizing?.sizeLimit ?? { bytes: 0, source: '' };
     // The cheapest fix, when there is one: the user properties repeat the stream, namespace and time on every message.
     const lean =
       target.messageProperties.length > 0 || target.userPropertyBytes > 0
-        ? this.encoder.sizeWithoutUserProperties(target, this.bytesById[id] as number, connection.usesTopicAliases)
+        ? this.encoder.sizeWithoutUserProperties(target, payloadBytes, sizing?.usesTopicAliases ?? false)
         : size;
     const fix =
       lean <= bytes
         ? `Turning off ${field('mqtt5_user_properties')} makes it ${lean} bytes, which fits; otherwise raise the broker's limit or leave out this record's large fields.`
         : "Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.";
-    const line = this.lineById[id] as number;
-    const what = `${target.label} makes a ${size}-byte MQTT message, larger than the ${bytes} bytes ${source}. ${fix}`;
-    // Records name their input line; a message that has none (the check's) starts the sentence itself.
-    return new ConfigError(line > 0 ? `Input line ${line}: ${what}` : `${what.charAt(0).toUpperCase()}${what.slice(1)}`);
+    return `${target.label} makes a ${size}-byte MQTT message, larger than the ${bytes} bytes ${source}. ${fix}`;
   }
 
   private qos2Unsupported(topic: string): ConnectorError {

@@ -9,6 +9,13 @@
 export const NO_MATCHING_SUBSCRIBERS = 0x10;
 export const SESSION_TAKEN_OVER = 0x8e;
 
+/**
+ * Refusals of one message that say nothing about the connection or the messages after it: Not authorized (0x87), Topic
+ * Name invalid (0x90), Quota exceeded (0x97), Payload format invalid (0x99). With `rejected_records` other than fail,
+ * such a record is rejected (skipped or reported) and the sync goes on.
+ */
+export const RECORD_REFUSALS: ReadonlySet<number> = new Set([0x87, 0x90, 0x97, 0x99]);
+
 interface Reason {
   readonly name: string;
   readonly repeats: boolean;

@@ -10,13 +10,15 @@ import { type Connection, confirmProtocolVersion, connectBroker, describeLimits 
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
 import { PublishEncoder } from '../mqtt/packets.js';
-import { Publisher } from '../mqtt/publisher.js';
+import { Publisher, type Refusal } from '../mqtt/publisher.js';
 
 export interface ChannelEvents {
   /** The message sent with this token is acknowledged. */
   acknowledged(token: number): void;
   /** The channel cannot go on (the broker refused a message, or the connection could not be kept); at most once. */
   failed(error: ConnectorError): void;
+  /** The broker refused one message for a reason of its own (publisher.ts); absent, such a refusal fails the sync. */
+  refused?(refusal: Refusal): void;
   log(level: LogLevel, message: string): void;
 }
 
@@ -62,7 +64,7 @@ export class Channel {
         maxMessageBytes: settings.maxMessageBytes,
         ackTimeoutMs: settings.ackTimeoutMs,
       },
-      { acknowledged: events.acknowledged, failed: events.failed, silent: (description) => this.silent(description) },
+      { acknowledged: events.acknowledged, failed: events.failed, refused: events.refused, silent: (description) => this.silent(description) },
     );
     this.keeper = new ConnectionKeeper(
       { ...settings, clientId: this.clientId },

@@ -93,7 +93,9 @@ export class DeliveryCheck {
     const answers = unique.map(
       (filter) =>
         new Promise<string | undefined>((resolve) => {
-          client.subscribe(filter, { qos: 1 }, (err) => resolve(err ? filter : undefined));
+          // QoS 0: a stream's filter may hold thousands of retained keys, which the broker sends first; at QoS 1 a
+          // default Mosquitto drops all but about 1,020 of them, the probe included (retained-scan.ts).
+          client.subscribe(filter, { qos: 0 }, (err) => resolve(err ? filter : undefined));
         }),
     );
     let timer: NodeJS.Timeout | undefined;

@@ -6,7 +6,7 @@
  * Keyed streams (a `{key}` topic, or a sync mode that keeps one retained message per key) put each record on its
  * key's topic; a CDC delete there becomes a zero-byte retained message, which removes the key from the broker.
  */
-import { type StreamRoute, describeStream } from '../airbyte/catalog.js';
+import { type StreamRoute, describeStream, streamKey } from '../airbyte/catalog.js';
 import { findPath } from '../airbyte/raw-json.js';
 import type { Settings } from '../config/settings.js';
 import { type MessageValues, NO_VALUES, type PublishTarget, publishTarget, retarget } from '../mqtt/packets.js';
@@ -101,6 +101,7 @@ export class Lane {
       aliasable: !route.keyed,
       label: this.label,
       group: route.topicName,
+      source: streamKey(route.namespace, route.name),
     };
     this.target = publishTarget(route.keyed ? route.topicName : route.topic.before, {
       ...common,

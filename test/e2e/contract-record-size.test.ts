@@ -44,7 +44,14 @@ interface Measured {
 describe('records of any length', { skip }, () => {
   let broker: Mosquitto;
   let subscriber: Subscriber;
-  const config = (): Record<string, unknown> => ({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'size/{stream}' });
+  // Delivery verification would hold a second copy of the first record (the one it waits to see come back): this
+  // measures reading and publishing the line.
+  const config = (): Record<string, unknown> => ({
+    broker_host: '127.0.0.1',
+    broker_port: broker.port,
+    topic_pattern: 'size/{stream}',
+    verify_delivery: false,
+  });
 
   before(async () => {
     broker = await startMosquitto();

@@ -307,3 +307,61 @@ describe('Publisher holds', () => {
     assert.equal(publisher.hasRoom, false);
   });
 });
+
+describe('Publisher and refusals the caller handles (rejected_records skip or dead_letter)', () => {
+  for (const [qos, ack] of [
+    [1, 'puback'],
+    [2, 'pubrec'],
+  ] as const) {
+    it(`at QoS ${qos}, hands a ${ack} refusal of one record to the caller, frees its place and goes on`, async () => {
+      const refusals: { token: number; line: number; reason: string; payload: string }[] = [];
+      const acknowledged: number[] = [];
+      const failures: ConnectorError[] = [];
+      const publisher = new Publisher(
+        new PublishEncoder(qos, false, true),
+        { qos, maxInflight: 2, oneAtATime: false, maxMessageBytes: MQTT_MAX_PACKET_BYTES },
+        {
+          acknowledged: (token) => acknowledged.push(token),
+          failed: (error) => failures.push(error),
+          refused: ({ token, line, reason, payload }) => refusals.push({ token, line, reason, payload }),
+        },
+      );
+      const port = new FakePort({ protocolVersion: 5 });
+      publisher.attach(port);
+      for (const token of [0, 1, 2]) publisher.send(USERS, `{"n":${token}}`, 7, ['1700000000000'], token, 100 + token);
+      await nextTurn();
+      port.acknowledge(ack, 1, 0x87);
+      await nextTurn();
+      // The refused message's place in the window goes to the third message.
+      assert.equal(port.packets.filter((p) => p.cmd === 'publish').length, 3);
+      assert.deepEqual(refusals, [{ token: 0, line: 100, reason: 'Not authorized (reason code 0x87)', payload: '{"n":0}' }]);
+      port.acknowledge(ack, 2);
+      port.acknowledge(ack, 3);
+      if (qos === 2) {
+        await nextTurn();
+        port.acknowledge('pubcomp', 2);
+        port.acknowledge('pubcomp', 3);
+      }
+      await publisher.drain();
+      assert.deepEqual(acknowledged, [1, 2], 'the refused message is never counted as delivered');
+      assert.deepEqual(failures, []);
+    });
+  }
+
+  it('still fails on a refusal that is not about the one record (0x80 Unspecified error)', async () => {
+    const failures: ConnectorError[] = [];
+    const refused: number[] = [];
+    const publisher = new Publisher(
+      new PublishEncoder(1, false, true),
+      { qos: 1, maxInflight: 10, oneAtATime: false, maxMessageBytes: MQTT_MAX_PACKET_BYTES },
+      { acknowledged: () => undefined, failed: (error) => failures.push(error), refused: ({ token }) => refused.push(token) },
+    );
+    const port = new FakePort({ protocolVersion: 5 });
+    publisher.attach(port);
+    publisher.send(USERS, '{}', 2, ['1700000000000'], 0, 1);
+    await nextTurn();
+    port.acknowledge('puback', 1, 0x80);
+    assert.equal(failures.length, 1);
+    assert.deepEqual(refused, []);
+  });
+});
