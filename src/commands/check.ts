@@ -62,9 +62,13 @@ function describeConnection(settings: Settings, connection: Connection): string 
     settings.maxMessagesPerSecond === undefined ? '' : `${settings.maxMessagesPerSecond} message(s)`,
     settings.maxBytesPerSecond === undefined ? '' : `${settings.maxBytesPerSecond} payload byte(s)`,
   ].filter(Boolean);
+  // A pattern of the user's own that starts with $ is kept (AWS IoT's $aws/...), but brokers treat such topics apart.
+  const dollar = settings.topicPattern.startsWith('$')
+    ? ` Note: topics that start with $ are the broker's own: many brokers refuse client messages there or deliver them only to subscriptions that name them (a # subscription never receives them).`
+    : '';
   return (
     `Connected to ${brokerAddress(settings)}${tls} with MQTT ${settings.mqttVersion} as client "${clientId}". ` +
-    `Broker limits: ${describeLimits(connection.limits)}.${parallel}${rate.length > 0 ? ` Publishing is limited to ${rate.join(' and ')} per second.` : ''}`
+    `Broker limits: ${describeLimits(connection.limits)}.${parallel}${rate.length > 0 ? ` Publishing is limited to ${rate.join(' and ')} per second.` : ''}${dollar}`
   );
 }
 

@@ -104,6 +104,36 @@ describe('NATS', { skip }, () => {
       assert.equal(result.states().length, 0);
     });
 
+    it('topic_value_escaping strict: the same stream syncs, with . and spaces in values escaped, keys decodable', async () => {
+      const stream = { name: 'order lines', namespace: 'eu.west' };
+      const catalog = {
+        streams: [
+          {
+            stream: { ...stream, json_schema: { type: 'object' }, supported_sync_modes: ['incremental'] },
+            sync_mode: 'incremental',
+            destination_sync_mode: 'append',
+            primary_key: [['sku']],
+          },
+        ],
+      };
+      const subscriber = await subscribe(nats.url, 'strict/#');
+      try {
+        const input = [recordLine(stream, { sku: 'a.b c' }), streamStateLine(stream, 1)].join('\n');
+        const result = await runWrite(
+          { ...base(), topic_pattern: 'strict/{namespace}/{stream}/{key}', topic_value_escaping: 'strict', message_qos: 'AT_LEAST_ONCE' },
+          catalog,
+          `${input}\n`,
+        );
+        assert.equal(result.code, 0, result.stdout);
+        assert.equal(result.states().length, 1);
+        const [delivery] = await subscriber.waitFor(1);
+        assert.equal(delivery?.topic, 'strict/eu_west/order_lines/a%2Eb%20c');
+        assert.equal(decodeURIComponent(delivery?.topic.split('/')[3] ?? ''), 'a.b c');
+      } finally {
+        await subscriber.close();
+      }
+    });
+
     it('a space in the test topic: check fails naming the topic characters first', async () => {
       const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't', topic_test: 'check/with space' }));
       assert.equal(outcome, 'FAILED');

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { logMessages, runWrite } from '../support/connector.js';
+import { logMessages, runCheck, runWrite } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
@@ -50,6 +50,16 @@ describe('topics that would lose or merge data, against Mosquitto', { skip }, ()
     } finally {
       await subscriber.close();
     }
+  });
+
+  it('check notes that a pattern starting with $ gives topics brokers treat apart', async () => {
+    const result = await runCheck({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: '$aws/things/{stream}' });
+    const [status] = result.ofType('CONNECTION_STATUS');
+    const connectionStatus = status?.connectionStatus as { status: string; message: string };
+    assert.equal(connectionStatus.status, 'SUCCEEDED');
+    assert.match(connectionStatus.message, /topics that start with \$ are the broker's own/);
+    const plain = await runCheck({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'aws/things/{stream}' });
+    assert.doesNotMatch(JSON.stringify(plain.ofType('CONNECTION_STATUS')), /start with \$/);
   });
 
   it('refuses streams whose messages would be indistinguishable on one topic, naming both and suggesting {namespace}', async () => {
