@@ -65,14 +65,7 @@ export class Keyspace {
 
   /** Adds a key (a topic); adding one that is held already changes nothing. */
   add(topic: string): void {
-    if ((this.count + 1) / this.capacity > MAX_LOAD) this.grow();
-    const [high, low] = hashHalves(topic);
-    const slot = this.find(high, low);
-    if (this.words[slot * 2] === EMPTY_HIGH) {
-      this.words[slot * 2] = high;
-      this.words[slot * 2 + 1] = low;
-      this.count++;
-    }
+    this.hold(topic);
   }
 
   /**
@@ -80,14 +73,7 @@ export class Keyspace {
    * if its hash equals that of an old key the sync did not write (which is then kept, not cleared).
    */
   mark(topic: string): void {
-    if ((this.count + 1) / this.capacity > MAX_LOAD) this.grow();
-    const [high, low] = hashHalves(topic);
-    const slot = this.find(high, low);
-    if (this.words[slot * 2] === EMPTY_HIGH) {
-      this.words[slot * 2] = high;
-      this.words[slot * 2 + 1] = low;
-      this.count++;
-    }
+    const slot = this.hold(topic);
     if (this.marks[slot] === 0) {
       this.marks[slot] = 1;
       this.marked++;
@@ -107,6 +93,19 @@ export class Keyspace {
     const [high, low] = hashHalves(topic);
     const slot = this.find(high, low);
     return this.words[slot * 2] !== EMPTY_HIGH && this.marks[slot] === 0;
+  }
+
+  /** The slot of `topic`, added first when it is not held. */
+  private hold(topic: string): number {
+    if ((this.count + 1) / this.capacity > MAX_LOAD) this.grow();
+    const [high, low] = hashHalves(topic);
+    const slot = this.find(high, low);
+    if (this.words[slot * 2] === EMPTY_HIGH) {
+      this.words[slot * 2] = high;
+      this.words[slot * 2 + 1] = low;
+      this.count++;
+    }
+    return slot;
   }
 
   /** The slot holding (high, low), or the empty slot where it would go. */

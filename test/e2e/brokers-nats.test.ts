@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type RunResult, runCheck, runWrite } from '../support/connector.js';
+import { runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { type Nats, natsSkipReason, startNats } from '../support/nats.js';
 import { syncThreeRecords } from '../support/scenario.js';
@@ -13,13 +13,6 @@ import { subscribe } from '../support/subscriber.js';
 
 const skip = natsSkipReason();
 if (skip) process.stderr.write(`${skip}\n`);
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, `check must exit 0: ${result.stdout}${result.stderr}`);
-  const statuses = result.ofType('CONNECTION_STATUS');
-  assert.equal(statuses.length, 1, result.stdout);
-  return statuses[0]?.connectionStatus as { status: string; message: string };
-}
 
 describe('NATS', { skip }, () => {
   let nats: Nats;

@@ -4,7 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
-import { type RunResult, runCheck } from '../support/connector.js';
+import { runCheck, checkStatus as status } from '../support/connector.js';
 import { freePort } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
 
@@ -22,13 +22,6 @@ before(async () => {
   });
 });
 after(() => broker.close());
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, `check must exit 0: ${result.stdout}${result.stderr}`);
-  const statuses = result.ofType('CONNECTION_STATUS');
-  assert.equal(statuses.length, 1, result.stdout);
-  return statuses[0]?.connectionStatus as { status: string; message: string };
-}
 
 describe('check', () => {
   it('reports parallel connections and rate limits, connecting as the first of the clients a sync would use', async () => {

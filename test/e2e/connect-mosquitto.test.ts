@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type TestCertificates, generateCertificates, opensslSkipReason } from '../support/certs.js';
-import { type RunResult, runCheck, runWrite } from '../support/connector.js';
+import { type RunResult, runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { findExecutable, type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import { startProxy } from '../support/proxy.js';
@@ -20,11 +20,6 @@ import { type Subscriber, subscribe } from '../support/subscriber.js';
 const skip = mosquittoSkipReason() ?? opensslSkipReason();
 const USER = 'airbyte';
 const PASSWORD = 'pa55:word/with@special%chars';
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, result.stdout + result.stderr);
-  return result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status: string; message: string };
-}
 
 function failed(result: RunResult, pattern: RegExp): void {
   const { status: outcome, message } = status(result);

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RunResult, runCheck, runWrite } from '../support/connector.js';
+import { runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine } from '../support/messages.js';
 import { findExecutable, freePort, type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
@@ -25,12 +25,6 @@ function passwordFile(): string {
   const file = join(dir, 'passwd');
   execFileSync(findExecutable('mosquitto_passwd') ?? 'mosquitto_passwd', ['-c', '-b', file, USER, PASSWORD]);
   return readFileSync(file, 'utf8');
-}
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, result.stdout + result.stderr);
-  assert.equal(result.ofType('TRACE').length, 0, result.stdout);
-  return result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status: string; message: string };
 }
 
 describe('credentials', { skip }, () => {

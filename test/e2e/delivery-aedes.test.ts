@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
-import { type RunResult, logMessages, runCheck, runWrite } from '../support/connector.js';
+import { logMessages, runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 
 let broker: EmbeddedBroker;
@@ -30,11 +30,6 @@ before(async () => {
   broker.aedes.on('clientDisconnect', (client) => void disconnected.push(client.id));
 });
 after(() => broker.close());
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, `check must exit 0: ${result.stdout}${result.stderr}`);
-  return result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status: string; message: string };
-}
 
 describe('delivery verification', () => {
   it('check succeeds, saying it could not verify, when the subscription is refused', async () => {

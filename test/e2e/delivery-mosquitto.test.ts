@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type RunResult, logMessages, runCheck, runWrite } from '../support/connector.js';
+import { logMessages, runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { type Mosquitto, findExecutable, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
@@ -41,13 +41,6 @@ function passwordFile(): string {
   const text = readFileSync(file, 'utf8');
   rmSync(dir, { recursive: true, force: true });
   return text;
-}
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, `check must exit 0: ${result.stdout}${result.stderr}`);
-  const statuses = result.ofType('CONNECTION_STATUS');
-  assert.equal(statuses.length, 1, result.stdout);
-  return statuses[0]?.connectionStatus as { status: string; message: string };
 }
 
 describe('delivery against Mosquitto access rules', { skip }, () => {

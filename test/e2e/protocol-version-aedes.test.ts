@@ -9,7 +9,7 @@ import { type Server, type Socket, connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
-import { type RunResult, runCheck, runWrite } from '../support/connector.js';
+import { runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine } from '../support/messages.js';
 
 let broker: EmbeddedBroker;
@@ -59,11 +59,6 @@ async function front(levels: readonly number[]): Promise<{ port: number; refused
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, `check must exit 0: ${result.stdout}${result.stderr}`);
-  return result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status: string; message: string };
 }
 
 describe('a broker that closes the connection on an MQTT version it does not speak', () => {

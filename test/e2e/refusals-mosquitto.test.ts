@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type RunResult, runCheck, runWrite } from '../support/connector.js';
+import { runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 
@@ -14,13 +14,6 @@ const skip = mosquittoSkipReason();
 const STREAM = { name: 'orders', namespace: 'shop' };
 const CATALOG = catalogOf([STREAM]);
 const INPUT = [1, 2, 3].flatMap((i) => [recordLine(STREAM, { i }), streamStateLine(STREAM, i)]).join('\n');
-
-function status(result: RunResult): { status: string; message: string } {
-  assert.equal(result.code, 0, `check must exit 0: ${result.stdout}${result.stderr}`);
-  const statuses = result.ofType('CONNECTION_STATUS');
-  assert.equal(statuses.length, 1, result.stdout);
-  return statuses[0]?.connectionStatus as { status: string; message: string };
-}
 
 describe('Mosquitto refusing by closing the connection', { skip }, () => {
   let limited: Mosquitto;

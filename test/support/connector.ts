@@ -1,4 +1,5 @@
 /** Runs the built connector as a separate process, exactly as the platform does, and parses what it prints. */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,6 +151,18 @@ export function writeTempJson(contents: Record<string, unknown>): string {
   const path = join(dir, 'file.json');
   writeFileSync(path, JSON.stringify(contents));
   return path;
+}
+
+/**
+ * The one CONNECTION_STATUS of a `check` run, which must have exited 0 without a TRACE: every failure a user can fix is
+ * a FAILED status, never a crash.
+ */
+export function checkStatus(result: RunResult): { status: string; message: string } {
+  assert.equal(result.code, 0, `check must exit 0: ${result.stdout}${result.stderr}`);
+  assert.equal(result.ofType('TRACE').length, 0, result.stdout);
+  const statuses = result.ofType('CONNECTION_STATUS');
+  assert.equal(statuses.length, 1, result.stdout);
+  return statuses[0]?.connectionStatus as { status: string; message: string };
 }
 
 export function runCheck(config: Record<string, unknown>, options: RunOptions = {}): Promise<RunResult> {
