@@ -12,7 +12,8 @@ import { type StreamTopic, type TopicEscaping, keyFilter, patternHasKey, streamT
 export type PrimaryKey = readonly (readonly string[])[];
 
 /** The sync modes that mean something on the broker; the spec's `supported_destination_sync_modes` lists them. */
-export type SyncMode = 'append' | 'append_dedup' | 'overwrite' | 'overwrite_dedup';
+export const SYNC_MODES = ['append', 'append_dedup', 'overwrite', 'overwrite_dedup'] as const;
+export type SyncMode = (typeof SYNC_MODES)[number];
 
 /** What the configured catalog says about a stream, checked. */
 export interface ConfiguredStream {
