@@ -78,7 +78,6 @@ export class Checkpoints {
   /** Rejected records (skipped or sent to the dead letter topic), counted the same way as records. */
   private readonly rejectedSinceStreamState = new Map<string, number>();
   private rejectedSinceGlobalState = 0;
-  private rejectedTotal = 0;
 
   /** Numbers the next record of stream `key` and counts it; returns its number, to be passed to `acknowledged`. */
   recordReceived(key: string): number {
@@ -87,17 +86,12 @@ export class Checkpoints {
     return this.received++;
   }
 
-  get recordsRejected(): number {
-    return this.rejectedTotal;
-  }
-
   /**
    * Counts record `recordNumber` of stream `key` as rejected after the broker refused it, which may be after later
    * states arrived: the count goes to the first held state that covers the record (and is of its stream, or global),
    * or to the next state if none does yet. The record is still to be passed to `acknowledged` once done with.
    */
   recordRefused(recordNumber: number, key: string): void {
-    this.rejectedTotal++;
     let streamCounted = false;
     let globalCounted = false;
     for (let i = this.heldHead; i < this.held.length && !(streamCounted && globalCounted); i++) {

@@ -9,6 +9,8 @@ import { readFile } from 'node:fs/promises';
 // anyway, while importing uuid added 24 ms of CPU to every start (Node 20, unbundled).
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../errors.js';
+import type { MessageFormat } from '../payload/formats.js';
+import type { RecordIdKind } from '../payload/record-id.js';
 import { type TopicEscaping, patternProblem, topicProblem } from '../payload/topic.js';
 import { parseBrokerUrl } from './broker-url.js';
 import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
@@ -16,8 +18,6 @@ import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
 import { REDACTED, Redactor } from '../airbyte/redaction.js';
 
 export type QoS = 0 | 1 | 2;
-export type MessageFormat = 'airbyte_envelope' | 'data' | 'airbyte_v2' | 'cloudevents';
-export type RecordIdKind = 'random' | 'deterministic';
 export type RejectedRecords = 'fail' | 'skip' | 'dead_letter';
 export type OverwriteCleanup = 'after_complete' | 'end_of_input';
 type MqttVersion = '3.1' | '3.1.1' | '5';

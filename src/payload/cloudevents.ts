@@ -36,7 +36,7 @@
  */
 import type { FormatStream, RecordParts } from './formats.js';
 import { rfc3339 } from './emitted-at.js';
-import { isScalar, type KeyValue } from './key-values.js';
+import { isScalar, type KeyValue, keyValueText } from './key-values.js';
 
 export const CLOUDEVENTS_TYPE = 'io.airbyte.record';
 /** The MQTT 5 Content Type of a structured-mode event in the JSON format. */
@@ -78,8 +78,7 @@ export function keySubject(values: readonly KeyValue[]): string | undefined {
   const parts = values.map((value) => {
     // Numbers and booleans are digits, signs, dots and letters: nothing to escape.
     if (value.kind !== 'string') return value.json;
-    const text = value.json.includes('\\') ? (JSON.parse(value.json) as string) : value.json.slice(1, -1);
-    return text.replace(SUBJECT_ESCAPED, escapeSubjectChar);
+    return keyValueText(value).replace(SUBJECT_ESCAPED, escapeSubjectChar);
   });
   const subject = parts.join('/');
   return subject === '' ? undefined : subject;

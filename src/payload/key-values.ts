@@ -80,6 +80,13 @@ export function keyValues(dataJson: string, paths: readonly KeyPath[]): KeyValue
   });
 }
 
+/** A key value as text: a string's characters (its escapes decoded), a number or boolean exactly as written. */
+export function keyValueText(value: KeyValue): string {
+  if (value.kind !== 'string') return value.json;
+  // Most keys have no escapes: slicing off the quotes is then the whole decoding.
+  return value.json.includes('\\') ? (JSON.parse(value.json) as string) : value.json.slice(1, -1);
+}
+
 /** Whether `value` can identify a record: a string, a number or a boolean. */
 export function isScalar(value: KeyValue): boolean {
   return value.kind === 'string' || value.kind === 'number' || value.kind === 'boolean';

@@ -14,7 +14,7 @@ import { InputError } from '../errors.js';
 import { keySubject } from '../payload/cloudevents.js';
 import { wholeMilliseconds } from '../payload/emitted-at.js';
 import { type PayloadFormat, prepareFormat } from '../payload/formats.js';
-import { type KeyValue, keyValues, unusableKeyReason } from '../payload/key-values.js';
+import { type KeyValue, keyValueText, keyValues, unusableKeyReason } from '../payload/key-values.js';
 import { type RecordIds, recordIds } from '../payload/record-id.js';
 import { MAX_TOPIC_BYTES, encodeKeyLevel, keyTopic } from '../payload/topic.js';
 
@@ -48,13 +48,6 @@ export interface Rejection {
 }
 
 const NO_KEY: readonly KeyValue[] = [];
-
-/** A key value's text for a topic level: a string's characters, or a number or boolean exactly as written. */
-function keyText(value: KeyValue): string {
-  if (value.kind !== 'string') return value.json;
-  // Most keys have no escapes: slicing off the quotes is then the whole decoding.
-  return value.json.includes('\\') ? (JSON.parse(value.json) as string) : value.json.slice(1, -1);
-}
 
 const CDC_DELETED_AT = '_ab_cdc_deleted_at';
 const CDC_DELETED_PATH = [CDC_DELETED_AT];
@@ -136,7 +129,7 @@ export class Lane {
     if (route.keyed) {
       const levels: string[] = [];
       for (const [index, value] of keyed.entries()) {
-        const level = encodeKeyLevel(keyText(value), this.escaping);
+        const level = encodeKeyLevel(keyValueText(value), this.escaping);
         if (level === undefined) {
           const path = (route.primaryKey[index] as readonly string[]).join('.');
           return {

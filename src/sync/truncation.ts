@@ -30,7 +30,6 @@ interface TruncatedStream {
   readonly keyspace: Keyspace;
   /** Retained messages of a generation below this are stale unless rewritten. */
   readonly belowGeneration: number;
-  found: number;
 }
 
 type Log = (level: LogLevel, message: string) => void;
@@ -68,12 +67,10 @@ export class Truncation {
             : undefined,
           keyspace: new Keyspace(),
           belowGeneration: route.minimumGenerationId > 0 ? route.minimumGenerationId : Number.POSITIVE_INFINITY,
-          found: 0,
         };
         const result = await scan.scan(route.topicName, (message) => {
           if ((message.generation ?? 0) < stream.belowGeneration) stream.keyspace.add(message.topic);
         });
-        stream.found = result.messages;
         streams.set(key, stream);
         if (result.messages === 0) {
           log(
