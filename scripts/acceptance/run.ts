@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { startAedes } from '../../test/support/aedes.js';
 import { runCheck, runConnector } from '../../test/support/connector.js';
-import { SYNC_MODES } from '../../src/airbyte/catalog.js';
+import { DECLARED_SYNC_MODES as SYNC_MODES } from '../../src/airbyte/catalog.js';
 import { specProblems } from './spec-rules.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));

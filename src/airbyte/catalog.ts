@@ -11,9 +11,16 @@ import { type StreamTopic, type TopicEscaping, keyFilter, patternHasKey, streamT
 /** A primary key: each element is the path of one key field inside the record's `data`. */
 export type PrimaryKey = readonly (readonly string[])[];
 
-/** The sync modes that mean something on the broker; the spec's `supported_destination_sync_modes` lists them. */
-export const SYNC_MODES = ['append', 'append_dedup', 'overwrite', 'overwrite_dedup'] as const;
-export type SyncMode = (typeof SYNC_MODES)[number];
+/**
+ * The sync modes that mean something on the broker, as the spec's `supported_destination_sync_modes` declares them:
+ * only values of the protocol's DestinationSyncMode, or the platform cannot read the spec at all. "Overwrite +
+ * Deduped" is a choice the platform itself offers in its UI for a destination that declares these three and
+ * refreshes; it arrives as `append_dedup` with a truncating generation (or as `overwrite` without refreshes).
+ */
+export const DECLARED_SYNC_MODES = ['append', 'append_dedup', 'overwrite'] as const;
+/** What a catalog may ask for: the declared modes, and `overwrite_dedup`, which no platform sends but means overwrite. */
+const ACCEPTED_SYNC_MODES = [...DECLARED_SYNC_MODES, 'overwrite_dedup'] as const;
+export type SyncMode = (typeof ACCEPTED_SYNC_MODES)[number];
 
 /** What the configured catalog says about a stream, checked. */
 export interface ConfiguredStream {
@@ -23,6 +30,14 @@ export interface ConfiguredStream {
   /** The cursor field's path into `data`; empty when the stream has none. */
   readonly cursorField: readonly string[];
   readonly mode: SyncMode;
+  /** How the source reads the stream: everything every sync (`full_refresh`), or what changed (`incremental`). */
+  readonly syncMode: 'full_refresh' | 'incremental';
+  /**
+   * The source can resume the stream from a state within one job (`stream.is_resumable`). The platform keeps the
+   * generation of such a full refresh, as of every incremental stream, across the attempts of a job; any other full
+   * refresh gets a new generation with every attempt.
+   */
+  readonly resumable: boolean;
   /** The generation this sync writes (0 when the platform does not say). */
   readonly generationId: number;
   /** Data of generations below this may be cleared once the stream completes (0: nothing may be). */
@@ -38,13 +53,23 @@ export interface StreamRoute extends ConfiguredStream {
   readonly topicName: string;
   /** Each record goes to its own key's topic. */
   readonly keyed: boolean;
-  /** Messages are retained: the broker keeps the last one per topic (append_dedup and overwrite). */
+  /** The sync mode keeps the last value of each key (append_dedup, overwrite): a CDC delete removes its key. */
+  readonly deduped: boolean;
+  /** Messages are retained, the broker keeping the last one per topic: a deduped mode, or `message_retained`. */
   readonly retained: boolean;
   /**
-   * The stream is truncated: when it completes, retained keys of older generations that this sync did not write are
-   * cleared (mode overwrite, or a refresh that says so with minimum_generation_id == generation_id > 0).
+   * The stream is truncated (mode overwrite, or a refresh that says so with minimum_generation_id == generation_id >
+   * 0): when it completes, the retained messages of older generations in its territory are cleared, except the topics
+   * this sync wrote retained.
    */
   readonly truncate: boolean;
+  /**
+   * Where a truncated stream's retained messages may be, whatever mode wrote them: its key filter (when it has a primary
+   * key) and its plain topic (when the pattern has no `{key}`). A platform with refreshes sends "Overwrite" and a Clear
+   * as `append`, so an append stream's truncation must still find the keys an earlier deduped sync retained. Empty
+   * when the stream is not truncated.
+   */
+  readonly territory: readonly string[];
   /** The stream name as a JSON string, encoded once for every envelope of this stream. */
   readonly streamJson: string;
 }
@@ -105,6 +130,8 @@ function parseCatalog(text: string, source: string): ConfiguredStream[] {
       namespace,
       primaryKey: primaryKeyOf(configured, name, source),
       cursorField: isKeyPath(cursor) ? cursor : [],
+      syncMode: configured.sync_mode === 'incremental' ? 'incremental' : 'full_refresh',
+      resumable: stream.is_resumable === true,
       ...generationsOf(configured, describeStream(namespace, name)),
       mode: syncModeOf(configured.destination_sync_mode, describeStream(namespace, name)),
     };
@@ -118,7 +145,8 @@ interface CatalogEntry {
   readonly generation_id?: unknown;
   readonly minimum_generation_id?: unknown;
   readonly sync_id?: unknown;
-  readonly stream?: { name?: unknown; namespace?: unknown; source_defined_primary_key?: unknown };
+  readonly sync_mode?: unknown;
+  readonly stream?: { name?: unknown; namespace?: unknown; source_defined_primary_key?: unknown; is_resumable?: unknown };
 }
 
 /**
@@ -128,10 +156,9 @@ interface CatalogEntry {
  */
 function syncModeOf(mode: unknown, stream: string): SyncMode {
   if (mode === undefined || mode === null) return 'append';
-  const supported = supportedSyncModes();
-  if (typeof mode !== 'string' || !supported.includes(mode)) {
+  if (typeof mode !== 'string' || !(ACCEPTED_SYNC_MODES as readonly string[]).includes(mode)) {
     throw new ConfigError(
-      `Stream ${stream} asks for the sync mode ${JSON.stringify(mode)}, which this destination does not support (it supports ${supported.join(', ')}). ` +
+      `Stream ${stream} asks for the sync mode ${JSON.stringify(mode)}, which this destination does not support (it supports ${supportedSyncModes().join(', ')}). ` +
         'Choose one of those for the stream in the connection settings.',
     );
   }
@@ -161,17 +188,34 @@ function shorten(text: string): string {
   return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}...` : text);
 }
 
+/** The filters of a truncated stream's territory (see `StreamRoute.territory`). */
+function retainedTerritory(pattern: string, stream: ConfiguredStream, escaping: TopicEscaping): string[] {
+  const filters: string[] = [];
+  if (stream.primaryKey.length > 0) filters.push(keyFilter(streamTopic(pattern, stream.namespace, stream.name, true, escaping), stream.primaryKey.length));
+  if (!patternHasKey(pattern)) filters.push(streamTopic(pattern, stream.namespace, stream.name, false, escaping).before);
+  return filters;
+}
+
+/** How topics are rendered and messages flagged, from the settings. */
+export interface RoutingOptions {
+  /** What substituted values escape beyond what MQTT forbids (`topic_value_escaping`). */
+  readonly escaping?: TopicEscaping;
+  /** Every message is published retained (`message_retained`), whatever the sync mode. */
+  readonly retain?: boolean;
+}
+
 /** The routes of every configured stream, keyed by `streamKey`, or a ConfigError naming each stream whose topic is invalid. */
-export function routeStreams(streams: readonly ConfiguredStream[], topicPattern: string, escaping: TopicEscaping = 'standard'): Map<string, StreamRoute> {
+export function routeStreams(streams: readonly ConfiguredStream[], topicPattern: string, options: RoutingOptions = {}): Map<string, StreamRoute> {
+  const escaping = options.escaping ?? 'standard';
   const routes = new Map<string, StreamRoute>();
   const problems: string[] = [];
   const patternKeyed = patternHasKey(topicPattern);
   for (const stream of streams) {
     const { name, namespace, primaryKey, mode } = stream;
-    const retained = mode !== 'append';
+    const deduped = mode !== 'append';
     // overwrite_dedup is overwrite: both keep one retained message per key, and clear the stale ones.
     const overwrite = mode === 'overwrite' || mode === 'overwrite_dedup';
-    const keyed = patternKeyed || retained;
+    const keyed = patternKeyed || deduped;
     if (keyed && primaryKey.length === 0) {
       problems.push(
         patternKeyed
@@ -184,8 +228,10 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
     const topicName = keyed ? keyFilter(topic, primaryKey.length) : topic.before;
     // For keyed topics, the filter stands for every key's topic: `+` is a valid level there and means "some key".
     const problem = topicProblem(keyed ? topicName.replaceAll('+', 'k') : topicName);
-    const truncate = retained && (overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId));
-    if (truncate && topicName.split('/').every((level) => level === '+')) {
+    const retained = deduped || options.retain === true;
+    const truncate = overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId);
+    const territory = truncate ? retainedTerritory(topicPattern, stream, escaping) : [];
+    if (truncate && retained && topicName.split('/').every((level) => level === '+')) {
       // The filter would take in every topic of that depth on the broker, other applications' retained messages too.
       problems.push(
         `stream ${describeStream(namespace, name)} is truncated (${mode}), which clears retained keys under "${topicName}": that filter is not the stream's own. ` +
@@ -198,9 +244,11 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
       topic,
       topicName,
       keyed,
+      deduped,
       retained,
-      // Only retained keys can be cleared: an append stream's messages are gone once delivered, whatever a refresh says.
       truncate,
+      // A key filter of nothing but `+` is not the stream's own: a stream whose keys are not retained there leaves it.
+      territory: retained ? territory : territory.filter((filter) => !filter.split('/').every((level) => level === '+')),
       streamJson: JSON.stringify(name),
     });
   }
@@ -250,7 +298,8 @@ export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity:
     const names = sharing.map((route) => describeStream(route.namespace, route.name)).join(' and ');
     const clash = sharing.some((a, i) =>
       sharing.slice(i + 1).some((b) => {
-        if (a.keyed || b.keyed) return true;
+        // A keyspace, or a retained topic that a truncation clears, is one stream's alone.
+        if (a.keyed || b.keyed || (a.truncate && a.retained) || (b.truncate && b.retained)) return true;
         const byName = a.name !== b.name && identity.carriesStream;
         const byNamespace = (a.namespace ?? '') !== (b.namespace ?? '') && identity.carriesNamespace;
         return !byName && !byNamespace;
@@ -258,7 +307,7 @@ export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity:
     );
     if (clash) {
       problems.push(
-        sharing.some((route) => route.keyed)
+        sharing.some((route) => route.keyed || (route.truncate && route.retained))
           ? `streams ${names} would keep their keys under the same topics "${topic}"`
           : `streams ${names} would publish indistinguishable messages to the same topic "${topic}"`,
       );

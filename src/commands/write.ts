@@ -38,7 +38,10 @@ export async function write(configPath: string, catalogPath: string, output: Out
   output.redact(settings.secrets);
   output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
   for (const warning of settings.warnings) output.log('WARN', warning);
-  const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern, settings.topicEscaping);
+  const routes = routeStreams(await readCatalog(catalogPath), settings.topicPattern, {
+    escaping: settings.topicEscaping,
+    retain: settings.retain,
+  });
   for (const warning of sharedTopics(routes, messageIdentity(settings))) output.log('WARN', warning);
   // Before any connection publishes: an overwrite must know the keys that were there before it.
   const truncation = await Truncation.prepare(settings, routes, (level, message) => output.log(level, message));

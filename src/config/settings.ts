@@ -160,13 +160,15 @@ function endpoint(config: Config, problems: string[]): Endpoint {
   }
   if (config.use_tls === true && !parsed.useTls)
     problems.push(`${field('use_tls')} is on but ${field('broker_url')} names a plain connection; use a TLS scheme such as mqtts:// or wss://`);
-  if (config.transport !== undefined && config.transport !== parsed.transport) {
+  // The platform's form saves every default with the configuration, so `transport: "tcp"` comes with any URL the
+  // user types: only a value the user chose can contradict it.
+  if (config.transport !== undefined && config.transport !== specDefault.string('transport') && config.transport !== parsed.transport) {
     problems.push(
       `${field('transport')} is ${String(config.transport)} but ${field('broker_url')} names ${parsed.transport}; remove transport or change the URL`,
     );
   }
-  if (parsed.username !== undefined && username !== undefined)
-    problems.push(`give the user name either in ${field('broker_url')} or in ${field('username')}, not both`);
+  if (parsed.username !== undefined && username !== undefined && parsed.username !== username)
+    problems.push(`give the user name either in ${field('broker_url')} or in ${field('username')}, not both (they differ)`);
   if (parsed.password !== undefined) {
     // The platform keeps only airbyte_secret fields secret: a password in the URL would be stored and shown in clear.
     problems.push(
@@ -216,6 +218,16 @@ function credentialProblems(where: Endpoint, clientId: string | undefined, conne
 function secretsOf(config: Config, extra: readonly (string | undefined)[]): string[] {
   const values = secretProperties().map((key) => stringOf(config, key));
   return [...values, ...extra].filter((v): v is string => v !== undefined && v.length >= 3);
+}
+
+/**
+ * The Java connector handed `connect_timeout` to Paho, where 0 means no limit; configurations saved with it still
+ * carry it. Nothing here waits without bound, so 0 waits as long as a connection attempt reasonably may: an hour.
+ */
+const UNLIMITED_CONNECT_SECONDS = 3600;
+
+function connectTimeoutSeconds(configured: number): number {
+  return configured === 0 ? UNLIMITED_CONNECT_SECONDS : configured;
 }
 
 export function toSettings(config: unknown): Settings {
@@ -286,7 +298,7 @@ export function toSettings(config: unknown): Settings {
   return {
     ...where,
     mqttVersion,
-    connectTimeoutMs: (integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000,
+    connectTimeoutMs: connectTimeoutSeconds(integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000,
     tls,
     topicPattern,
     testTopic,

@@ -29,11 +29,20 @@ export interface RetainedMessage {
    * an airbyte_v2 payload; undefined when it carries neither.
    */
   readonly generation: number | undefined;
+  readonly payload: Buffer;
 }
 
 /** What reading one filter found. */
 export interface ScanResult {
   readonly messages: number;
+}
+
+/**
+ * Where the connector keeps topics of its own (the scan's end marker, a stream's generation marker): under the test
+ * topic, which the user already lets it publish to, or `airbyte/destination-mqtt` when none is set.
+ */
+export function ownTopicBase(settings: Pick<Settings, 'testTopic'>): string {
+  return settings.testTopic ?? 'airbyte/destination-mqtt';
 }
 
 export class RetainedScan {
@@ -47,8 +56,16 @@ export class RetainedScan {
   static async open(settings: Settings): Promise<RetainedScan> {
     const clientId = `${settings.clientId}-keys`;
     const connection = await connectBroker({ ...settings, clientId, cleanSession: true, sessionExpirySeconds: 0 });
-    const base = settings.testTopic ?? 'airbyte/destination-mqtt';
-    return new RetainedScan(connection.client, `${base}/scan-marker/${randomUUID()}`, Math.max(settings.connectTimeoutMs, 30_000));
+    return new RetainedScan(connection.client, `${ownTopicBase(settings)}/scan-marker/${randomUUID()}`, Math.max(settings.connectTimeoutMs, 30_000));
+  }
+
+  /** Publishes a retained message at QoS 1 and resolves once the broker has acknowledged it. */
+  publishRetained(topic: string, payload: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.client.publish(topic, payload, { qos: 1, retain: true }, (error) =>
+        error ? reject(new TransientError(`Publishing the retained message on "${topic}" failed: ${error.message}`)) : resolve(),
+      );
+    });
   }
 
   /**
@@ -91,7 +108,7 @@ export class RetainedScan {
         if (topic === markerTopic) return done();
         if (!packet.retain || payload.length === 0) return;
         messages++;
-        found({ topic, generation: generationOf(packet, payload) });
+        found({ topic, generation: generationOf(packet, payload), payload });
       };
       const onClose = (): void =>
         done(

@@ -56,7 +56,7 @@ const CDC_DELETED_QUOTED = `"${CDC_DELETED_AT}"`;
 export class Lane {
   readonly label: string;
   readonly target: PublishTarget;
-  /** Keyed streams: the target that tombstones share (no per-message properties: an empty message carries none). */
+  /** The target that tombstones share (no per-message properties: an empty message carries none), where there are any. */
   private readonly tombstoneTarget: PublishTarget | undefined;
   private readonly format: PayloadFormat;
   private readonly ids: RecordIds;
@@ -87,7 +87,7 @@ export class Lane {
     this.withValues = mqtt5 && settings.mqtt5UserProperties;
     const common = {
       mqtt5,
-      retain: route.retained || settings.retain,
+      retain: route.retained,
       contentType: this.format.contentType,
       messageExpirySeconds: settings.messageExpirySeconds,
       userProperties: Object.keys(userProperties).length > 0 ? userProperties : undefined,
@@ -100,7 +100,12 @@ export class Lane {
       ...common,
       messageProperties: this.withValues ? ['airbyte_emitted_at', 'airbyte_record_id'] : [],
     });
-    this.tombstoneTarget = route.keyed ? publishTarget(route.topicName, { ...common, contentType: undefined, userProperties: undefined }) : undefined;
+    // Zero-byte retained messages clear keys: CDC deletes on a keyed stream, and a truncation's stale topics.
+    // They are retained whatever the stream's own messages are: only a retained empty message removes one.
+    this.tombstoneTarget =
+      route.keyed || route.truncate
+        ? publishTarget(route.topicName, { ...common, retain: true, contentType: undefined, userProperties: undefined })
+        : undefined;
     this.ids = recordIds(settings.recordId, route);
     this.keyFields = route.primaryKey.length;
     this.paths = this.ids.keyPaths.length > 0 ? this.ids.keyPaths : route.primaryKey;
@@ -152,7 +157,7 @@ export class Lane {
           reason: `input line ${line}: ${this.label} has a key whose topic is longer than the ${MAX_TOPIC_BYTES} bytes MQTT allows`,
         };
       }
-      tombstone = route.retained && isCdcDelete(record.dataJson);
+      tombstone = route.deduped && isCdcDelete(record.dataJson);
       target = retarget(tombstone ? (this.tombstoneTarget as PublishTarget) : this.target, topic);
     }
     if (tombstone) return { kind: 'publish', target, payload: '', bytes: 0, values: NO_VALUES, key, recordId, tombstone };

@@ -1,30 +1,41 @@
 /**
- * Overwrite and truncating refreshes on a retained keyspace: after a stream completes, the broker's retained messages
- * under the stream's key filter must be exactly what this generation wrote. The steps, as a sync runs them:
+ * Overwrites, truncating refreshes and Clears on the broker's retained messages: after a truncated stream completes,
+ * the retained messages in its territory (its key filter and its plain topic, see `StreamRoute.territory`) must be
+ * exactly what this generation wrote retained. The steps, as a sync runs them:
  *
- *   1. before publishing: read the retained keys under each truncated stream's filter; those of a generation below
- *      `minimum_generation_id` (all of them for a plain `overwrite`) are candidates for clearing;
- *   2. while publishing: every key the sync writes is marked, and so is no longer a candidate;
+ *   1. before publishing: read the retained messages in each truncated stream's territory; those of a generation
+ *      below `minimum_generation_id` (all of them for a plain `overwrite`, and on MQTT 3.1.x see `staleRule`) are
+ *      candidates for clearing;
+ *   2. while publishing: every topic the sync writes retained is marked, and so is no longer a candidate;
  *   3. at the end, once everything is acknowledged: for a stream the platform reported complete (or every stream, with
- *      `overwrite_cleanup` `end_of_input`) and without rejected records, read the filter again and clear each retained
- *      message whose key is a candidate left unmarked, with a zero-byte retained message.
+ *      `overwrite_cleanup` `end_of_input`) and without rejected records, read the territory again and clear each
+ *      retained message that is a candidate left unmarked, with a zero-byte retained message.
  *
  * Keys written by an earlier attempt of the same generation carry that generation and are kept (a retry resumes from
  * state and does not write them again). Nothing is cleared for a stream that did not complete: a failed source ends
  * its input without the completion report, and clearing then would delete rows it simply did not get to.
+ *
+ * A stream whose own messages are not retained (append without `message_retained`: how a platform with refreshes
+ * sends "Overwrite", and a Clear) has nothing of its own to keep on the broker, but may find what an earlier sync
+ * retained there. For it the steps are a courtesy: a broker that will not let the connector read its territory only
+ * earns a warning, where a retained stream's sync fails rather than leave stale keys unnoticed.
  */
 import { type StreamRoute, describeStream } from '../airbyte/catalog.js';
 import type { LogLevel } from '../airbyte/output.js';
 import type { Settings } from '../config/settings.js';
 import { field } from '../config/spec.js';
+import { asConnectorError } from '../errors.js';
 import { RetainedScan } from '../mqtt/retained-scan.js';
+import { claimGeneration } from './generation-marker.js';
 import { Keyspace } from './keyspace.js';
 
 interface TruncatedStream {
   readonly route: StreamRoute;
+  /** The filters read: the route's territory, less any the broker would not let the connector read. */
+  readonly filters: readonly string[];
   /**
-   * Why nothing may be cleared whatever happens, when that is so: on MQTT 3.1.x a retry of a truncating refresh
-   * cannot tell the keys its earlier attempt wrote from older ones, unless the payload says its generation.
+   * Why nothing may be cleared whatever happens, when that is so: on MQTT 3.1.x a later attempt of a truncating
+   * refresh cannot tell the keys an earlier attempt wrote from older ones, unless the payload says its generation.
    */
   readonly keepAll: string | undefined;
   readonly keyspace: Keyspace;
@@ -34,6 +45,35 @@ interface TruncatedStream {
 
 type Log = (level: LogLevel, message: string) => void;
 
+/**
+ * Which of a truncated stream's retained messages are stale unless this attempt writes them.
+ *
+ * - `overwrite` from a platform without refreshes (no generations): all of them.
+ * - A refresh that truncates (minimum generation == generation): those of an older generation. MQTT 5 messages carry
+ *   their generation (`airbyte_generation_id`), as airbyte_v2 payloads do, so they say it themselves. On MQTT 3.1.x
+ *   other payloads cannot: there the attempt decides. A full refresh that cannot resume gets a new generation with
+ *   every attempt of a job (the platform's AttemptHandler), so nothing on the broker is of this generation and all of
+ *   it is stale. A resumable full refresh and an incremental stream keep their generation across attempts: the
+ *   generation marker (generation-marker.ts) says whether an earlier attempt already wrote keys of it, and if it may
+ *   have, they cannot be told from stale ones and everything is kept.
+ */
+async function staleRule(scan: RetainedScan, settings: Settings, route: StreamRoute): Promise<Pick<TruncatedStream, 'keepAll' | 'belowGeneration'>> {
+  if (route.minimumGenerationId === 0) return { keepAll: undefined, belowGeneration: Number.POSITIVE_INFINITY };
+  const tagged = settings.mqttVersion === '5' || settings.messageFormat === 'airbyte_v2';
+  if (tagged) return { keepAll: undefined, belowGeneration: route.minimumGenerationId };
+  const spansAttempts = route.syncMode === 'incremental' || route.resumable;
+  const earlier = spansAttempts ? await claimGeneration(scan, settings, route) : { wrote: false as const };
+  const keepAll = earlier.wrote
+    ? `${earlier.why}, and MQTT ${settings.mqttVersion} messages cannot carry their generation, so those keys cannot be told from stale ones; ` +
+      'use MQTT 5 (or the airbyte_v2 message format, which carries it) for refreshes to clear stale keys whatever the attempt'
+    : undefined;
+  return { keepAll, belowGeneration: Number.POSITIVE_INFINITY };
+}
+
+function filterList(filters: readonly string[]): string {
+  return filters.map((filter) => `"${filter}"`).join(' and ');
+}
+
 export class Truncation {
   private constructor(
     private readonly settings: Settings,
@@ -41,51 +81,23 @@ export class Truncation {
     private readonly log: Log,
   ) {}
 
-  /** Step 1: reads every truncated stream's retained keys; undefined when no stream is truncated. */
+  /** Step 1: reads every truncated stream's retained messages; undefined when no stream is truncated. */
   static async prepare(settings: Settings, routes: ReadonlyMap<string, StreamRoute>, log: Log): Promise<Truncation | undefined> {
-    for (const [, route] of routes) {
-      if (route.mode === 'append' && route.minimumGenerationId > 0 && route.minimumGenerationId === route.generationId) {
-        log(
-          'WARN',
-          `Stream ${describeStream(route.namespace, route.name)} is truncated (an overwrite or a refresh), but in append mode its messages are not retained, ` +
-            'so there is nothing on the broker to clear. For a retained keyspace that an overwrite replaces, choose "Overwrite + Deduped" (or a deduped mode) for the stream.',
-        );
-      }
-    }
-    const truncated = [...routes].filter(([, route]) => route.truncate);
+    const truncated = [...routes].filter(([, route]) => route.truncate && route.territory.length > 0);
     if (truncated.length === 0) return undefined;
+    let scan: RetainedScan;
+    try {
+      scan = await RetainedScan.open(settings);
+    } catch (err) {
+      if (truncated.some(([, route]) => route.retained)) throw err;
+      log('WARN', `${notRead(truncated.map(([, route]) => route))}: the connection that reads them failed: ${asConnectorError(err).message}`);
+      return undefined;
+    }
     const streams = new Map<string, TruncatedStream>();
-    const scan = await RetainedScan.open(settings);
     try {
       for (const [key, route] of truncated) {
-        const untagged = settings.mqttVersion !== '5' && route.minimumGenerationId > 0 && settings.messageFormat !== 'airbyte_v2';
-        const stream: TruncatedStream = {
-          route,
-          keepAll: untagged
-            ? `MQTT ${settings.mqttVersion} messages cannot carry their generation, so the keys an earlier attempt of this refresh wrote cannot be told from stale ones; ` +
-              'use MQTT 5 (or the airbyte_v2 message format, which carries it) for refreshes to clear stale keys'
-            : undefined,
-          keyspace: new Keyspace(),
-          belowGeneration: route.minimumGenerationId > 0 ? route.minimumGenerationId : Number.POSITIVE_INFINITY,
-        };
-        const result = await scan.scan(route.topicName, (message) => {
-          if ((message.generation ?? 0) < stream.belowGeneration) stream.keyspace.add(message.topic);
-        });
-        streams.set(key, stream);
-        if (result.messages === 0) {
-          log(
-            'WARN',
-            `Stream ${describeStream(route.namespace, route.name)}: found no retained keys under "${route.topicName}". That is right for a stream's first sync; ` +
-              'otherwise the broker withholds them from this client (Mosquitto grants any subscription and silently delivers nothing the ACL does not let it read): ' +
-              'give the connector read permission on that filter, or stale keys will never be cleared.',
-          );
-          continue;
-        }
-        log(
-          'INFO',
-          `Stream ${describeStream(route.namespace, route.name)}: ${result.messages} retained key(s) under "${route.topicName}", ${stream.keyspace.size} of them ` +
-            `${Number.isFinite(stream.belowGeneration) ? `of a generation below ${stream.belowGeneration}` : 'from earlier syncs'}: cleared when the stream completes unless this sync writes them.`,
-        );
+        const stream = await Truncation.read(scan, settings, route, log);
+        if (stream) streams.set(key, stream);
       }
     } finally {
       await scan.close();
@@ -93,14 +105,59 @@ export class Truncation {
     return new Truncation(settings, streams, log);
   }
 
-  /** Step 2: the sync wrote `topic` for the stream `key`. */
+  private static async read(scan: RetainedScan, settings: Settings, route: StreamRoute, log: Log): Promise<TruncatedStream | undefined> {
+    const name = describeStream(route.namespace, route.name);
+    const keyspace = new Keyspace();
+    const filters: string[] = [];
+    let messages = 0;
+    let rule: Pick<TruncatedStream, 'keepAll' | 'belowGeneration'>;
+    try {
+      rule = await staleRule(scan, settings, route);
+      for (const filter of route.territory) {
+        const result = await scan.scan(filter, (message) => {
+          if ((message.generation ?? 0) < rule.belowGeneration) keyspace.add(message.topic);
+        });
+        messages += result.messages;
+        filters.push(filter);
+      }
+    } catch (err) {
+      if (route.retained) throw err;
+      log('WARN', `${notRead([route])}: ${asConnectorError(err).message}`);
+      return undefined;
+    }
+    const stream: TruncatedStream = { route, filters, keyspace, ...rule };
+    const where = filterList(filters);
+    if (messages === 0) {
+      if (route.retained) {
+        log(
+          'WARN',
+          `Stream ${name}: found no retained keys under ${where}. That is right for a stream's first sync; ` +
+            'otherwise the broker withholds them from this client (Mosquitto grants any subscription and silently delivers nothing the ACL does not let it read): ' +
+            'give the connector read permission on that filter, or stale keys will never be cleared.',
+        );
+      } else {
+        log('INFO', `Stream ${name} is truncated; its messages are not retained (append without ${field('message_retained')}), and nothing is retained under ${where}.`);
+      }
+      return stream;
+    }
+    const older = Number.isFinite(stream.belowGeneration) ? `of a generation below ${stream.belowGeneration}` : 'from earlier syncs or attempts';
+    log(
+      'INFO',
+      `Stream ${name}: ${messages} retained message(s) under ${where}, ${keyspace.size} of them ${older}: cleared when the stream completes` +
+        `${route.retained ? ' unless this sync writes them' : ` (its own messages are not retained: append without ${field('message_retained')})`}.`,
+    );
+    return stream;
+  }
+
+  /** Step 2: the sync wrote `topic` for the stream `key`; only a retained message keeps its topic. */
   written(key: string, topic: string): void {
-    this.streams.get(key)?.keyspace.mark(topic);
+    const stream = this.streams.get(key);
+    if (stream?.route.retained) stream.keyspace.mark(topic);
   }
 
   /** Whether records of stream `key` have to be marked. */
   tracks(key: string): boolean {
-    return this.streams.has(key);
+    return this.streams.get(key)?.route.retained === true;
   }
 
   /**
@@ -116,7 +173,7 @@ export class Truncation {
     let scan: RetainedScan | undefined;
     try {
       for (const [key, stream] of this.streams) {
-        const { route, keyspace } = stream;
+        const { route, keyspace, filters } = stream;
         const name = describeStream(route.namespace, route.name);
         const stale = keyspace.unmarked;
         if (stale === 0) {
@@ -146,16 +203,18 @@ export class Truncation {
         // The stale topics are collected first and cleared after, with flow control: only they are kept as strings.
         const topics: string[] = [];
         let unseen = 0;
-        await scan.scan(route.topicName, (message) => {
-          if ((message.generation ?? 0) >= stream.belowGeneration) return;
-          if (!keyspace.has(message.topic)) unseen++;
-          else if (keyspace.isStale(message.topic)) topics.push(message.topic);
-        });
-        this.log('INFO', `Stream ${name}: clearing ${topics.length} stale retained key(s) under "${route.topicName}".`);
+        for (const filter of filters) {
+          await scan.scan(filter, (message) => {
+            if ((message.generation ?? 0) >= stream.belowGeneration) return;
+            if (!keyspace.has(message.topic)) unseen++;
+            else if (keyspace.isStale(message.topic)) topics.push(message.topic);
+          });
+        }
+        this.log('INFO', `Stream ${name}: clearing ${topics.length} stale retained key(s) under ${filterList(filters)}.`);
         if (unseen > 0) {
           this.log(
             'WARN',
-            `Stream ${name}: kept ${unseen} retained key(s) under "${route.topicName}" that were not there when the sync started: another client wrote them meanwhile, ` +
+            `Stream ${name}: kept ${unseen} retained key(s) under ${filterList(filters)} that were not there when the sync started: another client wrote them meanwhile, ` +
               'or the broker delivered them only after the end marker when the keys were first read (aedes does; Mosquitto does not).',
           );
         }
@@ -165,4 +224,13 @@ export class Truncation {
       await scan?.close();
     }
   }
+}
+
+/** The start of a warning that a stream's older retained messages will not be cleared. */
+function notRead(routes: readonly StreamRoute[]): string {
+  const names = routes.map((route) => describeStream(route.namespace, route.name)).join(', ');
+  return (
+    `Retained messages that earlier syncs left for stream(s) ${names} cannot be read, so they are not cleared by this truncation ` +
+    '(the streams\' own messages are not retained, so nothing of this sync is at stake)'
+  );
 }

@@ -9,6 +9,8 @@ export function configuredStream(name: string, overrides: Partial<ConfiguredStre
     primaryKey: [['id']],
     cursorField: [],
     mode: 'append',
+    syncMode: 'full_refresh',
+    resumable: false,
     generationId: 0,
     minimumGenerationId: 0,
     syncId: undefined,

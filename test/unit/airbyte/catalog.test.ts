@@ -48,34 +48,58 @@ describe('routeStreams', () => {
     assert.deepEqual(users.primaryKey, [['id']]);
   });
 
-  it('sets keyed, retained and truncate by sync mode and generations', () => {
-    const cases: [ConfiguredStream['mode'], number, number, string, boolean, boolean, boolean, string][] = [
-      // mode, generation, minimum, pattern, keyed, retained, truncate, topicName
-      ['append', 0, 0, 'crm/{stream}', false, false, false, 'crm/users'],
-      ['append', 5, 0, 'crm/{stream}', false, false, false, 'crm/users'],
-      // Only retained keys can be cleared: an append stream is never truncated on the broker.
-      ['append', 5, 5, 'crm/{stream}', false, false, false, 'crm/users'],
-      ['append', 0, 0, 'crm/{stream}/{key}', true, false, false, 'crm/users/+'],
-      ['append', 2, 2, 'crm/{key}/{stream}', true, false, false, 'crm/+/users'],
-      ['append_dedup', 0, 0, 'crm/{stream}', true, true, false, 'crm/users/+'],
-      ['append_dedup', 3, 0, 'crm/{stream}', true, true, false, 'crm/users/+'],
-      ['append_dedup', 3, 3, 'crm/{stream}', true, true, true, 'crm/users/+'],
-      ['append_dedup', 0, 0, 'crm/{key}/{stream}', true, true, false, 'crm/+/users'],
-      ['overwrite', 0, 0, 'crm/{stream}', true, true, true, 'crm/users/+'],
-      ['overwrite', 4, 0, 'crm/{stream}', true, true, true, 'crm/users/+'],
-      ['overwrite', 4, 4, 'crm/{stream}/{key}', true, true, true, 'crm/users/+'],
-      ['overwrite_dedup', 0, 0, 'crm/{stream}', true, true, true, 'crm/users/+'],
+  it('sets keyed, retained, truncate and the territory a truncation clears by sync mode and generations', () => {
+    type Case = [ConfiguredStream['mode'], number, number, string, boolean, boolean, boolean, string, string[]];
+    const cases: Case[] = [
+      // mode, generation, minimum, pattern, keyed, retained, truncate, topicName, territory
+      ['append', 0, 0, 'crm/{stream}', false, false, false, 'crm/users', []],
+      ['append', 5, 0, 'crm/{stream}', false, false, false, 'crm/users', []],
+      // "Overwrite" and a Clear from a platform with refreshes: append, truncated. Its own messages are not retained,
+      // but keys an earlier deduped sync (or message_retained) left are still the stream's to clear.
+      ['append', 5, 5, 'crm/{stream}', false, false, true, 'crm/users', ['crm/users/+', 'crm/users']],
+      ['append', 0, 0, 'crm/{stream}/{key}', true, false, false, 'crm/users/+', []],
+      ['append', 2, 2, 'crm/{key}/{stream}', true, false, true, 'crm/+/users', ['crm/+/users']],
+      // Not the stream's own filter, and nothing of the stream's is retained there: left out.
+      ['append', 2, 2, '{key}', true, false, true, '+', []],
+      ['append_dedup', 0, 0, 'crm/{stream}', true, true, false, 'crm/users/+', []],
+      ['append_dedup', 3, 0, 'crm/{stream}', true, true, false, 'crm/users/+', []],
+      ['append_dedup', 3, 3, 'crm/{stream}', true, true, true, 'crm/users/+', ['crm/users/+', 'crm/users']],
+      ['append_dedup', 0, 0, 'crm/{key}/{stream}', true, true, false, 'crm/+/users', []],
+      ['overwrite', 0, 0, 'crm/{stream}', true, true, true, 'crm/users/+', ['crm/users/+', 'crm/users']],
+      ['overwrite', 4, 0, 'crm/{stream}', true, true, true, 'crm/users/+', ['crm/users/+', 'crm/users']],
+      ['overwrite', 4, 4, 'crm/{stream}/{key}', true, true, true, 'crm/users/+', ['crm/users/+']],
+      ['overwrite_dedup', 0, 0, 'crm/{stream}', true, true, true, 'crm/users/+', ['crm/users/+', 'crm/users']],
     ];
-    for (const [mode, generationId, minimumGenerationId, pattern, keyed, retained, truncate, topicName] of cases) {
+    for (const [mode, generationId, minimumGenerationId, pattern, keyed, retained, truncate, topicName, territory] of cases) {
       const label = `${mode} generation ${generationId} minimum ${minimumGenerationId} ${pattern}`;
       const users = route(routeStreams([stream('users', { mode, generationId, minimumGenerationId })], pattern), undefined, 'users');
       assert.deepEqual(
-        { keyed: users.keyed, retained: users.retained, truncate: users.truncate, topicName: users.topicName },
-        { keyed, retained, truncate, topicName },
+        { keyed: users.keyed, retained: users.retained, truncate: users.truncate, topicName: users.topicName, territory: users.territory },
+        { keyed, retained, truncate, topicName, territory },
         label,
       );
       assert.equal(users.mode, mode, label);
       assert.equal(users.generationId, generationId, label);
+    }
+    // A stream without a primary key has only its topic to clear.
+    const plain = route(routeStreams([stream('events', { primaryKey: [], generationId: 2, minimumGenerationId: 2 })], 'crm/{stream}'), undefined, 'events');
+    assert.deepEqual(plain.territory, ['crm/events']);
+    // With message_retained, an append stream's messages are retained too, so a truncation replaces them: a keyspace
+    // with {key}, the stream's one topic without.
+    const retainedCases: [number, number, string, boolean, boolean, string][] = [
+      [5, 5, 'crm/{stream}/{key}', true, true, 'crm/users/+'],
+      [5, 5, 'crm/{stream}', false, true, 'crm/users'],
+      [5, 0, 'crm/{stream}/{key}', true, false, 'crm/users/+'],
+      [0, 0, 'crm/{stream}', false, false, 'crm/users'],
+    ];
+    for (const [generationId, minimumGenerationId, pattern, keyed, truncate, topicName] of retainedCases) {
+      const label = `append with message_retained, generation ${generationId} minimum ${minimumGenerationId} ${pattern}`;
+      const users = route(routeStreams([stream('users', { generationId, minimumGenerationId })], pattern, { retain: true }), undefined, 'users');
+      assert.deepEqual(
+        { keyed: users.keyed, deduped: users.deduped, retained: users.retained, truncate: users.truncate, topicName: users.topicName },
+        { keyed, deduped: false, retained: true, truncate, topicName },
+        label,
+      );
     }
   });
 
@@ -98,7 +122,7 @@ describe('routeStreams', () => {
 
   it('renders topics with the escaping asked for', () => {
     const streams = [stream('user list', { namespace: 'crm.eu' }), stream('a*b', { mode: 'append_dedup' })];
-    const strict = routeStreams(streams, '{namespace}/{stream}', 'strict');
+    const strict = routeStreams(streams, '{namespace}/{stream}', { escaping: 'strict' });
     assert.equal(route(strict, 'crm.eu', 'user list').topicName, 'crm_eu/user_list');
     assert.equal(route(strict, undefined, 'a*b').topicName, 'a_b/+');
     const standard = routeStreams(streams, '{namespace}/{stream}');
@@ -203,10 +227,35 @@ describe('readCatalog', () => {
       primaryKey: [['id'], ['org', 'id']],
       cursorField: ['updated_at'],
       mode: 'append_dedup',
+      syncMode: 'incremental',
+      resumable: false,
       generationId: 4,
       minimumGenerationId: 4,
       syncId: 99,
     });
+  });
+
+  it('reads how the source reads each stream, and whether it can resume it, as the platform decides generations by them', async () => {
+    const streams = await readCatalog(
+      catalogFile({
+        streams: [
+          entry('a', { sync_mode: 'full_refresh' }),
+          entry('b', { sync_mode: 'full_refresh' }, { is_resumable: true }),
+          entry('c', {}, { is_resumable: false }),
+          entry('d', { sync_mode: undefined }, { is_resumable: 'yes' }),
+        ],
+      }),
+    );
+    assert.deepEqual(
+      streams.map((s) => [s.name, s.syncMode, s.resumable]),
+      [
+        ['a', 'full_refresh', false],
+        ['b', 'full_refresh', true],
+        ['c', 'incremental', false],
+        // The protocol's default sync mode is full_refresh, and only a true is_resumable resumes.
+        ['d', 'full_refresh', false],
+      ],
+    );
   });
 
   it('takes a missing or null destination_sync_mode as append', async () => {
@@ -308,7 +357,7 @@ describe('readCatalog', () => {
     const users = route(routes, 'crm', 'users');
     assert.deepEqual([users.keyed, users.retained, users.truncate, users.topicName], [true, true, true, 'airbyte/crm/users/+']);
     const events = route(routes, undefined, 'events');
-    assert.deepEqual([events.keyed, events.retained, events.truncate, events.topicName], [false, false, false, 'airbyte/events']);
+    assert.deepEqual([events.keyed, events.retained, events.truncate, events.topicName], [false, false, true, 'airbyte/events']);
   });
 });
 
@@ -329,6 +378,14 @@ describe('sharedTopics', () => {
       assert.match(err.message, /streams "eu\.users" and "us\.users" would publish indistinguishable messages to the same topic "crm\/users"/);
       assert.match(err.message, /Add \{namespace\}/);
     }
+  });
+
+  it('fails for a retained topic a truncation clears when another stream shares it, however the messages differ', () => {
+    const truncated = [stream('users', { generationId: 2, minimumGenerationId: 2 }), stream('orders')];
+    const err = fails(ConfigError, () => sharedTopics(routeStreams(truncated, 'fixed/topic', { retain: true }), full));
+    assert.match(err.message, /streams "users" and "orders" would keep their keys under the same topics "fixed\/topic"/);
+    // Not truncated, the shared retained topic only holds whichever message came last: a warning, as before.
+    assert.equal(sharedTopics(routeStreams([stream('users'), stream('orders')], 'fixed/topic', { retain: true }), full).length, 1);
   });
 
   it('fails for streams of different names when messages do not carry the stream', () => {

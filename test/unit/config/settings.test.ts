@@ -114,6 +114,11 @@ describe('toSettings', () => {
     assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE', max_inflight: 100 }).maxInflight, 100);
   });
 
+  it("accepts the Java connector's connect_timeout 0 (no limit there) as an hour, and long timeouts as they are", () => {
+    assert.equal(toSettings({ ...JAVA_CONFIG, connect_timeout: 0 }).connectTimeoutMs, 3_600_000);
+    assert.equal(toSettings({ ...JAVA_CONFIG, connect_timeout: 7200 }).connectTimeoutMs, 7_200_000);
+  });
+
   it('accepts the keys the Java connector read by mistake', () => {
     const s = toSettings({ broker_host: 'h', topic_pattern: 't', test_topic: 'legacy/test', client_id: 'legacy-id' });
     assert.equal(s.testTopic, 'legacy/test');
@@ -127,11 +132,11 @@ describe('toSettings', () => {
   });
 
   it('reports every violation at once, naming each field', () => {
-    const err = configError({ broker_port: '1883', message_qos: 'SOMETIMES', connect_timeout: 0, use_tls: 'yes', topic_pattern: 'a/#' });
+    const err = configError({ broker_port: '1883', message_qos: 'SOMETIMES', connect_timeout: -1, use_tls: 'yes', topic_pattern: 'a/#' });
     assert.match(err.message, /set either "Broker URL" \(broker_url\) or "MQTT broker host" \(broker_host\)/);
     assert.match(err.message, /"MQTT broker port" \(broker_port\) must be a whole number/);
     assert.match(err.message, /"Message QoS" \(message_qos\) must be one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE/);
-    assert.match(err.message, /"Connect timeout" \(connect_timeout\) must be at least 1/);
+    assert.match(err.message, /"Connect timeout" \(connect_timeout\) must be at least 0/);
     assert.match(err.message, /"Use TLS" \(use_tls\) must be of type boolean/);
     assert.match(err.message, /"Topic pattern" \(topic_pattern\) is invalid: it contains the wildcard/);
   });

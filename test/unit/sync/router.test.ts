@@ -11,6 +11,8 @@ function route(topic: string, primaryKey: string[][] = []): StreamRoute {
     primaryKey,
     cursorField: [],
     mode: 'append' as const,
+    syncMode: 'full_refresh' as const,
+    resumable: false,
     generationId: 0,
     minimumGenerationId: 0,
     syncId: undefined,
