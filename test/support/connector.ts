@@ -72,7 +72,7 @@ export function startConnector(args: readonly string[], options: RunOptions = {}
       try {
         messages = parseLines(stdout);
       } catch (err) {
-        reject(new Error(`connector ${args[0]} (exit code ${code}): ${(err as Error).message}`, { cause: err }));
+        reject(new Error(`connector ${args[0]} (exit code ${code}): ${(err as Error).message}`));
         return;
       }
       const ofType = (type: string): AirbyteLine[] => messages.filter((m) => m.type === type);
