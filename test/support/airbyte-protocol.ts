@@ -197,10 +197,10 @@ export const AIRBYTE_DESTINATION_STDOUT_SCHEMA = {
   },
 } as const;
 
-// A copy in which no two places share an object, so that each failing schema can be found again by identity and the
-// problem can name its place in the schema: with references compiled apart, ajv's schemaPath starts at the nearest
-// definition without naming it.
-const compiled = structuredClone(AIRBYTE_DESTINATION_STDOUT_SCHEMA) as unknown as Record<string, unknown>;
+// A copy in which no two places share an object (structuredClone would keep the sharing), so that each failing schema
+// can be found again by identity and the problem can name its place in the schema: with references compiled apart,
+// ajv's schemaPath starts at the nearest definition without naming it.
+const compiled = JSON.parse(JSON.stringify(AIRBYTE_DESTINATION_STDOUT_SCHEMA)) as Record<string, unknown>;
 const placeOf = new WeakMap<object, string>();
 (function index(node: unknown, place: string): void {
   if (typeof node !== 'object' || node === null) return;

@@ -125,6 +125,14 @@ describe('the Airbyte protocol schema for what a destination prints', () => {
     assertRefused({ type: 'TRACE' }, '$.trace');
   });
 
+  it('refuses a GLOBAL state without stream_states and a LEGACY state whose data is not an object, naming the rule', () => {
+    const global = assertRefused({ type: 'STATE', state: { type: 'GLOBAL', global: { shared_state: {} } } }, '$.state.global.stream_states');
+    assert.match(global.join('\n'), /\[AirbyteGlobalState\/required\]/);
+    const legacy = assertRefused({ type: 'STATE', state: { data: null } }, '$.state.data');
+    // The same small schema sits at many places; the rule named must be this one.
+    assert.match(legacy.join('\n'), /\[AirbyteStateMessage\/properties\/data\/type\]$/);
+  });
+
   it('refuses counts that are not numbers', () => {
     assertRefused(JSON.parse(STATE.replace('"rejectedRecordCount":1.0', '"rejectedRecordCount":"1"')), '$.state.destinationStats.rejectedRecordCount');
   });
