@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAedes } from '../test/support/aedes.js';
+import { parseProtocolLine } from '../test/support/airbyte-protocol.js';
 import { subscribe } from '../test/support/subscriber.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -43,13 +44,23 @@ for (const message of subscriber.messages) {
   console.log(`  ${message.topic.padEnd(26)} ${message.payload}`);
 }
 console.log('\nWhat the connector printed (Airbyte messages on stdout):');
-for (const line of stdout.split('\n').filter(Boolean)) {
+let invalid = 0;
+stdout.split('\n').forEach((line, index) => {
+  if (line === '') return;
+  let message;
+  try {
+    message = parseProtocolLine(line, index + 1);
+  } catch (err) {
+    invalid++;
+    console.log(`  INVALID ${(err as Error).message}`);
+    return;
+  }
   // Shown as printed: parsing would round the big cursor that the connector kept exact.
-  const message = JSON.parse(line) as { type: string; log?: { message: string } };
-  console.log(`  ${message.type.padEnd(6)} ${message.type === 'LOG' ? message.log?.message : line}`);
-}
+  console.log(`  ${message.type.padEnd(6)} ${message.type === 'LOG' ? (message.log as { message: string }).message : line}`);
+});
 console.log(`\nConnector exit code: ${code}; ${subscriber.messages.length} of ${records} records arrived.`);
+if (invalid > 0) console.log(`${invalid} line(s) the Airbyte protocol refuses.`);
 
 await subscriber.close();
 await broker.close();
-process.exitCode = code === 0 && subscriber.messages.length === records ? 0 : 1;
+process.exitCode = code === 0 && subscriber.messages.length === records && invalid === 0 ? 0 : 1;

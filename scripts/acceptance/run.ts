@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { startAedes } from '../../test/support/aedes.js';
-import { runCheck, runConnector } from '../../test/support/connector.js';
+import { type RunResult, runCheck, runConnector } from '../../test/support/connector.js';
 import { DECLARED_SYNC_MODES as DECLARED } from '../../src/airbyte/catalog.js';
 import { backwardCompatibilityProblems } from './backward-compatibility.js';
 import { specProblems } from './spec-rules.js';
@@ -78,8 +78,25 @@ function skip(name: string, reason: string, findings: string[]): void {
   console.log(`SKIP ${name} (${reason})\n${found}`);
 }
 
+/**
+ * Runs the connector, whose every stdout line the runner checks against the Airbyte protocol (test/support): a line it
+ * refuses, like a run that does not end, fails `name` here instead of ending the whole run.
+ */
+async function runReported(name: string, run: () => Promise<RunResult>): Promise<RunResult | undefined> {
+  const check = `${name}: ends, printing only Airbyte messages a destination may print`;
+  try {
+    const result = await run();
+    report(check, []);
+    return result;
+  } catch (err) {
+    report(check, [(err as Error).message]);
+    return undefined;
+  }
+}
+
 for (const test of config.acceptance_tests.spec?.tests ?? []) {
-  const result = await runConnector(['spec']);
+  const result = await runReported('spec', () => runConnector(['spec']));
+  if (!result) continue;
   const spec = result.ofType('SPEC')[0]?.spec as Record<string, unknown> | undefined;
   const expected = readJson(test.spec_path);
   report(`spec: output equals ${test.spec_path}`, JSON.stringify(spec) === JSON.stringify(expected) ? [] : ['the spec printed differs from the file']);
@@ -113,7 +130,8 @@ for (const test of config.acceptance_tests.connection?.tests ?? []) {
   const broker = test.status === 'succeed' ? await startAedes() : undefined;
   try {
     const target = broker ? { ...settings, broker_host: '127.0.0.1', broker_port: broker.port } : settings;
-    const result = await runCheck(target);
+    const result = await runReported(`connection: ${test.config_path}`, () => runCheck(target));
+    if (!result) continue;
     const status = (result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status?: string; message?: string } | undefined) ?? {};
     const want = test.status === 'succeed' ? 'SUCCEEDED' : 'FAILED';
     const problems =

@@ -27,6 +27,7 @@ import { mkdtempSync, openSync, closeSync, rmSync, writeFileSync } from 'node:fs
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseProtocolLines, protocolProblems, shortened } from '../../test/support/airbyte-protocol.js';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
 import { startDelayProxy } from './delay-proxy.js';
 import { STREAMS, generateInputs } from './inputs.js';
@@ -86,16 +87,24 @@ export interface NetworkBenchResult {
 
 type RunResult = { readonly ok: true; readonly seconds: number } | { readonly ok: false; readonly reason: string };
 
-/** The message of the connector's TRACE error, if its output has one. */
+/**
+ * The message of the connector's TRACE error, if its output has one. Only this line is checked against the Airbyte
+ * protocol: a timed run keeps no more than the head and tail of its output, since holding all of it would load the
+ * machine being measured, and those edges cut lines.
+ */
 function traceError(stdout: string): string | undefined {
   for (const line of stdout.split('\n')) {
     if (!line.includes('"TRACE"')) continue;
+    let value: unknown;
     try {
-      const message = (JSON.parse(line) as { trace?: { error?: { message?: unknown } } }).trace?.error?.message;
-      if (typeof message === 'string') return message;
+      value = JSON.parse(line);
     } catch {
-      // not a whole JSON line
+      continue; // not a whole JSON line
     }
+    const problems = protocolProblems(value);
+    if (problems.length > 0) return `a TRACE line the Airbyte protocol refuses (${problems.join('; ')}): ${shortened(line)}`;
+    const message = (value as { trace?: { error?: { message?: unknown } } }).trace?.error?.message;
+    if (typeof message === 'string') return message;
   }
   return undefined;
 }
@@ -143,8 +152,8 @@ async function declaredKeys(): Promise<ReadonlySet<string>> {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`${MAIN} spec exited with ${code}`))));
   });
-  const message = JSON.parse(output.trim().split('\n').pop() ?? '{}') as { spec?: { connectionSpecification?: { properties?: object } } };
-  return new Set(Object.keys(message.spec?.connectionSpecification?.properties ?? {}));
+  const spec = parseProtocolLines(output).find((message) => message.type === 'SPEC')?.spec as { connectionSpecification?: { properties?: object } } | undefined;
+  return new Set(Object.keys(spec?.connectionSpecification?.properties ?? {}));
 }
 
 function median(values: readonly number[]): number {

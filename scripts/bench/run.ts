@@ -62,6 +62,8 @@ function measure(command: string, args: readonly string[], stdinFile: string | u
       }
     };
     const sampler = setInterval(sample, 20);
+    // Only the tail, for an error message, and not checked against the Airbyte protocol: keeping and parsing a timed
+    // run's whole output would load the machine being measured. The test suite checks every line.
     let tail = '';
     child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
       tail = (tail + chunk).slice(-2000);

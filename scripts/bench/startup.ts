@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startAedes } from '../../test/support/aedes.js';
+import { parseProtocolLines } from '../../test/support/airbyte-protocol.js';
 import { freePort } from '../../test/support/mosquitto.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -78,9 +79,11 @@ function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
+/** Checked once a run is timed, so the check costs the measurement nothing: its lines must be Airbyte messages too. */
 function expectMessage(name: string, pattern: RegExp): Case['verify'] {
   return (code, stdout) => {
     if (code !== 0 || !pattern.test(stdout)) throw new Error(`${name} did not end as expected (exit code ${String(code)}):\n${stdout}`);
+    parseProtocolLines(stdout);
   };
 }
 

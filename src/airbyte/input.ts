@@ -153,9 +153,14 @@ function stateScope(state: JsonObject, lineNumber: number): StateScope {
       }
       return { type: 'STREAM', stream: descriptor.name, namespace: optionalString(descriptor.namespace) };
     }
-    case 'GLOBAL':
+    case 'GLOBAL': {
+      // Echoed as it came: a global state without its stream states would be refused by the platform on the way out.
+      const global = isObject(state.global) ? state.global : undefined;
+      if (!global || !Array.isArray(global.stream_states)) throw new InputError(lineNumber, 'GLOBAL state has no "global.stream_states" list');
       return { type: 'GLOBAL' };
+    }
     case 'LEGACY':
+      if (state.data !== undefined && !isObject(state.data)) throw new InputError(lineNumber, 'LEGACY state has a "data" that is not an object');
       return { type: 'LEGACY' };
     default:
       throw new InputError(

@@ -5,6 +5,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type AirbyteLine, parseProtocolLines } from './airbyte-protocol.js';
+
+export type { AirbyteLine };
 
 /**
  * What users run: package.json's `bin`, the bundled connector with its code cache. The bundle gives MQTT.js Node's own
@@ -12,8 +15,6 @@ import { fileURLToPath } from 'node:url';
  */
 export const MAIN = fileURLToPath(new URL('../../bundle/main/main.cjs', import.meta.url));
 export const PROJECT_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-
-export type AirbyteLine = Record<string, unknown> & { type: string };
 
 export interface RunResult {
   readonly code: number | null;
@@ -71,7 +72,7 @@ export function startConnector(args: readonly string[], options: RunOptions = {}
       try {
         messages = parseLines(stdout);
       } catch (err) {
-        reject(err);
+        reject(new Error(`connector ${args[0]} (exit code ${code}): ${(err as Error).message}`));
         return;
       }
       const ofType = (type: string): AirbyteLine[] => messages.filter((m) => m.type === type);
@@ -132,18 +133,12 @@ export function runConnector(args: readonly string[], options: RunOptions = {}):
   return startConnector(args, { ...options, stdin: options.onSpawn ? undefined : (options.stdin ?? '') }).result;
 }
 
-/** Every stdout line must be one JSON object with a type: the platform parses them all. */
+/**
+ * Every stdout line must be an Airbyte message a destination may print, as the protocol defines it: the platform
+ * parses them all. Throws, naming the line, its number and what the protocol refuses in it.
+ */
 export function parseLines(stdout: string): AirbyteLine[] {
-  return stdout
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => {
-      const message = JSON.parse(line) as AirbyteLine;
-      if (typeof message !== 'object' || message === null || typeof message.type !== 'string') {
-        throw new Error(`stdout line is not an Airbyte message: ${line}`);
-      }
-      return message;
-    });
+  return parseProtocolLines(stdout);
 }
 
 export function writeTempJson(contents: Record<string, unknown>): string {

@@ -4,6 +4,7 @@
  * numbers), and none of its texts for people contains the secret. SPEC and STATE lines must be byte for byte the same.
  */
 import assert from 'node:assert/strict';
+import { protocolProblems, shortened } from './airbyte-protocol.js';
 import type { Random } from './random.js';
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -45,9 +46,11 @@ function parse(line: string, context: string): { [key: string]: Json } {
   try {
     message = JSON.parse(line) as Json;
   } catch (err) {
-    assert.fail(`${context}: a line is not JSON (${(err as Error).message}): ${line.slice(0, 300)}`);
+    assert.fail(`${context}: a line is not JSON (${(err as Error).message}): ${shortened(line)}`);
   }
-  assert.ok(isObject(message) && typeof message.type === 'string', `${context}: not an Airbyte message: ${line.slice(0, 300)}`);
+  const problems = protocolProblems(message);
+  if (problems.length > 0) assert.fail(`${context}: not an Airbyte message a destination may print: ${shortened(line)}\n${problems.join('\n')}`);
+  assert.ok(isObject(message), 'a valid message is an object');
   return message;
 }
 
@@ -93,7 +96,7 @@ export function vocabularyOf(lines: readonly string[]): string[] {
     }
   };
   for (const line of lines) {
-    visit(JSON.parse(line) as Json);
+    visit(parse(line, 'vocabulary'));
     for (const run of line.match(/\d{3,}/g) ?? []) {
       for (let start = 0; start + 3 <= run.length; start++) for (let end = start + 3; end <= run.length; end++) words.add(run.slice(start, end));
     }

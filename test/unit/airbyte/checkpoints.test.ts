@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { streamKey } from '../../../src/airbyte/catalog.js';
 import { Checkpoints, withDestinationStats } from '../../../src/airbyte/checkpoints.js';
 import { parseLine, type StateMessage } from '../../../src/airbyte/input.js';
+import { parseProtocolLine } from '../../support/airbyte-protocol.js';
 import { globalStateLine, legacyStateLine, streamStateLine } from '../../support/messages.js';
 
 function state(line: string): StateMessage {
@@ -12,7 +13,7 @@ function state(line: string): StateMessage {
 }
 
 function recordCount(line: string): unknown {
-  return (JSON.parse(line) as { state: { destinationStats: { recordCount: unknown } } }).state.destinationStats.recordCount;
+  return (parseProtocolLine(line).state as { destinationStats: { recordCount: unknown } }).destinationStats.recordCount;
 }
 
 const USERS = { name: 'users', namespace: 'crm' };
@@ -53,7 +54,7 @@ describe('Checkpoints', () => {
     assert.equal(cp.unacknowledged, 1);
     const released = cp
       .acknowledged(r0)
-      .map((line) => (JSON.parse(line) as { state: { stream: { stream_state: { cursor: string } } } }).state.stream.stream_state.cursor);
+      .map((line) => (parseProtocolLine(line).state as { stream: { stream_state: { cursor: string } } }).stream.stream_state.cursor);
     assert.deepEqual(released, ['s1', 's2', 's3']);
     assert.equal(cp.unacknowledged, 0);
   });
@@ -171,7 +172,7 @@ describe('Checkpoints', () => {
     for (const r of records.slice(70).reverse()) released.push(...cp.acknowledged(r));
     assert.equal(cp.statesHeld, 0);
     assert.deepEqual(
-      released.map((line) => (JSON.parse(line) as { state: { stream: { stream_state: { cursor: number } } } }).state.stream.stream_state.cursor),
+      released.map((line) => (parseProtocolLine(line).state as { stream: { stream_state: { cursor: number } } }).stream.stream_state.cursor),
       Array.from({ length: 100 }, (_, i) => i),
     );
   });

@@ -43,12 +43,23 @@ describe('parseLine: states and other messages', () => {
     const stream = parseLine('{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"u","namespace":"n"}}}}', 1);
     assert.ok(stream.kind === 'state');
     assert.deepEqual(stream.scope, { type: 'STREAM', stream: 'u', namespace: 'n' });
-    const global = parseLine('{"type":"STATE","state":{"type":"GLOBAL","global":{}}}', 1);
+    const global = parseLine('{"type":"STATE","state":{"type":"GLOBAL","global":{"stream_states":[]}}}', 1);
     assert.ok(global.kind === 'state');
     assert.deepEqual(global.scope, { type: 'GLOBAL' });
     const legacy = parseLine('{"type":"STATE","state":{"data":{"c":1}}}', 1);
     assert.ok(legacy.kind === 'state');
     assert.deepEqual(legacy.scope, { type: 'LEGACY' });
+  });
+
+  it('refuses states the protocol does not allow, which echoed would break the output too, naming the line', () => {
+    for (const [line, problem] of [
+      ['{"type":"STATE","state":{"type":"GLOBAL","global":{"shared_state":{}}}}', /GLOBAL state has no "global.stream_states" list/],
+      ['{"type":"STATE","state":{"type":"GLOBAL"}}', /GLOBAL state has no "global.stream_states" list/],
+      ['{"type":"STATE","state":{"data":null}}', /LEGACY state has a "data" that is not an object/],
+      ['{"type":"STATE","state":{"type":"LEGACY","data":[1]}}', /LEGACY state has a "data" that is not an object/],
+    ] as const) {
+      assert.throws(() => parseLine(line, 7), (err: unknown) => err instanceof InputError && /^Input line 7: /.test(err.message) && problem.test(err.message), line);
+    }
   });
 
   it('ignores TRACE, LOG and unknown message types', () => {

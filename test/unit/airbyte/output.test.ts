@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '../../../src/errors.js';
 import { Output, logLevelFrom } from '../../../src/airbyte/output.js';
 import { windowSize } from '../../../src/mqtt/connection-state.js';
+import { parseProtocolLines } from '../../support/airbyte-protocol.js';
 
 function capture(): { output: Output; lines: () => Record<string, unknown>[] } {
   const sink = new PassThrough();
@@ -11,11 +12,7 @@ function capture(): { output: Output; lines: () => Record<string, unknown>[] } {
   sink.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
   return {
     output: new Output(sink),
-    lines: () =>
-      text
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () => parseProtocolLines(text),
   };
 }
 
@@ -64,10 +61,7 @@ describe('log levels', () => {
     output.log('WARN', 'shown');
     output.log('ERROR', 'shown too');
     assert.deepEqual(
-      text
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => (JSON.parse(l) as { log: { level: string } }).log.level),
+      parseProtocolLines(text).map((m) => (m.log as { level: string }).level),
       ['WARN', 'ERROR'],
     );
   });
