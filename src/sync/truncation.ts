@@ -136,7 +136,10 @@ export class Truncation {
             'give the connector read permission on that filter, or stale keys will never be cleared.',
         );
       } else {
-        log('INFO', `Stream ${name} is truncated; its messages are not retained (append without ${field('message_retained')}), and nothing is retained under ${where}.`);
+        log(
+          'INFO',
+          `Stream ${name} is truncated; its messages are not retained (append without ${field('message_retained')}), and nothing is retained under ${where}.`,
+        );
       }
       return stream;
     }
@@ -231,6 +234,6 @@ function notRead(routes: readonly StreamRoute[]): string {
   const names = routes.map((route) => describeStream(route.namespace, route.name)).join(', ');
   return (
     `Retained messages that earlier syncs left for stream(s) ${names} cannot be read, so they are not cleared by this truncation ` +
-    '(the streams\' own messages are not retained, so nothing of this sync is at stake)'
+    "(the streams' own messages are not retained, so nothing of this sync is at stake)"
   );
 }

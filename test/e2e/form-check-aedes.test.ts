@@ -34,7 +34,10 @@ describe('check on configurations as the form saves them', { skip }, () => {
     ['broker_host with TLS', { broker_host: 'localhost', broker_port: plain.tlsPort, use_tls: true }],
     ['broker_host over WebSocket', { broker_host: '127.0.0.1', broker_port: plain.wsPort, transport: 'websocket' }],
     ...['tcp', 'mqtt'].map((scheme): [string, Record<string, unknown>] => [`${scheme}://`, { broker_url: `${scheme}://127.0.0.1:${plain.port}` }]),
-    ...['ssl', 'tls', 'mqtts', 'tcps'].map((scheme): [string, Record<string, unknown>] => [`${scheme}://`, { broker_url: `${scheme}://localhost:${plain.tlsPort}` }]),
+    ...['ssl', 'tls', 'mqtts', 'tcps'].map((scheme): [string, Record<string, unknown>] => [
+      `${scheme}://`,
+      { broker_url: `${scheme}://localhost:${plain.tlsPort}` },
+    ]),
     ['ws://', { broker_url: `ws://127.0.0.1:${plain.wsPort}/mqtt` }],
     ['ws:// without a path (the form saves websocket_path /mqtt)', { broker_url: `ws://127.0.0.1:${plain.wsPort}` }],
     ['wss://', { broker_url: `wss://localhost:${secureWebSocket.wsPort}/mqtt` }],
@@ -43,7 +46,11 @@ describe('check on configurations as the form saves them', { skip }, () => {
   it('succeeds for every way of naming the broker', async () => {
     for (const [name, form] of forms()) {
       const usesTls = form.use_tls === true || /^(ssl|tls|mqtts|tcps|wss):/.test(String(form.broker_url));
-      const input: Record<string, unknown> = { ...form, topic_pattern: 'airbyte/{namespace}/{stream}', ...(usesTls ? { tls_ca_certificate: certs.caCert } : {}) };
+      const input: Record<string, unknown> = {
+        ...form,
+        topic_pattern: 'airbyte/{namespace}/{stream}',
+        ...(usesTls ? { tls_ca_certificate: certs.caCert } : {}),
+      };
       const saved = savedConfiguration(spec, input);
       // What the form filled in that the user did not type: these must not get in the way.
       assert.equal(saved.transport, input.transport ?? 'tcp', name);

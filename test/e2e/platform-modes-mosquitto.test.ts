@@ -28,14 +28,17 @@ interface Row {
   /** Extra configuration: message_retained, a pattern with {key}, overwrite_cleanup. */
   readonly config?: Record<string, unknown>;
   /** Runs the jobs against `write` and returns the last run. */
-  readonly run: (connection: PlatformConnection, write: (attempt: Attempt, keys: string[], label: string, succeeded?: boolean) => Promise<RunResult>) => Promise<RunResult>;
+  readonly run: (
+    connection: PlatformConnection,
+    write: (attempt: Attempt, keys: string[], label: string, succeeded?: boolean) => Promise<RunResult>,
+  ) => Promise<RunResult>;
   /** The keys retained afterwards, with the attempt that wrote each, per protocol version. */
   readonly expect: Readonly<Record<'3.1.1' | '5', Readonly<Record<string, string>>>> | Readonly<Record<string, string>>;
   /** A log line the last run must print (per protocol version when it differs). */
   readonly says?: RegExp | Readonly<Record<'3.1.1' | '5', RegExp | undefined>>;
 }
 
-const both = <T,>(value: T): Record<'3.1.1' | '5', T> => ({ '3.1.1': value, '5': value });
+const both = <T>(value: T): Record<'3.1.1' | '5', T> => ({ '3.1.1': value, '5': value });
 
 /** The first job writes a and b and completes: the keyspace that later jobs find. */
 async function firstSync(connection: PlatformConnection, write: Parameters<Row['run']>[1]): Promise<void> {
@@ -146,7 +149,7 @@ const ROWS: readonly Row[] = [
     expect: { c: 'attempt2', d: 'attempt2' },
   },
   {
-    name: 'the second attempt of a resumable full refresh (the same generation) keeps its first attempt\'s keys',
+    name: "the second attempt of a resumable full refresh (the same generation) keeps its first attempt's keys",
     choice: 'Full refresh | Overwrite + Deduped',
     resumable: true,
     run: async (connection, write) => {
@@ -161,7 +164,10 @@ const ROWS: readonly Row[] = [
       '5': { c: 'attempt1', d: 'attempt2' },
       '3.1.1': { a: 'job1', b: 'job1', c: 'attempt1', d: 'attempt2' },
     },
-    says: { '5': undefined, '3.1.1': /kept 3 retained key\(s\) of earlier generations or attempts: an earlier attempt of sync \d+ already published keys of generation \d+/ },
+    says: {
+      '5': undefined,
+      '3.1.1': /kept 3 retained key\(s\) of earlier generations or attempts: an earlier attempt of sync \d+ already published keys of generation \d+/,
+    },
   },
   {
     name: 'a failed source (input ends without COMPLETE) clears nothing',
@@ -230,7 +236,10 @@ describe('sync modes as the platform runs them, judged by the retained set', { s
         const last = await row.run(connection, write);
         const retained = await retainedUnder(mosquitto.url, `${root}/#`);
         const found = Object.fromEntries(
-          [...retained].map(([topic, entry]) => [topic.slice(`${root}/devices/`.length), (JSON.parse(entry.payload) as { _airbyte_data: { v: string } })._airbyte_data.v]),
+          [...retained].map(([topic, entry]) => [
+            topic.slice(`${root}/devices/`.length),
+            (JSON.parse(entry.payload) as { _airbyte_data: { v: string } })._airbyte_data.v,
+          ]),
         );
         const expected = '5' in row.expect ? (row.expect as Record<'3.1.1' | '5', Record<string, string>>)[version] : (row.expect as Record<string, string>);
         assert.deepEqual(found, expected, last.stdout);

@@ -313,7 +313,10 @@ describe('sync modes against Mosquitto', { skip }, () => {
       lines(recordLine(DEVICES, { id: 1 }), COMPLETE),
     );
     assertOk(result);
-    assert.match(logMessages(result, /is truncated/).join(''), /its messages are not retained \(append without "Retain messages" \(message_retained\)\), and nothing is retained under/);
+    assert.match(
+      logMessages(result, /is truncated/).join(''),
+      /its messages are not retained \(append without "Retain messages" \(message_retained\)\), and nothing is retained under/,
+    );
     assert.equal(logMessages(result, /^Stream .*: found no retained keys/).length, 0, 'no warning: nothing of its own was to be found');
   });
 

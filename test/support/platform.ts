@@ -121,14 +121,20 @@ export class Job {
       const clearing = shape.kind === 'clear';
       const fullRefresh = clearing || isFullRefresh(stream.choice);
       const refreshed = (shape.kind === 'truncate' || shape.kind === 'merge') && shape.stream === stream.name;
-      const bumped = first
-        ? fullRefresh || refreshed || clearing
-        : fullRefresh && !(connection.refreshes && stream.resumable === true);
+      const bumped = first ? fullRefresh || refreshed || clearing : fullRefresh && !(connection.refreshes && stream.resumable === true);
       const generation = connection.refreshes && bumped ? connection.bump(stream.name) : connection.generation(stream.name);
       const truncates = clearing || (isFullRefresh(stream.choice) && stream.choice.includes('Overwrite')) || (refreshed && shape.kind === 'truncate');
       generations[stream.name] = generation;
       const deduped = !clearing && stream.choice.endsWith('Deduped');
-      const mode = connection.refreshes ? (deduped ? 'append_dedup' : 'append') : clearing || stream.choice.includes('Overwrite') ? 'overwrite' : deduped ? 'append_dedup' : 'append';
+      const mode = connection.refreshes
+        ? deduped
+          ? 'append_dedup'
+          : 'append'
+        : clearing || stream.choice.includes('Overwrite')
+          ? 'overwrite'
+          : deduped
+            ? 'append_dedup'
+            : 'append';
       return {
         stream: {
           name: stream.name,

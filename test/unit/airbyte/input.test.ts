@@ -58,7 +58,11 @@ describe('parseLine: states and other messages', () => {
       ['{"type":"STATE","state":{"data":null}}', /LEGACY state has a "data" that is not an object/],
       ['{"type":"STATE","state":{"type":"LEGACY","data":[1]}}', /LEGACY state has a "data" that is not an object/],
     ] as const) {
-      assert.throws(() => parseLine(line, 7), (err: unknown) => err instanceof InputError && /^Input line 7: /.test(err.message) && problem.test(err.message), line);
+      assert.throws(
+        () => parseLine(line, 7),
+        (err: unknown) => err instanceof InputError && /^Input line 7: /.test(err.message) && problem.test(err.message),
+        line,
+      );
     }
   });
 

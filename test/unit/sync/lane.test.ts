@@ -19,7 +19,9 @@ function settingsOf(config: Record<string, unknown>): Settings {
 function laneFor(config: Record<string, unknown> = {}, stream: Partial<ConfiguredStream> = {}): Lane {
   const settings = settingsOf(config);
   const configured = configuredStream('users', stream);
-  const route = routeStreams([configured], settings.topicPattern, { escaping: settings.topicEscaping, retain: settings.retain }).get(streamKey(configured.namespace, configured.name));
+  const route = routeStreams([configured], settings.topicPattern, { escaping: settings.topicEscaping, retain: settings.retain }).get(
+    streamKey(configured.namespace, configured.name),
+  );
   assert.ok(route);
   return new Lane(route, settings);
 }
@@ -377,10 +379,9 @@ describe('Lane: per-message values and properties', () => {
       airbyte_generation_id: '2',
     });
     // Retained by message_retained rather than by the mode: what the broker keeps carries its generation all the same.
-    assert.deepEqual(
-      propertiesOf(laneFor({ protocol_version: '5', message_retained: true, mqtt5_user_properties: false }, { generationId: 7 }).target).user,
-      { airbyte_generation_id: '7' },
-    );
+    assert.deepEqual(propertiesOf(laneFor({ protocol_version: '5', message_retained: true, mqtt5_user_properties: false }, { generationId: 7 }).target).user, {
+      airbyte_generation_id: '7',
+    });
     assert.deepEqual(propertiesOf(laneFor({ protocol_version: '5', mqtt5_user_properties: false }, { generationId: 7 }).target).user, {});
   });
 });
