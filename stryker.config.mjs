@@ -12,7 +12,13 @@
 // Reports: reports/mutation/mutation.html and reports/mutation/mutation.json.
 
 /** The modules under mutation test: the one place to change when a file moves. */
-const CORE_MODULES = ['src/airbyte/checkpoints.ts', 'src/mqtt/publisher.ts', 'src/mqtt/packets.ts', 'src/airbyte/record-scan.ts', 'src/payload/topic.ts'];
+const CORE_MODULES = [
+  'src/airbyte/checkpoints.ts',
+  'src/mqtt/publisher.ts',
+  'src/mqtt/packets.ts',
+  'src/airbyte/record-scan.ts',
+  'src/payload/topic.ts',
+];
 
 // The publisher's property test runs 2,000 random cases by default (about 17 s); per mutant a tenth of that still
 // covers its paths. Set PROPERTY_CASES yourself to change it. Test runner processes inherit this environment.
@@ -49,7 +55,12 @@ export default {
   reporters: ['clear-text', process.stdout.isTTY ? 'progress' : 'progress-append-only', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
   jsonReporter: { fileName: 'reports/mutation/mutation.json' },
-  clearTextReporter: { allowColor: process.stdout.isTTY === true, logTests: false, reportScoreTable: true, reportMutants: true },
+  clearTextReporter: {
+    allowColor: process.stdout.isTTY === true,
+    logTests: false,
+    reportScoreTable: true,
+    reportMutants: true,
+  },
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
 };

@@ -70,7 +70,15 @@ function checkExternals(metafile) {
 }
 
 rmSync(join(root, 'dist/bundle'), { recursive: true, force: true });
-const common = { bundle: true, format: 'cjs', platform: 'node', target: 'node20', logLevel: 'warning', metafile: true, ...importMetaUrl };
+const common = {
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  logLevel: 'warning',
+  metafile: true,
+  ...importMetaUrl,
+};
 const bundled = await build({
   ...common,
   entryPoints: [join(root, 'dist/src/main.js')],
@@ -82,13 +90,17 @@ const bundled = await build({
 checkExternals(bundled.metafile);
 const output = readFileSync(connector, 'utf8');
 // A lazy require the plugin missed would still work, from node_modules and as slowly as before: fail instead.
-if (output.includes('createRequire')) throw new Error('connector.cjs still calls createRequire: a lazy require was left out of the bundle');
+if (output.includes('createRequire'))
+  throw new Error('connector.cjs still calls createRequire: a lazy require was left out of the bundle');
 // The launcher reads connector.cjs as latin1, which is the same string as UTF-8 for ASCII and needs no decoding;
 // esbuild writes ASCII (it escapes the rest), but a comment it keeps could hold more.
 if (/[\u0080-\uffff]/.test(output)) throw new Error('connector.cjs is not ASCII only: the launcher would misread it');
 // Written already wrapped in the function Node puts around a CommonJS module (a #! line cannot stay inside it), so
 // that the launcher compiles the file's text as it is, without building a second string of it.
-writeFileSync(connector, `(function (exports, require, module, __filename, __dirname) {${output.replace(/^#!.*\n/, '')}\n})`);
+writeFileSync(
+  connector,
+  `(function (exports, require, module, __filename, __dirname) {${output.replace(/^#!.*\n/, '')}\n})`,
+);
 chmodSync(connector, 0o644);
 const launched = await build({ ...common, entryPoints: [join(root, 'dist/src/launcher.js')], outfile: launcher });
 checkExternals(launched.metafile);
@@ -100,7 +112,9 @@ chmodSync(launcher, 0o755);
  */
 async function train(args, expect, input = '') {
   const out = `${cache}.tmp`;
-  const child = spawn(process.execPath, [launcher, ...args], { env: { ...process.env, DESTINATION_MQTT_CODE_CACHE_OUT: out } });
+  const child = spawn(process.execPath, [launcher, ...args], {
+    env: { ...process.env, DESTINATION_MQTT_CODE_CACHE_OUT: out },
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk) => (stdout += chunk));
@@ -141,18 +155,34 @@ try {
   });
   const catalog = file('catalog.json', {
     streams: [
-      { stream: { name: 'users', json_schema: {}, supported_sync_modes: ['full_refresh'] }, sync_mode: 'full_refresh', destination_sync_mode: 'append' },
+      {
+        stream: { name: 'users', json_schema: {}, supported_sync_modes: ['full_refresh'] },
+        sync_mode: 'full_refresh',
+        destination_sync_mode: 'append',
+      },
     ],
   });
-  const records = Array.from({ length: 3 }, (_, id) => JSON.stringify({ type: 'RECORD', record: { stream: 'users', data: { id }, emitted_at: 1 } }));
-  const state = JSON.stringify({ type: 'STATE', state: { type: 'STREAM', stream: { stream_descriptor: { name: 'users' }, stream_state: { id: 2 } } } });
+  const records = Array.from({ length: 3 }, (_, id) =>
+    JSON.stringify({ type: 'RECORD', record: { stream: 'users', data: { id }, emitted_at: 1 } }),
+  );
+  const state = JSON.stringify({
+    type: 'STATE',
+    state: { type: 'STREAM', stream: { stream_descriptor: { name: 'users' }, stream_state: { id: 2 } } },
+  });
 
   // Each run starts from the cache the previous one saved and adds what it compiled itself, so the cache ends up
   // holding the code of every command. One cache for all: a check-only cache (360 KB instead of 490) was no faster.
   await train(['spec'], /"type":"SPEC"/);
   await train(['check', '--config', file('refused.json', config(refusedPort))], /"status":"FAILED"/);
-  await train(['check', '--config', file('check.json', config(port, { topic_test: 'training/check' }))], /"status":"SUCCEEDED"/);
-  await train(['write', '--config', file('write.json', config(port)), '--catalog', catalog], /"type":"STATE"/, `${records.join('\n')}\n${state}\n`);
+  await train(
+    ['check', '--config', file('check.json', config(port, { topic_test: 'training/check' }))],
+    /"status":"SUCCEEDED"/,
+  );
+  await train(
+    ['write', '--config', file('write.json', config(port)), '--catalog', catalog],
+    /"type":"STATE"/,
+    `${records.join('\n')}\n${state}\n`,
+  );
   // A last run only to see that this Node.js accepts the cache it made.
   const last = await train(['spec'], /"type":"SPEC"/);
   if (!/code cache used/.test(last)) throw new Error(`the code cache made here is not used by this Node.js: ${last}`);

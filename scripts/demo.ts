@@ -20,15 +20,24 @@ const broker = await startAedes();
 const subscriber = await subscribe(broker.url, '#');
 const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-demo-'));
 const configPath = join(dir, 'config.json');
-const sample = JSON.parse(readFileSync(join(root, 'integration_tests/sample_config.json'), 'utf8')) as Record<string, unknown>;
+const sample = JSON.parse(readFileSync(join(root, 'integration_tests/sample_config.json'), 'utf8')) as Record<
+  string,
+  unknown
+>;
 writeFileSync(configPath, JSON.stringify({ ...sample, broker_host: '127.0.0.1', broker_port: broker.port }));
 
 console.log(`Embedded MQTT broker listening on ${broker.url}`);
-console.log(`Running: destination-mqtt write --config ${configPath} --catalog integration_tests/configured_catalog.json < integration_tests/messages.jsonl\n`);
+console.log(
+  `Running: destination-mqtt write --config ${configPath} --catalog integration_tests/configured_catalog.json < integration_tests/messages.jsonl\n`,
+);
 
-const child = spawn(process.execPath, [main, 'write', '--config', configPath, '--catalog', join(root, 'integration_tests/configured_catalog.json')], {
-  stdio: ['pipe', 'pipe', 'inherit'],
-});
+const child = spawn(
+  process.execPath,
+  [main, 'write', '--config', configPath, '--catalog', join(root, 'integration_tests/configured_catalog.json')],
+  {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  },
+);
 child.stdin?.end(readFileSync(input));
 let stdout = '';
 child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -56,7 +65,9 @@ stdout.split('\n').forEach((line, index) => {
     return;
   }
   // Shown as printed: parsing would round the big cursor that the connector kept exact.
-  console.log(`  ${message.type.padEnd(6)} ${message.type === 'LOG' ? (message.log as { message: string }).message : line}`);
+  console.log(
+    `  ${message.type.padEnd(6)} ${message.type === 'LOG' ? (message.log as { message: string }).message : line}`,
+  );
 });
 console.log(`\nConnector exit code: ${code}; ${subscriber.messages.length} of ${records} records arrived.`);
 if (invalid > 0) console.log(`${invalid} line(s) the Airbyte protocol refuses.`);

@@ -43,9 +43,17 @@ const cacheOut = process.env.DESTINATION_MQTT_CODE_CACHE_OUT;
 if (cacheOut) {
   process.on('exit', () => {
     writeFileSync(cacheOut, script.createCachedData());
-    process.stderr.write(`code cache ${cachedData === undefined ? 'absent' : script.cachedDataRejected === true ? 'rejected' : 'used'}\n`);
+    process.stderr.write(
+      `code cache ${cachedData === undefined ? 'absent' : script.cachedDataRejected === true ? 'rejected' : 'used'}\n`,
+    );
   });
 }
 
 const module = { exports: {} };
-(script.runInThisContext() as (...args: unknown[]) => void)(module.exports, createRequire(bundle), module, bundle, dirname(bundle));
+(script.runInThisContext() as (...args: unknown[]) => void)(
+  module.exports,
+  createRequire(bundle),
+  module,
+  bundle,
+  dirname(bundle),
+);

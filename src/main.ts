@@ -89,7 +89,11 @@ type Row = readonly [string, string];
 /** Titled sections of two aligned columns, one alignment for all of them, as commander printed them. */
 function sections(list: readonly (readonly [string, readonly Row[]])[]): string {
   const width = Math.max(...list.flatMap(([, rows]) => rows.map(([left]) => left.length)));
-  return list.map(([title, rows]) => `${title}:\n${rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`).join('\n')}\n`).join('\n');
+  return list
+    .map(
+      ([title, rows]) => `${title}:\n${rows.map(([left, right]) => `  ${left.padEnd(width)}  ${right}`).join('\n')}\n`,
+    )
+    .join('\n');
 }
 
 function optionFlags(name: string): string {
@@ -112,7 +116,10 @@ function programHelp(): string {
 }
 
 function commandHelp(name: string, definition: CommandDefinition<string>): string {
-  const options = Object.entries(definition.options).map(([option, description]): Row => [optionFlags(option), description]);
+  const options = Object.entries(definition.options).map(([option, description]): Row => [
+    optionFlags(option),
+    description,
+  ]);
   return [
     `Usage: ${PROGRAM} ${name} [options]\n`,
     `${definition.description}\n`,
@@ -122,7 +129,9 @@ function commandHelp(name: string, definition: CommandDefinition<string>): strin
 
 const isHelpFlag = (arg: string): boolean => arg === '-h' || arg === '--help';
 
-type Invocation = { readonly help: string } | { readonly definition: CommandDefinition<string>; readonly options: Readonly<Record<string, string>> };
+type Invocation =
+  | { readonly help: string }
+  | { readonly definition: CommandDefinition<string>; readonly options: Readonly<Record<string, string>> };
 
 /** What the arguments ask for; throws a UsageError with the same wording commander used, which users may know. */
 function parse(args: readonly string[]): Invocation {
@@ -165,7 +174,8 @@ function parseCommand(name: string, definition: CommandDefinition<string>, args:
   for (const key of Object.keys(definition.options)) {
     if (!Object.hasOwn(options, key)) throw new UsageError(`required option '${optionFlags(key)}' not specified`);
   }
-  if (extra.length > 0) throw new UsageError(`too many arguments for '${name}'. Expected 0 arguments but got ${extra.length}.`);
+  if (extra.length > 0)
+    throw new UsageError(`too many arguments for '${name}'. Expected 0 arguments but got ${extra.length}.`);
   return { definition, options };
 }
 

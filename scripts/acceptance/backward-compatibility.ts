@@ -88,21 +88,31 @@ function typeProblems(previous: Schema, current: Schema, path: string): string[]
 
 function enumProblems(previous: Schema, current: Schema, path: string): string[] {
   if (!Array.isArray(current.enum)) return [];
-  if (!Array.isArray(previous.enum)) return [`${where(path)}: enum ${json(current.enum)} declared on an existing property`];
+  if (!Array.isArray(previous.enum))
+    return [`${where(path)}: enum ${json(current.enum)} declared on an existing property`];
   const now = new Set(current.enum.map(json));
-  return previous.enum.filter((value) => !now.has(json(value))).map((value) => `${where(path)}: enum value ${json(value)} removed`);
+  return previous.enum
+    .filter((value) => !now.has(json(value)))
+    .map((value) => `${where(path)}: enum value ${json(value)} removed`);
 }
 
 function requiredProblems(previous: Schema, current: Schema, path: string): string[] {
   if (!Array.isArray(current.required)) return [];
-  if (!Array.isArray(previous.required)) return [`${where(path)}: required ${json(current.required)} declared where there was none`];
+  if (!Array.isArray(previous.required))
+    return [`${where(path)}: required ${json(current.required)} declared where there was none`];
   const before = new Set(previous.required);
-  return current.required.filter((name) => !before.has(name)).map((name) => `${child(path, String(name))}: added to required`);
+  return current.required
+    .filter((name) => !before.has(name))
+    .map((name) => `${child(path, String(name))}: added to required`);
 }
 
 /** The checks on the schemas themselves, for a schema present in both versions and everything below it. */
 function schemaProblems(previous: Schema, current: Schema, path: string): string[] {
-  const problems = [...requiredProblems(previous, current, path), ...typeProblems(previous, current, path), ...enumProblems(previous, current, path)];
+  const problems = [
+    ...requiredProblems(previous, current, path),
+    ...typeProblems(previous, current, path),
+    ...enumProblems(previous, current, path),
+  ];
   const before = isSchema(previous.properties) ? previous.properties : {};
   const after = isSchema(current.properties) ? current.properties : {};
   for (const [name, schema] of Object.entries(before)) {
@@ -110,14 +120,16 @@ function schemaProblems(previous: Schema, current: Schema, path: string): string
     if (now === undefined) problems.push(`${child(path, name)}: property removed`);
     else if (isSchema(schema) && isSchema(now)) problems.push(...schemaProblems(schema, now, child(path, name)));
   }
-  if (isSchema(previous.items) && isSchema(current.items)) problems.push(...schemaProblems(previous.items, current.items, `${path}[]`));
+  if (isSchema(previous.items) && isSchema(current.items))
+    problems.push(...schemaProblems(previous.items, current.items, `${path}[]`));
   for (const keyword of ['oneOf', 'anyOf']) {
     // Alternatives are paired by position, the order in which a UI lists them.
     const [was, is] = [previous[keyword], current[keyword]];
     if (!Array.isArray(was) || !Array.isArray(is)) continue;
     was.forEach((variant: unknown, i) => {
       const now: unknown = is[i];
-      if (isSchema(variant) && isSchema(now)) problems.push(...schemaProblems(variant, now, `${where(path)}.${keyword}[${i}]`));
+      if (isSchema(variant) && isSchema(now))
+        problems.push(...schemaProblems(variant, now, `${where(path)}.${keyword}[${i}]`));
     });
   }
   return problems;
@@ -146,7 +158,8 @@ function typicalValue(schema: Schema): unknown {
   }
 }
 
-const numberKeyword = (schema: Schema, keyword: string): number | undefined => (typeof schema[keyword] === 'number' ? schema[keyword] : undefined);
+const numberKeyword = (schema: Schema, keyword: string): number | undefined =>
+  typeof schema[keyword] === 'number' ? schema[keyword] : undefined;
 
 /** The ends of the range the schema itself declares, for integers (the nearest integers inside exclusive bounds). */
 function ownBounds(schema: Schema): number[] {
@@ -158,7 +171,9 @@ function ownBounds(schema: Schema): number[] {
 }
 
 function inRange(schema: Schema, value: number): boolean {
-  const [min, max, above, below] = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].map((keyword) => numberKeyword(schema, keyword));
+  const [min, max, above, below] = ['minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum'].map((keyword) =>
+    numberKeyword(schema, keyword),
+  );
   return (
     (min === undefined || value >= min) &&
     (max === undefined || value <= max) &&
@@ -169,13 +184,19 @@ function inRange(schema: Schema, value: number): boolean {
 
 /** Strings at the lengths the schema itself allows at either end. */
 function ownLengths(schema: Schema): string[] {
-  return [numberKeyword(schema, 'minLength'), numberKeyword(schema, 'maxLength')].filter((n): n is number => n !== undefined).map((n) => 'x'.repeat(n));
+  return [numberKeyword(schema, 'minLength'), numberKeyword(schema, 'maxLength')]
+    .filter((n): n is number => n !== undefined)
+    .map((n) => 'x'.repeat(n));
 }
 
 function requiredOnly(schema: Schema): Config {
   const properties = isSchema(schema.properties) ? schema.properties : {};
-  const required = Array.isArray(schema.required) ? schema.required.filter((name): name is string => typeof name === 'string') : [];
-  return Object.fromEntries(required.map((name) => [name, isSchema(properties[name]) ? typicalValue(properties[name]) : 'x']));
+  const required = Array.isArray(schema.required)
+    ? schema.required.filter((name): name is string => typeof name === 'string')
+    : [];
+  return Object.fromEntries(
+    required.map((name) => [name, isSchema(properties[name]) ? typicalValue(properties[name]) : 'x']),
+  );
 }
 
 /**
@@ -242,7 +263,8 @@ function configProblems(previous: Schema, current: Schema, options: BackwardComp
   };
   const wholeConfig = (name: string, config: Config): void => {
     const errors = newRefusals(config);
-    if (errors.length > 0) problems.push(`${name} was valid in ${version} and is refused now (${errors.map(describeError).join('; ')})`);
+    if (errors.length > 0)
+      problems.push(`${name} was valid in ${version} and is refused now (${errors.map(describeError).join('; ')})`);
   };
 
   const properties = isSchema(previous.properties) ? previous.properties : {};
@@ -254,11 +276,18 @@ function configProblems(previous: Schema, current: Schema, options: BackwardComp
       const errors = newRefusals({ ...minimal, [name]: value });
       if (errors.length === 0) continue;
       // An error about the property itself reads best without repeating its path.
-      const reasons = errors.map((error) => (error.instancePath === `/${name}` ? (error.message ?? `fails ${error.keyword}`) : describeError(error)));
+      const reasons = errors.map((error) =>
+        error.instancePath === `/${name}` ? (error.message ?? `fails ${error.keyword}`) : describeError(error),
+      );
       problems.push(`${name}: ${json(value)} was valid in ${version} and is refused now (${reasons.join('; ')})`);
     }
   }
-  const full = { ...minimal, ...Object.fromEntries(Object.entries(properties).map(([name, schema]) => [name, isSchema(schema) ? typicalValue(schema) : 'x'])) };
+  const full = {
+    ...minimal,
+    ...Object.fromEntries(
+      Object.entries(properties).map(([name, schema]) => [name, isSchema(schema) ? typicalValue(schema) : 'x']),
+    ),
+  };
   wholeConfig('a configuration with every property at its typical value', full);
   for (const { name, config } of options.typicalConfigs ?? []) wholeConfig(name, config);
   return problems;
@@ -268,7 +297,11 @@ function configProblems(previous: Schema, current: Schema, options: BackwardComp
  * What makes `currentSpec` (a ConnectorSpecification) refuse what `previousSpec` accepted, in words; empty when the
  * current spec is backward compatible. Pure: the same specs always give the same problems, in the same order.
  */
-export function backwardCompatibilityProblems(previousSpec: Schema, currentSpec: Schema, options: BackwardCompatibilityOptions = {}): string[] {
+export function backwardCompatibilityProblems(
+  previousSpec: Schema,
+  currentSpec: Schema,
+  options: BackwardCompatibilityOptions = {},
+): string[] {
   const previous = isSchema(previousSpec.connectionSpecification) ? previousSpec.connectionSpecification : {};
   const current = isSchema(currentSpec.connectionSpecification) ? currentSpec.connectionSpecification : {};
   const problems = [...schemaProblems(previous, current, ''), ...configProblems(previous, current, options)];

@@ -14,7 +14,8 @@ import { backwardCompatibilityProblems } from './backward-compatibility.js';
 import { specProblems } from './spec-rules.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const readJson = (path: string): Record<string, unknown> => JSON.parse(readFileSync(join(ROOT, path), 'utf8')) as Record<string, unknown>;
+const readJson = (path: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(ROOT, path), 'utf8')) as Record<string, unknown>;
 
 /**
  * The specs of earlier versions, by version, for the backward-compatibility test. The acceptance tests read the previous
@@ -74,7 +75,10 @@ function report(name: string, problems: string[]): void {
 /** A test declared not to apply, with what it would have found, so that the declaration stays justified and visible. */
 function skip(name: string, reason: string, findings: string[]): void {
   skipped++;
-  const found = findings.length > 0 ? `     it would have found:\n${findings.map((p) => `     ${p}`).join('\n')}` : '     it would have found nothing';
+  const found =
+    findings.length > 0
+      ? `     it would have found:\n${findings.map((p) => `     ${p}`).join('\n')}`
+      : '     it would have found nothing';
   console.log(`SKIP ${name} (${reason})\n${found}`);
 }
 
@@ -99,12 +103,22 @@ for (const test of config.acceptance_tests.spec?.tests ?? []) {
   if (!result) continue;
   const spec = result.ofType('SPEC')[0]?.spec as Record<string, unknown> | undefined;
   const expected = readJson(test.spec_path);
-  report(`spec: output equals ${test.spec_path}`, JSON.stringify(spec) === JSON.stringify(expected) ? [] : ['the spec printed differs from the file']);
-  report('spec: follows the connection specification rules', specProblems((spec?.connectionSpecification ?? {}) as Record<string, unknown>));
-  const declares: unknown[] = Array.isArray(spec?.supported_destination_sync_modes) ? spec.supported_destination_sync_modes : [];
+  report(
+    `spec: output equals ${test.spec_path}`,
+    JSON.stringify(spec) === JSON.stringify(expected) ? [] : ['the spec printed differs from the file'],
+  );
+  report(
+    'spec: follows the connection specification rules',
+    specProblems((spec?.connectionSpecification ?? {}) as Record<string, unknown>),
+  );
+  const declares: unknown[] = Array.isArray(spec?.supported_destination_sync_modes)
+    ? spec.supported_destination_sync_modes
+    : [];
   // Every mode declared must be one the connector gives a meaning (catalog.ts), and every such mode declared.
   report(`spec: declares exactly the sync modes the connector implements (${DECLARED.join(', ')})`, [
-    ...declares.filter((mode) => !(DECLARED as readonly unknown[]).includes(mode)).map((mode) => `declares ${JSON.stringify(mode)}, which it should not`),
+    ...declares
+      .filter((mode) => !(DECLARED as readonly unknown[]).includes(mode))
+      .map((mode) => `declares ${JSON.stringify(mode)}, which it should not`),
     ...DECLARED.filter((mode) => !declares.includes(mode)).map((mode) => `does not declare "${mode}"`),
   ]);
 
@@ -119,7 +133,9 @@ for (const test of config.acceptance_tests.spec?.tests ?? []) {
   }
   const findings = backwardCompatibilityProblems(readJson(previous.spec_path), spec ?? {}, {
     previousVersion: version,
-    typicalConfigs: [{ name: `the configuration ${version}'s own acceptance test ran with`, config: previous.typical_config }],
+    typicalConfigs: [
+      { name: `the configuration ${version}'s own acceptance test ran with`, config: previous.typical_config },
+    ],
   });
   if (compatibility.disable_for_version === version) skip(name, 'declared breaking release', findings);
   else report(name, findings);
@@ -132,12 +148,16 @@ for (const test of config.acceptance_tests.connection?.tests ?? []) {
     const target = broker ? { ...settings, broker_host: '127.0.0.1', broker_port: broker.port } : settings;
     const result = await runReported(`connection: ${test.config_path}`, () => runCheck(target));
     if (!result) continue;
-    const status = (result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status?: string; message?: string } | undefined) ?? {};
+    const status =
+      (result.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status?: string; message?: string } | undefined) ??
+      {};
     const want = test.status === 'succeed' ? 'SUCCEEDED' : 'FAILED';
     const problems =
       status.status === want && result.code === 0
         ? []
-        : [`expected ${want} with exit 0, got ${status.status ?? 'no status'} (exit ${result.code}): ${status.message ?? result.stdout}`];
+        : [
+            `expected ${want} with exit 0, got ${status.status ?? 'no status'} (exit ${result.code}): ${status.message ?? result.stdout}`,
+          ];
     report(`connection: ${test.config_path} is ${test.status === 'succeed' ? 'accepted' : 'refused'}`, problems);
   } finally {
     await broker?.close();

@@ -4,7 +4,8 @@
 
 type Schema = Record<string, unknown>;
 
-const SECRET_NAME = /password|passphrase|secret|token|credentials|api_?key|private_?key|client_key|_key$|^key$|certificate/i;
+const SECRET_NAME =
+  /password|passphrase|secret|token|credentials|api_?key|private_?key|client_key|_key$|^key$|certificate/i;
 const FORBIDDEN = ['anyOf', 'allOf', 'not', 'if', 'patternProperties'];
 
 function isSchema(value: unknown): value is Schema {
@@ -16,7 +17,8 @@ function walk(schema: Schema, path: string, visit: (schema: Schema, path: string
   visit(schema, path);
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'properties' && isSchema(value)) {
-      for (const [name, property] of Object.entries(value)) if (isSchema(property)) walk(property, `${path}.${name}`, visit);
+      for (const [name, property] of Object.entries(value))
+        if (isSchema(property)) walk(property, `${path}.${name}`, visit);
     } else if ((key === 'items' || key === 'additionalProperties') && isSchema(value)) {
       walk(value, `${path}.${key}`, visit);
     } else if (key === 'oneOf' && Array.isArray(value)) {
@@ -33,8 +35,14 @@ export function specProblems(connectionSpecification: Schema): string[] {
     if (Array.isArray(type) && !(type.length === 1 || (type.length === 2 && type.includes('null')))) {
       problems.push(`${path} has type ${JSON.stringify(type)}; only [X] or [X, "null"] are allowed`);
     }
-    if ('additionalProperties' in schema && schema.additionalProperties !== true && !isSchema(schema.additionalProperties)) {
-      problems.push(`${path} sets additionalProperties to ${JSON.stringify(schema.additionalProperties)}; it must be true where set`);
+    if (
+      'additionalProperties' in schema &&
+      schema.additionalProperties !== true &&
+      !isSchema(schema.additionalProperties)
+    ) {
+      problems.push(
+        `${path} sets additionalProperties to ${JSON.stringify(schema.additionalProperties)}; it must be true where set`,
+      );
     }
     if (Array.isArray(schema.enum) && new Set(schema.enum.map((v) => JSON.stringify(v))).size !== schema.enum.length) {
       problems.push(`${path} has duplicate enum values`);
@@ -43,8 +51,8 @@ export function specProblems(connectionSpecification: Schema): string[] {
       const constKeys = schema.oneOf.map(
         (variant) =>
           new Set(
-            Object.entries(isSchema(variant) && isSchema(variant.properties) ? variant.properties : {}).flatMap(([k, p]) =>
-              isSchema(p) && 'const' in p ? [k] : [],
+            Object.entries(isSchema(variant) && isSchema(variant.properties) ? variant.properties : {}).flatMap(
+              ([k, p]) => (isSchema(p) && 'const' in p ? [k] : []),
             ),
           ),
       );
@@ -56,12 +64,17 @@ export function specProblems(connectionSpecification: Schema): string[] {
       if (!isSchema(property)) continue;
       if (SECRET_NAME.test(name) && property.type !== 'boolean' && property.airbyte_secret !== true)
         problems.push(`${path}.${name} looks secret but lacks airbyte_secret: true`);
-      if (path !== '$' && 'group' in property) problems.push(`${path}.${name} has a group, but only top-level properties may`);
+      if (path !== '$' && 'group' in property)
+        problems.push(`${path}.${name} has a group, but only top-level properties may`);
     }
   });
 
   const properties = isSchema(connectionSpecification.properties) ? connectionSpecification.properties : {};
-  const groups = new Set((Array.isArray(connectionSpecification.groups) ? connectionSpecification.groups : []).map((g) => (isSchema(g) ? g.id : undefined)));
+  const groups = new Set(
+    (Array.isArray(connectionSpecification.groups) ? connectionSpecification.groups : []).map((g) =>
+      isSchema(g) ? g.id : undefined,
+    ),
+  );
   const orders = new Map<string, Set<number>>();
   for (const [name, property] of Object.entries(properties)) {
     if (!isSchema(property)) continue;
@@ -69,7 +82,8 @@ export function specProblems(connectionSpecification: Schema): string[] {
     if (group && !groups.has(group)) problems.push(`$.${name} names group "${group}", which groups does not declare`);
     if (typeof property.order !== 'number') continue;
     const seen = orders.get(group) ?? new Set<number>();
-    if (seen.has(property.order)) problems.push(`$.${name} repeats order ${property.order} in group "${group || '(none)'}"`);
+    if (seen.has(property.order))
+      problems.push(`$.${name} repeats order ${property.order} in group "${group || '(none)'}"`);
     seen.add(property.order);
     orders.set(group, seen);
   }

@@ -11,8 +11,10 @@ import { readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
 
 const [url, qosText, windowText, file, protocolText = '4'] = process.argv.slice(2);
-if (!url || !qosText || !windowText || !file) throw new Error('usage: bare-publisher URL QOS WINDOW FILE [PROTOCOL_VERSION]');
-if (protocolText !== '4' && protocolText !== '5') throw new Error(`protocol version must be 4 or 5, not ${protocolText}`);
+if (!url || !qosText || !windowText || !file)
+  throw new Error('usage: bare-publisher URL QOS WINDOW FILE [PROTOCOL_VERSION]');
+if (protocolText !== '4' && protocolText !== '5')
+  throw new Error(`protocol version must be 4 or 5, not ${protocolText}`);
 const qos = Number(qosText) as 0 | 1 | 2;
 const window = Number(windowText);
 const protocolVersion = protocolText === '5' ? 5 : 4;
@@ -25,7 +27,13 @@ const messages = readFileSync(file, 'utf8')
   });
 
 // Logging off, as in the connector: MQTT.js calls `debug` on every step of every publish.
-const client = await mqtt.connectAsync(url, { protocolVersion, reconnectPeriod: 0, writeCache: false, queueQoSZero: false, log: () => undefined });
+const client = await mqtt.connectAsync(url, {
+  protocolVersion,
+  reconnectPeriod: 0,
+  writeCache: false,
+  queueQoSZero: false,
+  log: () => undefined,
+});
 const options = { qos, retain: false };
 let next = 0;
 let inflight = 0;

@@ -123,7 +123,11 @@ function delayDirection(from: Socket, to: Socket, delayMs: number): void {
  * Starts a proxy on a free port of 127.0.0.1 that forwards to `targetPort`, adding `oneWayMs` in each direction (so
  * `2 * oneWayMs` to every round trip).
  */
-export async function startDelayProxy(targetPort: number, oneWayMs: number, options: DelayProxyOptions = {}): Promise<DelayProxy> {
+export async function startDelayProxy(
+  targetPort: number,
+  oneWayMs: number,
+  options: DelayProxyOptions = {},
+): Promise<DelayProxy> {
   const host = options.host ?? '127.0.0.1';
   const noDelay = options.noDelay ?? true;
   const sockets = new Set<Socket>();

@@ -65,13 +65,17 @@ function row(name: string, work: (i: number) => number): void {
 for (const format of FORMATS) {
   const prepared = prepareFormat(format, { name: 'users', namespace: 'bench', syncId: 42, generationId: 3 });
   row(`render ${format} (fixed id)`, (i) =>
-    Buffer.byteLength(prepared.render({ id: ID, dataJson: sample(i).dataJson, emittedAtMs: sample(i).emittedAtJson, subject: '7' })),
+    Buffer.byteLength(
+      prepared.render({ id: ID, dataJson: sample(i).dataJson, emittedAtMs: sample(i).emittedAtJson, subject: '7' }),
+    ),
   );
 }
 const v2 = prepareFormat('airbyte_v2', { name: 'users', namespace: 'bench', syncId: 42, generationId: 3 });
 const META = '{"changes":[{"field":"email","change":"NULLED","reason":"SOURCE_FIELD_SIZE_LIMITATION"}]}';
 row('render airbyte_v2 with meta.changes', (i) =>
-  Buffer.byteLength(v2.render({ id: ID, dataJson: sample(i).dataJson, emittedAtMs: sample(i).emittedAtJson, metaJson: META })),
+  Buffer.byteLength(
+    v2.render({ id: ID, dataJson: sample(i).dataJson, emittedAtMs: sample(i).emittedAtJson, metaJson: META }),
+  ),
 );
 
 const random = recordIds('random', KEYED);
@@ -85,7 +89,10 @@ row('keyValues: 1 path', (i) => keyValues(sample(i).dataJson, [['id']]).length);
 row('keyValues: 2 paths (key + cursor)', (i) => keyValues(sample(i).dataJson, byKey.keyPaths).length);
 row('keySubject of 1 value', (i) => keySubject(keyValues(sample(i).dataJson, [['id']]))?.length ?? 0);
 row('wholeMilliseconds: integer', (i) => wholeMilliseconds(sample(i).emittedAtJson)?.length ?? 0);
-row('wholeMilliseconds: with a fraction', (i) => wholeMilliseconds((FLOAT_SAMPLES[i] as Sample).emittedAtJson)?.length ?? 0);
+row(
+  'wholeMilliseconds: with a fraction',
+  (i) => wholeMilliseconds((FLOAT_SAMPLES[i] as Sample).emittedAtJson)?.length ?? 0,
+);
 
 /** What the write path does per record: emitted_at, key values once (for the id and the subject), id, payload. */
 for (const format of FORMATS) {
@@ -112,4 +119,5 @@ const width = Math.max(...rows.map(([name]) => name.length));
 console.log(`Per-record payload work, ${process.version}, median of ${ROUNDS} runs of ${SECONDS} s:\n`);
 console.log(`| ${'operation'.padEnd(width)} | records/s |`);
 console.log(`| ${'-'.repeat(width)} | --- |`);
-for (const [name, perSecond] of rows) console.log(`| ${name.padEnd(width)} | ${Math.round(perSecond).toLocaleString('en-US').padStart(9)} |`);
+for (const [name, perSecond] of rows)
+  console.log(`| ${name.padEnd(width)} | ${Math.round(perSecond).toLocaleString('en-US').padStart(9)} |`);

@@ -30,7 +30,11 @@ export interface InputOptions {
 }
 
 export async function generateInputs(dir: string, records: number, options: InputOptions): Promise<Inputs> {
-  const paths = { messages: join(dir, `messages-${records}.jsonl`), envelopes: join(dir, 'envelopes.tsv'), payloads: join(dir, 'payloads.txt') };
+  const paths = {
+    messages: join(dir, `messages-${records}.jsonl`),
+    envelopes: join(dir, 'envelopes.tsv'),
+    payloads: join(dir, 'payloads.txt'),
+  };
   const messages = createWriteStream(paths.messages);
   const envelopes = options.references ? createWriteStream(paths.envelopes) : undefined;
   const payloads = options.references ? createWriteStream(paths.payloads) : undefined;
@@ -57,7 +61,9 @@ export async function generateInputs(dir: string, records: number, options: Inpu
       );
     }
   }
-  await Promise.all([messages, envelopes, payloads].map((s) => (s ? new Promise((resolve) => s.end(resolve)) : Promise.resolve())));
+  await Promise.all(
+    [messages, envelopes, payloads].map((s) => (s ? new Promise((resolve) => s.end(resolve)) : Promise.resolve())),
+  );
   const catalog = join(dir, `catalog-${records}.json`);
   const key = options.primaryKey ? { primary_key: [['id']] } : {};
   writeFileSync(

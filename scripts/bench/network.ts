@@ -102,7 +102,8 @@ function traceError(stdout: string): string | undefined {
       continue; // not a whole JSON line
     }
     const problems = protocolProblems(value);
-    if (problems.length > 0) return `a TRACE line the Airbyte protocol refuses (${problems.join('; ')}): ${shortened(line)}`;
+    if (problems.length > 0)
+      return `a TRACE line the Airbyte protocol refuses (${problems.join('; ')}): ${shortened(line)}`;
     const message = (value as { trace?: { error?: { message?: unknown } } }).trace?.error?.message;
     if (typeof message === 'string') return message;
   }
@@ -110,7 +111,12 @@ function traceError(stdout: string): string | undefined {
 }
 
 /** Runs a command with a file on stdin; wall time from spawn to exit. Killed after `timeoutMs`. */
-function run(command: string, args: readonly string[], stdinFile: string | undefined, timeoutMs: number): Promise<RunResult> {
+function run(
+  command: string,
+  args: readonly string[],
+  stdinFile: string | undefined,
+  timeoutMs: number,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const stdin = stdinFile === undefined ? undefined : openSync(stdinFile, 'r');
     const started = process.hrtime.bigint();
@@ -137,7 +143,9 @@ function run(command: string, args: readonly string[], stdinFile: string | undef
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (code === 0) return resolve({ ok: true, seconds });
       const reason =
-        signal === 'SIGKILL' ? `killed after ${timeoutMs / 1000} s` : (traceError(tail) ?? traceError(head) ?? (stderr.trim() || `exit code ${code}`));
+        signal === 'SIGKILL'
+          ? `killed after ${timeoutMs / 1000} s`
+          : (traceError(tail) ?? traceError(head) ?? (stderr.trim() || `exit code ${code}`));
       resolve({ ok: false, reason });
     });
   });
@@ -152,7 +160,8 @@ async function declaredKeys(): Promise<ReadonlySet<string>> {
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`${MAIN} spec exited with ${code}`))));
   });
-  const spec = parseProtocolLines(output).find((message) => message.type === 'SPEC')?.spec as { connectionSpecification?: { properties?: object } } | undefined;
+  const spec = parseProtocolLines(output).find((message) => message.type === 'SPEC')?.spec as
+    { connectionSpecification?: { properties?: object } } | undefined;
   return new Set(Object.keys(spec?.connectionSpecification?.properties ?? {}));
 }
 
@@ -178,11 +187,14 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
   const rateConnections = options.rateConnections ?? 8;
   const print = options.print ?? ((line: string) => console.log(line));
   const progress = options.progress ?? ((line: string) => process.stderr.write(`${line}\n`));
-  if (!findExecutable('mosquitto')) throw new Error('the network benchmark needs mosquitto (apt-get install mosquitto)');
+  if (!findExecutable('mosquitto'))
+    throw new Error('the network benchmark needs mosquitto (apt-get install mosquitto)');
 
   const keys = await declaredKeys();
   const notDeclared = (key: string): string | undefined =>
-    keys.has(key) ? undefined : `not supported by this build: spec.json has no \`${key}\` (the connector would ignore it)`;
+    keys.has(key)
+      ? undefined
+      : `not supported by this build: spec.json has no \`${key}\` (the connector would ignore it)`;
 
   const dir = mkdtempSync(join(tmpdir(), 'destination-mqtt-network-'));
   // startMosquitto lifts the subscriber queue limit for tests that count deliveries; nobody subscribes here, and the
@@ -210,26 +222,43 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
     };
     const connector = (name: string, extra: Record<string, unknown>): (() => Promise<RunResult>) => {
       const path = config(name, extra);
-      return () => run(process.execPath, [MAIN, 'write', '--config', path, '--catalog', inputs.catalog], inputs.messages, timeoutMs);
+      return () =>
+        run(
+          process.execPath,
+          [MAIN, 'write', '--config', path, '--catalog', inputs.catalog],
+          inputs.messages,
+          timeoutMs,
+        );
     };
 
     const reference = `bare MQTT.js, window ${referenceWindow}`;
     const commands: Command[] = [
       {
         name: reference,
-        run: () => run(process.execPath, [BARE, `mqtt://127.0.0.1:${proxyPort}`, '1', String(referenceWindow), inputs.envelopes, '5'], undefined, timeoutMs),
+        run: () =>
+          run(
+            process.execPath,
+            [BARE, `mqtt://127.0.0.1:${proxyPort}`, '1', String(referenceWindow), inputs.envelopes, '5'],
+            undefined,
+            timeoutMs,
+          ),
       },
     ];
     for (const count of connectionCounts) {
       // One connection is what the connector does without the key, so that row runs whatever the build supports.
       const unsupported = count === 1 ? undefined : notDeclared('connections');
-      commands.push({ name: `connector, connections ${count}`, unsupported, run: connector(`connections-${count}`, { connections: count }) });
+      commands.push({
+        name: `connector, connections ${count}`,
+        unsupported,
+        run: connector(`connections-${count}`, { connections: count }),
+      });
     }
     const rateName = `connector, connections ${rateConnections}, max_messages_per_second ${rateLimit}`;
     if (rateLimit > 0) {
       commands.push({
         name: rateName,
-        unsupported: notDeclared('max_messages_per_second') ?? (rateConnections > 1 ? notDeclared('connections') : undefined),
+        unsupported:
+          notDeclared('max_messages_per_second') ?? (rateConnections > 1 ? notDeclared('connections') : undefined),
         run: connector('rate', { connections: rateConnections, max_messages_per_second: rateLimit }),
       });
     }
@@ -258,12 +287,26 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
     const referenceSeconds = median(runs.get(reference) ?? []);
     const rows: NetworkRow[] = commands.map((command) => {
       const measured = runs.get(command.name) ?? [];
-      const note = command.unsupported ?? (failures.has(command.name) ? `failed: ${failures.get(command.name)}` : undefined);
+      const note =
+        command.unsupported ?? (failures.has(command.name) ? `failed: ${failures.get(command.name)}` : undefined);
       if (note !== undefined || measured.length === 0) {
-        return { name: command.name, seconds: undefined, runs: measured, recordsPerSecond: undefined, ratio: undefined, note: note ?? 'no run' };
+        return {
+          name: command.name,
+          seconds: undefined,
+          runs: measured,
+          recordsPerSecond: undefined,
+          ratio: undefined,
+          note: note ?? 'no run',
+        };
       }
       const seconds = median(measured);
-      return { name: command.name, seconds, runs: measured, recordsPerSecond: records / seconds, ratio: referenceSeconds / seconds };
+      return {
+        name: command.name,
+        seconds,
+        runs: measured,
+        recordsPerSecond: records / seconds,
+        ratio: referenceSeconds / seconds,
+      };
     });
     const row = (name: string): NetworkRow | undefined => rows.find((r) => r.name === name);
     const ratioTarget = (name: string, rowName: string, minimum: number): NetworkTarget => {
@@ -314,7 +357,8 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
     }
     print('\n| target | measured | met |');
     print('| --- | --- | --- |');
-    for (const t of targets) print(`| ${t.name} | ${t.value} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : 'NO'} |`);
+    for (const t of targets)
+      print(`| ${t.name} | ${t.value} | ${t.met === undefined ? 'not measured' : t.met ? 'yes' : 'NO'} |`);
     return { records, rows, targets };
   } finally {
     await proxy?.close();
@@ -324,5 +368,8 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  await networkBench({ records: Number(process.env.BENCH_NETWORK_RECORDS ?? 20_000), rounds: Number(process.env.BENCH_NETWORK_ROUNDS ?? 3) });
+  await networkBench({
+    records: Number(process.env.BENCH_NETWORK_RECORDS ?? 20_000),
+    rounds: Number(process.env.BENCH_NETWORK_ROUNDS ?? 3),
+  });
 }

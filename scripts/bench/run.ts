@@ -106,20 +106,38 @@ try {
   // The same input with the streams' primary key in the topic: one topic per record instead of one per stream.
   const keyedCatalog = join(dir, 'catalog-keyed.json');
   const catalog = JSON.parse(readFileSync(inputs.catalog, 'utf8')) as { streams: Record<string, unknown>[] };
-  writeFileSync(keyedCatalog, JSON.stringify({ streams: catalog.streams.map((stream) => ({ ...stream, primary_key: [['id']] })) }));
+  writeFileSync(
+    keyedCatalog,
+    JSON.stringify({ streams: catalog.streams.map((stream) => ({ ...stream, primary_key: [['id']] })) }),
+  );
   const commands: Record<string, () => Promise<Measurement>> = {
-    'connector QoS 0': () => measure(process.execPath, [MAIN, 'write', '--config', config(0), '--catalog', inputs.catalog], inputs.messages),
-    'connector QoS 1': () => measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', inputs.catalog], inputs.messages),
+    'connector QoS 0': () =>
+      measure(process.execPath, [MAIN, 'write', '--config', config(0), '--catalog', inputs.catalog], inputs.messages),
+    'connector QoS 1': () =>
+      measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', inputs.catalog], inputs.messages),
     'connector QoS 1, {key} topics': () =>
       measure(
         process.execPath,
-        [MAIN, 'write', '--config', config(1, undefined, 'bench/{namespace}/{stream}/{key}'), '--catalog', keyedCatalog],
+        [
+          MAIN,
+          'write',
+          '--config',
+          config(1, undefined, 'bench/{namespace}/{stream}/{key}'),
+          '--catalog',
+          keyedCatalog,
+        ],
         inputs.messages,
       ),
-    'connector QoS 2': () => measure(process.execPath, [MAIN, 'write', '--config', config(2), '--catalog', inputs.catalog], inputs.messages),
+    'connector QoS 2': () =>
+      measure(process.execPath, [MAIN, 'write', '--config', config(2), '--catalog', inputs.catalog], inputs.messages),
     'bare MQTT.js QoS 0': () => measure(process.execPath, [BARE, broker.url, '0', '1000', inputs.envelopes], undefined),
     'bare MQTT.js QoS 1': () => measure(process.execPath, [BARE, broker.url, '1', '1000', inputs.envelopes], undefined),
-    'mosquitto_pub -l QoS 0': () => measure(mosquittoPub, ['-h', '127.0.0.1', '-p', String(broker.port), '-q', '0', '-t', 'bench/pub', '-l'], inputs.payloads),
+    'mosquitto_pub -l QoS 0': () =>
+      measure(
+        mosquittoPub,
+        ['-h', '127.0.0.1', '-p', String(broker.port), '-q', '0', '-t', 'bench/pub', '-l'],
+        inputs.payloads,
+      ),
   };
   const names = Object.keys(commands);
   const results = new Map<string, Measurement[]>(names.map((name) => [name, []]));
@@ -143,16 +161,22 @@ try {
   console.log('| command | median s | records/s | peak RSS MB |');
   console.log('| --- | --- | --- | --- |');
   for (const name of names) {
-    console.log(`| ${name} | ${seconds(name).toFixed(2)} | ${Math.round(RECORDS / seconds(name)).toLocaleString('en-US')} | ${peak(name).toFixed(0)} |`);
+    console.log(
+      `| ${name} | ${seconds(name).toFixed(2)} | ${Math.round(RECORDS / seconds(name)).toLocaleString('en-US')} | ${peak(name).toFixed(0)} |`,
+    );
   }
   const ratio = (a: string, b: string): string => (seconds(a) / seconds(b)).toFixed(2);
   console.log('\n| comparison | ratio | target |');
   console.log('| --- | --- | --- |');
   console.log(`| connector QoS 1 / bare MQTT.js QoS 1 | ${ratio('connector QoS 1', 'bare MQTT.js QoS 1')} | <= 1.10 |`);
-  console.log(`| connector QoS 0 / mosquitto_pub -l QoS 0 | ${ratio('connector QoS 0', 'mosquitto_pub -l QoS 0')} | <= 1.50 |`);
+  console.log(
+    `| connector QoS 0 / mosquitto_pub -l QoS 0 | ${ratio('connector QoS 0', 'mosquitto_pub -l QoS 0')} | <= 1.50 |`,
+  );
   console.log(`| connector QoS 0 / bare MQTT.js QoS 0 | ${ratio('connector QoS 0', 'bare MQTT.js QoS 0')} | |`);
   console.log(`| connector QoS 2 / connector QoS 1 | ${ratio('connector QoS 2', 'connector QoS 1')} | <= 3.00 |`);
-  console.log(`| connector QoS 1, {key} topics / connector QoS 1 | ${ratio('connector QoS 1, {key} topics', 'connector QoS 1')} | <= 1.30 |`);
+  console.log(
+    `| connector QoS 1, {key} topics / connector QoS 1 | ${ratio('connector QoS 1, {key} topics', 'connector QoS 1')} | <= 1.30 |`,
+  );
 
   if (WINDOWS.length > 0) {
     console.log('\n| max_inflight at QoS 1 | median s | records/s |');
@@ -160,15 +184,29 @@ try {
     for (const window of WINDOWS) {
       const runs: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
-        runs.push((await measure(process.execPath, [MAIN, 'write', '--config', config(1, window), '--catalog', inputs.catalog], inputs.messages)).seconds);
+        runs.push(
+          (
+            await measure(
+              process.execPath,
+              [MAIN, 'write', '--config', config(1, window), '--catalog', inputs.catalog],
+              inputs.messages,
+            )
+          ).seconds,
+        );
       }
-      console.log(`| ${window} | ${median(runs).toFixed(2)} | ${Math.round(RECORDS / median(runs)).toLocaleString('en-US')} |`);
+      console.log(
+        `| ${window} | ${median(runs).toFixed(2)} | ${Math.round(RECORDS / median(runs)).toLocaleString('en-US')} |`,
+      );
     }
   }
 
   if (MEMORY_RECORDS > 0) {
     const big = await generateInputs(dir, MEMORY_RECORDS, { references: false, primaryKey: false });
-    const result = await measure(process.execPath, [MAIN, 'write', '--config', config(1), '--catalog', big.catalog], big.messages);
+    const result = await measure(
+      process.execPath,
+      [MAIN, 'write', '--config', config(1), '--catalog', big.catalog],
+      big.messages,
+    );
     console.log(
       `\nMemory: ${MEMORY_RECORDS.toLocaleString('en-US')} records (${(big.bytes / 2 ** 20).toFixed(0)} MB of input) at QoS 1 took ${result.seconds.toFixed(1)} s ` +
         `(${Math.round(MEMORY_RECORDS / result.seconds).toLocaleString('en-US')} records/s) with a peak RSS of ${result.peakRssMb.toFixed(0)} MB (target < 150 MB).`,

@@ -76,13 +76,16 @@ function time(node: string, args: readonly string[]): Promise<Outcome> {
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[middle] as number)
+    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 /** Checked once a run is timed, so the check costs the measurement nothing: its lines must be Airbyte messages too. */
 function expectMessage(name: string, pattern: RegExp): Case['verify'] {
   return (code, stdout) => {
-    if (code !== 0 || !pattern.test(stdout)) throw new Error(`${name} did not end as expected (exit code ${String(code)}):\n${stdout}`);
+    if (code !== 0 || !pattern.test(stdout))
+      throw new Error(`${name} did not end as expected (exit code ${String(code)}):\n${stdout}`);
     parseProtocolLines(stdout);
   };
 }
@@ -98,7 +101,10 @@ export async function measureStartup(options: StartupOptions = {}): Promise<Star
   try {
     const configFile = (name: string, settings: Record<string, unknown>): string => {
       const path = join(dir, name);
-      writeFileSync(path, JSON.stringify({ broker_host: '127.0.0.1', topic_pattern: 'bench/{stream}', connect_timeout: 5, ...settings }));
+      writeFileSync(
+        path,
+        JSON.stringify({ broker_host: '127.0.0.1', topic_pattern: 'bench/{stream}', connect_timeout: 5, ...settings }),
+      );
       return path;
     };
     // freePort closes its listener again, so connecting there is refused at once.
@@ -128,7 +134,12 @@ export async function measureStartup(options: StartupOptions = {}): Promise<Star
     }
     const medians = seconds.map(median);
     const baseline = medians[0] as number;
-    return cases.map((entry, index) => ({ name: entry.name, runs, medianSeconds: medians[index] as number, ratio: (medians[index] as number) / baseline }));
+    return cases.map((entry, index) => ({
+      name: entry.name,
+      runs,
+      medianSeconds: medians[index] as number,
+      ratio: (medians[index] as number) / baseline,
+    }));
   } finally {
     await broker.close();
     rmSync(dir, { recursive: true, force: true });

@@ -6,7 +6,14 @@
 import { readFile } from 'node:fs/promises';
 import { field, supportedSyncModes } from '../config/spec.js';
 import { ConfigError, SystemError } from '../errors.js';
-import { type StreamTopic, type TopicEscaping, keyFilter, patternHasKey, streamTopic, topicProblem } from '../payload/topic.js';
+import {
+  type StreamTopic,
+  type TopicEscaping,
+  keyFilter,
+  patternHasKey,
+  streamTopic,
+  topicProblem,
+} from '../payload/topic.js';
 
 /** A primary key: each element is the path of one key field inside the record's `data`. */
 export type PrimaryKey = readonly (readonly string[])[];
@@ -88,11 +95,17 @@ function isKeyPath(path: unknown): path is string[] {
 }
 
 /** `primary_key` of the configured stream, else the source-defined one; a malformed key names the stream. */
-function primaryKeyOf(entry: { primary_key?: unknown; stream?: { source_defined_primary_key?: unknown } }, name: string, source: string): PrimaryKey {
+function primaryKeyOf(
+  entry: { primary_key?: unknown; stream?: { source_defined_primary_key?: unknown } },
+  name: string,
+  source: string,
+): PrimaryKey {
   const declared = entry.primary_key ?? entry.stream?.source_defined_primary_key;
   if (declared === undefined || declared === null) return [];
   if (!Array.isArray(declared) || !declared.every(isKeyPath)) {
-    throw new SystemError(`The catalog ${source} gives stream "${name}" a primary key that is not a list of field paths (lists of strings)`);
+    throw new SystemError(
+      `The catalog ${source} gives stream "${name}" a primary key that is not a list of field paths (lists of strings)`,
+    );
   }
   return declared;
 }
@@ -146,7 +159,12 @@ interface CatalogEntry {
   readonly minimum_generation_id?: unknown;
   readonly sync_id?: unknown;
   readonly sync_mode?: unknown;
-  readonly stream?: { name?: unknown; namespace?: unknown; source_defined_primary_key?: unknown; is_resumable?: unknown };
+  readonly stream?: {
+    name?: unknown;
+    namespace?: unknown;
+    source_defined_primary_key?: unknown;
+    is_resumable?: unknown;
+  };
 }
 
 /**
@@ -170,7 +188,10 @@ function wholeNumber(value: unknown): number | undefined {
 }
 
 /** generation_id, minimum_generation_id and sync_id; absent on platforms without refreshes. */
-function generationsOf(entry: CatalogEntry, stream: string): Pick<ConfiguredStream, 'generationId' | 'minimumGenerationId' | 'syncId'> {
+function generationsOf(
+  entry: CatalogEntry,
+  stream: string,
+): Pick<ConfiguredStream, 'generationId' | 'minimumGenerationId' | 'syncId'> {
   const generationId = wholeNumber(entry.generation_id) ?? 0;
   const minimumGenerationId = wholeNumber(entry.minimum_generation_id) ?? 0;
   if (minimumGenerationId > 0 && minimumGenerationId !== generationId) {
@@ -191,8 +212,12 @@ function shorten(text: string): string {
 /** The filters of a truncated stream's territory (see `StreamRoute.territory`). */
 function retainedTerritory(pattern: string, stream: ConfiguredStream, escaping: TopicEscaping): string[] {
   const filters: string[] = [];
-  if (stream.primaryKey.length > 0) filters.push(keyFilter(streamTopic(pattern, stream.namespace, stream.name, true, escaping), stream.primaryKey.length));
-  if (!patternHasKey(pattern)) filters.push(streamTopic(pattern, stream.namespace, stream.name, false, escaping).before);
+  if (stream.primaryKey.length > 0)
+    filters.push(
+      keyFilter(streamTopic(pattern, stream.namespace, stream.name, true, escaping), stream.primaryKey.length),
+    );
+  if (!patternHasKey(pattern))
+    filters.push(streamTopic(pattern, stream.namespace, stream.name, false, escaping).before);
   return filters;
 }
 
@@ -205,7 +230,11 @@ export interface RoutingOptions {
 }
 
 /** The routes of every configured stream, keyed by `streamKey`, or a ConfigError naming each stream whose topic is invalid. */
-export function routeStreams(streams: readonly ConfiguredStream[], topicPattern: string, options: RoutingOptions = {}): Map<string, StreamRoute> {
+export function routeStreams(
+  streams: readonly ConfiguredStream[],
+  topicPattern: string,
+  options: RoutingOptions = {},
+): Map<string, StreamRoute> {
   const escaping = options.escaping ?? 'standard';
   const routes = new Map<string, StreamRoute>();
   const problems: string[] = [];
@@ -229,7 +258,8 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
     // For keyed topics, the filter stands for every key's topic: `+` is a valid level there and means "some key".
     const problem = topicProblem(keyed ? topicName.replaceAll('+', 'k') : topicName);
     const retained = deduped || options.retain === true;
-    const truncate = overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId);
+    const truncate =
+      overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId);
     const territory = truncate ? retainedTerritory(topicPattern, stream, escaping) : [];
     if (truncate && retained && topicName.split('/').every((level) => level === '+')) {
       // The filter would take in every topic of that depth on the broker, other applications' retained messages too.
@@ -248,12 +278,16 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
       retained,
       truncate,
       // A key filter of nothing but `+` is not the stream's own: a stream whose keys are not retained there leaves it.
-      territory: retained ? territory : territory.filter((filter) => !filter.split('/').every((level) => level === '+')),
+      territory: retained
+        ? territory
+        : territory.filter((filter) => !filter.split('/').every((level) => level === '+')),
       streamJson: JSON.stringify(name),
     });
   }
   if (problems.length > 0) {
-    throw new ConfigError(`topic_pattern ${JSON.stringify(topicPattern)} cannot be used with this catalog: ${problems.join('; ')}`);
+    throw new ConfigError(
+      `topic_pattern ${JSON.stringify(topicPattern)} cannot be used with this catalog: ${problems.join('; ')}`,
+    );
   }
   return routes;
 }
@@ -262,7 +296,9 @@ export function routeStreams(streams: readonly ConfiguredStream[], topicPattern:
 function filtersOverlap(a: string, b: string): boolean {
   const left = a.split('/');
   const right = b.split('/');
-  return left.length === right.length && left.every((level, i) => level === '+' || right[i] === '+' || level === right[i]);
+  return (
+    left.length === right.length && left.every((level, i) => level === '+' || right[i] === '+' || level === right[i])
+  );
 }
 
 /** What every message says about its stream, whatever its topic: the payload format and the MQTT 5 user properties. */
@@ -312,7 +348,9 @@ export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity:
           : `streams ${names} would publish indistinguishable messages to the same topic "${topic}"`,
       );
     } else {
-      warnings.push(`Streams ${names} share the topic "${topic}"; their messages say which stream each is, so consumers must look there.`);
+      warnings.push(
+        `Streams ${names} share the topic "${topic}"; their messages say which stream each is, so consumers must look there.`,
+      );
     }
   }
   if (problems.length > 0) {

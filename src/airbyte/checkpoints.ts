@@ -168,7 +168,12 @@ export class Checkpoints {
       if (next === undefined || next.coversBelow > this.ackedBelow) break;
       // The counts are written now, when nothing before the state can still be refused.
       const { recordCount, rejected } = next;
-      released.push(withDestinationStats(next.state, rejected > 0 ? { recordCount, rejectedRecordCount: rejected } : { recordCount }));
+      released.push(
+        withDestinationStats(
+          next.state,
+          rejected > 0 ? { recordCount, rejectedRecordCount: rejected } : { recordCount },
+        ),
+      );
       this.held[this.heldHead++] = undefined;
     }
     if (this.heldHead === this.held.length) {

@@ -31,7 +31,9 @@ interface StreamCompleteMessage {
 }
 
 type StateScope =
-  { readonly type: 'STREAM'; readonly stream: string; readonly namespace: string | undefined } | { readonly type: 'GLOBAL' } | { readonly type: 'LEGACY' };
+  | { readonly type: 'STREAM'; readonly stream: string; readonly namespace: string | undefined }
+  | { readonly type: 'GLOBAL' }
+  | { readonly type: 'LEGACY' };
 
 export interface StateMessage {
   readonly kind: 'state';
@@ -156,11 +158,13 @@ function stateScope(state: JsonObject, lineNumber: number): StateScope {
     case 'GLOBAL': {
       // Echoed as it came: a global state without its stream states would be refused by the platform on the way out.
       const global = isObject(state.global) ? state.global : undefined;
-      if (!global || !Array.isArray(global.stream_states)) throw new InputError(lineNumber, 'GLOBAL state has no "global.stream_states" list');
+      if (!global || !Array.isArray(global.stream_states))
+        throw new InputError(lineNumber, 'GLOBAL state has no "global.stream_states" list');
       return { type: 'GLOBAL' };
     }
     case 'LEGACY':
-      if (state.data !== undefined && !isObject(state.data)) throw new InputError(lineNumber, 'LEGACY state has a "data" that is not an object');
+      if (state.data !== undefined && !isObject(state.data))
+        throw new InputError(lineNumber, 'LEGACY state has a "data" that is not an object');
       return { type: 'LEGACY' };
     default:
       throw new InputError(

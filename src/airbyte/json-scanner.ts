@@ -77,12 +77,26 @@ export class JsonScanner {
         escaped = true;
         const e = text.charCodeAt(i + 1);
         if (e === C.LowerU) {
-          if (!isHex(text.charCodeAt(i + 2)) || !isHex(text.charCodeAt(i + 3)) || !isHex(text.charCodeAt(i + 4)) || !isHex(text.charCodeAt(i + 5)))
+          if (
+            !isHex(text.charCodeAt(i + 2)) ||
+            !isHex(text.charCodeAt(i + 3)) ||
+            !isHex(text.charCodeAt(i + 4)) ||
+            !isHex(text.charCodeAt(i + 5))
+          )
             throw INVALID;
           i += 6;
           continue;
         }
-        if (e !== C.Quote && e !== C.Backslash && e !== C.Slash && e !== C.LowerB && e !== C.LowerF && e !== C.LowerN && e !== C.LowerR && e !== C.LowerT)
+        if (
+          e !== C.Quote &&
+          e !== C.Backslash &&
+          e !== C.Slash &&
+          e !== C.LowerB &&
+          e !== C.LowerF &&
+          e !== C.LowerN &&
+          e !== C.LowerR &&
+          e !== C.LowerT
+        )
           throw INVALID;
         i += 2;
         continue;
@@ -97,7 +111,9 @@ export class JsonScanner {
   stringValue(): string {
     const start = this.pos;
     const escaped = this.string();
-    return escaped ? (JSON.parse(this.text.slice(start, this.pos)) as string) : this.text.slice(start + 1, this.pos - 1);
+    return escaped
+      ? (JSON.parse(this.text.slice(start, this.pos)) as string)
+      : this.text.slice(start + 1, this.pos - 1);
   }
 
   digits(): void {

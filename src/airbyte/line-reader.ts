@@ -29,7 +29,8 @@ const HEAP_SHARE = 8;
 /** The longest input line accepted, in bytes: MAX_INPUT_LINE_BYTES when set, else the smaller of the two limits above. */
 export function maxLineBytes(value: string | undefined = process.env.MAX_INPUT_LINE_BYTES): number {
   const configured = Number(value);
-  if (value !== undefined && value.trim() !== '' && Number.isSafeInteger(configured) && configured > 0) return configured;
+  if (value !== undefined && value.trim() !== '' && Number.isSafeInteger(configured) && configured > 0)
+    return configured;
   return Math.min(MQTT_MAX_PAYLOAD_BYTES, Math.floor(getHeapStatistics().heap_size_limit / HEAP_SHARE));
 }
 

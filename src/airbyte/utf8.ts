@@ -48,7 +48,11 @@ export class Utf8Guard extends Transform {
     const carry = this.carry;
     if (!carry) return callback(null);
     // Bytes held back in case the next chunk completed them: a character cut short, or bytes no chunk could complete.
-    callback(validPrefix(carry) ? new InputError(this.lines + 1, 'is not valid UTF-8 (it ends inside a character)') : this.invalid(carry));
+    callback(
+      validPrefix(carry)
+        ? new InputError(this.lines + 1, 'is not valid UTF-8 (it ends inside a character)')
+        : this.invalid(carry),
+    );
   }
 
   private invalid(data: Buffer): InputError {

@@ -6,7 +6,14 @@
  * back to a subscription (delivery-check.ts), since those brokers acknowledge messages their access rules drop.
  * Every failure the user can fix is a FAILED status (exit 0), not a crash.
  */
-import { type Connection, brokerAddress, confirmProtocolVersion, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
+import {
+  type Connection,
+  brokerAddress,
+  confirmProtocolVersion,
+  connectBroker,
+  describeLimits,
+  disconnect,
+} from '../mqtt/connect.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { channelClientId } from '../sync/channel.js';
@@ -37,7 +44,9 @@ export async function check(configPath: string, output: Output): Promise<void> {
     } catch (err) {
       throw await confirmProtocolVersion(settings, err);
     }
-    const tested = settings.testTopic ? await testMessage(connection, settings, settings.testTopic) : ' No test topic is set, so nothing was published.';
+    const tested = settings.testTopic
+      ? await testMessage(connection, settings, settings.testTopic)
+      : ' No test topic is set, so nothing was published.';
     output.connectionStatus('SUCCEEDED', `${describeConnection(configured, connection)}${tested}`);
   } catch (err) {
     if (!(err instanceof ConnectorError && err.failureType !== 'system_error')) throw err;
@@ -76,7 +85,9 @@ function describeConnection(settings: Settings, connection: Connection): string 
 async function testMessage(connection: Connection, settings: Settings, topic: string): Promise<string> {
   const warnings: string[] = [];
   const label = `the test message on ${JSON.stringify(topic)}`;
-  const delivery = await DeliveryCheck.open(settings, new Map([['test', { filter: topic, label }]]), (warning) => warnings.push(warning));
+  const delivery = await DeliveryCheck.open(settings, new Map([['test', { filter: topic, label }]]), (warning) =>
+    warnings.push(warning),
+  );
   try {
     const emittedAtJson = String(Date.now());
     // In the format the sync will publish, so that a consumer of the test topic sees what it will get.
@@ -92,7 +103,9 @@ async function testMessage(connection: Connection, settings: Settings, topic: st
     delivered?.catch(() => undefined);
     await acknowledged;
     if (delivered) await delivered;
-    const verified = delivered ? ' It came back to a subscription on the topic: the broker delivers what it accepts there.' : '';
+    const verified = delivered
+      ? ' It came back to a subscription on the topic: the broker delivers what it accepts there.'
+      : '';
     return ` Test message on "${topic}" at QoS ${QOS_NAMES[settings.qos]} accepted.${verified}${warnings.map((warning) => ` ${warning}`).join('')}`;
   } finally {
     await delivery?.close();
@@ -104,7 +117,13 @@ async function testMessage(connection: Connection, settings: Settings, topic: st
  * sync would report (a refusal, QoS 2 answered at QoS 1, a connection closed over it), or with the broker's silence
  * after `connect_timeout`.
  */
-function publishTest(connection: Connection, settings: Settings, topic: string, payload: string, emittedAtJson: string): Promise<void> {
+function publishTest(
+  connection: Connection,
+  settings: Settings,
+  topic: string,
+  payload: string,
+  emittedAtJson: string,
+): Promise<void> {
   const mqtt5 = settings.mqttVersion === '5';
   const target = publishTarget(topic, {
     mqtt5,
@@ -134,8 +153,14 @@ function publishTest(connection: Connection, settings: Settings, topic: string, 
     );
     const onClose = (): void => {
       const evidence = publisher.sendEvidence();
-      const received = evidence.suspect ? ` right after receiving the test message (${describeSuspect(evidence, evidence.suspect)})` : '';
-      finish(new TransientError(`The broker closed the connection${received} without acknowledging it. ${listCauses(evidence)}`));
+      const received = evidence.suspect
+        ? ` right after receiving the test message (${describeSuspect(evidence, evidence.suspect)})`
+        : '';
+      finish(
+        new TransientError(
+          `The broker closed the connection${received} without acknowledging it. ${listCauses(evidence)}`,
+        ),
+      );
     };
     const seconds = settings.connectTimeoutMs / 1000;
     const timer = setTimeout(

@@ -10,7 +10,14 @@
  * dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
-import { type StreamRoute, describeStream, readCatalog, routeStreams, sharedTopics, streamKey } from '../airbyte/catalog.js';
+import {
+  type StreamRoute,
+  describeStream,
+  readCatalog,
+  routeStreams,
+  sharedTopics,
+  streamKey,
+} from '../airbyte/catalog.js';
 import { Checkpoints } from '../airbyte/checkpoints.js';
 import { parseLine } from '../airbyte/input.js';
 import { type LineSplitter, readLines } from '../airbyte/line-reader.js';
@@ -33,7 +40,12 @@ import { Truncation } from '../sync/truncation.js';
 const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
-export async function write(configPath: string, catalogPath: string, output: Output, input: Readable = process.stdin): Promise<void> {
+export async function write(
+  configPath: string,
+  catalogPath: string,
+  output: Output,
+  input: Readable = process.stdin,
+): Promise<void> {
   const settings = toSettings(await readConfigFile(configPath));
   output.redact(settings.secrets);
   output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
@@ -109,11 +121,19 @@ class WriteSync {
     private readonly truncation: Truncation | undefined,
     private readonly delivery?: DeliveryCheck,
   ) {
-    for (const [key, route] of routes) this.lanes.set(key, { lane: new Lane(route, settings), totals: { records: 0, bytes: 0, tombstones: 0, rejected: 0 } });
+    for (const [key, route] of routes)
+      this.lanes.set(key, {
+        lane: new Lane(route, settings),
+        totals: { records: 0, bytes: 0, tombstones: 0, rejected: 0 },
+      });
     this.deadLetter =
       settings.deadLetterTopic === undefined
         ? undefined
-        : publishTarget(settings.deadLetterTopic, { mqtt5: settings.mqttVersion === '5', contentType: 'application/json', label: 'the dead letter report' });
+        : publishTarget(settings.deadLetterTopic, {
+            mqtt5: settings.mqttVersion === '5',
+            contentType: 'application/json',
+            label: 'the dead letter report',
+          });
     const events = {
       acknowledged: (token: number) => {
         if (token >= 0) this.emitStates(this.checkpoints.acknowledged(token));
@@ -147,7 +167,9 @@ class WriteSync {
   run(input: Readable): Promise<void> {
     const { connections } = this.settings;
     const over =
-      connections === 1 ? '' : ` over ${connections} connections (client IDs "${this.channels[0]?.clientId}" to "${this.channels.at(-1)?.clientId}")`;
+      connections === 1
+        ? ''
+        : ` over ${connections} connections (client IDs "${this.channels[0]?.clientId}" to "${this.channels.at(-1)?.clientId}")`;
     const limits = [
       this.settings.maxMessagesPerSecond === undefined ? '' : `${this.settings.maxMessagesPerSecond} message(s)`,
       this.settings.maxBytesPerSecond === undefined ? '' : `${this.settings.maxBytesPerSecond} payload byte(s)`,
@@ -218,19 +240,37 @@ class WriteSync {
       const key = streamKey(message.namespace, message.stream);
       const stream = this.lanes.get(key);
       if (!stream) {
-        throw new InputError(this.lineNumber, `record of stream ${describeStream(message.namespace, message.stream)}, which is not in the configured catalog`);
+        throw new InputError(
+          this.lineNumber,
+          `record of stream ${describeStream(message.namespace, message.stream)}, which is not in the configured catalog`,
+        );
       }
       const { lane, totals } = stream;
       totals.records++;
       const prepared = lane.prepare(message, this.lineNumber);
-      if (prepared.kind === 'reject') return this.rejected(key, stream, prepared.reason, prepared.recordId, message.dataJson);
+      if (prepared.kind === 'reject')
+        return this.rejected(key, stream, prepared.reason, prepared.recordId, message.dataJson);
       const channel = this.channels[this.router.connectionFor(lane.route, prepared.key)] as Channel;
       const oversize = channel.publisher.oversize(prepared.target, prepared.bytes, prepared.values);
-      if (oversize > 0) return this.rejected(key, stream, this.tooLarge(prepared, oversize, channel), prepared.recordId, message.dataJson);
+      if (oversize > 0)
+        return this.rejected(
+          key,
+          stream,
+          this.tooLarge(prepared, oversize, channel),
+          prepared.recordId,
+          message.dataJson,
+        );
       totals.bytes += prepared.bytes;
       if (prepared.tombstone) totals.tombstones++;
       if (this.truncation?.tracks(key)) this.truncation.written(key, prepared.target.topic);
-      channel.publisher.send(prepared.target, prepared.payload, prepared.bytes, prepared.values, this.checkpoints.recordReceived(key), this.lineNumber);
+      channel.publisher.send(
+        prepared.target,
+        prepared.payload,
+        prepared.bytes,
+        prepared.values,
+        this.checkpoints.recordReceived(key),
+        this.lineNumber,
+      );
       // The first record of a topic being verified holds input back until it has come back (or fails the sync).
       const verifying = prepared.tombstone ? undefined : this.delivery?.published(key, prepared.payload);
       if (verifying) channel.publisher.holdUntil(verifying);
@@ -252,7 +292,13 @@ class WriteSync {
    * as rejected and the sync goes on, with a warning or a report on the dead letter topic. A rejected record still
    * holds back the states after it until its report (if any) is acknowledged, so no state claims more than was done.
    */
-  private rejected(key: string, stream: StreamLane, reason: string, recordId: string, dataJson: string): { channel: Channel; bytes: number } | undefined {
+  private rejected(
+    key: string,
+    stream: StreamLane,
+    reason: string,
+    recordId: string,
+    dataJson: string,
+  ): { channel: Channel; bytes: number } | undefined {
     if (this.settings.rejectedRecords === 'fail') {
       // Reasons start with the input line, as every input error does.
       throw new ConfigError(
@@ -260,7 +306,16 @@ class WriteSync {
       );
     }
     const token = this.checkpoints.recordReceived(key);
-    return this.dropRecord(key, stream, reason, token, this.lineNumber, recordId, `"data":${dataJson}`, Buffer.byteLength(dataJson, 'utf8'));
+    return this.dropRecord(
+      key,
+      stream,
+      reason,
+      token,
+      this.lineNumber,
+      recordId,
+      `"data":${dataJson}`,
+      Buffer.byteLength(dataJson, 'utf8'),
+    );
   }
 
   /**
@@ -271,13 +326,26 @@ class WriteSync {
   private refusedByBroker(refusal: Refusal): void {
     const stream = this.lanes.get(refusal.target.source);
     if (!stream || this.failure) {
-      this.fail(new ConfigError(`The broker refused ${refusal.target.label} on topic "${refusal.target.topic}": ${refusal.reason}.`));
+      this.fail(
+        new ConfigError(
+          `The broker refused ${refusal.target.label} on topic "${refusal.target.topic}": ${refusal.reason}.`,
+        ),
+      );
       return;
     }
     const reason = `input line ${refusal.line}: ${refusal.target.label} was refused by the broker on topic "${refusal.target.topic}": ${refusal.reason}`;
     const message = refusal.payload === '' ? '"message":null' : `"message":${refusal.payload}`;
     // The report takes the refused message's place in the window; the reader's own checks keep input within room.
-    this.dropRecord(refusal.target.source, stream, reason, refusal.token, refusal.line, undefined, message, Buffer.byteLength(refusal.payload, 'utf8'));
+    this.dropRecord(
+      refusal.target.source,
+      stream,
+      reason,
+      refusal.token,
+      refusal.line,
+      undefined,
+      message,
+      Buffer.byteLength(refusal.payload, 'utf8'),
+    );
   }
 
   /**
@@ -404,7 +472,10 @@ class WriteSync {
     for (const { lane, totals } of this.lanes.values()) {
       if (totals.records === 0) continue;
       const { route } = lane;
-      const unheard = this.channels.reduce((sum, channel) => sum + (channel.publisher.noSubscribers.get(route.topicName) ?? 0), 0);
+      const unheard = this.channels.reduce(
+        (sum, channel) => sum + (channel.publisher.noSubscribers.get(route.topicName) ?? 0),
+        0,
+      );
       const extras = [
         totals.tombstones > 0 ? `${totals.tombstones} of them deletes (empty retained messages)` : '',
         totals.rejected > 0
@@ -418,7 +489,10 @@ class WriteSync {
           `${extras.length > 0 ? `; ${extras.join('; ')}` : ''}.`,
       );
     }
-    this.output.log('INFO', `Sync complete: ${this.checkpoints.recordsAcknowledged} record(s) acknowledged from ${this.lineNumber} input line(s).`);
+    this.output.log(
+      'INFO',
+      `Sync complete: ${this.checkpoints.recordsAcknowledged} record(s) acknowledged from ${this.lineNumber} input line(s).`,
+    );
   }
 
   private fail(error: ConnectorError): void {

@@ -113,7 +113,9 @@ function aliased(config: Config, key: string, legacyKey: string, problems: strin
   const value = stringOf(config, key);
   const legacy = stringOf(config, legacyKey);
   if (value !== undefined && legacy !== undefined && value !== legacy) {
-    problems.push(`${key} and ${legacyKey} are both set, to different values (${legacyKey} is an older name of ${key}; keep only ${key})`);
+    problems.push(
+      `${key} and ${legacyKey} are both set, to different values (${legacyKey} is an older name of ${key}; keep only ${key})`,
+    );
   }
   return value ?? legacy;
 }
@@ -132,13 +134,15 @@ interface Endpoint {
 function endpoint(config: Config, problems: string[]): Endpoint {
   const url = stringOf(config, 'broker_url');
   const useTlsKey = booleanOf(config, 'use_tls', specDefault.boolean('use_tls'));
-  const transportKey = (stringOf(config, 'transport') ?? specDefault.string('transport')) === 'websocket' ? 'websocket' : 'tcp';
+  const transportKey =
+    (stringOf(config, 'transport') ?? specDefault.string('transport')) === 'websocket' ? 'websocket' : 'tcp';
   const websocketPath = stringOf(config, 'websocket_path') ?? specDefault.string('websocket_path');
   const username = stringOf(config, 'username');
   const password = stringOf(config, 'password');
   if (url === undefined) {
     const host = stringOf(config, 'broker_host');
-    if (host === undefined && config.broker_host === undefined) problems.push(`set either ${field('broker_url')} or ${field('broker_host')}`);
+    if (host === undefined && config.broker_host === undefined)
+      problems.push(`set either ${field('broker_url')} or ${field('broker_host')}`);
     const defaultPort = transportKey === 'websocket' ? (useTlsKey ? 443 : 80) : useTlsKey ? 8883 : 1883;
     return {
       transport: transportKey,
@@ -156,19 +160,28 @@ function endpoint(config: Config, problems: string[]): Endpoint {
     return { transport: transportKey, useTls: useTlsKey, host: '', port: 0, websocketPath, username, password };
   }
   for (const key of ['broker_host', 'broker_port'] as const) {
-    if (config[key] !== undefined && config[key] !== '') problems.push(`set either ${field('broker_url')} or ${key}, not both`);
+    if (config[key] !== undefined && config[key] !== '')
+      problems.push(`set either ${field('broker_url')} or ${key}, not both`);
   }
   if (config.use_tls === true && !parsed.useTls)
-    problems.push(`${field('use_tls')} is on but ${field('broker_url')} names a plain connection; use a TLS scheme such as mqtts:// or wss://`);
+    problems.push(
+      `${field('use_tls')} is on but ${field('broker_url')} names a plain connection; use a TLS scheme such as mqtts:// or wss://`,
+    );
   // The platform's form saves every default with the configuration, so `transport: "tcp"` comes with any URL the
   // user types: only a value the user chose can contradict it.
-  if (config.transport !== undefined && config.transport !== specDefault.string('transport') && config.transport !== parsed.transport) {
+  if (
+    config.transport !== undefined &&
+    config.transport !== specDefault.string('transport') &&
+    config.transport !== parsed.transport
+  ) {
     problems.push(
       `${field('transport')} is ${String(config.transport)} but ${field('broker_url')} names ${parsed.transport}; remove transport or change the URL`,
     );
   }
   if (parsed.username !== undefined && username !== undefined && parsed.username !== username)
-    problems.push(`give the user name either in ${field('broker_url')} or in ${field('username')}, not both (they differ)`);
+    problems.push(
+      `give the user name either in ${field('broker_url')} or in ${field('username')}, not both (they differ)`,
+    );
   if (parsed.password !== undefined) {
     // The platform keeps only airbyte_secret fields secret: a password in the URL would be stored and shown in clear.
     problems.push(
@@ -244,7 +257,9 @@ export function toSettings(config: unknown): Settings {
   const clientId = aliased(config, 'client', 'client_id', problems);
 
   const where = endpoint(config, problems);
-  problems.push(...credentialProblems(where, clientId, integerOf(config, 'connections') ?? specDefault.number('connections')));
+  problems.push(
+    ...credentialProblems(where, clientId, integerOf(config, 'connections') ?? specDefault.number('connections')),
+  );
   const tlsConfig = {
     caCertificate: stringOf(config, 'tls_ca_certificate'),
     caOnly: booleanOf(config, 'tls_ca_only', specDefault.boolean('tls_ca_only')),
@@ -256,14 +271,20 @@ export function toSettings(config: unknown): Settings {
     alpnProtocols: stringsOf(config, 'tls_alpn_protocols'),
   };
   if (!where.useTls && hasTlsMaterial(tlsConfig)) {
-    problems.push(`TLS settings (tls_*) are given but the connection does not use TLS; turn on ${field('use_tls')} or use a TLS URL`);
+    problems.push(
+      `TLS settings (tls_*) are given but the connection does not use TLS; turn on ${field('use_tls')} or use a TLS URL`,
+    );
   }
   const tls = where.useTls ? loadTls(tlsConfig, problems) : undefined;
-  if (tls && !tls.rejectUnauthorized) warnings.push("TLS certificate verification is off (tls_insecure_skip_verify): the broker's identity is not checked.");
+  if (tls && !tls.rejectUnauthorized)
+    warnings.push(
+      "TLS certificate verification is off (tls_insecure_skip_verify): the broker's identity is not checked.",
+    );
 
   const mqttVersion = (stringOf(config, 'protocol_version') ?? specDefault.string('protocol_version')) as MqttVersion;
   const messageExpirySeconds = integerOf(config, 'message_expiry_seconds');
-  if (mqttVersion !== '5' && messageExpirySeconds !== undefined) problems.push(`${field('message_expiry_seconds')} needs MQTT 5; set protocol_version to 5`);
+  if (mqttVersion !== '5' && messageExpirySeconds !== undefined)
+    problems.push(`${field('message_expiry_seconds')} needs MQTT 5; set protocol_version to 5`);
   const cleanSession = booleanOf(config, 'clean_session', specDefault.boolean('clean_session'));
   if (!cleanSession && clientId === undefined) {
     // A warning, not an error: the Java connector accepted this configuration.
@@ -273,16 +294,24 @@ export function toSettings(config: unknown): Settings {
   }
 
   if (booleanOf(config, 'publisher_sync', false) && (integerOf(config, 'connections') ?? 1) > 1) {
-    problems.push(`${field('publisher_sync')} publishes one message at a time, which ${field('connections')} above 1 would break; turn one of them off`);
+    problems.push(
+      `${field('publisher_sync')} publishes one message at a time, which ${field('connections')} above 1 would break; turn one of them off`,
+    );
   }
 
-  const rejectedRecords = (stringOf(config, 'rejected_records') ?? specDefault.string('rejected_records')) as RejectedRecords;
+  const rejectedRecords = (stringOf(config, 'rejected_records') ??
+    specDefault.string('rejected_records')) as RejectedRecords;
   const deadLetterTopic = stringOf(config, 'dead_letter_topic');
   if (rejectedRecords === 'dead_letter') {
     const issue = deadLetterTopic === undefined ? 'it is not set' : topicProblem(deadLetterTopic);
-    if (issue) problems.push(`${field('rejected_records')} is dead_letter, which needs a valid ${field('dead_letter_topic')}: ${issue}`);
+    if (issue)
+      problems.push(
+        `${field('rejected_records')} is dead_letter, which needs a valid ${field('dead_letter_topic')}: ${issue}`,
+      );
   } else if (deadLetterTopic !== undefined) {
-    warnings.push(`${field('dead_letter_topic')} is set but ${field('rejected_records')} is ${rejectedRecords}: nothing will be published there.`);
+    warnings.push(
+      `${field('dead_letter_topic')} is set but ${field('rejected_records')} is ${rejectedRecords}: nothing will be published there.`,
+    );
   }
 
   if (problems.length > 0) {
@@ -298,7 +327,8 @@ export function toSettings(config: unknown): Settings {
   return {
     ...where,
     mqttVersion,
-    connectTimeoutMs: connectTimeoutSeconds(integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000,
+    connectTimeoutMs:
+      connectTimeoutSeconds(integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000,
     tls,
     topicPattern,
     testTopic,
@@ -310,10 +340,14 @@ export function toSettings(config: unknown): Settings {
     maxMessageBytes: integerOf(config, 'max_message_bytes') ?? MQTT_MAX_PACKET_BYTES,
     cleanSession,
     automaticReconnect: booleanOf(config, 'automatic_reconnect', specDefault.boolean('automatic_reconnect')),
-    reconnectTimeoutMs: (integerOf(config, 'reconnect_timeout_seconds') ?? specDefault.number('reconnect_timeout_seconds')) * 1000,
+    reconnectTimeoutMs:
+      (integerOf(config, 'reconnect_timeout_seconds') ?? specDefault.number('reconnect_timeout_seconds')) * 1000,
     // MQTT 5 ends a session with its connection unless told otherwise; 3.1.x keeps a non-clean session for good.
-    sessionExpirySeconds: cleanSession ? 0 : (integerOf(config, 'session_expiry_seconds') ?? specDefault.number('session_expiry_seconds')),
-    shutdownGraceMs: (integerOf(config, 'shutdown_grace_seconds') ?? specDefault.number('shutdown_grace_seconds')) * 1000,
+    sessionExpirySeconds: cleanSession
+      ? 0
+      : (integerOf(config, 'session_expiry_seconds') ?? specDefault.number('session_expiry_seconds')),
+    shutdownGraceMs:
+      (integerOf(config, 'shutdown_grace_seconds') ?? specDefault.number('shutdown_grace_seconds')) * 1000,
     publisherSync: booleanOf(config, 'publisher_sync', specDefault.boolean('publisher_sync')),
     maxInflight: integerOf(config, 'max_inflight') ?? DEFAULT_MAX_INFLIGHT[qos],
     connections: integerOf(config, 'connections') ?? specDefault.number('connections'),
@@ -323,8 +357,10 @@ export function toSettings(config: unknown): Settings {
     recordId: (stringOf(config, 'record_id') ?? specDefault.string('record_id')) as RecordIdKind,
     rejectedRecords,
     deadLetterTopic: rejectedRecords === 'dead_letter' ? deadLetterTopic : undefined,
-    topicEscaping: (stringOf(config, 'topic_value_escaping') ?? specDefault.string('topic_value_escaping')) as TopicEscaping,
-    overwriteCleanup: (stringOf(config, 'overwrite_cleanup') ?? specDefault.string('overwrite_cleanup')) as OverwriteCleanup,
+    topicEscaping: (stringOf(config, 'topic_value_escaping') ??
+      specDefault.string('topic_value_escaping')) as TopicEscaping,
+    overwriteCleanup: (stringOf(config, 'overwrite_cleanup') ??
+      specDefault.string('overwrite_cleanup')) as OverwriteCleanup,
     ackTimeoutMs: (integerOf(config, 'ack_timeout_seconds') ?? specDefault.number('ack_timeout_seconds')) * 1000,
     verifyDelivery: mqttVersion !== '5' && booleanOf(config, 'verify_delivery', specDefault.boolean('verify_delivery')),
     secrets: secretsOf(config, [where.password]),
@@ -337,7 +373,9 @@ export async function readConfigFile(path: string): Promise<unknown> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`Cannot read the configuration file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw new ConfigError(
+      `Cannot read the configuration file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+    );
   }
   try {
     return JSON.parse(text) as unknown;

@@ -42,7 +42,9 @@ function pemText(key: string, value: string, problems: string[]): string | undef
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    problems.push(`${field(key)} is not PEM text, and the file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    problems.push(
+      `${field(key)} is not PEM text, and the file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
     return undefined;
   }
   if (!text.includes('-----BEGIN')) {
@@ -97,24 +99,35 @@ function describeValidity(cert: X509Certificate, now: Date): string | undefined 
 
 /** Whether any TLS-only field is set; used to catch TLS material given for a plain connection. */
 export function hasTlsMaterial(config: TlsConfig): boolean {
-  return Boolean(config.caCertificate || config.clientCertificate || config.clientKey || config.serverName || config.alpnProtocols?.length);
+  return Boolean(
+    config.caCertificate ||
+    config.clientCertificate ||
+    config.clientKey ||
+    config.serverName ||
+    config.alpnProtocols?.length,
+  );
 }
 
 export function loadTls(config: TlsConfig, problems: string[], now = new Date()): TlsOptions {
   let ca: string[] | undefined;
   if (config.caCertificate) {
     const pem = pemText('tls_ca_certificate', config.caCertificate, problems);
-    const authorities = pem === undefined ? [] : certificates('tls_ca_certificate', pem, problems).map((c) => c.toString());
+    const authorities =
+      pem === undefined ? [] : certificates('tls_ca_certificate', pem, problems).map((c) => c.toString());
     // Node replaces its system roots with `ca`; users expect their CA in addition, unless they ask otherwise.
     ca = config.caOnly ? authorities : [...rootCertificates, ...authorities];
   }
 
   let cert: string | undefined;
   let key: string | undefined;
-  const certPem = config.clientCertificate ? pemText('tls_client_certificate', config.clientCertificate, problems) : undefined;
+  const certPem = config.clientCertificate
+    ? pemText('tls_client_certificate', config.clientCertificate, problems)
+    : undefined;
   const keyPem = config.clientKey ? pemText('tls_client_key', config.clientKey, problems) : undefined;
-  if (config.clientCertificate && !config.clientKey) problems.push(`${field('tls_client_certificate')} needs its ${field('tls_client_key')}`);
-  if (config.clientKey && !config.clientCertificate) problems.push(`${field('tls_client_key')} needs its ${field('tls_client_certificate')}`);
+  if (config.clientCertificate && !config.clientKey)
+    problems.push(`${field('tls_client_certificate')} needs its ${field('tls_client_key')}`);
+  if (config.clientKey && !config.clientCertificate)
+    problems.push(`${field('tls_client_key')} needs its ${field('tls_client_certificate')}`);
   const [clientCert] = certPem === undefined ? [] : certificates('tls_client_certificate', certPem, problems);
   const keyObject = keyPem === undefined ? undefined : privateKey(keyPem, config.clientKeyPassphrase, problems);
   if (clientCert) {

@@ -16,7 +16,11 @@ export const RECONNECT_BACKOFF: BackoffPolicy = { initialMs: 250, maxMs: 30_000 
  * `maxMs`, of which half is always waited and the other half drawn at random ("equal jitter": spread, but never a
  * burst of immediate retries).
  */
-export function backoffDelay(attempt: number, policy: BackoffPolicy = RECONNECT_BACKOFF, random: () => number = Math.random): number {
+export function backoffDelay(
+  attempt: number,
+  policy: BackoffPolicy = RECONNECT_BACKOFF,
+  random: () => number = Math.random,
+): number {
   const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(Math.max(attempt, 0), 30));
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }

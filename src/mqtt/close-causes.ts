@@ -57,7 +57,10 @@ export function likelyCauses(evidence: SendEvidence): string[] {
   const causes: { readonly weight: number; readonly text: string }[] = [];
   const add = (weight: number, text: string): void => void causes.push({ weight, text });
   if (evidence.qos === 2 && !acknowledgedAny) {
-    add(90, `the broker does not accept QoS 2 (NATS, AWS IoT and Mosquitto with max_qos 1 close the connection): set ${field('message_qos')} to AT_LEAST_ONCE`);
+    add(
+      90,
+      `the broker does not accept QoS 2 (NATS, AWS IoT and Mosquitto with max_qos 1 close the connection): set ${field('message_qos')} to AT_LEAST_ONCE`,
+    );
   }
   if (evidence.retain && !acknowledgedAny) {
     add(
@@ -88,9 +91,15 @@ export function likelyCauses(evidence: SendEvidence): string[] {
     );
   }
   if (suspect && !suspect.topicAcknowledged) {
-    add(35, "the broker's access rules forbid publishing to this topic, and it closes the connection instead of acknowledging");
+    add(
+      35,
+      "the broker's access rules forbid publishing to this topic, and it closes the connection instead of acknowledging",
+    );
   }
-  if (evidence.unacknowledged > 1 && !(acknowledgedAny && evidence.qos === 2 && evidence.unacknowledged > MOSQUITTO_QOS2_INFLIGHT)) {
+  if (
+    evidence.unacknowledged > 1 &&
+    !(acknowledgedAny && evidence.qos === 2 && evidence.unacknowledged > MOSQUITTO_QOS2_INFLIGHT)
+  ) {
     add(20, `the broker limits messages in flight per client: lower ${field('max_inflight')}`);
   }
   return causes.sort((a, b) => b.weight - a.weight).map((cause) => cause.text);
@@ -99,6 +108,7 @@ export function likelyCauses(evidence: SendEvidence): string[] {
 /** `Likely causes, most likely first: (1) ...; (2) ....` or a pointer to the broker's log when nothing fits. */
 export function listCauses(evidence: SendEvidence): string {
   const causes = likelyCauses(evidence);
-  if (causes.length === 0) return "Nothing sent explains it (the broker had accepted the same kind of message before): check the broker's log.";
+  if (causes.length === 0)
+    return "Nothing sent explains it (the broker had accepted the same kind of message before): check the broker's log.";
   return `Likely causes, most likely first: ${causes.map((cause, index) => `(${index + 1}) ${cause}`).join('; ')}. The broker's log says which.`;
 }

@@ -7,7 +7,13 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { connectClient } from './transport.js';
-import { BrokerRefusedError, ConfigError, type ConnectorError, ProtocolVersionSuspectedError, TransientError } from '../errors.js';
+import {
+  BrokerRefusedError,
+  ConfigError,
+  type ConnectorError,
+  ProtocolVersionSuspectedError,
+  TransientError,
+} from '../errors.js';
 import type { Settings } from '../config/settings.js';
 import { field, fieldTitle } from '../config/spec.js';
 import { type WebSocketHooks, webSocketOptions } from './websocket.js';
@@ -40,7 +46,9 @@ function clientOptions(settings: Settings, hooks: WebSocketHooks = {}): IClientO
     username: settings.username,
     password: settings.password,
     clean: settings.cleanSession,
-    ...(settings.mqttVersion === '5' && settings.sessionExpirySeconds > 0 ? { properties: { sessionExpiryInterval: settings.sessionExpirySeconds } } : {}),
+    ...(settings.mqttVersion === '5' && settings.sessionExpirySeconds > 0
+      ? { properties: { sessionExpiryInterval: settings.sessionExpirySeconds } }
+      : {}),
     connectTimeout: settings.connectTimeoutMs,
     // The connector paces and, where needed, republishes messages itself. MQTT.js's own reconnection replays stored
     // messages one per round trip and queues new ones without bound while offline.
@@ -51,7 +59,9 @@ function clientOptions(settings: Settings, hooks: WebSocketHooks = {}): IClientO
     writeCache: false,
     // MQTT.js logs every step of every publish through `debug`, which costs several percent even when disabled.
     log: () => undefined,
-    ...(websocket ? { path: settings.websocketPath, ...webSocketOptions(tlsOptions ?? {}, hooks) } : (tlsOptions ?? {})),
+    ...(websocket
+      ? { path: settings.websocketPath, ...webSocketOptions(tlsOptions ?? {}, hooks) }
+      : (tlsOptions ?? {})),
   };
 }
 
@@ -64,7 +74,10 @@ export function brokerAddress(settings: Settings): string {
 type Refusal = (settings: Settings, detail: string) => ConnectorError;
 
 const badCredentials: Refusal = (_s, detail) =>
-  new BrokerRefusedError(`The broker refused the user name or password; check ${field('username')} and ${field('password')}.`, detail);
+  new BrokerRefusedError(
+    `The broker refused the user name or password; check ${field('username')} and ${field('password')}.`,
+    detail,
+  );
 
 const notAuthorized: Refusal = (s, detail) =>
   new BrokerRefusedError(
@@ -73,17 +86,29 @@ const notAuthorized: Refusal = (s, detail) =>
   );
 
 const badProtocol: Refusal = (s, detail) =>
-  new BrokerRefusedError(`The broker does not accept MQTT ${s.mqttVersion}; set ${field('protocol_version')} to a version it supports.`, detail);
+  new BrokerRefusedError(
+    `The broker does not accept MQTT ${s.mqttVersion}; set ${field('protocol_version')} to a version it supports.`,
+    detail,
+  );
 
 /** CONNACK return codes (MQTT 3.1.1) and reason codes (MQTT 5) that refuse the connection. */
 const CONNACK_REFUSALS: Readonly<Record<number, Refusal>> = {
   1: badProtocol,
-  2: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different ${field('client')}.`, detail),
-  3: (_s, detail) => new TransientError('The broker answered that the MQTT service is unavailable; try again later.', detail),
+  2: (s, detail) =>
+    new BrokerRefusedError(
+      `The broker rejected the client ID "${s.clientId}"; set a different ${field('client')}.`,
+      detail,
+    ),
+  3: (_s, detail) =>
+    new TransientError('The broker answered that the MQTT service is unavailable; try again later.', detail),
   4: badCredentials,
   5: notAuthorized,
   132: badProtocol,
-  133: (s, detail) => new BrokerRefusedError(`The broker rejected the client ID "${s.clientId}"; set a different ${field('client')}.`, detail),
+  133: (s, detail) =>
+    new BrokerRefusedError(
+      `The broker rejected the client ID "${s.clientId}"; set a different ${field('client')}.`,
+      detail,
+    ),
   134: badCredentials,
   135: notAuthorized,
   136: (_s, detail) => new TransientError('The broker answered that it is unavailable; try again later.', detail),
@@ -152,7 +177,10 @@ function describeConnectError(err: unknown, settings: Settings, tlsEstablished =
   if (message === 'connack timeout') return timedOut(settings, detail);
   switch (code) {
     case 'ECONNREFUSED':
-      return new TransientError(`Nothing accepts connections at ${address}: check the broker's host and port, and that it is running.`, detail);
+      return new TransientError(
+        `Nothing accepts connections at ${address}: check the broker's host and port, and that it is running.`,
+        detail,
+      );
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return new ConfigError(`The broker host "${settings.host}" could not be resolved; check the host name.`, detail);
@@ -165,7 +193,10 @@ function describeConnectError(err: unknown, settings: Settings, tlsEstablished =
       return new ConfigError("The broker's TLS certificate has expired.", detail);
     case 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED':
     case 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE':
-      return new ConfigError(`The broker requires a client certificate; set ${field('tls_client_certificate')} and ${field('tls_client_key')}.`, detail);
+      return new ConfigError(
+        `The broker requires a client certificate; set ${field('tls_client_certificate')} and ${field('tls_client_key')}.`,
+        detail,
+      );
     case 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE':
     case 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA':
     case 'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN':
@@ -175,7 +206,10 @@ function describeConnectError(err: unknown, settings: Settings, tlsEstablished =
       );
     case 'ERR_SSL_WRONG_VERSION_NUMBER':
     case 'ERR_SSL_PACKET_LENGTH_TOO_LONG':
-      return new ConfigError(`TLS was used against ${address}, which does not speak TLS; turn off ${field('use_tls')} or use the broker's TLS port.`, detail);
+      return new ConfigError(
+        `TLS was used against ${address}, which does not speak TLS; turn off ${field('use_tls')} or use the broker's TLS port.`,
+        detail,
+      );
     default:
       break;
   }
@@ -241,7 +275,8 @@ function limitProblems(settings: Settings, limits: BrokerLimits): string[] {
 export function describeLimits(limits: BrokerLimits): string {
   const parts: string[] = [];
   if (limits.maximumQoS !== undefined) parts.push(`maximum QoS ${limits.maximumQoS}`);
-  if (limits.retainAvailable !== undefined) parts.push(`retain ${limits.retainAvailable ? 'available' : 'not available'}`);
+  if (limits.retainAvailable !== undefined)
+    parts.push(`retain ${limits.retainAvailable ? 'available' : 'not available'}`);
   if (limits.receiveMaximum !== undefined) parts.push(`receive maximum ${limits.receiveMaximum}`);
   if (limits.maximumPacketSize !== undefined) parts.push(`maximum packet size ${limits.maximumPacketSize} bytes`);
   if (limits.topicAliasMaximum !== undefined) parts.push(`topic alias maximum ${limits.topicAliasMaximum}`);
@@ -271,7 +306,10 @@ export function connectBroker(settings: Settings): Promise<Connection> {
   return new Promise((resolve, reject) => {
     let tlsSocket: TLSSocket | undefined;
     let transportError: Error | undefined;
-    const options = clientOptions(settings, { onTlsSocket: (socket) => (tlsSocket = socket), onError: (error) => (transportError ??= error) });
+    const options = clientOptions(settings, {
+      onTlsSocket: (socket) => (tlsSocket = socket),
+      onError: (error) => (transportError ??= error),
+    });
     const client = connectClient(options);
     // Nagle's algorithm only delays the connector, which already sends each turn's packets as one write
     // (write-batch.ts): it holds a write back until the broker has acknowledged the previous segment, a round trip away.
@@ -281,7 +319,8 @@ export function connectBroker(settings: Settings): Promise<Connection> {
     // records/s (a bare MQTT.js publisher: 474), QoS 2 from 160 to 350. ws sets the same option on WebSocket sockets.
     if (settings.transport === 'tcp') (client.stream as Socket).setNoDelay(true);
     // MQTT.js builds its stream synchronously; for mqtts:// it is the TLS socket itself.
-    if (settings.tls && settings.transport === 'tcp') client.stream.once('secureConnect', () => (tlsSocket = client.stream as TLSSocket));
+    if (settings.tls && settings.transport === 'tcp')
+      client.stream.once('secureConnect', () => (tlsSocket = client.stream as TLSSocket));
     const timer = setTimeout(() => fail(timedOut(settings)), settings.connectTimeoutMs);
     const settle = (): void => {
       clearTimeout(timer);
@@ -310,13 +349,21 @@ export function connectBroker(settings: Settings): Promise<Connection> {
         limits,
         sessionPresent: connack.sessionPresent === true,
         tls: socket
-          ? { version: socket.getProtocol() ?? 'TLS', subject: distinguishedName(peer?.subject), issuer: distinguishedName(peer?.issuer) }
+          ? {
+              version: socket.getProtocol() ?? 'TLS',
+              subject: distinguishedName(peer?.subject),
+              issuer: distinguishedName(peer?.issuer),
+            }
           : undefined,
       });
     };
     const onError = (err: Error): void => fail(describeConnectError(err, settings, tlsSocket !== undefined));
     const onClose = (): void =>
-      transportError ? onError(transportError) : settings.tls && !tlsSocket ? fail(tlsNotEstablished(settings)) : fail(closedWithoutAccepting(settings));
+      transportError
+        ? onError(transportError)
+        : settings.tls && !tlsSocket
+          ? fail(tlsNotEstablished(settings))
+          : fail(closedWithoutAccepting(settings));
     client.on('connect', onConnect);
     client.on('error', onError);
     client.on('close', onClose);

@@ -119,7 +119,12 @@ export class ConnectionKeeper {
       // Dropped on purpose: not a loss that says anything about the broker's view of this client.
       this.quickLosses = 0;
       if (!this.settings.automaticReconnect) {
-        this.fail(new TransientError(`The broker left ${replacing}, and ${field('automatic_reconnect')} is off, so they cannot be sent again.`, replacing));
+        this.fail(
+          new TransientError(
+            `The broker left ${replacing}, and ${field('automatic_reconnect')} is off, so they cannot be sent again.`,
+            replacing,
+          ),
+        );
         return;
       }
       this.events.lost(`the connector dropped it: the broker left ${replacing}`);
@@ -127,7 +132,13 @@ export class ConnectionKeeper {
       return;
     }
     const decision = decideOnLoss(
-      { reasonCode, problem, livedMs: Date.now() - this.connectedAt, quickLossesBefore: this.quickLosses, evidence: this.events.evidence?.() },
+      {
+        reasonCode,
+        problem,
+        livedMs: Date.now() - this.connectedAt,
+        quickLossesBefore: this.quickLosses,
+        evidence: this.events.evidence?.(),
+      },
       { automaticReconnect: this.settings.automaticReconnect, clientId: this.settings.clientId },
     );
     this.quickLosses = decision.quickLosses;

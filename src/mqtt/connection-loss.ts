@@ -45,7 +45,9 @@ type LossDecision =
 export function decideOnLoss(loss: Loss, policy: LossPolicy): LossDecision {
   const { reasonCode } = loss;
   const disconnected = reasonCode !== undefined && reasonCode !== 0;
-  const cause = disconnected ? `the broker disconnected: ${describeReason(reasonCode)}` : (loss.problem ?? 'closed by the broker or the network');
+  const cause = disconnected
+    ? `the broker disconnected: ${describeReason(reasonCode)}`
+    : (loss.problem ?? 'closed by the broker or the network');
   const { evidence } = loss;
   const suspect = evidence?.suspect;
   // The first message the broker had not acknowledged is the one it most likely closed the connection over.
@@ -92,8 +94,14 @@ export function decideOnLoss(loss: Loss, policy: LossPolicy): LossDecision {
     );
   }
   if (!policy.automaticReconnect) {
-    const causes = evidence && received ? ` It closed ${received}; if it did so over what it received: ${listCauses(evidence)}` : '';
-    return fail(new TransientError(`The connection to the broker was lost (${cause}) and ${field('automatic_reconnect')} is off.${causes}`, cause));
+    const causes =
+      evidence && received ? ` It closed ${received}; if it did so over what it received: ${listCauses(evidence)}` : '';
+    return fail(
+      new TransientError(
+        `The connection to the broker was lost (${cause}) and ${field('automatic_reconnect')} is off.${causes}`,
+        cause,
+      ),
+    );
   }
   return { action: 'reconnect', cause, quickLosses };
 }

@@ -68,7 +68,11 @@ export function mqttPort(connection: MqttConnection): ConnectionPort {
     listen(listener) {
       const onPacket = (packet: Packet): void => {
         if (packet.cmd !== 'puback' && packet.cmd !== 'pubrec' && packet.cmd !== 'pubcomp') return;
-        listener.acknowledged({ kind: packet.cmd, packetId: packet.messageId ?? 0, reasonCode: packet.reasonCode ?? 0 });
+        listener.acknowledged({
+          kind: packet.cmd,
+          packetId: packet.messageId ?? 0,
+          reasonCode: packet.reasonCode ?? 0,
+        });
       };
       const onDrain = (): void => listener.drained();
       const drainSource = stream();

@@ -32,7 +32,9 @@ interface SizeLimit {
 }
 
 /** The number of messages allowed in flight: the configured bound, the broker's Receive Maximum, and packet ids. */
-export function windowSize(options: Pick<SendOptions, 'maxInflight' | 'oneAtATime'> & { readonly brokerReceiveMaximum: number | undefined }): number {
+export function windowSize(
+  options: Pick<SendOptions, 'maxInflight' | 'oneAtATime'> & { readonly brokerReceiveMaximum: number | undefined },
+): number {
   if (options.oneAtATime) return 1;
   return Math.max(1, Math.min(options.maxInflight, options.brokerReceiveMaximum ?? MAX_PACKET_IDS, MAX_PACKET_IDS));
 }
@@ -81,15 +83,25 @@ export class ConnectionState {
    * this connection may carry, its size (and writes nothing). The size checked is that of the message with its topic
    * spelled out, as it is sent first on any connection, so that a message that fits now fits after a reconnect too.
    */
-  publish(target: PublishTarget, packetId: number, payload: string, payloadBytes: number, values: MessageValues, dup: boolean): number {
+  publish(
+    target: PublishTarget,
+    packetId: number,
+    payload: string,
+    payloadBytes: number,
+    values: MessageValues,
+    dup: boolean,
+  ): number {
     const { encoder } = this;
     const { alias, withTopic } = this.aliasFor(target);
     const full = encoder.size(target, payloadBytes, values, alias, true);
     if (full > this.sizeLimit.bytes) return full;
     const size = withTopic ? full : encoder.size(target, payloadBytes, values, alias, false);
     const buffer = this.batch.room(size);
-    this.batch.commit(encoder.write(buffer, this.batch.offset, target, packetId, payload, payloadBytes, values, dup, alias, withTopic));
-    if (withTopic && this.aliasMaximum > 0 && target.aliasable && !this.aliases.has(target.topic)) this.aliases.set(target.topic, alias);
+    this.batch.commit(
+      encoder.write(buffer, this.batch.offset, target, packetId, payload, payloadBytes, values, dup, alias, withTopic),
+    );
+    if (withTopic && this.aliasMaximum > 0 && target.aliasable && !this.aliases.has(target.topic))
+      this.aliases.set(target.topic, alias);
     this.onWire++;
     return 0;
   }

@@ -60,7 +60,13 @@ export type MessageValues = readonly string[];
 /** For targets without per-message properties. */
 export const NO_VALUES: MessageValues = [];
 
-const PROPERTY = { payloadFormat: 0x01, messageExpiry: 0x02, contentType: 0x03, topicAlias: 0x23, userProperty: 0x26 } as const;
+const PROPERTY = {
+  payloadFormat: 0x01,
+  messageExpiry: 0x02,
+  contentType: 0x03,
+  topicAlias: 0x23,
+  userProperty: 0x26,
+} as const;
 
 function utf8Field(text: string): Buffer {
   const bytes = Buffer.from(text, 'utf8');
@@ -81,7 +87,8 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
       expiry.writeUInt32BE(options.messageExpirySeconds, 1);
       parts.push(expiry);
     }
-    if (options.contentType !== undefined) parts.push(Buffer.from([PROPERTY.contentType]), utf8Field(options.contentType));
+    if (options.contentType !== undefined)
+      parts.push(Buffer.from([PROPERTY.contentType]), utf8Field(options.contentType));
     for (const [key, value] of Object.entries(options.userProperties ?? {})) {
       const entry = [Buffer.from([PROPERTY.userProperty]), utf8Field(key), utf8Field(value)];
       for (const part of entry) userPropertyBytes += part.length;
@@ -92,7 +99,11 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
     topic,
     topicBytes: Buffer.from(topic, 'utf8'),
     staticProperties: Buffer.concat(parts),
-    messageProperties: options.mqtt5 ? [...(options.emittedAtProperty ? ['airbyte_emitted_at'] : []), ...(options.messageProperties ?? [])].map(utf8Field) : [],
+    messageProperties: options.mqtt5
+      ? [...(options.emittedAtProperty ? ['airbyte_emitted_at'] : []), ...(options.messageProperties ?? [])].map(
+          utf8Field,
+        )
+      : [],
     retain: options.retain ?? false,
     aliasable: options.aliasable ?? true,
     userPropertyBytes,
@@ -187,7 +198,8 @@ export class PublishEncoder {
     const topicLength = withTopic ? target.topicBytes.length : 0;
     const withAlias = alias !== 0;
     const props = this.mqtt5 ? this.propertiesLength(target, values, withAlias) : 0;
-    const remaining = 2 + topicLength + (this.qos > 0 ? 2 : 0) + (this.mqtt5 ? varIntLength(props) + props : 0) + payloadBytes;
+    const remaining =
+      2 + topicLength + (this.qos > 0 ? 2 : 0) + (this.mqtt5 ? varIntLength(props) + props : 0) + payloadBytes;
     let at = offset;
     const first = target.retain ? this.firstByte | 0x01 : this.firstByte;
     buffer[at++] = dup ? first | 0x08 : first;

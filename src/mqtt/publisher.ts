@@ -172,7 +172,9 @@ export class Publisher {
    */
   attach(port: ConnectionPort): void {
     this.detach();
-    const connection: ConnectionState = new ConnectionState(port, this.encoder, this.options, (chunk) => this.writeChunk(connection, chunk));
+    const connection: ConnectionState = new ConnectionState(port, this.encoder, this.options, (chunk) =>
+      this.writeChunk(connection, chunk),
+    );
     this.connection = connection;
     this.sizingConnection = connection;
     this.connectionSerial++;
@@ -201,7 +203,14 @@ export class Publisher {
 
   /** Queues one message; it leaves with the rest of this turn's batch. */
   /** `token` is reported back on acknowledgement; `line` names the message's origin if it cannot be sent. */
-  send(target: PublishTarget, payload: string, payloadBytes: number, values: MessageValues, token: number, line = 0): void {
+  send(
+    target: PublishTarget,
+    payload: string,
+    payloadBytes: number,
+    values: MessageValues,
+    token: number,
+    line = 0,
+  ): void {
     const id = this.allocateId();
     this.inflight++;
     this.inflightBytes += payloadBytes;
@@ -296,7 +305,12 @@ export class Publisher {
 
   private sendQueued(): void {
     const connection = this.connection;
-    while (connection === this.connection && connection && this.queueHead < this.queue.length && !connection.windowFull) {
+    while (
+      connection === this.connection &&
+      connection &&
+      this.queueHead < this.queue.length &&
+      !connection.windowFull
+    ) {
       const id = this.queue[this.queueHead++] as number;
       if (this.stage[id] === AWAITING_COMPLETE) {
         connection.onWire++;
@@ -318,7 +332,14 @@ export class Publisher {
     // DUP marks a QoS 1/2 message sent before; QoS 0 must not carry it.
     const dup = this.options.qos > 0 && this.sent[id] === 1;
     const packetId = this.options.qos > 0 ? id : 0;
-    const tooLarge = connection.publish(target, packetId, this.payloadById[id] as string, bytes, this.valuesById[id] as MessageValues, dup);
+    const tooLarge = connection.publish(
+      target,
+      packetId,
+      this.payloadById[id] as string,
+      bytes,
+      this.valuesById[id] as MessageValues,
+      dup,
+    );
     if (tooLarge > 0) {
       this.fail(this.tooLarge(connection, id, tooLarge));
       return;
@@ -372,13 +393,19 @@ export class Publisher {
     }
     const expected = ack.kind === 'pubcomp' ? AWAITING_COMPLETE : AWAITING_ACK;
     // Not ours (MQTT.js's own publishes) or a duplicate: leave it.
-    if (this.stage[id] !== expected || this.sent[id] === 0 || (ack.kind === 'puback') !== (this.options.qos === 1)) return;
+    if (this.stage[id] !== expected || this.sent[id] === 0 || (ack.kind === 'puback') !== (this.options.qos === 1))
+      return;
     const target = this.targetById[id];
     const reason = ack.reasonCode;
     if (isFailure(reason)) {
       const onRefused = this.handlers.refused;
       if (onRefused && target && RECORD_REFUSALS.has(reason)) {
-        const refusal = { token: this.tokenById[id] as number, line: this.lineById[id] as number, target, payload: this.payloadById[id] as string };
+        const refusal = {
+          token: this.tokenById[id] as number,
+          line: this.lineById[id] as number,
+          target,
+          payload: this.payloadById[id] as string,
+        };
         this.free(id);
         onRefused({ ...refusal, reason: describeReason(reason) });
         this.sendQueued();
@@ -388,7 +415,8 @@ export class Publisher {
       this.fail(this.refused(target?.topic ?? '?', reason));
       return;
     }
-    if (reason === NO_MATCHING_SUBSCRIBERS && target) this.noSubscribers.set(target.group, (this.noSubscribers.get(target.group) ?? 0) + 1);
+    if (reason === NO_MATCHING_SUBSCRIBERS && target)
+      this.noSubscribers.set(target.group, (this.noSubscribers.get(target.group) ?? 0) + 1);
     if (ack.kind !== 'pubcomp') this.accepted(id, target);
     if (ack.kind === 'pubrec') {
       this.stage[id] = AWAITING_COMPLETE;
@@ -444,7 +472,8 @@ export class Publisher {
     let first = 0;
     if (this.connection) {
       for (const id of this.inflightIds()) {
-        if (this.wireConnection[id] !== this.connectionSerial || this.stage[id] !== AWAITING_ACK || this.sent[id] === 0) continue;
+        if (this.wireConnection[id] !== this.connectionSerial || this.stage[id] !== AWAITING_ACK || this.sent[id] === 0)
+          continue;
         unacknowledged++;
         if (first === 0) first = id;
       }
@@ -491,7 +520,12 @@ export class Publisher {
     const silent: number[] = [];
     let repeated = false;
     for (const id of this.inflightIds()) {
-      if (this.wireConnection[id] !== this.connectionSerial || this.sent[id] === 0 || this.tick - (this.wireTick[id] as number) <= WATCH_TICKS) continue;
+      if (
+        this.wireConnection[id] !== this.connectionSerial ||
+        this.sent[id] === 0 ||
+        this.tick - (this.wireTick[id] as number) <= WATCH_TICKS
+      )
+        continue;
       silent.push(id);
       if (this.silenced[id] === 1) repeated = true;
     }
@@ -551,10 +585,17 @@ export class Publisher {
   }
 
   private tooLarge(connection: ConnectionState, id: number, size: number): ConnectorError {
-    const what = this.describeOversize(connection, this.targetById[id] as PublishTarget, this.bytesById[id] as number, size);
+    const what = this.describeOversize(
+      connection,
+      this.targetById[id] as PublishTarget,
+      this.bytesById[id] as number,
+      size,
+    );
     const line = this.lineById[id] as number;
     // Records name their input line; a message that has none (the check's) starts the sentence itself.
-    return new ConfigError(line > 0 ? `Input line ${line}: ${what}` : `${what.charAt(0).toUpperCase()}${what.slice(1)}`);
+    return new ConfigError(
+      line > 0 ? `Input line ${line}: ${what}` : `${what.charAt(0).toUpperCase()}${what.slice(1)}`,
+    );
   }
 
   /**
@@ -562,7 +603,12 @@ export class Publisher {
    * makes a 395-byte MQTT message, larger than the 256 bytes the broker accepts (...). Turning off ... makes it 201
    * bytes, which fits; ...`.
    */
-  describeOversize(connection: ConnectionState | undefined, target: PublishTarget, payloadBytes: number, size: number): string {
+  describeOversize(
+    connection: ConnectionState | undefined,
+    target: PublishTarget,
+    payloadBytes: number,
+    size: number,
+  ): string {
     const sizing = connection ?? this.sizingConnection;
     const { bytes, source } = sizing?.sizeLimit ?? { bytes: 0, source: '' };
     // The cheapest fix, when there is one: the user properties repeat the stream, namespace and time on every message.
@@ -593,6 +639,9 @@ export class Publisher {
         reason,
       );
     }
-    return new ConfigError(`The broker refused a message on topic "${topic}": ${reason}. Check the broker's access rules and limits for this topic.`, reason);
+    return new ConfigError(
+      `The broker refused a message on topic "${topic}": ${reason}. Check the broker's access rules and limits for this topic.`,
+      reason,
+    );
   }
 }

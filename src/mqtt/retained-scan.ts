@@ -56,14 +56,20 @@ export class RetainedScan {
   static async open(settings: Settings): Promise<RetainedScan> {
     const clientId = `${settings.clientId}-keys`;
     const connection = await connectBroker({ ...settings, clientId, cleanSession: true, sessionExpirySeconds: 0 });
-    return new RetainedScan(connection.client, `${ownTopicBase(settings)}/scan-marker/${randomUUID()}`, Math.max(settings.connectTimeoutMs, 30_000));
+    return new RetainedScan(
+      connection.client,
+      `${ownTopicBase(settings)}/scan-marker/${randomUUID()}`,
+      Math.max(settings.connectTimeoutMs, 30_000),
+    );
   }
 
   /** Publishes a retained message at QoS 1 and resolves once the broker has acknowledged it. */
   publishRetained(topic: string, payload: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.client.publish(topic, payload, { qos: 1, retain: true }, (error) =>
-        error ? reject(new TransientError(`Publishing the retained message on "${topic}" failed: ${error.message}`)) : resolve(),
+        error
+          ? reject(new TransientError(`Publishing the retained message on "${topic}" failed: ${error.message}`))
+          : resolve(),
       );
     });
   }
@@ -86,7 +92,11 @@ export class RetainedScan {
         // The scan connection reads one filter after another: leave this one before the next.
         client.unsubscribe([filter, markerTopic], (err) =>
           err
-            ? reject(new TransientError(`The connection that reads retained messages failed after reading "${filter}": ${err.message}`))
+            ? reject(
+                new TransientError(
+                  `The connection that reads retained messages failed after reading "${filter}": ${err.message}`,
+                ),
+              )
             : resolve({ messages }),
         );
       };
@@ -125,8 +135,14 @@ export class RetainedScan {
         // lost meanwhile as a plain error: only the first is the broker's refusal.
         const suback = err !== null && err !== undefined && 'packet' in err;
         if (err && !suback)
-          return done(new TransientError(`The connection that reads retained messages failed while subscribing to "${filter}": ${err.message}`));
-        const refused = err ? err.message : (granted ?? []).find((grant: ISubscriptionGrant) => grant.qos >= 0x80)?.topic;
+          return done(
+            new TransientError(
+              `The connection that reads retained messages failed while subscribing to "${filter}": ${err.message}`,
+            ),
+          );
+        const refused = err
+          ? err.message
+          : (granted ?? []).find((grant: ISubscriptionGrant) => grant.qos >= 0x80)?.topic;
         if (refused !== undefined) {
           return done(
             new ConfigError(

@@ -58,7 +58,9 @@ function tlsStream(client: MqttClient, options: IClientOptions): IStream {
 }
 
 function webSocketStream(client: MqttClient, options: IClientOptions): IStream {
-  const { streamBuilder } = require('mqtt/lib/connect/ws') as { streamBuilder: (client: MqttClient, options: IClientOptions) => IStream };
+  const { streamBuilder } = require('mqtt/lib/connect/ws') as {
+    streamBuilder: (client: MqttClient, options: IClientOptions) => IStream;
+  };
   return streamBuilder(client, options);
 }
 
@@ -70,7 +72,11 @@ export function connectClient(options: IClientOptions): MqttClient {
   clientClass ??= (require('mqtt/lib/client') as { default: ClientConstructor }).default;
   // connect.ts asks for mqtt, mqtts, ws or wss only.
   const build: StreamBuilder = (client) =>
-    options.protocol === 'mqtt' ? tcpStream(options) : options.protocol === 'mqtts' ? tlsStream(client, options) : webSocketStream(client, options);
+    options.protocol === 'mqtt'
+      ? tcpStream(options)
+      : options.protocol === 'mqtts'
+        ? tlsStream(client, options)
+        : webSocketStream(client, options);
   const client = new clientClass(build, options);
   client.on('error', () => undefined);
   return client;

@@ -55,7 +55,10 @@ export class WriteBatch {
 
   /** The packet ends at `end`, which must be exactly `size` bytes after `offset`: sizes are computed, not measured. */
   commit(end: number): void {
-    if (end !== this.expectedEnd) throw new Error(`a packet was encoded into ${end - this.used} bytes where ${this.expectedEnd - this.used} were computed`);
+    if (end !== this.expectedEnd)
+      throw new Error(
+        `a packet was encoded into ${end - this.used} bytes where ${this.expectedEnd - this.used} were computed`,
+      );
     this.used = end;
     this.expectedEnd = -1;
   }

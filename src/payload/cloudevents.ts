@@ -90,8 +90,18 @@ export function structuredCloudEvent(stream: FormatStream): (parts: RecordParts)
   const beforeData = `,"datacontenttype":"${DATA_CONTENT_TYPE}","data":`;
   return (parts) => {
     const time = rfc3339(parts.emittedAtMs);
-    const subject = parts.subject === undefined || parts.subject === '' ? '' : `,"subject":${JSON.stringify(parts.subject)}`;
-    return '{"specversion":"1.0","id":"' + parts.id + afterId + subject + (time === undefined ? '' : `,"time":"${time}"`) + beforeData + parts.dataJson + '}';
+    const subject =
+      parts.subject === undefined || parts.subject === '' ? '' : `,"subject":${JSON.stringify(parts.subject)}`;
+    return (
+      '{"specversion":"1.0","id":"' +
+      parts.id +
+      afterId +
+      subject +
+      (time === undefined ? '' : `,"time":"${time}"`) +
+      beforeData +
+      parts.dataJson +
+      '}'
+    );
   };
 }
 
@@ -108,7 +118,11 @@ export interface CloudEventsBinary {
 export function binaryCloudEvent(stream: FormatStream): CloudEventsBinary {
   return {
     contentType: DATA_CONTENT_TYPE,
-    streamProperties: { specversion: '1.0', source: cloudEventsSource(stream.namespace, stream.name), type: CLOUDEVENTS_TYPE },
+    streamProperties: {
+      specversion: '1.0',
+      source: cloudEventsSource(stream.namespace, stream.name),
+      type: CLOUDEVENTS_TYPE,
+    },
     recordProperties(parts) {
       const properties: [string, string][] = [['id', parts.id]];
       const time = rfc3339(parts.emittedAtMs);

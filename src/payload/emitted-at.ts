@@ -57,7 +57,8 @@ export function wholeMilliseconds(emittedAtJson: string): string | undefined {
   while (first < digits.length && digits.charCodeAt(first) === Code.Zero) first++;
   if (first === digits.length || first >= point) return '0';
   if (point - first > MAX_WHOLE_DIGITS) return undefined;
-  const whole = point <= digits.length ? digits.slice(first, point) : digits.slice(first) + '0'.repeat(point - digits.length);
+  const whole =
+    point <= digits.length ? digits.slice(first, point) : digits.slice(first) + '0'.repeat(point - digits.length);
   return sign + whole;
 }
 

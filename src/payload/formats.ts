@@ -69,7 +69,9 @@ const JSON_CONTENT_TYPE = 'application/json';
 function catalogInteger(value: number | undefined, fallback: string, field: string, stream: FormatStream): string {
   if (value === undefined) return fallback;
   if (!Number.isSafeInteger(value)) {
-    throw new SystemError(`The catalog gives stream ${JSON.stringify(stream.name)} a ${field} that is not a whole number`);
+    throw new SystemError(
+      `The catalog gives stream ${JSON.stringify(stream.name)} a ${field} that is not a whole number`,
+    );
   }
   return String(value);
 }
@@ -89,7 +91,8 @@ function airbyteEnvelope(stream: FormatStream): PayloadFormat {
     carriesId: true,
     carriesStream: true,
     carriesNamespace: false,
-    render: (parts) => '{"_airbyte_ab_id":"' + parts.id + afterId + parts.emittedAtMs + ',"_airbyte_data":' + parts.dataJson + '}',
+    render: (parts) =>
+      '{"_airbyte_ab_id":"' + parts.id + afterId + parts.emittedAtMs + ',"_airbyte_data":' + parts.dataJson + '}',
   };
 }
 

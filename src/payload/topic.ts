@@ -12,12 +12,14 @@ const KEY_MARK = '\u0000';
 // UTF-8) are not allowed or not advisable. Only substituted values are cleaned: the pattern is the user's and is
 // validated instead, so a mistake there is reported rather than silently changed.
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
-const UNSAFE_IN_VALUE = /[+#\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE_IN_VALUE =
+  /[+#\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 // Brokers that map topics to their own subjects refuse more: NATS turns `/` into `.` and closes the connection on a
 // topic with `.`, a space, `*` or `>`; RabbitMQ swaps `/` and `.`. `topic_value_escaping` strict avoids them too.
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
-const UNSAFE_IN_VALUE_STRICT = /[+#.\s*>\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+const UNSAFE_IN_VALUE_STRICT =
+  /[+#.\s*>\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 // Unicode non-characters (U+FDD0 to U+FDEF, and the last two code points of every plane): MQTT says a topic should
 // not hold them, and Mosquitto 2.0 closes the connection ("malformed packet") on a PUBLISH whose topic does.
@@ -54,12 +56,25 @@ export interface StreamTopic {
  * drops client messages under `$SYS`, and no `#` subscription ever sees them), so it becomes `_` there. A `$` the
  * pattern itself starts with is the user's choice (AWS IoT shadow topics, for one).
  */
-export function renderTopic(pattern: string, namespace: string | undefined, stream: string, escaping: TopicEscaping = 'standard'): string {
+export function renderTopic(
+  pattern: string,
+  namespace: string | undefined,
+  stream: string,
+  escaping: TopicEscaping = 'standard',
+): string {
   return renderLevels(pattern, namespace, stream, escaping).join('/');
 }
 
-function renderLevels(pattern: string, namespace: string | undefined, stream: string, escaping: TopicEscaping): string[] {
-  const values = { namespace: sanitizeTopicValue(namespace ?? '', escaping), stream: sanitizeTopicValue(stream, escaping) };
+function renderLevels(
+  pattern: string,
+  namespace: string | undefined,
+  stream: string,
+  escaping: TopicEscaping,
+): string[] {
+  const values = {
+    namespace: sanitizeTopicValue(namespace ?? '', escaping),
+    stream: sanitizeTopicValue(stream, escaping),
+  };
   const levels: string[] = [];
   for (const level of pattern.split('/')) {
     PLACEHOLDER.lastIndex = 0;
@@ -79,7 +94,13 @@ function renderLevels(pattern: string, namespace: string | undefined, stream: st
  * The stream's topic. `keyed` asks for a place for the record's key even when the pattern has no `{key}`: the key's
  * levels then follow the stream's topic.
  */
-export function streamTopic(pattern: string, namespace: string | undefined, stream: string, keyed: boolean, escaping: TopicEscaping = 'standard'): StreamTopic {
+export function streamTopic(
+  pattern: string,
+  namespace: string | undefined,
+  stream: string,
+  keyed: boolean,
+  escaping: TopicEscaping = 'standard',
+): StreamTopic {
   const hasKey = pattern.split('/').includes(KEY);
   if (!hasKey && !keyed) return { before: renderTopic(pattern, namespace, stream, escaping), after: undefined };
   const template = hasKey
@@ -100,7 +121,9 @@ export function patternHasKey(pattern: string): boolean {
 
 /** The topic of a record whose key levels are `levels` (each already encoded by `encodeKeyLevel`). */
 export function keyTopic(topic: StreamTopic, levels: readonly string[]): string {
-  return levels.length === 1 ? topic.before + (levels[0] as string) + (topic.after ?? '') : topic.before + levels.join('/') + (topic.after ?? '');
+  return levels.length === 1
+    ? topic.before + (levels[0] as string) + (topic.after ?? '')
+    : topic.before + levels.join('/') + (topic.after ?? '');
 }
 
 /** The filter that matches the topic of every key of a stream with `keyFields` key fields. */
@@ -151,7 +174,8 @@ export function topicProblem(topic: string): string | undefined {
   if (topic === '') return 'the topic is empty';
   if (topic.includes('+') || topic.includes('#')) return 'MQTT does not allow the wildcards + and # in a topic name';
   if (topic.includes('\u0000')) return 'MQTT does not allow the character U+0000 in a topic name';
-  if (NON_CHARACTER.test(topic)) return 'it holds a Unicode non-character (such as U+FFFE), which brokers refuse in topic names';
+  if (NON_CHARACTER.test(topic))
+    return 'it holds a Unicode non-character (such as U+FFFE), which brokers refuse in topic names';
   const bytes = Buffer.byteLength(topic, 'utf8');
   if (bytes > MAX_TOPIC_BYTES) return `the topic is ${bytes} bytes long; MQTT allows at most ${MAX_TOPIC_BYTES}`;
   return undefined;
@@ -162,7 +186,8 @@ export function patternProblem(pattern: string): string | undefined {
   const levels = pattern.split('/');
   const keys = levels.filter((level) => level === KEY).length;
   if (keys > 1) return 'it contains {key} more than once';
-  if (pattern.split(KEY).length - 1 > keys) return '{key} must be a topic level of its own (between slashes), as in devices/{key}/config';
+  if (pattern.split(KEY).length - 1 > keys)
+    return '{key} must be a topic level of its own (between slashes), as in devices/{key}/config';
   const literal = levels
     .filter((level) => level !== KEY)
     .join('/')

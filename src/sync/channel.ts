@@ -64,7 +64,12 @@ export class Channel {
         maxMessageBytes: settings.maxMessageBytes,
         ackTimeoutMs: settings.ackTimeoutMs,
       },
-      { acknowledged: events.acknowledged, failed: events.failed, refused: events.refused, silent: (description) => this.silent(description) },
+      {
+        acknowledged: events.acknowledged,
+        failed: events.failed,
+        refused: events.refused,
+        silent: (description) => this.silent(description),
+      },
     );
     this.keeper = new ConnectionKeeper(
       { ...settings, clientId: this.clientId },
@@ -77,8 +82,12 @@ export class Channel {
       },
       events.log,
     );
-    events.log('DEBUG', `${this.single ? 'Connected' : `${this.name} connected`}; broker limits: ${describeLimits(first.limits)}.`);
-    if (first.sessionPresent) events.log('INFO', `The broker resumed the session it kept for client ID "${this.clientId}".`);
+    events.log(
+      'DEBUG',
+      `${this.single ? 'Connected' : `${this.name} connected`}; broker limits: ${describeLimits(first.limits)}.`,
+    );
+    if (first.sessionPresent)
+      events.log('INFO', `The broker resumed the session it kept for client ID "${this.clientId}".`);
     this.publisher.attach(mqttPort(first));
   }
 
@@ -103,7 +112,10 @@ export class Channel {
 
   /** The broker stopped answering on a live connection: replace it, which sends the silent messages again. */
   private silent(description: string): void {
-    this.events.log('WARN', `${this.name}: the broker left ${description} although the connection is up; reconnecting to send them again.`);
+    this.events.log(
+      'WARN',
+      `${this.name}: the broker left ${description} although the connection is up; reconnecting to send them again.`,
+    );
     this.keeper.replace(description);
   }
 

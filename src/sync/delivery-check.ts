@@ -33,7 +33,10 @@ export type VerifiedFilters = ReadonlyMap<string, { readonly filter: string; rea
 export function streamFilters(routes: ReadonlyMap<string, StreamRoute>): VerifiedFilters {
   const filters = new Map<string, { filter: string; label: string }>();
   for (const [key, route] of routes)
-    filters.set(key, { filter: route.topicName, label: `the first record of stream ${describeStream(route.namespace, route.name)}` });
+    filters.set(key, {
+      filter: route.topicName,
+      label: `the first record of stream ${describeStream(route.namespace, route.name)}`,
+    });
   return filters;
 }
 
@@ -76,14 +79,25 @@ export class DeliveryCheck {
    * `verify_delivery` off). Anything that prevents verifying is passed to `warn` and leaves those filters unverified;
    * it never fails the sync.
    */
-  static async open(settings: Settings, filters: VerifiedFilters, warn: (message: string) => void): Promise<DeliveryCheck | undefined> {
+  static async open(
+    settings: Settings,
+    filters: VerifiedFilters,
+    warn: (message: string) => void,
+  ): Promise<DeliveryCheck | undefined> {
     if (!settings.verifyDelivery || filters.size === 0) return undefined;
     const unique = [...new Set([...filters.values()].map(({ filter }) => filter))];
     let client: MqttClient;
     try {
-      ({ client } = await connectBroker({ ...settings, clientId: `${settings.clientId}-verify`, cleanSession: true, sessionExpirySeconds: 0 }));
+      ({ client } = await connectBroker({
+        ...settings,
+        clientId: `${settings.clientId}-verify`,
+        cleanSession: true,
+        sessionExpirySeconds: 0,
+      }));
     } catch (err) {
-      warn(`${cannotVerify(unique)}: the connection for the verifying subscription failed: ${asConnectorError(err).message}`);
+      warn(
+        `${cannotVerify(unique)}: the connection for the verifying subscription failed: ${asConnectorError(err).message}`,
+      );
       const check = new DeliveryCheck(settings, filters, undefined, warn);
       for (const filter of unique) check.states.set(filter, 'unverifiable');
       return check;
@@ -99,16 +113,21 @@ export class DeliveryCheck {
         }),
     );
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), settings.connectTimeoutMs)));
+    const late = new Promise<'late'>(
+      (resolve) => (timer = setTimeout(() => resolve('late'), settings.connectTimeoutMs)),
+    );
     const answered = await Promise.race([Promise.all(answers), late]);
     clearTimeout(timer);
     if (answered === 'late') {
       for (const filter of unique) check.states.set(filter, 'unverifiable');
-      warn(`${cannotVerify(unique)}: the broker did not answer the subscription within ${settings.connectTimeoutMs / 1000} s.`);
+      warn(
+        `${cannotVerify(unique)}: the broker did not answer the subscription within ${settings.connectTimeoutMs / 1000} s.`,
+      );
     } else {
       const refused = answered.filter((filter): filter is string => filter !== undefined);
       for (const filter of unique) check.states.set(filter, refused.includes(filter) ? 'unverifiable' : 'subscribed');
-      if (refused.length > 0) warn(`${cannotVerify(refused)}: the broker refused the subscription, so this user may not read the topic.`);
+      if (refused.length > 0)
+        warn(`${cannotVerify(refused)}: the broker refused the subscription, so this user may not read the topic.`);
     }
     await check.closeIfDone();
     return check;
@@ -134,7 +153,9 @@ export class DeliveryCheck {
     const wait: DeliveryWait = async (acknowledged) => {
       await acknowledged;
       let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.settings.connectTimeoutMs)));
+      const late = new Promise<'late'>(
+        (resolve) => (timer = setTimeout(() => resolve('late'), this.settings.connectTimeoutMs)),
+      );
       const outcome = await Promise.race([arrived, late]);
       clearTimeout(timer);
       this.waiting.delete(payload);

@@ -23,7 +23,10 @@ export type EarlierAttempts = { readonly wrote: false } | { readonly wrote: true
  * The marker's topic: one level under the connector's own base, holding the first filter of the stream's territory
  * (its key filter, whatever the mode of this sync) percent-encoded.
  */
-export function markerTopic(settings: Pick<Settings, 'testTopic' | 'topicEscaping'>, route: Pick<StreamRoute, 'territory' | 'topicName'>): string {
+export function markerTopic(
+  settings: Pick<Settings, 'testTopic' | 'topicEscaping'>,
+  route: Pick<StreamRoute, 'territory' | 'topicName'>,
+): string {
   return `${ownTopicBase(settings)}/generation/${encodeKeyLevel(route.territory[0] ?? route.topicName, settings.topicEscaping) ?? '_'}`;
 }
 
@@ -62,7 +65,11 @@ async function retainedAt(scan: RetainedScan, topic: string): Promise<Buffer | u
  * Reads the stream's marker, then leaves this attempt's, before the stream publishes anything; says whether an
  * earlier attempt of the same generation may have written keys.
  */
-export async function claimGeneration(scan: RetainedScan, settings: Settings, route: StreamRoute): Promise<EarlierAttempts> {
+export async function claimGeneration(
+  scan: RetainedScan,
+  settings: Settings,
+  route: StreamRoute,
+): Promise<EarlierAttempts> {
   const topic = markerTopic(settings, route);
   const earlier = readMarker(await retainedAt(scan, topic));
   await scan.publishRetained(topic, markerPayload(route));

@@ -147,7 +147,11 @@ export class Lane {
       }
       const topic = keyTopic(route.topic, levels);
       if (topic === '')
-        return { kind: 'reject', recordId, reason: `input line ${line}: ${this.label} has an empty key, which makes an empty topic (MQTT allows none)` };
+        return {
+          kind: 'reject',
+          recordId,
+          reason: `input line ${line}: ${this.label} has an empty key, which makes an empty topic (MQTT allows none)`,
+        };
       // Key levels are escaped, so only emptiness and the length can make the topic invalid; bytes are at most three
       // per UTF-16 unit.
       if (topic.length * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) {
@@ -160,10 +164,14 @@ export class Lane {
       tombstone = route.deduped && isCdcDelete(record.dataJson);
       target = retarget(tombstone ? (this.tombstoneTarget as PublishTarget) : this.target, topic);
     }
-    if (tombstone) return { kind: 'publish', target, payload: '', bytes: 0, values: NO_VALUES, key, recordId, tombstone };
+    if (tombstone)
+      return { kind: 'publish', target, payload: '', bytes: 0, values: NO_VALUES, key, recordId, tombstone };
     const emittedAtMs = wholeMilliseconds(record.emittedAtJson);
     if (emittedAtMs === undefined)
-      throw new InputError(line, `RECORD of stream ${describeStream(route.namespace, route.name)} has an "emitted_at" that is not a number of milliseconds`);
+      throw new InputError(
+        line,
+        `RECORD of stream ${describeStream(route.namespace, route.name)} has an "emitted_at" that is not a number of milliseconds`,
+      );
     const payload = this.format.render({
       id: recordId,
       dataJson: record.dataJson,
@@ -172,7 +180,16 @@ export class Lane {
       subject: this.withSubject ? keySubject(keyed) : undefined,
     });
     const messageValues = this.withValues ? [emittedAtMs, recordId] : NO_VALUES;
-    return { kind: 'publish', target, payload, bytes: Buffer.byteLength(payload, 'utf8'), values: messageValues, key, recordId, tombstone };
+    return {
+      kind: 'publish',
+      target,
+      payload,
+      bytes: Buffer.byteLength(payload, 'utf8'),
+      values: messageValues,
+      key,
+      recordId,
+      tombstone,
+    };
   }
 
   /** The target of a zero-byte retained message that clears `topic`, one of this stream's key topics. */

@@ -30,7 +30,10 @@ interface ProgressSample {
 
 function inputMessage(input: InputPosition | undefined): string {
   if (!input) return '';
-  const pending = input.pendingLineBytes === 0 ? '' : `, line ${input.pendingLineNumber} arriving (${input.pendingLineBytes} bytes so far)`;
+  const pending =
+    input.pendingLineBytes === 0
+      ? ''
+      : `, line ${input.pendingLineNumber} arriving (${input.pendingLineBytes} bytes so far)`;
   return `; ${input.bytesRead} input byte(s) read${pending}`;
 }
 

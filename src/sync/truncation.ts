@@ -57,7 +57,11 @@ type Log = (level: LogLevel, message: string) => void;
  *   generation marker (generation-marker.ts) says whether an earlier attempt already wrote keys of it, and if it may
  *   have, they cannot be told from stale ones and everything is kept.
  */
-async function staleRule(scan: RetainedScan, settings: Settings, route: StreamRoute): Promise<Pick<TruncatedStream, 'keepAll' | 'belowGeneration'>> {
+async function staleRule(
+  scan: RetainedScan,
+  settings: Settings,
+  route: StreamRoute,
+): Promise<Pick<TruncatedStream, 'keepAll' | 'belowGeneration'>> {
   if (route.minimumGenerationId === 0) return { keepAll: undefined, belowGeneration: Number.POSITIVE_INFINITY };
   const tagged = settings.mqttVersion === '5' || settings.messageFormat === 'airbyte_v2';
   if (tagged) return { keepAll: undefined, belowGeneration: route.minimumGenerationId };
@@ -82,7 +86,11 @@ export class Truncation {
   ) {}
 
   /** Step 1: reads every truncated stream's retained messages; undefined when no stream is truncated. */
-  static async prepare(settings: Settings, routes: ReadonlyMap<string, StreamRoute>, log: Log): Promise<Truncation | undefined> {
+  static async prepare(
+    settings: Settings,
+    routes: ReadonlyMap<string, StreamRoute>,
+    log: Log,
+  ): Promise<Truncation | undefined> {
     const truncated = [...routes].filter(([, route]) => route.truncate && route.territory.length > 0);
     if (truncated.length === 0) return undefined;
     let scan: RetainedScan;
@@ -90,7 +98,10 @@ export class Truncation {
       scan = await RetainedScan.open(settings);
     } catch (err) {
       if (truncated.some(([, route]) => route.retained)) throw err;
-      log('WARN', `${notRead(truncated.map(([, route]) => route))}: the connection that reads them failed: ${asConnectorError(err).message}`);
+      log(
+        'WARN',
+        `${notRead(truncated.map(([, route]) => route))}: the connection that reads them failed: ${asConnectorError(err).message}`,
+      );
       return undefined;
     }
     const streams = new Map<string, TruncatedStream>();
@@ -105,7 +116,12 @@ export class Truncation {
     return new Truncation(settings, streams, log);
   }
 
-  private static async read(scan: RetainedScan, settings: Settings, route: StreamRoute, log: Log): Promise<TruncatedStream | undefined> {
+  private static async read(
+    scan: RetainedScan,
+    settings: Settings,
+    route: StreamRoute,
+    log: Log,
+  ): Promise<TruncatedStream | undefined> {
     const name = describeStream(route.namespace, route.name);
     const keyspace = new Keyspace();
     const filters: string[] = [];
@@ -143,7 +159,9 @@ export class Truncation {
       }
       return stream;
     }
-    const older = Number.isFinite(stream.belowGeneration) ? `of a generation below ${stream.belowGeneration}` : 'from earlier syncs or attempts';
+    const older = Number.isFinite(stream.belowGeneration)
+      ? `of a generation below ${stream.belowGeneration}`
+      : 'from earlier syncs or attempts';
     log(
       'INFO',
       `Stream ${name}: ${messages} retained message(s) under ${where}, ${keyspace.size} of them ${older}: cleared when the stream completes` +
@@ -184,7 +202,10 @@ export class Truncation {
           continue;
         }
         if (stream.keepAll) {
-          this.log('WARN', `Stream ${name}: kept ${stale} retained key(s) of earlier generations or attempts: ${stream.keepAll}.`);
+          this.log(
+            'WARN',
+            `Stream ${name}: kept ${stale} retained key(s) of earlier generations or attempts: ${stream.keepAll}.`,
+          );
           continue;
         }
         if (rejected(key) > 0) {
@@ -213,7 +234,10 @@ export class Truncation {
             else if (keyspace.isStale(message.topic)) topics.push(message.topic);
           });
         }
-        this.log('INFO', `Stream ${name}: clearing ${topics.length} stale retained key(s) under ${filterList(filters)}.`);
+        this.log(
+          'INFO',
+          `Stream ${name}: clearing ${topics.length} stale retained key(s) under ${filterList(filters)}.`,
+        );
         if (unseen > 0) {
           this.log(
             'WARN',

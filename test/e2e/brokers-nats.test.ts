@@ -16,7 +16,11 @@ if (skip) process.stderr.write(`${skip}\n`);
 
 describe('NATS', { skip }, () => {
   let nats: Nats;
-  const base = (): Record<string, unknown> => ({ broker_host: '127.0.0.1', broker_port: nats.port, connect_timeout: 5 });
+  const base = (): Record<string, unknown> => ({
+    broker_host: '127.0.0.1',
+    broker_port: nats.port,
+    connect_timeout: 5,
+  });
   before(async () => {
     nats = await startNats();
   });
@@ -39,7 +43,11 @@ describe('NATS', { skip }, () => {
     it('keeps the last retained message of a topic for later subscribers', async () => {
       const stream = { name: 'gauges' };
       const input = [1, 2, 3].map((i) => recordLine(stream, { i })).join('\n');
-      const result = await runWrite({ ...base(), topic_pattern: 'kept/{stream}', message_retained: true }, catalogOf([stream]), input);
+      const result = await runWrite(
+        { ...base(), topic_pattern: 'kept/{stream}', message_retained: true },
+        catalogOf([stream]),
+        input,
+      );
       assert.equal(result.code, 0, result.stdout);
       const later = await subscribe(nats.url, 'kept/gauges');
       try {
@@ -52,9 +60,14 @@ describe('NATS', { skip }, () => {
     });
 
     it('passes check with a test message that comes back to a subscription', async () => {
-      const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't/{stream}', topic_test: 'check/nats' }));
+      const { status: outcome, message } = status(
+        await runCheck({ ...base(), topic_pattern: 't/{stream}', topic_test: 'check/nats' }),
+      );
       assert.equal(outcome, 'SUCCEEDED', message);
-      assert.match(message, /Test message on "check\/nats" at QoS 1 accepted\. It came back to a subscription on the topic/);
+      assert.match(
+        message,
+        /Test message on "check\/nats" at QoS 1 accepted\. It came back to a subscription on the topic/,
+      );
     });
   });
 
@@ -62,11 +75,18 @@ describe('NATS', { skip }, () => {
     it('QoS 2: write stops after three closes, naming QoS 2 first, without a state or a client ID clash', async () => {
       const stream = { name: 'orders' };
       const input = [recordLine(stream, { i: 1 }), streamStateLine(stream, 1)].join('\n');
-      const result = await runWrite({ ...base(), topic_pattern: 'q2/{stream}', message_qos: 'EXACTLY_ONCE' }, catalogOf([stream]), input);
+      const result = await runWrite(
+        { ...base(), topic_pattern: 'q2/{stream}', message_qos: 'EXACTLY_ONCE' },
+        catalogOf([stream]),
+        input,
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
-      assert.match(String(error.message), /closed the connection 3 times in a row .* the first a message at QoS 2, not retained, on topic "q2\/orders"/);
+      assert.match(
+        String(error.message),
+        /closed the connection 3 times in a row .* the first a message at QoS 2, not retained, on topic "q2\/orders"/,
+      );
       assert.match(
         String(error.message),
         /Likely causes, most likely first: \(1\) the broker does not accept QoS 2 .*set "Message QoS" \(message_qos\) to AT_LEAST_ONCE/,
@@ -77,10 +97,19 @@ describe('NATS', { skip }, () => {
 
     it('QoS 2: check fails at once, naming QoS 2 first', async () => {
       const { status: outcome, message } = status(
-        await runCheck({ ...base(), topic_pattern: 't', topic_test: 'check/q2', message_qos: 'EXACTLY_ONCE', connect_timeout: 20 }),
+        await runCheck({
+          ...base(),
+          topic_pattern: 't',
+          topic_test: 'check/q2',
+          message_qos: 'EXACTLY_ONCE',
+          connect_timeout: 20,
+        }),
       );
       assert.equal(outcome, 'FAILED');
-      assert.match(message, /closed the connection right after receiving the test message \(a message at QoS 2, not retained, on topic "check\/q2"/);
+      assert.match(
+        message,
+        /closed the connection right after receiving the test message \(a message at QoS 2, not retained, on topic "check\/q2"/,
+      );
       assert.match(message, /\(1\) the broker does not accept QoS 2/);
       assert.doesNotMatch(message, /within 20 s/);
     });
@@ -88,12 +117,19 @@ describe('NATS', { skip }, () => {
     it('a "." in a namespace: write stops naming the topic characters first', async () => {
       const stream = { name: 'orders', namespace: 'eu.west' };
       const input = [recordLine(stream, { i: 1 }), streamStateLine(stream, 1)].join('\n');
-      const result = await runWrite({ ...base(), topic_pattern: 'dots/{namespace}/{stream}' }, catalogOf([stream]), input);
+      const result = await runWrite(
+        { ...base(), topic_pattern: 'dots/{namespace}/{stream}' },
+        catalogOf([stream]),
+        input,
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
       assert.match(String(error.message), /on topic "dots\/eu\.west\/orders"/);
-      assert.match(String(error.message), /Likely causes, most likely first: \(1\) the broker refuses characters in the topic \(NATS refuses "\." and spaces/);
+      assert.match(
+        String(error.message),
+        /Likely causes, most likely first: \(1\) the broker refuses characters in the topic \(NATS refuses "\." and spaces/,
+      );
       assert.equal(result.states().length, 0);
     });
 
@@ -113,7 +149,12 @@ describe('NATS', { skip }, () => {
       try {
         const input = [recordLine(stream, { sku: 'a.b c' }), streamStateLine(stream, 1)].join('\n');
         const result = await runWrite(
-          { ...base(), topic_pattern: 'strict/{namespace}/{stream}/{key}', topic_value_escaping: 'strict', message_qos: 'AT_LEAST_ONCE' },
+          {
+            ...base(),
+            topic_pattern: 'strict/{namespace}/{stream}/{key}',
+            topic_value_escaping: 'strict',
+            message_qos: 'AT_LEAST_ONCE',
+          },
           catalog,
           `${input}\n`,
         );
@@ -128,13 +169,17 @@ describe('NATS', { skip }, () => {
     });
 
     it('a space in the test topic: check fails naming the topic characters first', async () => {
-      const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't', topic_test: 'check/with space' }));
+      const { status: outcome, message } = status(
+        await runCheck({ ...base(), topic_pattern: 't', topic_test: 'check/with space' }),
+      );
       assert.equal(outcome, 'FAILED');
       assert.match(message, /\(1\) the broker refuses characters in the topic/);
     });
 
     it('MQTT 3.1: check names protocol_version and confirms it with 3.1.1', async () => {
-      const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't', protocol_version: '3.1' }));
+      const { status: outcome, message } = status(
+        await runCheck({ ...base(), topic_pattern: 't', protocol_version: '3.1' }),
+      );
       assert.equal(outcome, 'FAILED');
       assert.match(
         message,
@@ -145,15 +190,24 @@ describe('NATS', { skip }, () => {
 
     it('MQTT 3.1: write fails with a config_error naming protocol_version', async () => {
       const stream = { name: 'orders' };
-      const result = await runWrite({ ...base(), topic_pattern: 'v31/{stream}', protocol_version: '3.1' }, catalogOf([stream]), recordLine(stream, { i: 1 }));
+      const result = await runWrite(
+        { ...base(), topic_pattern: 'v31/{stream}', protocol_version: '3.1' },
+        catalogOf([stream]),
+        recordLine(stream, { i: 1 }),
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
-      assert.match(String(error.message), /does not speak MQTT 3\.1\. Set "MQTT protocol version" \(protocol_version\) to 3\.1\.1/);
+      assert.match(
+        String(error.message),
+        /does not speak MQTT 3\.1\. Set "MQTT protocol version" \(protocol_version\) to 3\.1\.1/,
+      );
     });
 
     it('MQTT 5: refused in the CONNACK, naming protocol_version', async () => {
-      const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't', protocol_version: '5' }));
+      const { status: outcome, message } = status(
+        await runCheck({ ...base(), topic_pattern: 't', protocol_version: '5' }),
+      );
       assert.equal(outcome, 'FAILED');
       assert.match(message, /does not accept MQTT 5; set "MQTT protocol version" \(protocol_version\)/);
     });

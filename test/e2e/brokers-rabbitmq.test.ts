@@ -17,7 +17,11 @@ if (skip) process.stderr.write(`${skip}\n`);
 
 describe('RabbitMQ', { skip }, () => {
   let rabbit: RabbitMq;
-  const base = (): Record<string, unknown> => ({ broker_host: '127.0.0.1', broker_port: rabbit.port, connect_timeout: 10 });
+  const base = (): Record<string, unknown> => ({
+    broker_host: '127.0.0.1',
+    broker_port: rabbit.port,
+    connect_timeout: 10,
+  });
   before(async () => {
     rabbit = await startRabbitMq();
   });
@@ -33,7 +37,11 @@ describe('RabbitMQ', { skip }, () => {
         const prefix = `r${qos.length}${version.replace(/\./g, '')}`;
         const subscriber = await subscribe(rabbit.url, `${prefix}/#`);
         try {
-          const { result } = await syncThreeRecords({ ...base(), message_qos: qos, protocol_version: version }, subscriber, prefix);
+          const { result } = await syncThreeRecords(
+            { ...base(), message_qos: qos, protocol_version: version },
+            subscriber,
+            prefix,
+          );
           assert.doesNotMatch(result.stdout, /cannot be verified/);
         } finally {
           await subscriber.close();
@@ -44,7 +52,11 @@ describe('RabbitMQ', { skip }, () => {
     it('keeps retained messages for subscriptions to the exact topic only', async () => {
       const stream = { name: 'gauges' };
       const input = [1, 2, 3].map((i) => recordLine(stream, { i })).join('\n');
-      const result = await runWrite({ ...base(), topic_pattern: 'kept/{stream}', message_retained: true }, catalogOf([stream]), input);
+      const result = await runWrite(
+        { ...base(), topic_pattern: 'kept/{stream}', message_retained: true },
+        catalogOf([stream]),
+        input,
+      );
       assert.equal(result.code, 0, result.stdout);
       const exact = await subscribe(rabbit.url, 'kept/gauges');
       const wildcard = await subscribe(rabbit.url, 'kept/#');
@@ -66,19 +78,34 @@ describe('RabbitMQ', { skip }, () => {
     });
 
     it('passes check with a test message that comes back to a subscription', async () => {
-      const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't/{stream}', topic_test: 'check/rabbit' }));
+      const { status: outcome, message } = status(
+        await runCheck({ ...base(), topic_pattern: 't/{stream}', topic_test: 'check/rabbit' }),
+      );
       assert.equal(outcome, 'SUCCEEDED', message);
-      assert.match(message, /Test message on "check\/rabbit" at QoS 1 accepted\. It came back to a subscription on the topic/);
+      assert.match(
+        message,
+        /Test message on "check\/rabbit" at QoS 1 accepted\. It came back to a subscription on the topic/,
+      );
     });
   });
 
   describe('what it refuses, diagnosed', () => {
     it('QoS 2 answered with PUBACK: write fails at once with a config_error, never hangs, emits no state', async () => {
       const stream = { name: 'orders' };
-      const input = [recordLine(stream, { i: 1 }), streamStateLine(stream, 1), recordLine(stream, { i: 2 }), streamStateLine(stream, 2)].join('\n');
-      const result = await runWrite({ ...base(), topic_pattern: 'q2/{stream}', message_qos: 'EXACTLY_ONCE' }, catalogOf([stream]), input, {
-        timeoutMs: 20_000,
-      });
+      const input = [
+        recordLine(stream, { i: 1 }),
+        streamStateLine(stream, 1),
+        recordLine(stream, { i: 2 }),
+        streamStateLine(stream, 2),
+      ].join('\n');
+      const result = await runWrite(
+        { ...base(), topic_pattern: 'q2/{stream}', message_qos: 'EXACTLY_ONCE' },
+        catalogOf([stream]),
+        input,
+        {
+          timeoutMs: 20_000,
+        },
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
@@ -90,13 +117,17 @@ describe('RabbitMQ', { skip }, () => {
     });
 
     it('QoS 2 answered with PUBACK: check fails with the same finding', async () => {
-      const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't', topic_test: 'check/q2', message_qos: 'EXACTLY_ONCE' }));
+      const { status: outcome, message } = status(
+        await runCheck({ ...base(), topic_pattern: 't', topic_test: 'check/q2', message_qos: 'EXACTLY_ONCE' }),
+      );
       assert.equal(outcome, 'FAILED');
       assert.match(message, /answered a QoS 2 \(exactly once\) message on topic "check\/q2" with PUBACK/);
     });
 
     it('MQTT 5: check names protocol_version and confirms it with 3.1.1, never TLS', async () => {
-      const { status: outcome, message } = status(await runCheck({ ...base(), topic_pattern: 't', protocol_version: '5' }));
+      const { status: outcome, message } = status(
+        await runCheck({ ...base(), topic_pattern: 't', protocol_version: '5' }),
+      );
       assert.equal(outcome, 'FAILED');
       assert.match(
         message,
@@ -107,11 +138,18 @@ describe('RabbitMQ', { skip }, () => {
 
     it('MQTT 5: write fails with a config_error naming protocol_version', async () => {
       const stream = { name: 'orders' };
-      const result = await runWrite({ ...base(), topic_pattern: 'v5/{stream}', protocol_version: '5' }, catalogOf([stream]), recordLine(stream, { i: 1 }));
+      const result = await runWrite(
+        { ...base(), topic_pattern: 'v5/{stream}', protocol_version: '5' },
+        catalogOf([stream]),
+        recordLine(stream, { i: 1 }),
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
-      assert.match(String(error.message), /does not speak MQTT 5\. Set "MQTT protocol version" \(protocol_version\) to 3\.1\.1/);
+      assert.match(
+        String(error.message),
+        /does not speak MQTT 5\. Set "MQTT protocol version" \(protocol_version\) to 3\.1\.1/,
+      );
     });
   });
 });

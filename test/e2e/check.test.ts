@@ -40,7 +40,10 @@ describe('check', () => {
       const { status: outcome, message } = status(result);
       assert.equal(outcome, 'SUCCEEDED', message);
       assert.match(message, /as client "airbyte-many-1"\./);
-      assert.match(message, /A sync publishes over 4 connections, as clients "airbyte-many-1" to "airbyte-many-4"; this check tested the first\./);
+      assert.match(
+        message,
+        /A sync publishes over 4 connections, as clients "airbyte-many-1" to "airbyte-many-4"; this check tested the first\./,
+      );
       assert.match(message, /Publishing is limited to 90 message\(s\) per second\./);
       assert.deepEqual(connected, ['airbyte-many-1']);
     } finally {
@@ -68,7 +71,12 @@ describe('check', () => {
       assert.equal(delivery?.retain, false);
       const envelope = JSON.parse(delivery?.payload ?? '') as Record<string, unknown>;
       assert.equal(envelope._airbyte_stream, 'airbyte_connection_check');
-      assert.deepEqual(Object.keys(envelope), ['_airbyte_ab_id', '_airbyte_stream', '_airbyte_emitted_at', '_airbyte_data']);
+      assert.deepEqual(Object.keys(envelope), [
+        '_airbyte_ab_id',
+        '_airbyte_stream',
+        '_airbyte_emitted_at',
+        '_airbyte_data',
+      ]);
       assert.doesNotMatch(result.stdout + result.stderr, new RegExp(PASSWORD));
     } finally {
       await subscriber.close();
@@ -79,7 +87,12 @@ describe('check', () => {
     const subscriber = await subscribe(broker.url, 'legacy/#');
     try {
       const { status: outcome } = status(
-        await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', test_topic: 'legacy/check' }),
+        await runCheck({
+          broker_host: '127.0.0.1',
+          broker_port: broker.port,
+          topic_pattern: 't',
+          test_topic: 'legacy/check',
+        }),
       );
       assert.equal(outcome, 'SUCCEEDED');
       assert.equal((await subscriber.waitFor(1))[0]?.topic, 'legacy/check');
@@ -104,7 +117,12 @@ describe('check', () => {
 
   it('fails quickly when nothing listens on the port', async () => {
     const port = await freePort();
-    const result = await runCheck({ broker_host: '127.0.0.1', broker_port: port, topic_pattern: 't', connect_timeout: 5 });
+    const result = await runCheck({
+      broker_host: '127.0.0.1',
+      broker_port: port,
+      topic_pattern: 't',
+      connect_timeout: 5,
+    });
     const { status: outcome, message } = status(result);
     assert.equal(outcome, 'FAILED');
     assert.match(message, new RegExp(`Nothing accepts connections at mqtt://127\\.0\\.0\\.1:${port}`));
@@ -116,7 +134,12 @@ describe('check', () => {
     await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
     try {
       const { port } = silent.address() as AddressInfo;
-      const result = await runCheck({ broker_host: '127.0.0.1', broker_port: port, topic_pattern: 't', connect_timeout: 2 });
+      const result = await runCheck({
+        broker_host: '127.0.0.1',
+        broker_port: port,
+        topic_pattern: 't',
+        connect_timeout: 2,
+      });
       const { status: outcome, message } = status(result);
       assert.equal(outcome, 'FAILED');
       assert.match(message, /did not accept the connection within 2 s/);
@@ -128,13 +151,17 @@ describe('check', () => {
   });
 
   it('fails on an unknown host name', async () => {
-    const { status: outcome, message } = status(await runCheck({ broker_host: 'no-such-host.invalid', topic_pattern: 't', connect_timeout: 5 }));
+    const { status: outcome, message } = status(
+      await runCheck({ broker_host: 'no-such-host.invalid', topic_pattern: 't', connect_timeout: 5 }),
+    );
     assert.equal(outcome, 'FAILED');
     assert.match(message, /"no-such-host\.invalid" could not be resolved/);
   });
 
   it('fails on an invalid configuration, listing every problem', async () => {
-    const { status: outcome, message } = status(await runCheck({ broker_port: 0, topic_pattern: 'a/#', message_qos: 'ONCE' }));
+    const { status: outcome, message } = status(
+      await runCheck({ broker_port: 0, topic_pattern: 'a/#', message_qos: 'ONCE' }),
+    );
     assert.equal(outcome, 'FAILED');
     assert.match(message, /set either "Broker URL" \(broker_url\) or "MQTT broker host" \(broker_host\)/);
     assert.match(message, /broker_port\) must be at least 1/);

@@ -10,7 +10,10 @@ describe('command line', () => {
     const result = await runConnector(['spec']);
     assert.equal(result.code, 0);
     assert.equal(result.messages.length, 1);
-    assert.deepEqual(result.messages[0], { type: 'SPEC', spec: JSON.parse(readFileSync(join(PROJECT_ROOT, 'spec.json'), 'utf8')) });
+    assert.deepEqual(result.messages[0], {
+      type: 'SPEC',
+      spec: JSON.parse(readFileSync(join(PROJECT_ROOT, 'spec.json'), 'utf8')),
+    });
   });
 
   for (const command of [[], ['spec'], ['check'], ['write']]) {
@@ -36,6 +39,9 @@ describe('command line', () => {
   it('reports a missing or malformed configuration file as a config error', async () => {
     const result = await runConnector(['check', '--config', '/nonexistent/config.json']);
     assert.equal(result.code, 0);
-    assert.match(JSON.stringify(result.messages), /FAILED.*Cannot read the configuration file \/nonexistent\/config\.json: ENOENT/);
+    assert.match(
+      JSON.stringify(result.messages),
+      /FAILED.*Cannot read the configuration file \/nonexistent\/config\.json: ENOENT/,
+    );
   });
 });

@@ -22,7 +22,9 @@ describe('aedes over TCP and WebSocket', () => {
   const protocols: string[] = [];
   before(async () => {
     broker = await startAedes({}, { path: '/mqtt' });
-    broker.aedes.on('client', (client) => protocols.push(`${client.id}:${(client as unknown as { version: number }).version}`));
+    broker.aedes.on('client', (client) =>
+      protocols.push(`${client.id}:${(client as unknown as { version: number }).version}`),
+    );
     subscriber = await subscribe(broker.url, '#');
   });
   after(async () => {
@@ -45,11 +47,19 @@ describe('aedes over TCP and WebSocket', () => {
   }
 
   it('publishes over WebSocket with transport and websocket_path', async () => {
-    await syncThreeRecords({ broker_host: '127.0.0.1', broker_port: broker.wsPort, transport: 'websocket', websocket_path: '/mqtt' }, subscriber, 'ws');
+    await syncThreeRecords(
+      { broker_host: '127.0.0.1', broker_port: broker.wsPort, transport: 'websocket', websocket_path: '/mqtt' },
+      subscriber,
+      'ws',
+    );
   });
 
   it('publishes over WebSocket given as a ws:// URL with a path, at QoS 2', async () => {
-    await syncThreeRecords({ broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`, message_qos: 'EXACTLY_ONCE' }, subscriber, 'ws-url');
+    await syncThreeRecords(
+      { broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`, message_qos: 'EXACTLY_ONCE' },
+      subscriber,
+      'ws-url',
+    );
   });
 
   it('sends many PUBLISH packets per WebSocket frame', async () => {
@@ -57,7 +67,11 @@ describe('aedes over TCP and WebSocket', () => {
     const input = Array.from({ length: records }, (_, i) => recordLine({ name: 's' }, { i })).join('\n');
     const before = broker.wsFrames.length;
     const result = await runWrite(
-      { broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`, topic_pattern: 'frames/{stream}', message_qos: 'AT_MOST_ONCE' },
+      {
+        broker_url: `ws://127.0.0.1:${broker.wsPort}/mqtt`,
+        topic_pattern: 'frames/{stream}',
+        message_qos: 'AT_MOST_ONCE',
+      },
       catalogOf([{ name: 's' }]),
       `${input}\n`,
     );
@@ -68,7 +82,9 @@ describe('aedes over TCP and WebSocket', () => {
   });
 
   it('says so when the WebSocket path is wrong', async () => {
-    const { status, message } = checkStatus(await runCheck({ broker_url: `ws://127.0.0.1:${broker.wsPort}/wrong`, topic_pattern: 't' }));
+    const { status, message } = checkStatus(
+      await runCheck({ broker_url: `ws://127.0.0.1:${broker.wsPort}/wrong`, topic_pattern: 't' }),
+    );
     assert.equal(status, 'FAILED');
     assert.match(
       message,
@@ -77,7 +93,9 @@ describe('aedes over TCP and WebSocket', () => {
   });
 
   it('says so when the broker does not speak the configured protocol version', async () => {
-    const { status, message } = checkStatus(await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', protocol_version: '5' }));
+    const { status, message } = checkStatus(
+      await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', protocol_version: '5' }),
+    );
     assert.equal(status, 'FAILED');
     assert.match(message, /does not accept MQTT 5; set "MQTT protocol version" \(protocol_version\)/);
   });
@@ -102,17 +120,32 @@ describe('aedes over secure WebSocket', { skip: opensslSkipReason() }, () => {
   });
 
   it('publishes over wss:// with a private CA and reports the TLS session', async () => {
-    await syncThreeRecords({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert }, subscriber, 'wss');
+    await syncThreeRecords(
+      { broker_url: `wss://localhost:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert },
+      subscriber,
+      'wss',
+    );
     const { status, message } = checkStatus(
-      await runCheck({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, topic_pattern: 't' }),
+      await runCheck({
+        broker_url: `wss://localhost:${broker.wsPort}/mqtt`,
+        tls_ca_certificate: certs.caCert,
+        topic_pattern: 't',
+      }),
     );
     assert.equal(status, 'SUCCEEDED', message);
-    assert.match(message, /Connected to wss:\/\/localhost:\d+\/mqtt over TLSv1\.3 \(broker certificate CN=localhost, issued by CN=destination-mqtt Test CA\)/);
+    assert.match(
+      message,
+      /Connected to wss:\/\/localhost:\d+\/mqtt over TLSv1\.3 \(broker certificate CN=localhost, issued by CN=destination-mqtt Test CA\)/,
+    );
   });
 
   it('offers the configured ALPN protocol (as AWS IoT on port 443 requires)', async () => {
     await syncThreeRecords(
-      { broker_url: `mqtts://localhost:${broker.tlsPort}`, tls_ca_certificate: certs.caCert, tls_alpn_protocols: ['x-amzn-mqtt-ca'] },
+      {
+        broker_url: `mqtts://localhost:${broker.tlsPort}`,
+        tls_ca_certificate: certs.caCert,
+        tls_alpn_protocols: ['x-amzn-mqtt-ca'],
+      },
       subscriber,
       'alpn',
     );
@@ -131,14 +164,20 @@ describe('aedes over secure WebSocket', { skip: opensslSkipReason() }, () => {
 
   it('verifies the certificate against tls_server_name when connecting by IP address', async () => {
     await syncThreeRecords(
-      { broker_url: `wss://127.0.0.1:${broker.wsPort}/mqtt`, tls_ca_certificate: certs.caCert, tls_server_name: 'localhost' },
+      {
+        broker_url: `wss://127.0.0.1:${broker.wsPort}/mqtt`,
+        tls_ca_certificate: certs.caCert,
+        tls_server_name: 'localhost',
+      },
       subscriber,
       'sni',
     );
   });
 
   it('fails with an unknown CA over wss:// too', async () => {
-    const { status, message } = checkStatus(await runCheck({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, topic_pattern: 't' }));
+    const { status, message } = checkStatus(
+      await runCheck({ broker_url: `wss://localhost:${broker.wsPort}/mqtt`, topic_pattern: 't' }),
+    );
     assert.equal(status, 'FAILED');
     assert.match(message, /signed by an unknown certificate authority/);
   });

@@ -49,7 +49,12 @@ describe('connecting to Mosquitto', { skip }, () => {
     broker = await startMosquitto({
       config: 'per_listener_settings true',
       portCount: 4,
-      files: { passwd: passwordFile(), 'ca.crt': certs.caCert, 'server.crt': certs.serverCert, 'server.key': certs.serverKey },
+      files: {
+        passwd: passwordFile(),
+        'ca.crt': certs.caCert,
+        'server.crt': certs.serverCert,
+        'server.key': certs.serverKey,
+      },
       listeners: ([p0, p1, p2, p3], dir) =>
         [
           `listener ${p0} 127.0.0.1\nallow_anonymous true`,
@@ -71,18 +76,36 @@ describe('connecting to Mosquitto', { skip }, () => {
   });
 
   it('publishes with the MQTT 3.1 protocol', async () => {
-    const { result } = await syncThreeRecords({ broker_host: '127.0.0.1', broker_port: plain, protocol_version: '3.1' }, subscriber, 'v31');
+    const { result } = await syncThreeRecords(
+      { broker_host: '127.0.0.1', broker_port: plain, protocol_version: '3.1' },
+      subscriber,
+      'v31',
+    );
     assert.match(broker.log(), /New client connected .* as airbyte-.* \(p1,/);
     assert.equal(result.ofType('TRACE').length, 0);
   });
 
   it('authenticates with a password file, also with the user name in the URL', async () => {
-    await syncThreeRecords({ broker_host: '127.0.0.1', broker_port: secured, username: USER, password: PASSWORD }, subscriber, 'passwd');
-    await syncThreeRecords({ broker_url: `mqtt://${USER}@127.0.0.1:${secured}`, password: PASSWORD }, subscriber, 'passwd-url');
+    await syncThreeRecords(
+      { broker_host: '127.0.0.1', broker_port: secured, username: USER, password: PASSWORD },
+      subscriber,
+      'passwd',
+    );
+    await syncThreeRecords(
+      { broker_url: `mqtt://${USER}@127.0.0.1:${secured}`, password: PASSWORD },
+      subscriber,
+      'passwd-url',
+    );
   });
 
   it('reports refused credentials and missing authorisation without printing the password', async () => {
-    const wrong = await runCheck({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't', username: USER, password: 'not-the-password' });
+    const wrong = await runCheck({
+      broker_host: '127.0.0.1',
+      broker_port: secured,
+      topic_pattern: 't',
+      username: USER,
+      password: 'not-the-password',
+    });
     failed(wrong, /refused the user name or password|does not authorise user "airbyte"/);
     assert.doesNotMatch(wrong.stdout + wrong.stderr, /not-the-password/);
     failed(
@@ -91,22 +114,40 @@ describe('connecting to Mosquitto', { skip }, () => {
     );
     // write fails the same way, as a config_error the user can act on.
     const write = await runWrite(
-      { broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't/{stream}', username: USER, password: 'not-the-password' },
+      {
+        broker_host: '127.0.0.1',
+        broker_port: secured,
+        topic_pattern: 't/{stream}',
+        username: USER,
+        password: 'not-the-password',
+      },
       catalogOf([{ name: 's' }]),
       `${recordLine({ name: 's' }, { a: 1 })}\n`,
     );
     assert.equal(write.code, 1);
     assert.equal(write.traceError().failure_type, 'config_error');
-    assert.match(String(write.traceError().message), /refused the user name or password|does not authorise user "airbyte"/);
+    assert.match(
+      String(write.traceError().message),
+      /refused the user name or password|does not authorise user "airbyte"/,
+    );
     assert.doesNotMatch(write.stdout + write.stderr, /not-the-password/);
     assert.equal(write.states().length, 0);
   });
 
   it('connects over TLS with a pasted CA (literal \\n too) and reports the TLS session in check', async () => {
     const pasted = certs.caCert.replace(/\n/g, '\\n');
-    await syncThreeRecords({ broker_host: 'localhost', broker_port: tlsPort, use_tls: true, tls_ca_certificate: pasted }, subscriber, 'tls');
+    await syncThreeRecords(
+      { broker_host: 'localhost', broker_port: tlsPort, use_tls: true, tls_ca_certificate: pasted },
+      subscriber,
+      'tls',
+    );
     const { status: outcome, message } = status(
-      await runCheck({ broker_url: `mqtts://localhost:${tlsPort}`, topic_pattern: 't', tls_ca_certificate: certs.path('ca.crt'), topic_test: 'tls/check' }),
+      await runCheck({
+        broker_url: `mqtts://localhost:${tlsPort}`,
+        topic_pattern: 't',
+        tls_ca_certificate: certs.path('ca.crt'),
+        topic_test: 'tls/check',
+      }),
     );
     assert.equal(outcome, 'SUCCEEDED', message);
     assert.match(
@@ -117,7 +158,10 @@ describe('connecting to Mosquitto', { skip }, () => {
   });
 
   it('fails with a plain message for an unknown CA, a host name mismatch, and TLS against a plain port and back', async () => {
-    failed(await runCheck({ broker_host: 'localhost', broker_port: tlsPort, use_tls: true, topic_pattern: 't' }), /signed by an unknown certificate authority/);
+    failed(
+      await runCheck({ broker_host: 'localhost', broker_port: tlsPort, use_tls: true, topic_pattern: 't' }),
+      /signed by an unknown certificate authority/,
+    );
     failed(
       await runCheck({
         broker_host: 'localhost',
@@ -141,7 +185,14 @@ describe('connecting to Mosquitto', { skip }, () => {
       /does not match the host name "broker\.example\.com"/,
     );
     failed(
-      await runCheck({ broker_host: 'localhost', broker_port: plain, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.caCert, connect_timeout: 5 }),
+      await runCheck({
+        broker_host: 'localhost',
+        broker_port: plain,
+        use_tls: true,
+        topic_pattern: 't',
+        tls_ca_certificate: certs.caCert,
+        connect_timeout: 5,
+      }),
       /does not speak TLS/,
     );
     failed(
@@ -151,34 +202,79 @@ describe('connecting to Mosquitto', { skip }, () => {
   });
 
   it('skips verification when asked, with a warning', async () => {
-    const result = await runCheck({ broker_host: '127.0.0.1', broker_port: tlsPort, use_tls: true, topic_pattern: 't', tls_insecure_skip_verify: true });
+    const result = await runCheck({
+      broker_host: '127.0.0.1',
+      broker_port: tlsPort,
+      use_tls: true,
+      topic_pattern: 't',
+      tls_insecure_skip_verify: true,
+    });
     assert.equal(status(result).status, 'SUCCEEDED');
     assert.match(result.stdout, /"level":"WARN","message":"TLS certificate verification is off/);
   });
 
   it('presents a client certificate (files, and an encrypted key with its passphrase)', async () => {
-    const base = { broker_host: 'localhost', broker_port: mtls, use_tls: true, tls_ca_certificate: certs.path('ca.crt') };
-    await syncThreeRecords({ ...base, tls_client_certificate: certs.path('client.crt'), tls_client_key: certs.path('client.key') }, subscriber, 'mtls');
+    const base = {
+      broker_host: 'localhost',
+      broker_port: mtls,
+      use_tls: true,
+      tls_ca_certificate: certs.path('ca.crt'),
+    };
     await syncThreeRecords(
-      { ...base, tls_client_certificate: certs.clientCert, tls_client_key: certs.clientKeyEncrypted, tls_client_key_passphrase: certs.clientKeyPassphrase },
+      { ...base, tls_client_certificate: certs.path('client.crt'), tls_client_key: certs.path('client.key') },
+      subscriber,
+      'mtls',
+    );
+    await syncThreeRecords(
+      {
+        ...base,
+        tls_client_certificate: certs.clientCert,
+        tls_client_key: certs.clientKeyEncrypted,
+        tls_client_key_passphrase: certs.clientKeyPassphrase,
+      },
       subscriber,
       'mtls-encrypted',
     );
   });
 
   it('says when the broker requires a client certificate or rejects the one given', async () => {
-    const base = { broker_host: 'localhost', broker_port: mtls, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.caCert, connect_timeout: 5 };
-    failed(await runCheck(base), /requires a client certificate|closed the connection without accepting it.*client certificate/);
+    const base = {
+      broker_host: 'localhost',
+      broker_port: mtls,
+      use_tls: true,
+      topic_pattern: 't',
+      tls_ca_certificate: certs.caCert,
+      connect_timeout: 5,
+    };
     failed(
-      await runCheck({ ...base, tls_client_certificate: certs.untrustedClientCert, tls_client_key: certs.untrustedClientKey }),
+      await runCheck(base),
+      /requires a client certificate|closed the connection without accepting it.*client certificate/,
+    );
+    failed(
+      await runCheck({
+        ...base,
+        tls_client_certificate: certs.untrustedClientCert,
+        tls_client_key: certs.untrustedClientKey,
+      }),
       /rejected the client certificate|client certificate/,
     );
   });
 
   it('rejects unusable TLS material before connecting, naming the field', async () => {
-    const base = { broker_host: 'localhost', broker_port: mtls, use_tls: true, topic_pattern: 't', tls_ca_certificate: certs.caCert };
+    const base = {
+      broker_host: 'localhost',
+      broker_port: mtls,
+      use_tls: true,
+      topic_pattern: 't',
+      tls_ca_certificate: certs.caCert,
+    };
     failed(
-      await runCheck({ ...base, tls_client_certificate: certs.clientCert, tls_client_key: certs.clientKeyEncrypted, tls_client_key_passphrase: 'wrong' }),
+      await runCheck({
+        ...base,
+        tls_client_certificate: certs.clientCert,
+        tls_client_key: certs.clientKeyEncrypted,
+        tls_client_key_passphrase: 'wrong',
+      }),
       /"Client key passphrase" \(tls_client_key_passphrase\) does not decrypt the client key/,
     );
     failed(
@@ -186,7 +282,11 @@ describe('connecting to Mosquitto', { skip }, () => {
       /\(tls_client_key\) is encrypted; set "Client key passphrase"/,
     );
     failed(
-      await runCheck({ ...base, tls_client_certificate: certs.expiredClientCert, tls_client_key: certs.path('expired.key') }),
+      await runCheck({
+        ...base,
+        tls_client_certificate: certs.expiredClientCert,
+        tls_client_key: certs.path('expired.key'),
+      }),
       /"Client certificate" \(tls_client_certificate\) expired on/,
     );
     failed(
@@ -199,7 +299,10 @@ describe('connecting to Mosquitto', { skip }, () => {
       /"CA certificate" \(tls_ca_certificate\) is not PEM text, and the file \S*\*{10} cannot be read \(ENOENT\)/,
     );
     failed(
-      await runCheck({ ...base, tls_ca_certificate: '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----' }),
+      await runCheck({
+        ...base,
+        tls_ca_certificate: '-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----',
+      }),
       /holds a certificate that cannot be parsed/,
     );
   });
@@ -234,7 +337,11 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
       assert.equal(delivery.properties?.contentType, 'application/json');
       assert.equal(delivery.properties?.payloadFormatIndicator, true);
       const { airbyte_record_id: id, ...rest } = { ...delivery.properties?.userProperties };
-      assert.deepEqual(rest, { airbyte_stream: 'readings', airbyte_namespace: 'plant', airbyte_emitted_at: String(1_700_000_000_000 + i) });
+      assert.deepEqual(rest, {
+        airbyte_stream: 'readings',
+        airbyte_namespace: 'plant',
+        airbyte_emitted_at: String(1_700_000_000_000 + i),
+      });
       // The record id, the same one the envelope carries.
       assert.equal(id, (JSON.parse(delivery.payload) as { _airbyte_ab_id: string })._airbyte_ab_id);
       assert.ok((delivery.properties?.messageExpiryInterval ?? 0) > 3500);
@@ -256,7 +363,10 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
       assert.equal(result.code, 0, result.stdout);
       assert.match(result.stdout, /up to 20 message\(s\) in flight/, 'Mosquitto announces a Receive Maximum of 20');
       await subscriber.waitFor(records);
-      assert.ok(proxy.upstreamBytes < records * topic.length, `${proxy.upstreamBytes} bytes sent: the ${topic.length}-byte topic was repeated`);
+      assert.ok(
+        proxy.upstreamBytes < records * topic.length,
+        `${proxy.upstreamBytes} bytes sent: the ${topic.length}-byte topic was repeated`,
+      );
     } finally {
       await proxy.close();
     }
@@ -268,7 +378,10 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
     assert.equal(result.code, 1, result.stdout);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /The broker refused a message on topic "denied\/s": Not authorized \(reason code 0x87\)/);
+    assert.match(
+      String(error.message),
+      /The broker refused a message on topic "denied\/s": Not authorized \(reason code 0x87\)/,
+    );
     assert.equal(result.states().length, 0);
   });
 
@@ -281,8 +394,14 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
   it('reports the broker limits in check, and refuses a QoS or retain the broker does not offer', async () => {
     const ok = status(await runCheck(v5({ topic_pattern: 't', topic_test: 'v5/check' })));
     assert.equal(ok.status, 'SUCCEEDED', ok.message);
-    assert.match(ok.message, /with MQTT 5 .*Broker limits: maximum QoS 1, retain not available, .*maximum packet size 2048 bytes/);
-    failed(await runCheck(v5({ topic_pattern: 't', message_qos: 'EXACTLY_ONCE' })), /accepts messages up to QoS 1 only; lower "Message QoS"/);
+    assert.match(
+      ok.message,
+      /with MQTT 5 .*Broker limits: maximum QoS 1, retain not available, .*maximum packet size 2048 bytes/,
+    );
+    failed(
+      await runCheck(v5({ topic_pattern: 't', message_qos: 'EXACTLY_ONCE' })),
+      /accepts messages up to QoS 1 only; lower "Message QoS"/,
+    );
     failed(await runCheck(v5({ topic_pattern: 't', message_retained: true })), /does not support retained messages/);
     const write = await runWrite(
       v5({ topic_pattern: 't/{stream}', message_qos: 'EXACTLY_ONCE' }),
@@ -294,7 +413,9 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
   });
 
   it('fails before sending a record larger than the maximum packet size, naming stream, line and size', async () => {
-    const input = [recordLine({ name: 's' }, { small: 1 }), recordLine({ name: 's' }, { big: 'x'.repeat(3000) })].join('\n');
+    const input = [recordLine({ name: 's' }, { small: 1 }), recordLine({ name: 's' }, { big: 'x'.repeat(3000) })].join(
+      '\n',
+    );
     const result = await runWrite(v5({ topic_pattern: 'big/{stream}' }), catalogOf([{ name: 's' }]), input);
     assert.equal(result.code, 1, result.stdout);
     const error = result.traceError();
@@ -312,7 +433,11 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
     // unsubscribe first, then resubscribe afterwards.
     await subscriber.client.unsubscribeAsync('#');
     try {
-      const result = await runWrite(v5({ topic_pattern: 'nobody/{stream}' }), catalogOf([{ name: 'lonely' }]), `${input}\n`);
+      const result = await runWrite(
+        v5({ topic_pattern: 'nobody/{stream}' }),
+        catalogOf([{ name: 'lonely' }]),
+        `${input}\n`,
+      );
       assert.equal(result.code, 0, result.stdout);
       assert.match(
         result.stdout,
@@ -350,6 +475,10 @@ describe('Mosquitto over WebSocket', { skip }, () => {
 
   it('publishes over ws:// and wss://', async () => {
     await syncThreeRecords({ broker_url: `ws://127.0.0.1:${broker.ports[1]}/mqtt` }, subscriber, 'mosquitto-ws');
-    await syncThreeRecords({ broker_url: `wss://localhost:${broker.ports[2]}/mqtt`, tls_ca_certificate: certs.caCert }, subscriber, 'mosquitto-wss');
+    await syncThreeRecords(
+      { broker_url: `wss://localhost:${broker.ports[2]}/mqtt`, tls_ca_certificate: certs.caCert },
+      subscriber,
+      'mosquitto-wss',
+    );
   });
 });

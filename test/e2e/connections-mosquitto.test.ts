@@ -21,7 +21,12 @@ const CONNACK_BYTES = 4;
 const CATALOG = {
   streams: [
     {
-      stream: { name: ORDERS.name, namespace: ORDERS.namespace, json_schema: { type: 'object' }, supported_sync_modes: ['incremental'] },
+      stream: {
+        name: ORDERS.name,
+        namespace: ORDERS.namespace,
+        json_schema: { type: 'object' },
+        supported_sync_modes: ['incremental'],
+      },
       sync_mode: 'incremental',
       destination_sync_mode: 'append',
       primary_key: [['order_id']],
@@ -44,7 +49,8 @@ function orderLines(count: number, keys: number, every: number): string[] {
 }
 
 function dataOf(delivery: Delivery): { order_id: string; seq: number; n: number } {
-  return (JSON.parse(delivery.payload) as { _airbyte_data: { order_id: string; seq: number; n: number } })._airbyte_data;
+  return (JSON.parse(delivery.payload) as { _airbyte_data: { order_id: string; seq: number; n: number } })
+    ._airbyte_data;
 }
 
 describe('parallel connections and rate limits against Mosquitto', { skip }, () => {
@@ -84,9 +90,17 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
         streamCursors(result),
         Array.from({ length: 40 }, (_, i) => (i + 1) * 100),
       );
-      for (let n = 1; n <= 8; n++) assert.match(mosquitto.log(), new RegExp(`New client connected from .* as airbyte-par-${n} `), `client airbyte-par-${n}`);
+      for (let n = 1; n <= 8; n++)
+        assert.match(
+          mosquitto.log(),
+          new RegExp(`New client connected from .* as airbyte-par-${n} `),
+          `client airbyte-par-${n}`,
+        );
       assert.doesNotMatch(mosquitto.log(), /as airbyte-par /, 'no connection under the bare client ID');
-      assert.match(logMessages(result, /^Publishing/)[0] ?? '', /over 8 connections \(client IDs "airbyte-par-1" to "airbyte-par-8"\)/);
+      assert.match(
+        logMessages(result, /^Publishing/)[0] ?? '',
+        /over 8 connections \(client IDs "airbyte-par-1" to "airbyte-par-8"\)/,
+      );
     } finally {
       await subscriber.close();
     }
@@ -101,7 +115,13 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
     const input = orderLines(400, 40, 20);
     try {
       const run = startWrite(
-        { broker_host: '127.0.0.1', broker_port: proxy.port, topic_pattern: 'held/{stream}', client: 'airbyte-held', connections: 2 },
+        {
+          broker_host: '127.0.0.1',
+          broker_port: proxy.port,
+          topic_pattern: 'held/{stream}',
+          client: 'airbyte-held',
+          connections: 2,
+        },
         CATALOG,
         { env: { LOG_PROGRESS_SECONDS: '1' }, onSpawn: (child) => child.stdin?.end(`${input.join('\n')}\n`) },
       );
@@ -117,7 +137,10 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
       const stdout = result.stdout;
       const progressAt = stdout.indexOf(progress);
       const firstState = stdout.indexOf('"type":"STATE"');
-      assert.ok(firstState > progressAt, 'a state went out while one connection had not acknowledged the records before it');
+      assert.ok(
+        firstState > progressAt,
+        'a state went out while one connection had not acknowledged the records before it',
+      );
       assert.deepEqual(
         streamCursors(result),
         Array.from({ length: 20 }, (_, i) => (i + 1) * 20),
@@ -133,7 +156,14 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
     const input = orderLines(3000, 60, 100);
     try {
       const run = startWrite(
-        { broker_host: '127.0.0.1', broker_port: proxy.port, topic_pattern: 'cut/{stream}', protocol_version: '5', client: 'airbyte-cut', connections: 4 },
+        {
+          broker_host: '127.0.0.1',
+          broker_port: proxy.port,
+          topic_pattern: 'cut/{stream}',
+          protocol_version: '5',
+          client: 'airbyte-cut',
+          connections: 4,
+        },
         CATALOG,
         { timeoutMs: 60_000, onSpawn: (child) => child.stdin?.write(`${input.slice(0, 1500).join('\n')}\n`) },
       );
@@ -221,7 +251,10 @@ describe('parallel connections and rate limits against Mosquitto', { skip }, () 
         busiest = Math.max(busiest, end - start + 1);
       }
       assert.ok(busiest <= perSecond * 2 * 1.05 + perSecond * 0.1, `${busiest} messages within two seconds`);
-      assert.ok(result.elapsedMs >= ((2000 - perSecond * 0.1) / perSecond) * 1000, `2,000 messages in ${result.elapsedMs} ms`);
+      assert.ok(
+        result.elapsedMs >= ((2000 - perSecond * 0.1) / perSecond) * 1000,
+        `2,000 messages in ${result.elapsedMs} ms`,
+      );
       assert.match(logMessages(result, /^Publishing/)[0] ?? '', /at most 400 message\(s\) per second/);
     } finally {
       await subscriber.close();

@@ -66,7 +66,11 @@ describe('credentials', { skip }, () => {
     assert.equal(written.code, 1);
     assert.equal(written.traceError().failure_type, 'config_error');
     assert.match(String(written.traceError().message), pattern);
-    if (hidden) assert.ok(!(checked.stdout + checked.stderr + written.stdout + written.stderr).includes(hidden), 'the password is not shown');
+    if (hidden)
+      assert.ok(
+        !(checked.stdout + checked.stderr + written.stdout + written.stderr).includes(hidden),
+        'the password is not shown',
+      );
   }
 
   it('refuses a password in the broker URL, pointing to the password field; a user name there is fine', async () => {
@@ -76,20 +80,28 @@ describe('credentials', { skip }, () => {
       /"Broker URL" \(broker_url\) carries a password, .*enter it in "Password" \(password\), which is kept secret/,
       'pa55',
     );
-    const { status: outcome, message } = status(await runCheck({ ...base, broker_url: `mqtt://${USER}@127.0.0.1:${secured}`, password: PASSWORD }));
+    const { status: outcome, message } = status(
+      await runCheck({ ...base, broker_url: `mqtt://${USER}@127.0.0.1:${secured}`, password: PASSWORD }),
+    );
     assert.equal(outcome, 'SUCCEEDED', message);
   });
 
   it('refuses a user name, password or client ID longer than MQTT allows, naming the field, and accepts the longest allowed', async () => {
     const tooLong = 'x'.repeat(65_536);
     const broker = { ...base, broker_host: '127.0.0.1', broker_port: open };
-    await refused({ ...broker, username: tooLong }, /"Username" \(username\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/);
+    await refused(
+      { ...broker, username: tooLong },
+      /"Username" \(username\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/,
+    );
     await refused(
       { ...broker, username: USER, password: `${tooLong}-secret` },
       /"Password" \(password\) is 65543 bytes long in UTF-8; MQTT allows at most 65535/,
       tooLong,
     );
-    await refused({ ...broker, client: tooLong }, /"Client ID" \(client\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/);
+    await refused(
+      { ...broker, client: tooLong },
+      /"Client ID" \(client\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/,
+    );
     // Mosquitto takes the longest user name and password MQTT can carry.
     const longest = 'y'.repeat(65_535);
     const { status: outcome, message } = status(await runCheck({ ...broker, username: longest, password: longest }));
@@ -100,8 +112,16 @@ describe('credentials', { skip }, () => {
     const pattern =
       /"Password" \(password\) is set without a "Username" \(username\): MQTT 3\.1 and 3\.1\.1 allow a password only with a user name, and MQTT 5, which allows it alone/;
     await refused({ ...base, broker_host: '127.0.0.1', broker_port: secured, password: PASSWORD }, pattern, PASSWORD);
-    await refused({ ...base, broker_host: '127.0.0.1', broker_port: secured, password: PASSWORD, protocol_version: '5' }, pattern, PASSWORD);
-    await refused({ ...base, broker_host: '127.0.0.1', broker_port: await freePort(), password: PASSWORD }, pattern, PASSWORD);
+    await refused(
+      { ...base, broker_host: '127.0.0.1', broker_port: secured, password: PASSWORD, protocol_version: '5' },
+      pattern,
+      PASSWORD,
+    );
+    await refused(
+      { ...base, broker_host: '127.0.0.1', broker_port: await freePort(), password: PASSWORD },
+      pattern,
+      PASSWORD,
+    );
   });
 
   it('tells a port where nothing listens from a broker that closes the connection without accepting it', async () => {
@@ -110,6 +130,9 @@ describe('credentials', { skip }, () => {
     assert.match(nothing.message, /^Nothing accepts connections at mqtt:\/\/127\.0\.0\.1:\d+/);
     const closed = status(await runCheck({ ...base, broker_host: '127.0.0.1', broker_port: full }));
     assert.equal(closed.status, 'FAILED');
-    assert.match(closed.message, /^The broker at mqtt:\/\/127\.0\.0\.1:\d+ closed the connection (before|without) accepting it/);
+    assert.match(
+      closed.message,
+      /^The broker at mqtt:\/\/127\.0\.0\.1:\d+ closed the connection (before|without) accepting it/,
+    );
   });
 });

@@ -20,7 +20,9 @@ interface Metadata {
   readonly definitionId: string;
   readonly dockerImageTag: string;
   readonly allowedHosts: { readonly hosts: readonly string[] };
-  readonly releases?: { readonly breakingChanges?: Readonly<Record<string, { readonly message: string; readonly upgradeDeadline: string }>> };
+  readonly releases?: {
+    readonly breakingChanges?: Readonly<Record<string, { readonly message: string; readonly upgradeDeadline: string }>>;
+  };
 }
 
 const metadata = (parse(readFileSync(join(PROJECT_ROOT, 'metadata.yaml'), 'utf8')) as { data: Metadata }).data;
@@ -73,7 +75,9 @@ describe('drop-in for the Java connector', () => {
   });
 
   it('continues the changelog from the Java versions, newest first', () => {
-    const versions = [...docs.slice(docs.indexOf('\n## Changelog\n')).matchAll(/^\| (\d+\.\d+\.\d+) \|/gm)].map((m) => m[1] as string);
+    const versions = [...docs.slice(docs.indexOf('\n## Changelog\n')).matchAll(/^\| (\d+\.\d+\.\d+) \|/gm)].map(
+      (m) => m[1] as string,
+    );
     assert.deepEqual(versions, [metadata.dockerImageTag, ...JAVA_VERSIONS]);
   });
 
@@ -124,7 +128,11 @@ describe('a configuration saved by the Java connector, on Mosquitto', { skip: mo
     };
     const before = subscriber.messages.length;
     const checked = await runCheck(javaConfig);
-    assert.match(String((checked.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status: string }).status), /SUCCEEDED/, checked.stdout);
+    assert.match(
+      String((checked.ofType('CONNECTION_STATUS')[0]?.connectionStatus as { status: string }).status),
+      /SUCCEEDED/,
+      checked.stdout,
+    );
     const streams = [{ name: 'users', namespace: 'crm' }, { name: 'orders' }];
     const input = [
       recordLine(streams[0] ?? { name: '' }, { id: 1 }),

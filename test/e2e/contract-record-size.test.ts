@@ -67,7 +67,10 @@ describe('records of any length', { skip }, () => {
     const line = bigRecord(bytes);
     const before = subscriber.messages.length;
     const started = Date.now();
-    const running: RunningConnector = startWrite(config(), catalogOf([STREAM]), { onSpawn: () => undefined, timeoutMs: 120_000 });
+    const running: RunningConnector = startWrite(config(), catalogOf([STREAM]), {
+      onSpawn: () => undefined,
+      timeoutMs: 120_000,
+    });
     running.child.stdin?.write(`${line}\n${streamStateLine(STREAM, bytes)}\n`);
     await running.waitForLine(/"type":"STATE"/, 100_000);
     const peakBytes = peakRss(running.child.pid as number);
@@ -81,26 +84,39 @@ describe('records of any length', { skip }, () => {
     return { cpu, ms, peakBytes };
   }
 
-  it('takes time linear in the length of a record, and memory a small multiple of it', { timeout: 300_000 }, async () => {
-    const baseline = await syncRecord(1000);
-    const best = async (bytes: number): Promise<Measured> => {
-      const [a, b] = [await syncRecord(bytes), await syncRecord(bytes)];
-      return { cpu: Math.min(a.cpu, b.cpu), ms: Math.min(a.ms, b.ms), peakBytes: Math.max(a.peakBytes, b.peakBytes) };
-    };
-    const ten = await best(10 * MB);
-    const forty = await best(40 * MB);
-    // With split2 a 40 MB record took 13 times as long as a 10 MB one (27 s against 2 s) and 100 MB took 2 min 39 s.
-    // CPU time up to the state, process start-up included, so that other work on the machine does not decide.
-    assert.ok(forty.cpu <= 4 * ten.cpu, `CPU ticks: 10 MB ${ten.cpu}, 40 MB ${forty.cpu}; wall time: 10 MB ${ten.ms} ms, 40 MB ${forty.ms} ms`);
-    // Measured about 5 times the line (the bytes, the line's text, the message built from it and its packet).
-    const multiple = (forty.peakBytes - baseline.peakBytes) / (40 * MB);
-    assert.ok(multiple <= 7, `40 MB record: peak RSS ${Math.round(forty.peakBytes / MB)} MB, ${multiple.toFixed(1)} times the line above a small sync`);
-  });
+  it(
+    'takes time linear in the length of a record, and memory a small multiple of it',
+    { timeout: 300_000 },
+    async () => {
+      const baseline = await syncRecord(1000);
+      const best = async (bytes: number): Promise<Measured> => {
+        const [a, b] = [await syncRecord(bytes), await syncRecord(bytes)];
+        return { cpu: Math.min(a.cpu, b.cpu), ms: Math.min(a.ms, b.ms), peakBytes: Math.max(a.peakBytes, b.peakBytes) };
+      };
+      const ten = await best(10 * MB);
+      const forty = await best(40 * MB);
+      // With split2 a 40 MB record took 13 times as long as a 10 MB one (27 s against 2 s) and 100 MB took 2 min 39 s.
+      // CPU time up to the state, process start-up included, so that other work on the machine does not decide.
+      assert.ok(
+        forty.cpu <= 4 * ten.cpu,
+        `CPU ticks: 10 MB ${ten.cpu}, 40 MB ${forty.cpu}; wall time: 10 MB ${ten.ms} ms, 40 MB ${forty.ms} ms`,
+      );
+      // Measured about 5 times the line (the bytes, the line's text, the message built from it and its packet).
+      const multiple = (forty.peakBytes - baseline.peakBytes) / (40 * MB);
+      assert.ok(
+        multiple <= 7,
+        `40 MB record: peak RSS ${Math.round(forty.peakBytes / MB)} MB, ${multiple.toFixed(1)} times the line above a small sync`,
+      );
+    },
+  );
 
   it('refuses a line over the limit by number and size, keeping what came before it', async () => {
     const before = subscriber.messages.length;
     const small = recordLine(STREAM, { n: 1 });
-    const running = startWrite(config(), catalogOf([STREAM]), { onSpawn: () => undefined, env: { MAX_INPUT_LINE_BYTES: String(MB) } });
+    const running = startWrite(config(), catalogOf([STREAM]), {
+      onSpawn: () => undefined,
+      env: { MAX_INPUT_LINE_BYTES: String(MB) },
+    });
     running.child.stdin?.write(`${small}\n${streamStateLine(STREAM, 1)}\n`);
     // The state of what came before goes out once the broker has it; the failure that follows does not take it back.
     await running.waitForLine(/"type":"STATE"/);
@@ -108,7 +124,10 @@ describe('records of any length', { skip }, () => {
     const result = await running.result;
     assert.equal(result.code, 1);
     const error = result.traceError();
-    assert.match(String(error.message), new RegExp(`^Input line 3: is ${3 * MB} bytes long; an input line may have at most ${MB} bytes`));
+    assert.match(
+      String(error.message),
+      new RegExp(`^Input line 3: is ${3 * MB} bytes long; an input line may have at most ${MB} bytes`),
+    );
     assert.equal(error.failure_type, 'system_error');
     assert.deepEqual(
       result.states().map((s) => (s.stream as { stream_state: { cursor: number } }).stream_state.cursor),
@@ -119,19 +138,30 @@ describe('records of any length', { skip }, () => {
 
   it('fails with that error rather than running out of memory when the heap is small', async () => {
     // A 96 MB heap: 30 MB records ran Node out of memory (exit 134) before the limit existed.
-    const running = startWrite(config(), catalogOf([STREAM]), { onSpawn: () => undefined, env: { NODE_OPTIONS: '--max-old-space-size=64' } });
+    const running = startWrite(config(), catalogOf([STREAM]), {
+      onSpawn: () => undefined,
+      env: { NODE_OPTIONS: '--max-old-space-size=64' },
+    });
     running.child.stdin?.end(`${bigRecord(30 * MB)}\n`);
     const result = await running.result;
     assert.equal(result.code, 1, result.stderr.slice(0, 2000));
-    assert.match(String(result.traceError().message), new RegExp(`^Input line 1: is ${30 * MB} bytes long; an input line may have at most \\d+ bytes`));
+    assert.match(
+      String(result.traceError().message),
+      new RegExp(`^Input line 1: is ${30 * MB} bytes long; an input line may have at most \\d+ bytes`),
+    );
   });
 
   it('reports the bytes of a long line in progress logs while it arrives', async () => {
-    const running = startWrite(config(), catalogOf([STREAM]), { onSpawn: () => undefined, env: { LOG_PROGRESS_SECONDS: '1' } });
+    const running = startWrite(config(), catalogOf([STREAM]), {
+      onSpawn: () => undefined,
+      env: { LOG_PROGRESS_SECONDS: '1' },
+    });
     const line = bigRecord(3 * MB);
     running.child.stdin?.write(line.slice(0, 2 * MB));
     await running.waitForLine(
-      new RegExp(`Progress: 0 record\\(s\\) received.*; ${2 * MB} input byte\\(s\\) read, line 1 arriving \\(${2 * MB} bytes so far\\)`),
+      new RegExp(
+        `Progress: 0 record\\(s\\) received.*; ${2 * MB} input byte\\(s\\) read, line 1 arriving \\(${2 * MB} bytes so far\\)`,
+      ),
       20_000,
     );
     running.child.stdin?.end(`${line.slice(2 * MB)}\n`);

@@ -40,7 +40,13 @@ const INPUT = [
 function passwordFile(): string {
   const dir = mkdtempSync(join(tmpdir(), 'passwd-'));
   const file = join(dir, 'passwd');
-  execFileSync(findExecutable('mosquitto_passwd') ?? 'mosquitto_passwd', ['-c', '-b', file, USER, 'the-only-accepted-password']);
+  execFileSync(findExecutable('mosquitto_passwd') ?? 'mosquitto_passwd', [
+    '-c',
+    '-b',
+    file,
+    USER,
+    'the-only-accepted-password',
+  ]);
   return readFileSync(file, 'utf8');
 }
 
@@ -88,11 +94,29 @@ describe('output under any password', { skip }, () => {
         ),
       ),
     'check refused': (password) =>
-      printed((output) => check(writeTempJson({ broker_host: '127.0.0.1', broker_port: secured, username: USER, password, topic_pattern: 't' }), output)),
+      printed((output) =>
+        check(
+          writeTempJson({
+            broker_host: '127.0.0.1',
+            broker_port: secured,
+            username: USER,
+            password,
+            topic_pattern: 't',
+          }),
+          output,
+        ),
+      ),
     'write succeeding': (password) =>
       printed((output) =>
         write(
-          writeTempJson({ broker_host: '127.0.0.1', broker_port: open, username: USER, password, topic_pattern: 'secrets/{stream}', client: 'secrets-write' }),
+          writeTempJson({
+            broker_host: '127.0.0.1',
+            broker_port: open,
+            username: USER,
+            password,
+            topic_pattern: 'secrets/{stream}',
+            client: 'secrets-write',
+          }),
           catalog(),
           output,
           Readable.from([Buffer.from(INPUT)]),
@@ -101,7 +125,13 @@ describe('output under any password', { skip }, () => {
     'write refused': (password) =>
       printed((output) =>
         write(
-          writeTempJson({ broker_host: '127.0.0.1', broker_port: secured, username: USER, password, topic_pattern: 's/{stream}' }),
+          writeTempJson({
+            broker_host: '127.0.0.1',
+            broker_port: secured,
+            username: USER,
+            password,
+            topic_pattern: 's/{stream}',
+          }),
           catalog(),
           output,
           Readable.from([Buffer.from(INPUT)]),
@@ -123,30 +153,38 @@ describe('output under any password', { skip }, () => {
     await broker?.stop();
   });
 
-  it(`keeps every line of spec, check and write a valid Airbyte message, for ${CASES} secrets per path from their output`, { timeout: 600_000 }, async () => {
-    const baselines = new Map<string, string[]>();
-    for (const [name, run] of Object.entries(paths)) baselines.set(name, await run('baseline-password'));
-    const all = [...baselines.values()].flat();
-    // Each path ends as it should: the statuses and the failure types a user would see.
-    assert.match(baselines.get('check succeeding')?.at(-1) ?? '', /"status":"SUCCEEDED"/);
-    assert.match(baselines.get('check refused')?.at(-1) ?? '', /"status":"FAILED"/);
-    assert.equal(baselines.get('write succeeding')?.filter((line) => line.includes('"type":"STATE"')).length, 2);
-    assert.match(baselines.get('write refused')?.at(-1) ?? '', /"failure_type":"config_error"/);
-    const vocabulary = vocabularyOf(all);
-    const seeds = ONLY_SEED === undefined ? Array.from({ length: CASES }, (_, i) => i + 1) : [ONLY_SEED];
-    for (const seed of seeds) {
-      const secret = drawSecret(mulberry32(seed), vocabulary, all);
-      for (const [name, run] of Object.entries(paths)) assertSameMessages(await run(secret), baselines.get(name) ?? [], secret, `${name}, seed ${seed}`);
-    }
-  });
+  it(
+    `keeps every line of spec, check and write a valid Airbyte message, for ${CASES} secrets per path from their output`,
+    { timeout: 600_000 },
+    async () => {
+      const baselines = new Map<string, string[]>();
+      for (const [name, run] of Object.entries(paths)) baselines.set(name, await run('baseline-password'));
+      const all = [...baselines.values()].flat();
+      // Each path ends as it should: the statuses and the failure types a user would see.
+      assert.match(baselines.get('check succeeding')?.at(-1) ?? '', /"status":"SUCCEEDED"/);
+      assert.match(baselines.get('check refused')?.at(-1) ?? '', /"status":"FAILED"/);
+      assert.equal(baselines.get('write succeeding')?.filter((line) => line.includes('"type":"STATE"')).length, 2);
+      assert.match(baselines.get('write refused')?.at(-1) ?? '', /"failure_type":"config_error"/);
+      const vocabulary = vocabularyOf(all);
+      const seeds = ONLY_SEED === undefined ? Array.from({ length: CASES }, (_, i) => i + 1) : [ONLY_SEED];
+      for (const seed of seeds) {
+        const secret = drawSecret(mulberry32(seed), vocabulary, all);
+        for (const [name, run] of Object.entries(paths))
+          assertSameMessages(await run(secret), baselines.get(name) ?? [], secret, `${name}, seed ${seed}`);
+      }
+    },
+  );
 
   it('prints valid lines through the command line for the passwords that corrupted them before', async () => {
     const now = String(Date.now());
     const config = { broker_host: '127.0.0.1', username: USER, topic_pattern: 'secrets/{stream}' };
     const baseline = {
       ok: (await runCheck({ ...config, broker_port: open, password: 'baseline-password', client: 'cli' })).stdout,
-      refused: (await runCheck({ ...config, broker_port: secured, password: 'baseline-password', client: 'cli' })).stdout,
-      failed: (await runWrite({ ...config, broker_port: secured, password: 'baseline-password' }, catalogOf([STREAM]), INPUT)).stdout,
+      refused: (await runCheck({ ...config, broker_port: secured, password: 'baseline-password', client: 'cli' }))
+        .stdout,
+      failed: (
+        await runWrite({ ...config, broker_port: secured, password: 'baseline-password' }, catalogOf([STREAM]), INPUT)
+      ).stdout,
     };
     const lines = (stdout: string): string[] => stdout.split('\n').filter(Boolean);
     for (const password of ['type', 'status', 'SUCCEEDED', '","', '":"', now.slice(0, 4), now.slice(0, 7)]) {

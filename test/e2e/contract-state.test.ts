@@ -28,7 +28,8 @@ describe('state lines', { skip }, () => {
   });
 
   it('keep the fields of an incoming destinationStats and get counts with a decimal point', async () => {
-    const carried = ',"sourceStats":{"recordCount":2.0},"destinationStats":{ "recordCount": 17, "platformField": 12345678901234567890, "x":[1.50] },"id":42';
+    const carried =
+      ',"sourceStats":{"recordCount":2.0},"destinationStats":{ "recordCount": 17, "platformField": 12345678901234567890, "x":[1.50] },"id":42';
     const states = [
       streamStateLine(USERS, 'u1', carried),
       streamStateLine(ORDERS, 'o1', ',"destinationStats":{"otherCount":5.0}'),
@@ -46,7 +47,11 @@ describe('state lines', { skip }, () => {
       states[3],
     ].join('\n');
     const before = subscriber.messages.length;
-    const result = await runWrite({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'state/{stream}' }, catalogOf([USERS, ORDERS]), input);
+    const result = await runWrite(
+      { broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'state/{stream}' },
+      catalogOf([USERS, ORDERS]),
+      input,
+    );
     assert.equal(result.code, 0, result.stdout);
     await subscriber.waitFor(before + 4);
     const emitted = result.stdout.split('\n').filter((line) => line.includes('"type":"STATE"'));

@@ -23,7 +23,12 @@ describe('topics that would lose or merge data, against Mosquitto', { skip }, ()
     try {
       const sys = { name: '$SYS' };
       const result = await runWrite(
-        { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: '{stream}/data', message_qos: 'EXACTLY_ONCE' },
+        {
+          broker_host: '127.0.0.1',
+          broker_port: mosquitto.port,
+          topic_pattern: '{stream}/data',
+          message_qos: 'EXACTLY_ONCE',
+        },
         catalogOf([sys]),
         `${recordLine(sys, { id: 1 })}\n${streamStateLine(sys, 1)}\n`,
       );
@@ -53,12 +58,20 @@ describe('topics that would lose or merge data, against Mosquitto', { skip }, ()
   });
 
   it('check notes that a pattern starting with $ gives topics brokers treat apart', async () => {
-    const result = await runCheck({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: '$aws/things/{stream}' });
+    const result = await runCheck({
+      broker_host: '127.0.0.1',
+      broker_port: mosquitto.port,
+      topic_pattern: '$aws/things/{stream}',
+    });
     const [status] = result.ofType('CONNECTION_STATUS');
     const connectionStatus = status?.connectionStatus as { status: string; message: string };
     assert.equal(connectionStatus.status, 'SUCCEEDED');
     assert.match(connectionStatus.message, /topics that start with \$ are the broker's own/);
-    const plain = await runCheck({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'aws/things/{stream}' });
+    const plain = await runCheck({
+      broker_host: '127.0.0.1',
+      broker_port: mosquitto.port,
+      topic_pattern: 'aws/things/{stream}',
+    });
     assert.doesNotMatch(JSON.stringify(plain.ofType('CONNECTION_STATUS')), /start with \$/);
   });
 

@@ -34,7 +34,12 @@ after(() => broker.close());
 describe('delivery verification', () => {
   it('check succeeds, saying it could not verify, when the subscription is refused', async () => {
     const { status: outcome, message } = status(
-      await runCheck({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 't', topic_test: 'secret/check' }),
+      await runCheck({
+        broker_host: '127.0.0.1',
+        broker_port: broker.port,
+        topic_pattern: 't',
+        topic_test: 'secret/check',
+      }),
     );
     assert.equal(outcome, 'SUCCEEDED', message);
     assert.match(
@@ -47,21 +52,40 @@ describe('delivery verification', () => {
   it('write goes on with a warning when the subscription is refused', async () => {
     const stream = { name: 'orders' };
     const input = [recordLine(stream, { i: 1 }), streamStateLine(stream, 1)].join('\n');
-    const result = await runWrite({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'secret/{stream}' }, catalogOf([stream]), input);
+    const result = await runWrite(
+      { broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'secret/{stream}' },
+      catalogOf([stream]),
+      input,
+    );
     assert.equal(result.code, 0, result.stdout);
     assert.equal(result.states().length, 1);
-    assert.equal(logMessages(result, /^Delivery on "secret\/orders" cannot be verified .*refused the subscription/).length, 1);
+    assert.equal(
+      logMessages(result, /^Delivery on "secret\/orders" cannot be verified .*refused the subscription/).length,
+      1,
+    );
   });
 
   it('verifies a topic shared by two streams once, over its own connection, closed before the sync ends', async () => {
     const a = { name: 'alpha' };
     const b = { name: 'beta' };
-    const input = [recordLine(a, { i: 1 }), recordLine(b, { i: 2 }), recordLine(a, { i: 3 }), streamStateLine(a, 3)].join('\n');
+    const input = [
+      recordLine(a, { i: 1 }),
+      recordLine(b, { i: 2 }),
+      recordLine(a, { i: 3 }),
+      streamStateLine(a, 3),
+    ].join('\n');
     const client = 'airbyte-shared';
-    const result = await runWrite({ broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'shared/all', client }, catalogOf([a, b]), input);
+    const result = await runWrite(
+      { broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'shared/all', client },
+      catalogOf([a, b]),
+      input,
+    );
     assert.equal(result.code, 0, result.stdout);
     assert.deepEqual(subscriptions.get(`${client}-verify`), ['shared/all']);
     assert.equal(subscriptions.get(client), undefined, 'the publishing connection never subscribes');
-    assert.ok(disconnected.indexOf(`${client}-verify`) < disconnected.indexOf(client), `closed once verified: ${disconnected.join(', ')}`);
+    assert.ok(
+      disconnected.indexOf(`${client}-verify`) < disconnected.indexOf(client),
+      `closed once verified: ${disconnected.join(', ')}`,
+    );
   });
 });

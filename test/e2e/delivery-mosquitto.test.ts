@@ -14,7 +14,9 @@ import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { type Mosquitto, findExecutable, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
 
-const skip = mosquittoSkipReason() ?? (findExecutable('mosquitto_passwd') ? undefined : 'mosquitto_passwd is not installed: ACL tests skipped');
+const skip =
+  mosquittoSkipReason() ??
+  (findExecutable('mosquitto_passwd') ? undefined : 'mosquitto_passwd is not installed: ACL tests skipped');
 const PASSWORD = 'acl-test-password';
 const STREAM = { name: 'orders' };
 const CATALOG = catalogOf([STREAM]);
@@ -57,7 +59,8 @@ describe('delivery against Mosquitto access rules', { skip }, () => {
   before(async () => {
     mosquitto = await startMosquitto({
       files: { acl: ACL, passwd: passwordFile() },
-      listeners: ([port], dir) => `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd\nacl_file ${dir}/acl`,
+      listeners: ([port], dir) =>
+        `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd\nacl_file ${dir}/acl`,
     });
   });
   after(() => mosquitto?.stop());
@@ -83,7 +86,10 @@ describe('delivery against Mosquitto access rules', { skip }, () => {
   it('MQTT 3.1.1: check fails naming the ACL', async () => {
     const { status: outcome, message } = status(await runCheck(config('t', { topic_test: 'closed/check' })));
     assert.equal(outcome, 'FAILED');
-    assert.match(message, /acknowledged the test message on "closed\/check" but did not deliver it .*ACL does not let user "airbyte" publish there/);
+    assert.match(
+      message,
+      /acknowledged the test message on "closed\/check" but did not deliver it .*ACL does not let user "airbyte" publish there/,
+    );
   });
 
   it('MQTT 3.1.1: a topic the user may publish to and read is verified, and the sync completes', async () => {
@@ -92,7 +98,11 @@ describe('delivery against Mosquitto access rules', { skip }, () => {
       const result = await runWrite(config('open/{stream}', { protocol_version: '3.1' }), CATALOG, INPUT);
       assert.equal(result.code, 0, result.stdout);
       assert.equal(result.states().length, 3);
-      assert.equal((await watcher.waitFor(3)).length, 3, 'each record once: the probe is the first record, not an extra message');
+      assert.equal(
+        (await watcher.waitFor(3)).length,
+        3,
+        'each record once: the probe is the first record, not an extra message',
+      );
       assert.deepEqual(logMessages(result, /cannot be verified/), []);
     } finally {
       await watcher.close();
@@ -102,7 +112,10 @@ describe('delivery against Mosquitto access rules', { skip }, () => {
   it('MQTT 3.1.1: a user who may publish but not read is told to turn verification off, and can', async () => {
     const failed = await runWrite(config('writeonly/{stream}'), CATALOG, INPUT);
     assert.equal(failed.code, 1);
-    assert.match(String(failed.traceError().message), /or it lets the user publish but not read the topic.*turn off "Verify delivery" \(verify_delivery\)/);
+    assert.match(
+      String(failed.traceError().message),
+      /or it lets the user publish but not read the topic.*turn off "Verify delivery" \(verify_delivery\)/,
+    );
     const watcher = await subscribe(mosquitto.url, 'writeonly/#', { username: 'watcher', password: PASSWORD });
     try {
       const result = await runWrite(config('writeonly/{stream}', { verify_delivery: false }), CATALOG, INPUT);
@@ -118,16 +131,26 @@ describe('delivery against Mosquitto access rules', { skip }, () => {
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /refused a message on topic "closed\/orders": Not authorized \(reason code 0x87\)/);
+    assert.match(
+      String(error.message),
+      /refused a message on topic "closed\/orders": Not authorized \(reason code 0x87\)/,
+    );
     assert.deepEqual(result.states(), []);
   });
 
   it('MQTT 5 at QoS 2: a PUBREC that says Not authorized (0x87) fails the record, never counts it as delivered', async () => {
-    const result = await runWrite(config('closed/{stream}', { protocol_version: '5', message_qos: 'EXACTLY_ONCE' }), CATALOG, INPUT);
+    const result = await runWrite(
+      config('closed/{stream}', { protocol_version: '5', message_qos: 'EXACTLY_ONCE' }),
+      CATALOG,
+      INPUT,
+    );
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /refused a message on topic "closed\/orders": Not authorized \(reason code 0x87\)/);
+    assert.match(
+      String(error.message),
+      /refused a message on topic "closed\/orders": Not authorized \(reason code 0x87\)/,
+    );
     assert.deepEqual(result.states(), []);
     assert.doesNotMatch(result.stdout, /Sync complete/);
   });

@@ -13,7 +13,8 @@ import { parse } from 'yaml';
 import { PROJECT_ROOT, parseLines } from '../support/connector.js';
 import { type Stage, envValue, labels, readDockerfile } from '../support/dockerfile.js';
 
-const metadata = (parse(readFileSync(join(PROJECT_ROOT, 'metadata.yaml'), 'utf8')) as { data: Record<string, unknown> }).data;
+const metadata = (parse(readFileSync(join(PROJECT_ROOT, 'metadata.yaml'), 'utf8')) as { data: Record<string, unknown> })
+  .data;
 const packageJson = JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { version: string };
 
 describe('Dockerfile and metadata.yaml', () => {
@@ -39,7 +40,10 @@ describe('Dockerfile and metadata.yaml', () => {
       runtime.instructions.some((i) => i.keyword === 'COPY' && /--from=\S+ \S*node_modules/.test(i.args)),
       'node_modules comes from the build stage',
     );
-    assert.ok(!runtime.instructions.some((i) => i.keyword === 'RUN' && /npm (ci|install)/.test(i.args)), 'no install in the runtime stage');
+    assert.ok(
+      !runtime.instructions.some((i) => i.keyword === 'RUN' && /npm (ci|install)/.test(i.args)),
+      'no install in the runtime stage',
+    );
     const users = runtime.instructions.filter((i) => i.keyword === 'USER').map((i) => i.args);
     assert.ok(users.length > 0 && !['root', '0'].includes(users.at(-1) as string), `runs as ${users.at(-1) ?? 'root'}`);
   });
@@ -51,15 +55,22 @@ describe('Dockerfile and metadata.yaml', () => {
   });
 
   it('labels the image as metadata.yaml names it, at package.json version', () => {
-    assert.deepEqual(labels(runtime), { 'io.airbyte.name': metadata.dockerRepository, 'io.airbyte.version': metadata.dockerImageTag });
+    assert.deepEqual(labels(runtime), {
+      'io.airbyte.name': metadata.dockerRepository,
+      'io.airbyte.version': metadata.dockerImageTag,
+    });
     assert.equal(metadata.dockerImageTag, packageJson.version);
   });
 
   it('describes the connector as Airbyte expects', () => {
-    assert.match(String(metadata.definitionId), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.match(
+      String(metadata.definitionId),
+      /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+    );
     assert.equal(metadata.connectorType, 'destination');
     assert.equal(metadata.connectorSubtype, 'message_queue');
-    for (const key of ['name', 'license', 'releaseStage', 'documentationUrl', 'githubIssueLabel']) assert.ok(metadata[key], key);
+    for (const key of ['name', 'license', 'releaseStage', 'documentationUrl', 'githubIssueLabel'])
+      assert.ok(metadata[key], key);
     assert.deepEqual((metadata.allowedHosts as { hosts: string[] }).hosts, ['${broker_host}', '${broker_url}']);
     assert.ok((metadata.tags as string[]).includes('language:typescript'));
   });
@@ -86,18 +97,27 @@ describe('Docker build steps, replayed without Docker', () => {
             // Docker's rules: with several sources or a destination ending in "/", files go into that directory;
             // a directory source copies its contents to the destination.
             const parts = args.split(/\s+/);
-            const from = parts[0]?.startsWith('--from=') ? (parts.shift() as string).slice('--from='.length) : undefined;
+            const from = parts[0]?.startsWith('--from=')
+              ? (parts.shift() as string).slice('--from='.length)
+              : undefined;
             const destination = parts.pop() as string;
             const sourceRoot = from === undefined ? PROJECT_ROOT : (stageRoots.get(from) as string);
             const intoDirectory = destination.endsWith('/') || parts.length > 1;
             for (const source of parts) {
               const sourcePath = join(sourceRoot, source);
-              const target = intoDirectory && !statSync(sourcePath).isDirectory() ? join(inStage(destination), basename(source)) : inStage(destination);
+              const target =
+                intoDirectory && !statSync(sourcePath).isDirectory()
+                  ? join(inStage(destination), basename(source))
+                  : inStage(destination);
               mkdirSync(dirname(target), { recursive: true });
               cpSync(sourcePath, target, { recursive: true });
             }
           } else if (keyword === 'RUN') {
-            execFileSync('sh', ['-c', args], { cwd: inStage('.'), stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, npm_config_loglevel: 'error' } });
+            execFileSync('sh', ['-c', args], {
+              cwd: inStage('.'),
+              stdio: ['ignore', 'ignore', 'pipe'],
+              env: { ...process.env, npm_config_loglevel: 'error' },
+            });
           }
         }
         stageRoots.set(stage.name ?? String(index), stageRoot);
@@ -105,7 +125,9 @@ describe('Docker build steps, replayed without Docker', () => {
         finalWorkdir = workdir;
       });
       const runtime = stages.at(-1) as Stage;
-      const entrypoint = JSON.parse(runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)?.args ?? '[]') as string[];
+      const entrypoint = JSON.parse(
+        runtime.instructions.filter((i) => i.keyword === 'ENTRYPOINT').at(-1)?.args ?? '[]',
+      ) as string[];
       const [command = '', ...args] = entrypoint;
       assert.ok(command.startsWith(finalWorkdir), 'the entrypoint lives in the image');
       const stdout = execFileSync(join(finalRoot, command), [...args, 'spec'], { encoding: 'utf8' });

@@ -24,7 +24,13 @@ after(() => broker.close());
 
 /** Faults of the publishing connection: delivery verification (its own connection through the proxy) stays off. */
 function config(port: number, topic: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { broker_host: '127.0.0.1', broker_port: port, topic_pattern: `faults/${topic}/{stream}`, verify_delivery: false, ...overrides };
+  return {
+    broker_host: '127.0.0.1',
+    broker_port: port,
+    topic_pattern: `faults/${topic}/{stream}`,
+    verify_delivery: false,
+    ...overrides,
+  };
 }
 
 /** `count` records keyed `0..count-1`, a STREAM state with cursor = records so far after every `every` records. */
@@ -54,7 +60,8 @@ function assertStatesCovered(result: RunResult, keys: Map<number, number>): numb
   for (const state of result.states()) {
     const cursor = (state.stream as { stream_state: { cursor: number } }).stream_state.cursor;
     assert.ok(cursor > last, 'states in input order');
-    for (let k = 0; k < cursor; k++) assert.ok(keys.has(k), `state ${cursor} emitted but record ${k} is not on the broker`);
+    for (let k = 0; k < cursor; k++)
+      assert.ok(keys.has(k), `state ${cursor} emitted but record ${k} is not on the broker`);
     last = cursor;
   }
   return last;
@@ -87,16 +94,26 @@ describe('connection loss mid-sync', () => {
       if (connection.index === 0) void proxy.whenUpstream(bytes / 3, 20_000).then(() => connection.cut());
     });
     try {
-      const result = await runWrite(config(proxy.port, 'once', { max_inflight: 200 }), CATALOG, `${lines.join('\n')}\n`);
+      const result = await runWrite(
+        config(proxy.port, 'once', { max_inflight: 200 }),
+        CATALOG,
+        `${lines.join('\n')}\n`,
+      );
       const keys = assertComplete(result, 'once', 20_000, 1000);
       assert.equal(proxy.connections.length, 2);
       const [lost] = logMessages(result, /^The connection to the broker was lost/);
       // A reset reads as ECONNRESET, or, when it lands between reads, as a plain close.
-      assert.match(lost ?? '', /lost \((ECONNRESET|EPIPE|closed by the broker or the network)\) with \d+ message\(s\) not yet acknowledged/);
+      assert.match(
+        lost ?? '',
+        /lost \((ECONNRESET|EPIPE|closed by the broker or the network)\) with \d+ message\(s\) not yet acknowledged/,
+      );
       const [restored] = logMessages(result, /^Reconnected after/);
       const resent = Number(/sending the (\d+) unacknowledged/.exec(restored ?? '')?.[1]);
       assert.ok(resent <= 200, `at most the window is in flight, ${resent}`);
-      assert.ok(duplicates(keys) <= resent, `only messages in flight at the cut may arrive twice: ${duplicates(keys)} > ${resent}`);
+      assert.ok(
+        duplicates(keys) <= resent,
+        `only messages in flight at the cut may arrive twice: ${duplicates(keys)} > ${resent}`,
+      );
     } finally {
       await proxy.close();
     }
@@ -113,12 +130,18 @@ describe('connection loss mid-sync', () => {
       setTimeout(() => connection.cut(), 2600);
     });
     try {
-      const result = await runWrite(config(proxy.port, 'repeated', { message_qos: 'EXACTLY_ONCE' }), CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 40_000 });
+      const result = await runWrite(
+        config(proxy.port, 'repeated', { message_qos: 'EXACTLY_ONCE' }),
+        CATALOG,
+        `${lines.join('\n')}\n`,
+        { timeoutMs: 40_000 },
+      );
       assertComplete(result, 'repeated', 3000, 100);
       assert.equal(proxy.connections.length, 4);
       const restored = logMessages(result, /^Reconnected after/);
       assert.equal(restored.length, 3);
-      for (const line of restored) assert.match(line, /in a new session; sending the [1-9]\d* unacknowledged message\(s\) again/);
+      for (const line of restored)
+        assert.match(line, /in a new session; sending the [1-9]\d* unacknowledged message\(s\) again/);
     } finally {
       await proxy.close();
     }
@@ -132,7 +155,11 @@ describe('connection loss mid-sync', () => {
     });
     try {
       const lines = syncInput(5000, 100);
-      const result = await runWrite(config(proxy.port, 'quick', { client: 'airbyte-twin' }), CATALOG, `${lines.join('\n')}\n`);
+      const result = await runWrite(
+        config(proxy.port, 'quick', { client: 'airbyte-twin' }),
+        CATALOG,
+        `${lines.join('\n')}\n`,
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
@@ -151,9 +178,15 @@ describe('connection loss mid-sync', () => {
   it('fails at once with a transient error when automatic_reconnect is off, emitting only covered states', async () => {
     const proxy = await startProxy(broker.port);
     const lines = syncInput(20_000, 500);
-    proxy.onConnection((connection) => void proxy.whenUpstream(lines.join('\n').length / 2, 20_000).then(() => connection.cut()));
+    proxy.onConnection(
+      (connection) => void proxy.whenUpstream(lines.join('\n').length / 2, 20_000).then(() => connection.cut()),
+    );
     try {
-      const result = await runWrite(config(proxy.port, 'noreconnect', { automatic_reconnect: false }), CATALOG, `${lines.join('\n')}\n`);
+      const result = await runWrite(
+        config(proxy.port, 'noreconnect', { automatic_reconnect: false }),
+        CATALOG,
+        `${lines.join('\n')}\n`,
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'transient_error');
@@ -181,7 +214,11 @@ describe('connection loss mid-sync', () => {
     });
     try {
       const lines = syncInput(2000, 100);
-      const result = await runWrite(config(proxy.port, 'unreachable', { reconnect_timeout_seconds: 3, connect_timeout: 1 }), CATALOG, `${lines.join('\n')}\n`);
+      const result = await runWrite(
+        config(proxy.port, 'unreachable', { reconnect_timeout_seconds: 3, connect_timeout: 1 }),
+        CATALOG,
+        `${lines.join('\n')}\n`,
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'transient_error');
@@ -200,7 +237,11 @@ describe('connection loss mid-sync', () => {
     const proxy = await startProxy(broker.port);
     proxy.mode = 'silent';
     try {
-      const result = await runWrite(config(proxy.port, 'silent', { connect_timeout: 1 }), CATALOG, `${syncInput(10, 10).join('\n')}\n`);
+      const result = await runWrite(
+        config(proxy.port, 'silent', { connect_timeout: 1 }),
+        CATALOG,
+        `${syncInput(10, 10).join('\n')}\n`,
+      );
       assert.equal(result.code, 1);
       assert.equal(result.traceError().failure_type, 'transient_error');
       assert.match(String(result.traceError().message), /did not accept the connection within 1 s/);
@@ -213,8 +254,17 @@ describe('connection loss mid-sync', () => {
 
 describe('input the broker cannot take, or that breaks the rules', () => {
   it('fails before sending a record larger than max_message_bytes, naming the stream, the line and the size', async () => {
-    const lines = [recordLine(EVENTS, { k: 0 }), streamStateLine(EVENTS, 1), recordLine(EVENTS, { k: 1, big: 'x'.repeat(2000) }), recordLine(EVENTS, { k: 2 })];
-    const result = await runWrite(config(broker.port, 'toolarge', { max_message_bytes: 1024 }), CATALOG, `${lines.join('\n')}\n`);
+    const lines = [
+      recordLine(EVENTS, { k: 0 }),
+      streamStateLine(EVENTS, 1),
+      recordLine(EVENTS, { k: 1, big: 'x'.repeat(2000) }),
+      recordLine(EVENTS, { k: 2 }),
+    ];
+    const result = await runWrite(
+      config(broker.port, 'toolarge', { max_message_bytes: 1024 }),
+      CATALOG,
+      `${lines.join('\n')}\n`,
+    );
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
@@ -236,7 +286,8 @@ describe('input the broker cannot take, or that breaks the rules', () => {
     const packets = broker.received.filter((p) => p.topic === 'faults/huge/events');
     assert.equal(packets.length, 3);
     for (const [i, packet] of packets.entries()) {
-      const data = (JSON.parse(packet.payload.toString()) as { _airbyte_data: { k: number; text: string } })._airbyte_data;
+      const data = (JSON.parse(packet.payload.toString()) as { _airbyte_data: { k: number; text: string } })
+        ._airbyte_data;
       assert.equal(data.k, i);
       assert.ok(data.text === big(i), `record ${i} arrived intact (${data.text.length} characters)`);
     }
@@ -268,13 +319,19 @@ describe('interruption and progress', () => {
     const lines = syncInput(50_000, 50);
     const window = 100;
     try {
-      const run = startWrite(config(proxy.port, 'sigterm', { max_inflight: window, shutdown_grace_seconds: 60 }), CATALOG, {
-        onSpawn: (child) => child.stdin?.write(`${lines.join('\n')}\n`),
-      });
+      const run = startWrite(
+        config(proxy.port, 'sigterm', { max_inflight: window, shutdown_grace_seconds: 60 }),
+        CATALOG,
+        {
+          onSpawn: (child) => child.stdin?.write(`${lines.join('\n')}\n`),
+        },
+      );
       const perRecord = lines[0]?.length ?? 0;
       await proxy.whenUpstream(window * perRecord);
       run.child.kill('SIGTERM');
-      await run.waitForLine(/Received SIGTERM: reading no more input; waiting up to 60 s for the broker to acknowledge 100 message/);
+      await run.waitForLine(
+        /Received SIGTERM: reading no more input; waiting up to 60 s for the broker to acknowledge 100 message/,
+      );
       proxy.release();
       const result = await run.result;
       assert.equal(result.code, 1);
@@ -286,7 +343,10 @@ describe('interruption and progress', () => {
       );
       const keys = receivedKeys('sigterm');
       assert.equal(keys.size, window, 'no record was read after the signal');
-      assert.ok(assertStatesCovered(result, keys) >= 50, 'the acknowledgements during the grace period released their states');
+      assert.ok(
+        assertStatesCovered(result, keys) >= 50,
+        'the acknowledgements during the grace period released their states',
+      );
     } finally {
       await proxy.close();
     }
@@ -298,9 +358,13 @@ describe('interruption and progress', () => {
       proxy.holdDownstream(CONNACK_BYTES);
       const lines = syncInput(50_000, 50);
       try {
-        const run = startWrite(config(proxy.port, signal.toLowerCase(), { max_inflight: 100, shutdown_grace_seconds: 1 }), CATALOG, {
-          onSpawn: (child) => child.stdin?.write(`${lines.join('\n')}\n`),
-        });
+        const run = startWrite(
+          config(proxy.port, signal.toLowerCase(), { max_inflight: 100, shutdown_grace_seconds: 1 }),
+          CATALOG,
+          {
+            onSpawn: (child) => child.stdin?.write(`${lines.join('\n')}\n`),
+          },
+        );
         await proxy.whenUpstream(100 * (lines[0]?.length ?? 0));
         run.child.kill(signal);
         const result = await run.result;
@@ -338,7 +402,13 @@ describe('interruption and progress', () => {
       proxy.release();
       const result = await run.result;
       assert.equal(result.code, 0, result.stdout);
-      assert.equal(logMessages(result, /^Stream "events": 1000 record\(s\), \d+ payload bytes, published to "faults\/progress\/events"\.$/).length, 1);
+      assert.equal(
+        logMessages(
+          result,
+          /^Stream "events": 1000 record\(s\), \d+ payload bytes, published to "faults\/progress\/events"\.$/,
+        ).length,
+        1,
+      );
     } finally {
       await proxy.close();
     }

@@ -50,10 +50,14 @@ describe('Mosquitto faults', { skip }, () => {
     const first = lines(0, 1000, 100);
     const second = lines(1000, 2000, 100);
     try {
-      const run = startWrite({ broker_host: '127.0.0.1', broker_port: proxy.port, topic_pattern: 'killed/{stream}', max_inflight: 200 }, CATALOG, {
-        timeoutMs: 60_000,
-        onSpawn: (child) => child.stdin?.write(`${first.join('\n')}\n`),
-      });
+      const run = startWrite(
+        { broker_host: '127.0.0.1', broker_port: proxy.port, topic_pattern: 'killed/{stream}', max_inflight: 200 },
+        CATALOG,
+        {
+          timeoutMs: 60_000,
+          onSpawn: (child) => child.stdin?.write(`${first.join('\n')}\n`),
+        },
+      );
       await run.waitForLine(/"cursor":1000\b/);
       await before.waitFor(1000);
       const connection = proxy.connections[0];
@@ -79,10 +83,19 @@ describe('Mosquitto faults', { skip }, () => {
         streamCursors(result),
         Array.from({ length: 20 }, (_, i) => (i + 1) * 100),
       );
-      assert.ok(keysOf(afterRestart.messages).size >= 200, 'the messages in flight at the kill were sent again to the new broker');
-      assert.ok(logMessages(result, /^Reconnection attempt \d+ failed/).length >= 1, 'reconnection was attempted while the broker was down');
+      assert.ok(
+        keysOf(afterRestart.messages).size >= 200,
+        'the messages in flight at the kill were sent again to the new broker',
+      );
+      assert.ok(
+        logMessages(result, /^Reconnection attempt \d+ failed/).length >= 1,
+        'reconnection was attempted while the broker was down',
+      );
       const stdout = result.stdout;
-      assert.ok(stdout.indexOf('Reconnected after') < stdout.indexOf('"cursor":1100'), 'no state of the second half before the reconnection');
+      assert.ok(
+        stdout.indexOf('Reconnected after') < stdout.indexOf('"cursor":1100'),
+        'no state of the second half before the reconnection',
+      );
     } finally {
       before.client.end(true);
       await afterRestart?.close();
@@ -96,7 +109,13 @@ describe('Mosquitto faults', { skip }, () => {
     const proxy = await startProxy(mosquitto.port);
     try {
       const run = startWrite(
-        { broker_host: '127.0.0.1', broker_port: proxy.port, topic_pattern: 'twin5/{stream}', protocol_version: '5', client: 'airbyte-twin-5' },
+        {
+          broker_host: '127.0.0.1',
+          broker_port: proxy.port,
+          topic_pattern: 'twin5/{stream}',
+          protocol_version: '5',
+          client: 'airbyte-twin-5',
+        },
         CATALOG,
         {
           onSpawn: (child) => child.stdin?.write(`${lines(0, 10, 10).join('\n')}\n`),
@@ -123,7 +142,13 @@ describe('Mosquitto faults', { skip }, () => {
     it(`stops with a clear error when another client with its client ID keeps pushing it off (MQTT ${protocol}, no DISCONNECT)`, async () => {
       const clientId = `airbyte-twin-${protocol}`;
       const run = startWrite(
-        { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'twin/{stream}', protocol_version: protocol, client: clientId },
+        {
+          broker_host: '127.0.0.1',
+          broker_port: mosquitto.port,
+          topic_pattern: 'twin/{stream}',
+          protocol_version: protocol,
+          client: clientId,
+        },
         CATALOG,
         {
           onSpawn: (child) => child.stdin?.write(`${lines(0, 10, 10).join('\n')}\n`),
@@ -131,7 +156,11 @@ describe('Mosquitto faults', { skip }, () => {
       );
       await run.waitForLine(/"cursor":10\b/);
       // A device reconnecting quickly with the same ID, as MQTT.js and most client libraries do by default.
-      const twin = mqtt.connect(mosquitto.url, { clientId, protocolVersion: protocol === '5' ? 5 : 4, reconnectPeriod: 100 });
+      const twin = mqtt.connect(mosquitto.url, {
+        clientId,
+        protocolVersion: protocol === '5' ? 5 : 4,
+        reconnectPeriod: 100,
+      });
       twin.on('error', () => undefined);
       try {
         const result = await run.result;
@@ -140,7 +169,9 @@ describe('Mosquitto faults', { skip }, () => {
         assert.equal(error.failure_type, 'config_error');
         assert.match(
           String(error.message),
-          new RegExp(`closed the connection 3 times in a row within 2 s of accepting it.*another client is connected with client ID "${clientId}"`),
+          new RegExp(
+            `closed the connection 3 times in a row within 2 s of accepting it.*another client is connected with client ID "${clientId}"`,
+          ),
         );
         assert.deepEqual(streamCursors(result), [10]);
       } finally {
@@ -175,15 +206,26 @@ describe('Mosquitto faults', { skip }, () => {
       try {
         const result = await runWrite(config, CATALOG, `${input.join('\n')}\n`, { timeoutMs: 40_000 });
         assert.equal(result.code, 0, result.stdout);
-        assert.match(logMessages(result, /^Reconnected after/)[0] ?? '', /the broker resumed the session; sending the [1-9]\d* unacknowledged/);
+        assert.match(
+          logMessages(result, /^Reconnected after/)[0] ?? '',
+          /the broker resumed the session; sending the [1-9]\d* unacknowledged/,
+        );
         await subscriber.waitFor(2000);
         const keys = keysOf(subscriber.messages);
-        for (let k = 0; k < 2000; k++) assert.equal(keys.get(k), 1, `record ${k} delivered ${keys.get(k) ?? 0} time(s)`);
+        for (let k = 0; k < 2000; k++)
+          assert.equal(keys.get(k), 1, `record ${k} delivered ${keys.get(k) ?? 0} time(s)`);
         assert.equal(streamCursors(result).length, 20);
         // The session outlives the sync too: the next sync with this client ID resumes it.
-        const next = await runWrite({ ...config, broker_port: mosquitto.port }, CATALOG, `${lines(2000, 2010, 10).join('\n')}\n`);
+        const next = await runWrite(
+          { ...config, broker_port: mosquitto.port },
+          CATALOG,
+          `${lines(2000, 2010, 10).join('\n')}\n`,
+        );
         assert.equal(next.code, 0, next.stdout);
-        assert.equal(logMessages(next, new RegExp(`^The broker resumed the session it kept for client ID "${clientId}"`)).length, 1);
+        assert.equal(
+          logMessages(next, new RegExp(`^The broker resumed the session it kept for client ID "${clientId}"`)).length,
+          1,
+        );
       } finally {
         await subscriber.close();
         await proxy.close();
@@ -197,9 +239,14 @@ describe('Mosquitto faults', { skip }, () => {
       const text = (i: number): string => `${i}:${'z'.repeat(10 * 1024 * 1024)}`;
       const input = [0, 1].map((i) => recordLine(EVENTS, { k: i, text: text(i) }));
       input.push(streamStateLine(EVENTS, 2));
-      const result = await runWrite({ broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'huge/{stream}' }, CATALOG, input.join('\n'), {
-        timeoutMs: 60_000,
-      });
+      const result = await runWrite(
+        { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'huge/{stream}' },
+        CATALOG,
+        input.join('\n'),
+        {
+          timeoutMs: 60_000,
+        },
+      );
       assert.equal(result.code, 0, result.stdout.slice(0, 2000));
       const messages = await subscriber.waitFor(2, 30_000);
       for (const [i, message] of messages.entries()) {

@@ -33,7 +33,10 @@ describe('check on configurations as the form saves them', { skip }, () => {
     ['broker_host', { broker_host: '127.0.0.1', broker_port: plain.port }],
     ['broker_host with TLS', { broker_host: 'localhost', broker_port: plain.tlsPort, use_tls: true }],
     ['broker_host over WebSocket', { broker_host: '127.0.0.1', broker_port: plain.wsPort, transport: 'websocket' }],
-    ...['tcp', 'mqtt'].map((scheme): [string, Record<string, unknown>] => [`${scheme}://`, { broker_url: `${scheme}://127.0.0.1:${plain.port}` }]),
+    ...['tcp', 'mqtt'].map((scheme): [string, Record<string, unknown>] => [
+      `${scheme}://`,
+      { broker_url: `${scheme}://127.0.0.1:${plain.port}` },
+    ]),
     ...['ssl', 'tls', 'mqtts', 'tcps'].map((scheme): [string, Record<string, unknown>] => [
       `${scheme}://`,
       { broker_url: `${scheme}://localhost:${plain.tlsPort}` },

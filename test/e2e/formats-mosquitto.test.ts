@@ -11,7 +11,8 @@ import { type Delivery, subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
 /** Data that a parse and re-serialise would change. */
-const DATA = '{"id":7,"big":12345678901234567890,"dec":0.1000000000000000000000001,"s":"\\u2028é\\"x","updated_at":"2026-11-30"}';
+const DATA =
+  '{"id":7,"big":12345678901234567890,"dec":0.1000000000000000000000001,"s":"\\u2028é\\"x","updated_at":"2026-11-30"}';
 const META = '{"changes":[{"field":"s","change":"TRUNCATED","reason":"SOURCE_FIELD_SIZE_LIMITATION"}]}';
 
 function record(data: string, emittedAt = '1700000000002', meta = ''): string {
@@ -21,7 +22,12 @@ function record(data: string, emittedAt = '1700000000002', meta = ''): string {
 const CATALOG = {
   streams: [
     {
-      stream: { name: 'orders', namespace: 'shop', json_schema: { type: 'object' }, supported_sync_modes: ['incremental'] },
+      stream: {
+        name: 'orders',
+        namespace: 'shop',
+        json_schema: { type: 'object' },
+        supported_sync_modes: ['incremental'],
+      },
       sync_mode: 'incremental',
       destination_sync_mode: 'append',
       primary_key: [['id']],
@@ -52,7 +58,13 @@ describe('payload formats and record ids against Mosquitto', { skip }, () => {
     const subscriber = await subscribe(mosquitto.url, `${topic}/#`, { protocolVersion: 5 });
     try {
       const result = await runWrite(
-        { broker_host: '127.0.0.1', broker_port: mosquitto.port, protocol_version: '5', topic_pattern: `${topic}/{stream}`, ...extra },
+        {
+          broker_host: '127.0.0.1',
+          broker_port: mosquitto.port,
+          protocol_version: '5',
+          topic_pattern: `${topic}/{stream}`,
+          ...extra,
+        },
         CATALOG,
         `${lines.join('\n')}\n`,
       );
@@ -67,7 +79,10 @@ describe('payload formats and record ids against Mosquitto', { skip }, () => {
     const [delivery] = await publish({}, [record(DATA)]);
     const id = userProperty(delivery as Delivery, 'airbyte_record_id');
     assert.match(String(id), /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-/);
-    assert.equal(delivery?.payload, `{"_airbyte_ab_id":"${id}","_airbyte_stream":"orders","_airbyte_emitted_at":1700000000002,"_airbyte_data":${DATA}}`);
+    assert.equal(
+      delivery?.payload,
+      `{"_airbyte_ab_id":"${id}","_airbyte_stream":"orders","_airbyte_emitted_at":1700000000002,"_airbyte_data":${DATA}}`,
+    );
     assert.equal(delivery?.properties?.contentType, 'application/json');
   });
 
@@ -80,7 +95,13 @@ describe('payload formats and record ids against Mosquitto', { skip }, () => {
     const [delivery] = await publish({ message_format: 'airbyte_v2' }, [record(DATA, '1700000000002', META)]);
     const payload = delivery?.payload ?? '';
     const parsed = JSON.parse(payload) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(parsed), ['_airbyte_raw_id', '_airbyte_extracted_at', '_airbyte_meta', '_airbyte_generation_id', '_airbyte_data']);
+    assert.deepEqual(Object.keys(parsed), [
+      '_airbyte_raw_id',
+      '_airbyte_extracted_at',
+      '_airbyte_meta',
+      '_airbyte_generation_id',
+      '_airbyte_data',
+    ]);
     assert.equal(parsed._airbyte_raw_id, userProperty(delivery as Delivery, 'airbyte_record_id'));
     assert.equal(parsed._airbyte_extracted_at, 1700000000002);
     assert.deepEqual(parsed._airbyte_meta, { sync_id: 1234, changes: JSON.parse(META).changes });
@@ -112,7 +133,10 @@ describe('payload formats and record ids against Mosquitto', { skip }, () => {
     assert.equal(ids[2], ids[0], 'a re-read record (even with a later emitted_at) keeps its id');
     assert.notEqual(ids[1], ids[0], 'a new version of the row (new cursor value) gets a new id');
     const random = await publish({}, [record(DATA), record(DATA)]);
-    assert.notEqual(userProperty(random[0] as Delivery, 'airbyte_record_id'), userProperty(random[1] as Delivery, 'airbyte_record_id'));
+    assert.notEqual(
+      userProperty(random[0] as Delivery, 'airbyte_record_id'),
+      userProperty(random[1] as Delivery, 'airbyte_record_id'),
+    );
   });
 
   it('publishes a floating-point emitted_at as whole milliseconds, in the payload and the user property', async () => {

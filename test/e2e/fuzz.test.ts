@@ -42,11 +42,34 @@ interface Case {
  * left of its buffer.
  */
 function sizedData(marker: string, random: () => number): string {
-  const bytes = random() < 0.03 ? 65_537 + Math.floor(random() * 135_000) : Math.round(Math.exp(random() * Math.log(40_000)));
+  const bytes =
+    random() < 0.03 ? 65_537 + Math.floor(random() * 135_000) : Math.round(Math.exp(random() * Math.log(40_000)));
   return `{"m":"${marker}","row":${dataOfBytes(random, Math.max(2, bytes))}}`;
 }
 
-const NASTY = ['"', '\\', '{', '}', '[', ']', ',', ':', '\u0000', '\u001f', '\u2028', '\ud800', 'é', '😀', ' ', '\t', '0', '-', 'e', 'n', 't'];
+const NASTY = [
+  '"',
+  '\\',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  '\u0000',
+  '\u001f',
+  '\u2028',
+  '\ud800',
+  'é',
+  '😀',
+  ' ',
+  '\t',
+  '0',
+  '-',
+  'e',
+  'n',
+  't',
+];
 
 function makeCase(run: number, random: () => number): Case {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
@@ -70,15 +93,28 @@ function makeCase(run: number, random: () => number): Case {
       markers.push(marker);
     } else if (kind < 0.8) {
       const cursor = `s${run}-${i}`;
-      texts.push(pick([streamStateLine(pick([EVENTS, USERS]), cursor), globalStateLine(cursor), legacyStateLine(cursor)]));
+      texts.push(
+        pick([streamStateLine(pick([EVENTS, USERS]), cursor), globalStateLine(cursor), legacyStateLine(cursor)]),
+      );
       markers.push(undefined);
     } else if (kind < 0.9) {
       texts.push(
-        pick(['', '   ', '{"type":"LOG","log":{"level":"INFO","message":"hi"}}', '{"type":"TRACE","trace":{"type":"ESTIMATE"}}', '{"type":"SPEC","spec":{}}']),
+        pick([
+          '',
+          '   ',
+          '{"type":"LOG","log":{"level":"INFO","message":"hi"}}',
+          '{"type":"TRACE","trace":{"type":"ESTIMATE"}}',
+          '{"type":"SPEC","spec":{}}',
+        ]),
       );
       markers.push(undefined);
     } else {
-      texts.push(recordLine({ name: pick(['events', 'users', 'other']), namespace: pick([undefined, 'crm', 'x']) }, `{"m":"${marker}"}`));
+      texts.push(
+        recordLine(
+          { name: pick(['events', 'users', 'other']), namespace: pick([undefined, 'crm', 'x']) },
+          `{"m":"${marker}"}`,
+        ),
+      );
       markers.push(undefined); // may be valid or belong to a stream outside the catalog
     }
   }
@@ -93,16 +129,31 @@ function makeCase(run: number, random: () => number): Case {
     if (choice < 0.2) mutated = Buffer.from(text.slice(0, position) + pick(NASTY) + text.slice(position));
     else if (choice < 0.35) mutated = Buffer.from(text.slice(0, position) + text.slice(position + 1));
     else if (choice < 0.45) mutated = Buffer.from(text.slice(0, position));
-    else if (choice < 0.55) mutated = Buffer.from(Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * 256)));
+    else if (choice < 0.55)
+      mutated = Buffer.from(Array.from({ length: Math.floor(random() * 40) }, () => Math.floor(random() * 256)));
     else if (choice < 0.65) {
       const bytes = Buffer.from(text);
       if (bytes.length > 0) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
       mutated = bytes;
-    } else if (choice < 0.72) mutated = Buffer.from(text.replace(/"type":"[A-Z]+"/, `"type":"${pick(['RECORD', 'STATE', 'record', 'X', ''])}"`));
-    else if (choice < 0.79) mutated = Buffer.from(text.replace(/"data":\{/, pick(['"data":[', '"data":"{', '"data":null,"x":{', '"data":{"m":1,'])));
+    } else if (choice < 0.72)
+      mutated = Buffer.from(
+        text.replace(/"type":"[A-Z]+"/, `"type":"${pick(['RECORD', 'STATE', 'record', 'X', ''])}"`),
+      );
+    else if (choice < 0.79)
+      mutated = Buffer.from(
+        text.replace(/"data":\{/, pick(['"data":[', '"data":"{', '"data":null,"x":{', '"data":{"m":1,'])),
+      );
     else if (choice < 0.86)
-      mutated = Buffer.from(text.replace(/"emitted_at":\d+/, pick(['"emitted_at":"1"', '"emitted_at":1e400', '"emitted_at":-0', '"emitted_at":null'])));
-    else if (choice < 0.93) mutated = Buffer.from(text.replace(/"stream":"[a-z]+"/, pick(['"stream":1', '"stream":""', '"stream":"nope"', '"stream":null'])));
+      mutated = Buffer.from(
+        text.replace(
+          /"emitted_at":\d+/,
+          pick(['"emitted_at":"1"', '"emitted_at":1e400', '"emitted_at":-0', '"emitted_at":null']),
+        ),
+      );
+    else if (choice < 0.93)
+      mutated = Buffer.from(
+        text.replace(/"stream":"[a-z]+"/, pick(['"stream":1', '"stream":""', '"stream":"nope"', '"stream":null'])),
+      );
     else mutated = Buffer.from(`${text}${pick(['}', ' ', ',{}', '\r'])}`);
     lines[at] = mutated;
     markers[at] = undefined;
@@ -111,7 +162,9 @@ function makeCase(run: number, random: () => number): Case {
 }
 
 function inputOf(lines: readonly Buffer[], random: () => number): Buffer[] {
-  const joined = Buffer.concat(lines.flatMap((line, i) => (i === lines.length - 1 && random() < 0.3 ? [line] : [line, Buffer.from('\n')])));
+  const joined = Buffer.concat(
+    lines.flatMap((line, i) => (i === lines.length - 1 && random() < 0.3 ? [line] : [line, Buffer.from('\n')])),
+  );
   // Random chunk boundaries: lines and multi-byte characters split across reads. Large inputs get larger chunks (about
   // a hundred per input), or their thousands of reads would cost more than everything else in the test.
   const chunks: Buffer[] = [];
@@ -127,14 +180,22 @@ function inputOf(lines: readonly Buffer[], random: () => number): Buffer[] {
 function stateOf(line: Buffer | undefined): string | undefined {
   try {
     const value = JSON.parse(line?.toString() ?? '') as { type?: unknown; state?: unknown };
-    return value.type === 'STATE' && typeof value.state === 'object' && value.state !== null ? JSON.stringify(value.state) : undefined;
+    return value.type === 'STATE' && typeof value.state === 'object' && value.state !== null
+      ? JSON.stringify(value.state)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 /** Each emitted state must come from an input state, in order, and every record before that input line be on the broker. */
-function checkStates(stdout: string, testCase: Case, onBroker: ReadonlySet<string>, succeeded: boolean, label: string): void {
+function checkStates(
+  stdout: string,
+  testCase: Case,
+  onBroker: ReadonlySet<string>,
+  succeeded: boolean,
+  label: string,
+): void {
   const inputStates = testCase.lines.map(stateOf);
   let from = 0;
   const emitted = new Set<number>();
@@ -146,15 +207,21 @@ function checkStates(stdout: string, testCase: Case, onBroker: ReadonlySet<strin
     assert.ok(origin >= 0, `${label}: an emitted state that no later input line carried: ${text}`);
     for (let i = 0; i < origin; i++) {
       const marker = testCase.markers[i];
-      if (marker) assert.ok(onBroker.has(marker), `${label}: state on line ${origin + 1} emitted before record ${marker} was on the broker`);
+      if (marker)
+        assert.ok(
+          onBroker.has(marker),
+          `${label}: state on line ${origin + 1} emitted before record ${marker} was on the broker`,
+        );
     }
     emitted.add(origin);
     from = origin + 1;
   }
   if (!succeeded) return;
-  for (const marker of testCase.markers) if (marker) assert.ok(onBroker.has(marker), `${label}: the sync succeeded without publishing ${marker}`);
+  for (const marker of testCase.markers)
+    if (marker) assert.ok(onBroker.has(marker), `${label}: the sync succeeded without publishing ${marker}`);
   inputStates.forEach((state, i) => {
-    if (state !== undefined) assert.ok(emitted.has(i), `${label}: the sync succeeded without emitting the state on line ${i + 1}`);
+    if (state !== undefined)
+      assert.ok(emitted.has(i), `${label}: the sync succeeded without emitting the state on line ${i + 1}`);
   });
 }
 
@@ -227,13 +294,25 @@ describe('fuzzed input', () => {
       const label = `run ${run} at ${testCase.qos}`;
       let succeeded = true;
       const input = Readable.from(inputOf(testCase.lines, random));
-      const finished = write(configs.get(testCase.qos) ?? configPath, catalogPath, new Output(sink, 'WARN'), input).catch((err: unknown) => {
+      const finished = write(
+        configs.get(testCase.qos) ?? configPath,
+        catalogPath,
+        new Output(sink, 'WARN'),
+        input,
+      ).catch((err: unknown) => {
         succeeded = false;
         assert.ok(err instanceof ConnectorError, `${label}: not a connector error: ${String(err)}`);
-        assert.doesNotMatch(err.message, /failed unexpectedly/, `${label}: ${err.message} ${err.internalMessage ?? ''}`);
+        assert.doesNotMatch(
+          err.message,
+          /failed unexpectedly/,
+          `${label}: ${err.message} ${err.internalMessage ?? ''}`,
+        );
       });
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([finished, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${label} hung`)), 10_000)))]);
+      await Promise.race([
+        finished,
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`${label} hung`)), 10_000))),
+      ]);
       clearTimeout(timer);
       // At QoS 0 a state means "handed to the operating system": wait until the broker has read the whole connection.
       await brokerIdle(broker, label);
@@ -242,7 +321,10 @@ describe('fuzzed input', () => {
     }
     t.diagnostic(`outcomes: ${JSON.stringify(outcomes)}`);
     // The generator must exercise both outcomes, or the test proves little.
-    assert.ok(outcomes.success > IN_PROCESS_RUNS / 10 && outcomes.failed > IN_PROCESS_RUNS / 10, JSON.stringify(outcomes));
+    assert.ok(
+      outcomes.success > IN_PROCESS_RUNS / 10 && outcomes.failed > IN_PROCESS_RUNS / 10,
+      JSON.stringify(outcomes),
+    );
   });
 
   it(`ends ${PROCESS_RUNS} connector processes with exit 0, or exactly one TRACE and a non-zero exit`, async () => {

@@ -16,7 +16,10 @@ const STREAM = { name: 'devices', namespace: 'fleet' };
 
 /** One attempt's input: a record per key (its value says which attempt wrote it), a state after each, and COMPLETE unless the source failed. */
 function input(attempt: Attempt, keys: readonly string[], label: string, sourceSucceeded = true): string {
-  const lines = keys.flatMap((id, i) => [recordLine(STREAM, { id, v: label }), streamStateLine(STREAM, `${label}-${i}`)]);
+  const lines = keys.flatMap((id, i) => [
+    recordLine(STREAM, { id, v: label }),
+    streamStateLine(STREAM, `${label}-${i}`),
+  ]);
   return `${[...lines, ...(sourceSucceeded ? attempt.completeLines : [])].join('\n')}\n`;
 }
 
@@ -166,7 +169,8 @@ const ROWS: readonly Row[] = [
     },
     says: {
       '5': undefined,
-      '3.1.1': /kept 3 retained key\(s\) of earlier generations or attempts: an earlier attempt of sync \d+ already published keys of generation \d+/,
+      '3.1.1':
+        /kept 3 retained key\(s\) of earlier generations or attempts: an earlier attempt of sync \d+ already published keys of generation \d+/,
     },
   },
   {
@@ -224,7 +228,14 @@ describe('sync modes as the platform runs them, judged by the retained set', { s
           ...extra,
         };
         const connection = new PlatformConnection(
-          [{ ...STREAM, primaryKey: [['id']], choice: row.choice, ...(row.resumable === undefined ? {} : { resumable: row.resumable }) }],
+          [
+            {
+              ...STREAM,
+              primaryKey: [['id']],
+              choice: row.choice,
+              ...(row.resumable === undefined ? {} : { resumable: row.resumable }),
+            },
+          ],
           row.refreshes ?? true,
         );
         const write = async (attempt: Attempt, keys: string[], label: string, succeeded = true): Promise<RunResult> => {
@@ -241,10 +252,14 @@ describe('sync modes as the platform runs them, judged by the retained set', { s
             (JSON.parse(entry.payload) as { _airbyte_data: { v: string } })._airbyte_data.v,
           ]),
         );
-        const expected = '5' in row.expect ? (row.expect as Record<'3.1.1' | '5', Record<string, string>>)[version] : (row.expect as Record<string, string>);
+        const expected =
+          '5' in row.expect
+            ? (row.expect as Record<'3.1.1' | '5', Record<string, string>>)[version]
+            : (row.expect as Record<string, string>);
         assert.deepEqual(found, expected, last.stdout);
         const says = row.says instanceof RegExp ? both(row.says)[version] : row.says?.[version];
-        if (says) assert.ok(logMessages(last, says).length > 0, `expected a log line matching ${says}:\n${last.stdout}`);
+        if (says)
+          assert.ok(logMessages(last, says).length > 0, `expected a log line matching ${says}:\n${last.stdout}`);
       });
     }
   }

@@ -70,7 +70,12 @@ describe('a broker that closes the connection on an MQTT version it does not spe
       const only311 = await front([4]);
       try {
         const { status: outcome, message } = status(
-          await runCheck({ broker_host: '127.0.0.1', broker_port: only311.port, topic_pattern: 't', protocol_version: version }),
+          await runCheck({
+            broker_host: '127.0.0.1',
+            broker_port: only311.port,
+            topic_pattern: 't',
+            protocol_version: version,
+          }),
         );
         assert.equal(outcome, 'FAILED');
         assert.match(
@@ -99,7 +104,10 @@ describe('a broker that closes the connection on an MQTT version it does not spe
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'config_error');
-      assert.match(String(error.message), /it does not speak MQTT 5\. Set "MQTT protocol version" \(protocol_version\) to 3\.1\.1\./);
+      assert.match(
+        String(error.message),
+        /it does not speak MQTT 5\. Set "MQTT protocol version" \(protocol_version\) to 3\.1\.1\./,
+      );
     } finally {
       await only311.close();
     }
@@ -130,9 +138,14 @@ describe('a broker that closes the connection on an MQTT version it does not spe
   it('keeps the TLS hint first for MQTT 3.1.1, which almost every broker speaks', async () => {
     const none = await front([]);
     try {
-      const { status: outcome, message } = status(await runCheck({ broker_host: '127.0.0.1', broker_port: none.port, topic_pattern: 't' }));
+      const { status: outcome, message } = status(
+        await runCheck({ broker_host: '127.0.0.1', broker_port: none.port, topic_pattern: 't' }),
+      );
       assert.equal(outcome, 'FAILED');
-      assert.match(message, /closed the connection without accepting it\. If it expects TLS, turn on "Use TLS" \(use_tls\)/);
+      assert.match(
+        message,
+        /closed the connection without accepting it\. If it expects TLS, turn on "Use TLS" \(use_tls\)/,
+      );
       assert.deepEqual(none.refused, [4], 'nothing to confirm');
     } finally {
       await none.close();

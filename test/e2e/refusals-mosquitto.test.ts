@@ -38,11 +38,18 @@ describe('Mosquitto refusing by closing the connection', { skip }, () => {
   });
 
   it('QoS 2 above max_qos: write names QoS 2 as the likely cause, not a client ID', async () => {
-    const result = await runWrite(config(limited, { message_qos: 'EXACTLY_ONCE', client: 'airbyte-fixed-id' }), CATALOG, INPUT);
+    const result = await runWrite(
+      config(limited, { message_qos: 'EXACTLY_ONCE', client: 'airbyte-fixed-id' }),
+      CATALOG,
+      INPUT,
+    );
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /the first a message at QoS 2, not retained, on topic "refused\/shop\/orders" \(payload \d+ bytes\)/);
+    assert.match(
+      String(error.message),
+      /the first a message at QoS 2, not retained, on topic "refused\/shop\/orders" \(payload \d+ bytes\)/,
+    );
     assert.match(String(error.message), /Likely causes, most likely first: \(1\) the broker does not accept QoS 2/);
     assert.doesNotMatch(String(error.message), /client ID/);
     assert.deepEqual(result.states(), []);
@@ -50,7 +57,9 @@ describe('Mosquitto refusing by closing the connection', { skip }, () => {
 
   it('QoS 2 above max_qos: check fails at once with the same finding', async () => {
     const { status: outcome, message } = status(
-      await runCheck(config(limited, { message_qos: 'EXACTLY_ONCE', topic_test: 'refused/check', connect_timeout: 20 })),
+      await runCheck(
+        config(limited, { message_qos: 'EXACTLY_ONCE', topic_test: 'refused/check', connect_timeout: 20 }),
+      ),
     );
     assert.equal(outcome, 'FAILED');
     assert.match(
@@ -65,7 +74,10 @@ describe('Mosquitto refusing by closing the connection', { skip }, () => {
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
     assert.match(String(error.message), /a message at QoS 1, retained, on topic "refused\/shop\/orders"/);
-    assert.match(String(error.message), /\(1\) the broker does not accept retained messages .*turn off "Retain messages" \(message_retained\)/);
+    assert.match(
+      String(error.message),
+      /\(1\) the broker does not accept retained messages .*turn off "Retain messages" \(message_retained\)/,
+    );
     assert.deepEqual(result.states(), []);
   });
 
@@ -79,7 +91,11 @@ describe('Mosquitto refusing by closing the connection', { skip }, () => {
       String(error.message),
       /makes a \d+-byte MQTT message, larger than the 256 bytes the broker accepts .*Turning off "MQTT 5 user properties" \(mqtt5_user_properties\) makes it \d+ bytes, which fits/,
     );
-    const lean = await runWrite(config(small, { protocol_version: '5', mqtt5_user_properties: false }), CATALOG, record);
+    const lean = await runWrite(
+      config(small, { protocol_version: '5', mqtt5_user_properties: false }),
+      CATALOG,
+      record,
+    );
     assert.equal(lean.code, 0, lean.stdout);
   });
 });

@@ -66,7 +66,10 @@ describe('records the broker refuses, under rejected_records', { skip }, () => {
       );
       const skipped = logMessages(result, /^Skipped/);
       assert.equal(skipped.length, 2);
-      assert.match(skipped[0] ?? '', /input line 2: the record of stream "fleet\.devices" was refused by the broker on topic "t\/denied": Not authorized/);
+      assert.match(
+        skipped[0] ?? '',
+        /input line 2: the record of stream "fleet\.devices" was refused by the broker on topic "t\/denied": Not authorized/,
+      );
     });
   }
 

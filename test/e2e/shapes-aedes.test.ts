@@ -76,7 +76,13 @@ describe('records shaped like real data, through aedes', () => {
       const receivedFrom = broker.received.length;
       try {
         const url = transport === 'tcp' ? broker.url : `ws://127.0.0.1:${broker.wsPort}/mqtt`;
-        const config = { broker_url: url, protocol_version: version, message_qos: QOS_NAMES[qos], client, topic_pattern: '{namespace}/{stream}' };
+        const config = {
+          broker_url: url,
+          protocol_version: version,
+          message_qos: QOS_NAMES[qos],
+          client,
+          topic_pattern: '{namespace}/{stream}',
+        };
         const result = await runWrite(config, SHAPE_CATALOG, sync.input, { timeoutMs: 60_000 });
         assertShapesStates(result, sync, label);
         // At QoS 0 a state only means "handed to the operating system": wait until the broker has read it all.
@@ -86,7 +92,13 @@ describe('records shaped like real data, through aedes', () => {
         const received: Delivery[] = broker.received
           .slice(receivedFrom)
           .filter((p) => !p.topic.startsWith('sentinel/'))
-          .map((p) => ({ topic: p.topic, payload: p.payload.toString('utf8'), qos: p.qos, retain: p.retain, properties: undefined }));
+          .map((p) => ({
+            topic: p.topic,
+            payload: p.payload.toString('utf8'),
+            qos: p.qos,
+            retain: p.retain,
+            properties: undefined,
+          }));
         assertShapesDelivered(received, sync, `${label}, as the broker received them`);
         assert.ok(
           received.every((p) => p.qos === qos && !p.retain),

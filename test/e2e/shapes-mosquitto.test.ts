@@ -64,10 +64,20 @@ describe('records shaped like real data, through Mosquitto', { skip }, () => {
           try {
             const url = transport === 'tcp' ? `mqtt://127.0.0.1:${tcpPort}` : `ws://127.0.0.1:${wsPort}/mqtt`;
             const client = `shapes-mosquitto-${caseIndex}`;
-            const config = { broker_url: url, protocol_version: version, message_qos: QOS_NAMES[qos], client, topic_pattern: '{namespace}/{stream}' };
+            const config = {
+              broker_url: url,
+              protocol_version: version,
+              message_qos: QOS_NAMES[qos],
+              client,
+              topic_pattern: '{namespace}/{stream}',
+            };
             const result = await runWrite(config, SHAPE_CATALOG, sync.input, { timeoutMs: 60_000 });
             assertShapesStates(result, sync, label, mosquitto.log().slice(-2000));
-            const deliveries = await deliveriesBeforeSentinel(subscriber, sync.records.length, `${label}, seed ${seed}`);
+            const deliveries = await deliveriesBeforeSentinel(
+              subscriber,
+              sync.records.length,
+              `${label}, seed ${seed}`,
+            );
             assertShapesDelivered(deliveries, sync, label);
             // The connector ended with a DISCONNECT, not by having its connection dropped (over a limit, say).
             assert.match(mosquitto.log(), new RegExp(`Client ${client} disconnected\\.`), `${label}, seed ${seed}`);
@@ -98,8 +108,18 @@ describe('MQTT 5 Maximum Packet Size at its edge, against Mosquitto', { skip }, 
    * exactly the limit. The topic starts with `prefix` (three characters, so that every case has the same topic
    * length), and the subscriber watches that prefix alone, so that no other case's messages can mix in.
    */
-  async function syncAtEdge(prefix: string, qos: 0 | 1 | 2, sizes: (atLimit: number) => number[], env: NodeJS.ProcessEnv = {}) {
-    const stream: ShapeStream = { name: 'blobs', namespace: 'lake', topic: `${prefix}/lake/blobs`, emittedAt: 1_700_000_000_000 };
+  async function syncAtEdge(
+    prefix: string,
+    qos: 0 | 1 | 2,
+    sizes: (atLimit: number) => number[],
+    env: NodeJS.ProcessEnv = {},
+  ) {
+    const stream: ShapeStream = {
+      name: 'blobs',
+      namespace: 'lake',
+      topic: `${prefix}/lake/blobs`,
+      emittedAt: 1_700_000_000_000,
+    };
     // The limit applies to a record as it is sent first on a connection: with its topic as well as the alias.
     const atLimit = dataBytesForPacket(stream, { qos, mqtt5: true, aliases: true }, LIMIT, true);
     assert.ok(atLimit !== undefined, `no data size makes a ${LIMIT}-byte packet`);
@@ -127,22 +147,45 @@ describe('MQTT 5 Maximum Packet Size at its edge, against Mosquitto', { skip }, 
     it(`delivers a record whose PUBLISH packet is exactly the limit at QoS ${qos}`, async () => {
       // First on the connection, so the packet on the wire carries the topic and is exactly the limit; then smaller
       // ones; then the same size again, sent with the alias alone.
-      const { sync, result, subscriber } = await syncAtEdge(`ok${qos}`, qos, (atLimit) => [atLimit, 2, 16_000, atLimit], { LOG_LEVEL: 'DEBUG' });
+      const { sync, result, subscriber } = await syncAtEdge(
+        `ok${qos}`,
+        qos,
+        (atLimit) => [atLimit, 2, 16_000, atLimit],
+        { LOG_LEVEL: 'DEBUG' },
+      );
       const label = `QoS ${qos}`;
       try {
         assertShapesStates(result, sync, label, mosquitto.log().slice(-2000));
         // The limit was in force: the broker announced it and the connector read it.
-        assert.match(result.stdout, new RegExp(`broker limits: .*maximum packet size ${LIMIT} bytes`), `${label}, seed ${sync.seed}`);
-        const deliveries = await deliveriesBeforeSentinel(subscriber, sync.records.length, `${label}, seed ${sync.seed}`, `ok${qos}/sentinel`);
+        assert.match(
+          result.stdout,
+          new RegExp(`broker limits: .*maximum packet size ${LIMIT} bytes`),
+          `${label}, seed ${sync.seed}`,
+        );
+        const deliveries = await deliveriesBeforeSentinel(
+          subscriber,
+          sync.records.length,
+          `${label}, seed ${sync.seed}`,
+          `ok${qos}/sentinel`,
+        );
         assertShapesDelivered(deliveries, sync, label);
-        assert.doesNotMatch(mosquitto.log(), /disconnected due to (protocol error|oversize)/i, `${label}, seed ${sync.seed}`);
+        assert.doesNotMatch(
+          mosquitto.log(),
+          /disconnected due to (protocol error|oversize)/i,
+          `${label}, seed ${sync.seed}`,
+        );
       } finally {
         await subscriber.close();
       }
     });
 
     it(`fails the sync, naming the stream and the input line, for a record one byte over the limit at QoS ${qos}`, async () => {
-      const { sync, result, subscriber } = await syncAtEdge(`no${qos}`, qos, (atLimit) => [300, atLimit, atLimit + 1, 10]);
+      const { sync, result, subscriber } = await syncAtEdge(`no${qos}`, qos, (atLimit) => [
+        300,
+        atLimit,
+        atLimit + 1,
+        10,
+      ]);
       const label = `QoS ${qos}, seed ${sync.seed}`;
       try {
         const lines = sync.input.split('\n');
@@ -160,7 +203,11 @@ describe('MQTT 5 Maximum Packet Size at its edge, against Mosquitto', { skip }, 
         // Only states from before the refused record may have been echoed, in order.
         const statesBefore = lines.slice(0, line - 1).filter((l) => l.startsWith('{"type":"STATE"')).length;
         assert.ok(result.states().length <= statesBefore, `${label}: ${result.stdout}`);
-        result.states().forEach(({ destinationStats: _stats, ...state }, i) => assert.deepEqual(state, JSON.parse(sync.states[i]?.stateJson ?? 'null'), label));
+        result
+          .states()
+          .forEach(({ destinationStats: _stats, ...state }, i) =>
+            assert.deepEqual(state, JSON.parse(sync.states[i]?.stateJson ?? 'null'), label),
+          );
         // Refused before it was sent: the broker never had to drop the connection.
         assert.doesNotMatch(mosquitto.log(), /disconnected due to (protocol error|oversize)/i, label);
       } finally {

@@ -18,7 +18,8 @@ import { type AirbyteLine, PROJECT_ROOT, parseLines } from '../support/connector
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { freePort } from '../support/mosquitto.js';
 
-const BIN = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> }).bin['destination-mqtt'] as string;
+const BIN = (JSON.parse(readFileSync(join(PROJECT_ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string> })
+  .bin['destination-mqtt'] as string;
 
 interface Run {
   readonly code: number | null;
@@ -49,9 +50,16 @@ function file(name: string, contents: unknown): string {
   return path;
 }
 
-async function run(args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv; entry?: string } = {}): Promise<Run> {
+async function run(
+  args: readonly string[],
+  options: { input?: string; env?: NodeJS.ProcessEnv; entry?: string } = {},
+): Promise<Run> {
   // The #! line asks env for `node`: the one running these tests.
-  const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, ...options.env };
+  const env = {
+    ...process.env,
+    PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`,
+    ...options.env,
+  };
   const child = spawn(options.entry ?? installed, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -72,12 +80,20 @@ function connectionStatus(result: Run): { status: string; message: string } {
 }
 
 const config = (settings: Record<string, unknown>): string =>
-  file(`config-${Math.random().toString(36).slice(2)}.json`, { broker_host: '127.0.0.1', topic_pattern: 'shipped/{stream}', connect_timeout: 10, ...settings });
+  file(`config-${Math.random().toString(36).slice(2)}.json`, {
+    broker_host: '127.0.0.1',
+    topic_pattern: 'shipped/{stream}',
+    connect_timeout: 10,
+    ...settings,
+  });
 
 describe('the shipped entry point', () => {
   it('is the bundle launcher, and the Docker entrypoint starts the same file', () => {
     assert.equal(BIN, 'dist/bundle/main/main.cjs');
-    assert.match(readFileSync(join(PROJECT_ROOT, 'docker-entrypoint.sh'), 'utf8'), /exec node \$heap_flag "\$here\/dist\/bundle\/main\/main\.cjs" "\$@"/);
+    assert.match(
+      readFileSync(join(PROJECT_ROOT, 'docker-entrypoint.sh'), 'utf8'),
+      /exec node \$heap_flag "\$here\/dist\/bundle\/main\/main\.cjs" "\$@"/,
+    );
   });
 
   it('prints spec.json for spec', async () => {
@@ -94,21 +110,32 @@ describe('the shipped entry point', () => {
   });
 
   it('reports a refused connection as FAILED', async () => {
-    const { status, message } = connectionStatus(await run(['check', '--config', config({ broker_port: await freePort() })]));
+    const { status, message } = connectionStatus(
+      await run(['check', '--config', config({ broker_port: await freePort() })]),
+    );
     assert.equal(status, 'FAILED');
     assert.match(message, /^Nothing accepts connections at mqtt:\/\/127\.0\.0\.1:\d+/);
   });
 
   it('checks a broker over TCP and publishes the test message', async () => {
-    const { status, message } = connectionStatus(await run(['check', '--config', config({ broker_port: broker.port, topic_test: 'shipped/check' })]));
+    const { status, message } = connectionStatus(
+      await run(['check', '--config', config({ broker_port: broker.port, topic_test: 'shipped/check' })]),
+    );
     assert.equal(status, 'SUCCEEDED', message);
-    assert.match(message, /without TLS .* Test message on "shipped\/check" at QoS 1 accepted\. It came back to a subscription on the topic/);
+    assert.match(
+      message,
+      /without TLS .* Test message on "shipped\/check" at QoS 1 accepted\. It came back to a subscription on the topic/,
+    );
     assert.ok(broker.received.some((packet) => packet.topic === 'shipped/check'));
   });
 
   it('checks a broker over WebSocket', async () => {
     const { status, message } = connectionStatus(
-      await run(['check', '--config', config({ broker_port: broker.wsPort, transport: 'websocket', websocket_path: '/mqtt' })]),
+      await run([
+        'check',
+        '--config',
+        config({ broker_port: broker.wsPort, transport: 'websocket', websocket_path: '/mqtt' }),
+      ]),
     );
     assert.equal(status, 'SUCCEEDED', message);
     assert.match(message, /^Connected to ws:\/\/127\.0\.0\.1:\d+\/mqtt without TLS/);
@@ -124,7 +151,16 @@ describe('the shipped entry point', () => {
     assert.equal(spec.messages[0]?.type, 'SPEC', `${spec.stdout}${spec.stderr}`);
     const { status, message } = connectionStatus(
       await run(
-        ['check', '--config', config({ broker_port: broker.wsPort, transport: 'websocket', websocket_path: '/mqtt', topic_test: 'shipped/ws' })],
+        [
+          'check',
+          '--config',
+          config({
+            broker_port: broker.wsPort,
+            transport: 'websocket',
+            websocket_path: '/mqtt',
+            topic_test: 'shipped/ws',
+          }),
+        ],
         options,
       ),
     );
@@ -138,10 +174,24 @@ describe('the shipped entry point', () => {
   it('publishes a small sync and echoes its state once acknowledged', async () => {
     const users = { name: 'users' };
     const before = broker.received.length;
-    const input = [recordLine(users, { id: 1 }), recordLine(users, { id: 2 }), recordLine(users, { id: 3 }), streamStateLine(users, 3)].join('\n');
-    const result = await run(['write', '--config', config({ broker_port: broker.port }), '--catalog', file('catalog.json', catalogOf([users]))], {
-      input: `${input}\n`,
-    });
+    const input = [
+      recordLine(users, { id: 1 }),
+      recordLine(users, { id: 2 }),
+      recordLine(users, { id: 3 }),
+      streamStateLine(users, 3),
+    ].join('\n');
+    const result = await run(
+      [
+        'write',
+        '--config',
+        config({ broker_port: broker.port }),
+        '--catalog',
+        file('catalog.json', catalogOf([users])),
+      ],
+      {
+        input: `${input}\n`,
+      },
+    );
     assert.equal(result.code, 0, `${result.stdout}${result.stderr}`);
     const published = broker.received.slice(before).filter((packet) => packet.topic === 'shipped/users');
     // The record's data, whatever envelope surrounds it.
@@ -149,7 +199,9 @@ describe('the shipped entry point', () => {
       published.map((packet) => /\{"id":(\d)\}/.exec(packet.payload.toString())?.[1]),
       ['1', '2', '3'],
     );
-    const states = result.messages.filter((m) => m.type === 'STATE').map((m) => m.state as { destinationStats: { recordCount: number } });
+    const states = result.messages
+      .filter((m) => m.type === 'STATE')
+      .map((m) => m.state as { destinationStats: { recordCount: number } });
     assert.equal(states.length, 1, result.stdout);
     assert.equal(states[0]?.destinationStats.recordCount, 3);
   });
@@ -166,7 +218,16 @@ describe('the shipped entry point over TLS', { skip: opensslSkipReason() }, () =
 
   it('checks a broker over TLS with a private CA', async () => {
     const { status, message } = connectionStatus(
-      await run(['check', '--config', config({ broker_host: 'localhost', broker_port: tlsBroker.tlsPort, use_tls: true, tls_ca_certificate: certs.caCert })]),
+      await run([
+        'check',
+        '--config',
+        config({
+          broker_host: 'localhost',
+          broker_port: tlsBroker.tlsPort,
+          use_tls: true,
+          tls_ca_certificate: certs.caCert,
+        }),
+      ]),
     );
     assert.equal(status, 'SUCCEEDED', message);
     assert.match(message, /^Connected to mqtts:\/\/localhost:\d+ over TLSv1\.3 \(broker certificate CN=localhost/);

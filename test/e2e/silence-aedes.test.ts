@@ -56,14 +56,20 @@ describe('a broker that stops answering', () => {
         if (connection.index === 0) connection.holdAfter(CONNACK_BYTES);
       });
       try {
-        const result = await runWrite(config(proxy.port, `once${qos.length}`, { message_qos: qos }), CATALOG, input(50, 10));
+        const result = await runWrite(
+          config(proxy.port, `once${qos.length}`, { message_qos: qos }),
+          CATALOG,
+          input(50, 10),
+        );
         assert.equal(result.code, 0, result.stdout);
         assert.deepEqual(cursors(result), [10, 20, 30, 40, 50]);
         assert.equal(proxy.connections.length, 2);
         const [silent] = logMessages(result, /although the connection is up/);
         assert.match(
           silent ?? '',
-          new RegExp(`the broker left \\d+ message\\(s\\) at QoS ${qos === 'EXACTLY_ONCE' ? 2 : 1} without .* for 1 s .*reconnecting to send them again`),
+          new RegExp(
+            `the broker left \\d+ message\\(s\\) at QoS ${qos === 'EXACTLY_ONCE' ? 2 : 1} without .* for 1 s .*reconnecting to send them again`,
+          ),
         );
       } finally {
         await proxy.close();
@@ -96,11 +102,19 @@ describe('a broker that stops answering', () => {
     const proxy = await startProxy(broker.port);
     proxy.holdDownstream(CONNACK_BYTES);
     try {
-      const result = await runWrite(config(proxy.port, 'noreconnect', { automatic_reconnect: false }), CATALOG, input(5, 5), { timeoutMs: 20_000 });
+      const result = await runWrite(
+        config(proxy.port, 'noreconnect', { automatic_reconnect: false }),
+        CATALOG,
+        input(5, 5),
+        { timeoutMs: 20_000 },
+      );
       assert.equal(result.code, 1);
       const error = result.traceError();
       assert.equal(error.failure_type, 'transient_error');
-      assert.match(String(error.message), /without PUBACK for 1 s .*"Automatic reconnect" \(automatic_reconnect\) is off/);
+      assert.match(
+        String(error.message),
+        /without PUBACK for 1 s .*"Automatic reconnect" \(automatic_reconnect\) is off/,
+      );
       assert.equal(proxy.connections.length, 1);
     } finally {
       await proxy.close();
@@ -111,11 +125,18 @@ describe('a broker that stops answering', () => {
     const proxy = await startProxy(broker.port);
     proxy.holdDownstream(CONNACK_BYTES);
     try {
-      const result = await runCheck({ ...config(proxy.port, 'check'), topic_test: 'silence/check', connect_timeout: 2 });
+      const result = await runCheck({
+        ...config(proxy.port, 'check'),
+        topic_test: 'silence/check',
+        connect_timeout: 2,
+      });
       const [status] = result.ofType('CONNECTION_STATUS');
       const { status: outcome, message } = status?.connectionStatus as { status: string; message: string };
       assert.equal(outcome, 'FAILED');
-      assert.match(message, /did not acknowledge the test message on "silence\/check" at QoS 1 within 2 s although the connection is up/);
+      assert.match(
+        message,
+        /did not acknowledge the test message on "silence\/check" at QoS 1 within 2 s although the connection is up/,
+      );
     } finally {
       await proxy.close();
     }

@@ -40,7 +40,10 @@ describe('overwrite on a broker that refuses the subscription', () => {
     assert.equal(result.code, 1, result.stdout);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /refused the subscription to "locked\/\+".*subscribe permission on that filter, or use the sync mode append_dedup/);
+    assert.match(
+      String(error.message),
+      /refused the subscription to "locked\/\+".*subscribe permission on that filter, or use the sync mode append_dedup/,
+    );
     assert.equal(broker.received.filter((packet) => packet.topic.startsWith('locked/')).length, 0, 'nothing published');
   });
 });

@@ -39,7 +39,9 @@ function catalog(options: StreamOptions = {}): Record<string, unknown> {
         sync_mode: 'full_refresh',
         destination_sync_mode: options.mode ?? 'append',
         primary_key: options.primaryKey ?? [['id']],
-        ...(options.generation === undefined ? {} : { generation_id: options.generation, minimum_generation_id: options.minimum ?? 0, sync_id: 77 }),
+        ...(options.generation === undefined
+          ? {}
+          : { generation_id: options.generation, minimum_generation_id: options.minimum ?? 0, sync_id: 77 }),
       },
     ],
   };
@@ -94,8 +96,14 @@ describe('sync modes against Mosquitto', { skip }, () => {
         ['é\u0000\n\u007f', '-0.5'],
         ['日本', '1e3'],
       ];
-      const input = keys.map(([site, id], i) => recordLine(DEVICES, `{"site":${JSON.stringify(site)},"id":${id},"n":${i}}`));
-      const result = await runWrite(config(topicRoot), catalog({ primaryKey: [['site'], ['id']] }), lines(...input, streamStateLine(DEVICES, 5)));
+      const input = keys.map(([site, id], i) =>
+        recordLine(DEVICES, `{"site":${JSON.stringify(site)},"id":${id},"n":${i}}`),
+      );
+      const result = await runWrite(
+        config(topicRoot),
+        catalog({ primaryKey: [['site'], ['id']] }),
+        lines(...input, streamStateLine(DEVICES, 5)),
+      );
       assertOk(result);
       const deliveries = await subscriber.waitFor(keys.length);
       const topics = deliveries.map((d) => d.topic);
@@ -122,7 +130,10 @@ describe('sync modes against Mosquitto', { skip }, () => {
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
-    assert.match(String(error.message), /stream "fleet\.devices" has no primary key, which "Topic pattern" \(topic_pattern\) needs for \{key\}/);
+    assert.match(
+      String(error.message),
+      /stream "fleet\.devices" has no primary key, which "Topic pattern" \(topic_pattern\) needs for \{key\}/,
+    );
   });
 
   it('fails on a record whose key field is missing, null, an object or an array, naming stream, line and field', async () => {
@@ -142,7 +153,9 @@ describe('sync modes against Mosquitto', { skip }, () => {
       assert.equal(error.failure_type, 'config_error');
       assert.match(
         String(error.message),
-        new RegExp(`Input line 3: the record of stream "fleet\\.devices" has no topic of its own: its primary key field "id" ${problem}`),
+        new RegExp(
+          `Input line 3: the record of stream "fleet\\.devices" has no topic of its own: its primary key field "id" ${problem}`,
+        ),
         data,
       );
       assert.match(String(error.message), /"Rejected records" \(rejected_records\)/);
@@ -161,7 +174,11 @@ describe('sync modes against Mosquitto', { skip }, () => {
       recordLine(DEVICES, { id: 2, v: 'kept', _ab_cdc_deleted_at: null }),
       streamStateLine(DEVICES, 6),
     );
-    const result = await runWrite(config(topicRoot, { topic_pattern: `${topicRoot}/{namespace}/{stream}` }), catalog({ mode: 'append_dedup' }), input);
+    const result = await runWrite(
+      config(topicRoot, { topic_pattern: `${topicRoot}/{namespace}/{stream}` }),
+      catalog({ mode: 'append_dedup' }),
+      input,
+    );
     assertOk(result);
     assert.deepEqual(
       result.states().map((s) => (s.destinationStats as { recordCount: number }).recordCount),
@@ -171,7 +188,10 @@ describe('sync modes against Mosquitto', { skip }, () => {
       [`${topicRoot}/fleet/devices/1`]: { id: 1, v: 'second' },
       [`${topicRoot}/fleet/devices/2`]: { id: 2, v: 'kept', _ab_cdc_deleted_at: null },
     });
-    assert.match(logMessages(result, /Stream "fleet\.devices"/).join('\n'), /6 record\(s\).*retained.*1 of them deletes/);
+    assert.match(
+      logMessages(result, /Stream "fleet\.devices"/).join('\n'),
+      /6 record\(s\).*retained.*1 of them deletes/,
+    );
   });
 
   it('overwrite clears the keys this sync did not write once the stream completes, and only then', async () => {
@@ -181,13 +201,24 @@ describe('sync modes against Mosquitto', { skip }, () => {
       [`${topicRoot}/devices/1`]: '{"_airbyte_data":{"id":1,"v":"old"}}',
       [`${topicRoot}/devices/9`]: '{"_airbyte_data":{"id":9}}',
     });
-    const input = [recordLine(DEVICES, { id: 1, v: 'new' }), recordLine(DEVICES, { id: 2, v: 'new' }), streamStateLine(DEVICES, 2)];
+    const input = [
+      recordLine(DEVICES, { id: 1, v: 'new' }),
+      recordLine(DEVICES, { id: 2, v: 'new' }),
+      streamStateLine(DEVICES, 2),
+    ];
 
     // Without the platform's completion report (a source that failed, or a platform that never sends it): nothing cleared.
     const incomplete = await runWrite(config(topicRoot), catalog({ mode: 'overwrite' }), lines(...input));
     assertOk(incomplete);
-    assert.match(logMessages(incomplete, /stale/).join('\n'), /kept 1 stale retained key\(s\), because the platform did not report the stream complete/);
-    assert.deepEqual(Object.keys(await retainedData(mosquitto, filter)).sort(), [`${topicRoot}/devices/1`, `${topicRoot}/devices/2`, `${topicRoot}/devices/9`]);
+    assert.match(
+      logMessages(incomplete, /stale/).join('\n'),
+      /kept 1 stale retained key\(s\), because the platform did not report the stream complete/,
+    );
+    assert.deepEqual(Object.keys(await retainedData(mosquitto, filter)).sort(), [
+      `${topicRoot}/devices/1`,
+      `${topicRoot}/devices/2`,
+      `${topicRoot}/devices/9`,
+    ]);
 
     // With it: the retained set is exactly this sync's keys.
     const complete = await runWrite(config(topicRoot), catalog({ mode: 'overwrite' }), lines(...input, COMPLETE));
@@ -207,15 +238,24 @@ describe('sync modes against Mosquitto', { skip }, () => {
       lines(recordLine(DEVICES, { id: 'new' })),
     );
     assertOk(result);
-    assert.deepEqual(Object.keys(await retainedData(mosquitto, `${topicRoot}/devices/+`)), [`${topicRoot}/devices/new`]);
+    assert.deepEqual(Object.keys(await retainedData(mosquitto, `${topicRoot}/devices/+`)), [
+      `${topicRoot}/devices/new`,
+    ]);
   });
 
   it('a failed overwrite clears nothing, even with the completion report', async () => {
     const topicRoot = root();
     await putRetained(mosquitto.url, { [`${topicRoot}/devices/old`]: '{}' });
-    const result = await runWrite(config(topicRoot), catalog({ mode: 'overwrite' }), lines(recordLine(DEVICES, { id: 'new' }), 'not json', COMPLETE));
+    const result = await runWrite(
+      config(topicRoot),
+      catalog({ mode: 'overwrite' }),
+      lines(recordLine(DEVICES, { id: 'new' }), 'not json', COMPLETE),
+    );
     assert.equal(result.code, 1);
-    assert.ok((await retainedUnder(mosquitto.url, `${topicRoot}/devices/+`)).has(`${topicRoot}/devices/old`), 'the old key is still there');
+    assert.ok(
+      (await retainedUnder(mosquitto.url, `${topicRoot}/devices/+`)).has(`${topicRoot}/devices/old`),
+      'the old key is still there',
+    );
     assert.doesNotMatch(result.stdout, /clearing/);
   });
 
@@ -240,13 +280,28 @@ describe('sync modes against Mosquitto', { skip }, () => {
       'no completion report: nothing cleared',
     );
     // Attempt 2 resumes after c, writes d and completes: a and b (generation 0) go, c (this generation) stays.
-    const second = await runWrite(v5, catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }), lines(recordLine(DEVICES, { id: 'd' }), COMPLETE));
+    const second = await runWrite(
+      v5,
+      catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }),
+      lines(recordLine(DEVICES, { id: 'd' }), COMPLETE),
+    );
     assertOk(second);
-    assert.deepEqual(Object.keys(await retainedData(mosquitto, filter)).sort(), [`${topicRoot}/devices/c`, `${topicRoot}/devices/d`]);
+    assert.deepEqual(Object.keys(await retainedData(mosquitto, filter)).sort(), [
+      `${topicRoot}/devices/c`,
+      `${topicRoot}/devices/d`,
+    ]);
     // A merge refresh (new generation, minimum 0) writes e and clears nothing.
-    const merge = await runWrite(v5, catalog({ mode: 'append_dedup', generation: 2, minimum: 0 }), lines(recordLine(DEVICES, { id: 'e' }), COMPLETE));
+    const merge = await runWrite(
+      v5,
+      catalog({ mode: 'append_dedup', generation: 2, minimum: 0 }),
+      lines(recordLine(DEVICES, { id: 'e' }), COMPLETE),
+    );
     assertOk(merge);
-    assert.deepEqual(Object.keys(await retainedData(mosquitto, filter)).sort(), [`${topicRoot}/devices/c`, `${topicRoot}/devices/d`, `${topicRoot}/devices/e`]);
+    assert.deepEqual(Object.keys(await retainedData(mosquitto, filter)).sort(), [
+      `${topicRoot}/devices/c`,
+      `${topicRoot}/devices/d`,
+      `${topicRoot}/devices/e`,
+    ]);
   });
 
   it('reads and clears more keys than a default Mosquitto queues for a subscriber (1,000)', async () => {
@@ -259,9 +314,14 @@ describe('sync modes against Mosquitto', { skip }, () => {
       await putRetained(stock.url, old);
       const input = Array.from({ length: 1500 }, (_, i) => recordLine(DEVICES, { id: `new-${i}` }));
       const stockConfig = { ...config(topicRoot), broker_port: stock.port };
-      const result = await runWrite(stockConfig, catalog({ mode: 'overwrite' }), lines(...input, streamStateLine(DEVICES, 1500), COMPLETE), {
-        timeoutMs: 90_000,
-      });
+      const result = await runWrite(
+        stockConfig,
+        catalog({ mode: 'overwrite' }),
+        lines(...input, streamStateLine(DEVICES, 1500), COMPLETE),
+        {
+          timeoutMs: 90_000,
+        },
+      );
       assertOk(result);
       assert.match(logMessages(result, /retained message\(s\) under/).join('\n'), /3000 retained message\(s\) under/);
       const left = await retainedUnder(stock.url, `${topicRoot}/devices/+`, 30_000);
@@ -296,9 +356,23 @@ describe('sync modes against Mosquitto', { skip }, () => {
     const topicRoot = root();
     const filter = `${topicRoot}/devices/+`;
     const v2 = config(topicRoot, { message_format: 'airbyte_v2' });
-    await putRetained(mosquitto.url, { [`${topicRoot}/devices/a`]: '{"_airbyte_raw_id":"x","_airbyte_generation_id":0}' });
-    assertOk(await runWrite(v2, catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }), lines(recordLine(DEVICES, { id: 'c' }))));
-    assertOk(await runWrite(v2, catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }), lines(recordLine(DEVICES, { id: 'd' }), COMPLETE)));
+    await putRetained(mosquitto.url, {
+      [`${topicRoot}/devices/a`]: '{"_airbyte_raw_id":"x","_airbyte_generation_id":0}',
+    });
+    assertOk(
+      await runWrite(
+        v2,
+        catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }),
+        lines(recordLine(DEVICES, { id: 'c' })),
+      ),
+    );
+    assertOk(
+      await runWrite(
+        v2,
+        catalog({ mode: 'append_dedup', generation: 1, minimum: 1 }),
+        lines(recordLine(DEVICES, { id: 'd' }), COMPLETE),
+      ),
+    );
     assert.deepEqual(
       [...(await retainedUnder(mosquitto.url, filter)).keys()].sort(),
       ['c', 'd'].map((id) => `${topicRoot}/devices/${id}`),
@@ -317,13 +391,24 @@ describe('sync modes against Mosquitto', { skip }, () => {
       logMessages(result, /is truncated/).join(''),
       /its messages are not retained \(append without "Retain messages" \(message_retained\)\), and nothing is retained under/,
     );
-    assert.equal(logMessages(result, /^Stream .*: found no retained keys/).length, 0, 'no warning: nothing of its own was to be found');
+    assert.equal(
+      logMessages(result, /^Stream .*: found no retained keys/).length,
+      0,
+      'no warning: nothing of its own was to be found',
+    );
   });
 
   it("refuses to truncate under a filter that is not the stream's own", async () => {
-    const result = await runWrite(config(root(), { topic_pattern: '{key}' }), catalog({ mode: 'overwrite' }), lines(recordLine(DEVICES, { id: 1 })));
+    const result = await runWrite(
+      config(root(), { topic_pattern: '{key}' }),
+      catalog({ mode: 'overwrite' }),
+      lines(recordLine(DEVICES, { id: 1 })),
+    );
     assert.equal(result.code, 1);
-    assert.match(String(result.traceError().message), /clears retained keys under "\+": that filter is not the stream's own/);
+    assert.match(
+      String(result.traceError().message),
+      /clears retained keys under "\+": that filter is not the stream's own/,
+    );
   });
 
   it('refuses sync modes it does not support, and generations no platform sends, before publishing', async () => {
@@ -333,10 +418,16 @@ describe('sync modes against Mosquitto', { skip }, () => {
       assert.equal(result.traceError().failure_type, 'config_error');
       assert.match(
         String(result.traceError().message),
-        new RegExp(`Stream "fleet\\.devices" asks for the sync mode "${mode}", which this destination does not support`),
+        new RegExp(
+          `Stream "fleet\\.devices" asks for the sync mode "${mode}", which this destination does not support`,
+        ),
       );
     }
-    const odd = await runWrite(config(root()), catalog({ mode: 'append', generation: 3, minimum: 2 }), lines(recordLine(DEVICES, { id: 1 })));
+    const odd = await runWrite(
+      config(root()),
+      catalog({ mode: 'append', generation: 3, minimum: 2 }),
+      lines(recordLine(DEVICES, { id: 1 })),
+    );
     assert.equal(odd.code, 1);
     assert.match(String(odd.traceError().message), /minimum_generation_id 2 and generation_id 3/);
   });
@@ -349,18 +440,29 @@ describe('sync modes against Mosquitto', { skip }, () => {
       recordLine(DEVICES, { id: 3, big: 'x'.repeat(3000) }),
       streamStateLine(DEVICES, 3),
     );
-    const skipped = await runWrite(config(topicRoot, { rejected_records: 'skip', max_message_bytes: 1024 }), catalog(), input);
+    const skipped = await runWrite(
+      config(topicRoot, { rejected_records: 'skip', max_message_bytes: 1024 }),
+      catalog(),
+      input,
+    );
     assertOk(skipped);
     assert.deepEqual(skipped.states()[0]?.destinationStats, { recordCount: 3, rejectedRecordCount: 2 });
     const warnings = logMessages(skipped, /^Skipped/);
     assert.equal(warnings.length, 2);
-    assert.match(warnings[0] ?? '', /input line 2: the record of stream "fleet\.devices" has no topic of its own: its primary key field "id" is missing/);
+    assert.match(
+      warnings[0] ?? '',
+      /input line 2: the record of stream "fleet\.devices" has no topic of its own: its primary key field "id" is missing/,
+    );
     assert.match(warnings[1] ?? '', /input line 3: .* makes a \d+-byte MQTT message, larger than the 1024 bytes/);
 
     const dead = await subscribe(mosquitto.url, `${topicRoot}/dead`);
     try {
       const reported = await runWrite(
-        config(topicRoot, { rejected_records: 'dead_letter', dead_letter_topic: `${topicRoot}/dead`, max_message_bytes: 1024 }),
+        config(topicRoot, {
+          rejected_records: 'dead_letter',
+          dead_letter_topic: `${topicRoot}/dead`,
+          max_message_bytes: 1024,
+        }),
         catalog(),
         input,
       );
@@ -396,7 +498,10 @@ describe('sync modes against Mosquitto', { skip }, () => {
         lines(recordLine(DEVICES, { id: 1 }), COMPLETE),
       );
       assertOk(result);
-      assert.match(logMessages(result, /no retained keys/).join('\n'), /found no retained keys under "locked\/\+".*read permission/);
+      assert.match(
+        logMessages(result, /no retained keys/).join('\n'),
+        /found no retained keys under "locked\/\+".*read permission/,
+      );
     } finally {
       await acl.stop();
     }

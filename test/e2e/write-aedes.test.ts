@@ -24,7 +24,12 @@ before(async () => {
 after(() => broker.close());
 
 function config(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { broker_host: '127.0.0.1', broker_port: broker.port, topic_pattern: 'airbyte/{namespace}/{stream}', ...overrides };
+  return {
+    broker_host: '127.0.0.1',
+    broker_port: broker.port,
+    topic_pattern: 'airbyte/{namespace}/{stream}',
+    ...overrides,
+  };
 }
 
 /** Records of two streams with exact-number payloads, and states of the given kind every few records. */
@@ -39,7 +44,12 @@ function scenario(kind: 'STREAM' | 'GLOBAL' | 'LEGACY', prefix: string, records 
     const stream = i % 3 === 0 ? EVENTS : USERS;
     const dataJson = `{"i":${i},"big":${9007199254740993n + BigInt(i)},"price":0.1000000000000000055511151231257827${i},"text":"${prefix} \\"quoted\\" é"}`;
     lines.push(recordLine(stream, dataJson, 1_700_000_000_000 + i));
-    expected.push({ topic: stream === USERS ? `${prefix}/crm/users` : `${prefix}/events`, stream: stream.name, dataJson, emittedAt: 1_700_000_000_000 + i });
+    expected.push({
+      topic: stream === USERS ? `${prefix}/crm/users` : `${prefix}/events`,
+      stream: stream.name,
+      dataJson,
+      emittedAt: 1_700_000_000_000 + i,
+    });
     sinceAny++;
     if (stream === USERS) sinceUsers++;
     else sinceEvents++;
@@ -68,7 +78,11 @@ describe('write against aedes', () => {
         const { input, lines, expected, expectedStates } = scenario(kind, prefix);
         const subscriber = await subscribe(broker.url, `${prefix}/#`);
         try {
-          const result = await runWrite(config({ topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos] }), CATALOG, input);
+          const result = await runWrite(
+            config({ topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos] }),
+            CATALOG,
+            input,
+          );
           assert.equal(result.code, 0, result.stdout + result.stderr);
           const deliveries = await subscriber.waitFor(expected.length);
           assertDelivered(deliveries, expected);
@@ -94,7 +108,9 @@ describe('write against aedes', () => {
   it('publishes integration_tests/messages.jsonl to the rendered topics, big numbers exact', async () => {
     const subscriber = await subscribe(broker.url, 'airbyte/#');
     try {
-      const catalog = JSON.parse(readFileSync(join(PROJECT_ROOT, 'integration_tests/configured_catalog.json'), 'utf8')) as Record<string, unknown>;
+      const catalog = JSON.parse(
+        readFileSync(join(PROJECT_ROOT, 'integration_tests/configured_catalog.json'), 'utf8'),
+      ) as Record<string, unknown>;
       const input = readFileSync(join(PROJECT_ROOT, 'integration_tests/messages.jsonl'), 'utf8');
       const result = await runWrite(config(), catalog, input);
       assert.equal(result.code, 0, result.stdout);
@@ -108,7 +124,10 @@ describe('write against aedes', () => {
         'airbyte/sensor_readings',
       ]);
       const order = deliveries.find((d) => d.payload.includes('9007199254740993'));
-      assert.match(order?.payload ?? '', /"_airbyte_data":\{"order_id":9007199254740993,"user_id":1,"total":19\.990000000000000213\}/);
+      assert.match(
+        order?.payload ?? '',
+        /"_airbyte_data":\{"order_id":9007199254740993,"user_id":1,"total":19\.990000000000000213\}/,
+      );
       const states = result.states();
       assert.equal(states.length, 3);
       assert.deepEqual(
@@ -208,11 +227,17 @@ describe('write against aedes', () => {
     const subscriber = await subscribe(broker.url, 'sync/#');
     try {
       const lines = Array.from({ length: 30 }, (_, i) => recordLine(EVENTS, { i }));
-      const result = await runWrite(config({ topic_pattern: 'sync/{stream}', publisher_sync: true }), CATALOG, `${lines.join('\n')}\n`);
+      const result = await runWrite(
+        config({ topic_pattern: 'sync/{stream}', publisher_sync: true }),
+        CATALOG,
+        `${lines.join('\n')}\n`,
+      );
       assert.equal(result.code, 0, result.stdout);
       assert.match(result.stdout, /up to 1 message\(s\) in flight/);
       assert.deepEqual(
-        (await subscriber.waitFor(30)).map((d) => (JSON.parse(d.payload) as { _airbyte_data: { i: number } })._airbyte_data.i),
+        (await subscriber.waitFor(30)).map(
+          (d) => (JSON.parse(d.payload) as { _airbyte_data: { i: number } })._airbyte_data.i,
+        ),
         Array.from({ length: 30 }, (_, i) => i),
       );
     } finally {

@@ -25,33 +25,56 @@ after(() => broker.close());
 
 /** Failures of the publishing connection: delivery verification (its own connection through the proxy) stays off. */
 function config(port: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { broker_host: '127.0.0.1', broker_port: port, topic_pattern: 'fail/{namespace}/{stream}', verify_delivery: false, ...overrides };
+  return {
+    broker_host: '127.0.0.1',
+    broker_port: port,
+    topic_pattern: 'fail/{namespace}/{stream}',
+    verify_delivery: false,
+    ...overrides,
+  };
 }
 
 describe('write stops cleanly on bad input', () => {
   it('fails on a line that is not JSON, naming the line and never echoing it', async () => {
-    const input = [recordLine(EVENTS, { a: 1 }), '', '{"type":"RECORD","record":{"data":{"ssn":"123-45-6789"', recordLine(EVENTS, { a: 2 })].join('\n');
+    const input = [
+      recordLine(EVENTS, { a: 1 }),
+      '',
+      '{"type":"RECORD","record":{"data":{"ssn":"123-45-6789"',
+      recordLine(EVENTS, { a: 2 }),
+    ].join('\n');
     const result = await runWrite(config(broker.port), CATALOG, input);
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'system_error');
     assert.match(String(error.message), /^Input line 3: is not valid JSON \(\d+ characters/);
     assert.doesNotMatch(result.stdout + result.stderr, /123-45-6789/);
-    assert.ok(!broker.received.some((p) => p.payload.toString().includes('"a":2')), 'nothing after the bad line is published');
+    assert.ok(
+      !broker.received.some((p) => p.payload.toString().includes('"a":2')),
+      'nothing after the bad line is published',
+    );
   });
 
   it('fails on a record of a stream that is not in the catalog, naming the stream and the line', async () => {
-    const input = [recordLine(EVENTS, { a: 1 }), recordLine({ name: 'users', namespace: 'other' }, { a: 1 })].join('\n');
+    const input = [recordLine(EVENTS, { a: 1 }), recordLine({ name: 'users', namespace: 'other' }, { a: 1 })].join(
+      '\n',
+    );
     const result = await runWrite(config(broker.port), CATALOG, input);
     assert.equal(result.code, 1);
     const error = result.traceError();
-    assert.match(String(error.message), /^Input line 2: record of stream "other\.users", which is not in the configured catalog/);
+    assert.match(
+      String(error.message),
+      /^Input line 2: record of stream "other\.users", which is not in the configured catalog/,
+    );
     assert.equal(typeof (result.ofType('TRACE')[0]?.trace as { emitted_at: unknown }).emitted_at, 'number');
   });
 
   it('fails with a config error naming the stream when a topic cannot be rendered, before publishing anything', async () => {
     const before = broker.received.length;
-    const result = await runWrite(config(broker.port, { topic_pattern: '{namespace}' }), CATALOG, `${recordLine(USERS, { a: 1 })}\n`);
+    const result = await runWrite(
+      config(broker.port, { topic_pattern: '{namespace}' }),
+      CATALOG,
+      `${recordLine(USERS, { a: 1 })}\n`,
+    );
     assert.equal(result.code, 1);
     const error = result.traceError();
     assert.equal(error.failure_type, 'config_error');
@@ -65,9 +88,18 @@ describe('write stops cleanly on bad input', () => {
     assert.equal(bad.code, 1);
     assert.equal(bad.traceError().failure_type, 'config_error');
     assert.match(String(bad.traceError().message), /topic_pattern/);
-    const missing = await runConnector(['write', '--config', writeTempJson(config(broker.port)), '--catalog', '/nonexistent/catalog.json']);
+    const missing = await runConnector([
+      'write',
+      '--config',
+      writeTempJson(config(broker.port)),
+      '--catalog',
+      '/nonexistent/catalog.json',
+    ]);
     assert.equal(missing.code, 1);
-    assert.match(String(missing.traceError().message), /Cannot read the catalog file \/nonexistent\/catalog\.json: ENOENT/);
+    assert.match(
+      String(missing.traceError().message),
+      /Cannot read the catalog file \/nonexistent\/catalog\.json: ENOENT/,
+    );
   });
 });
 
@@ -76,7 +108,12 @@ describe('write never emits a state the broker has not acknowledged', () => {
     const proxy = await startProxy(broker.port);
     proxy.holdDownstream(CONNACK_BYTES);
     try {
-      const input = [recordLine(EVENTS, { a: 1 }), recordLine(EVENTS, { a: 2 }), streamStateLine(EVENTS, 'c1'), 'not json'].join('\n');
+      const input = [
+        recordLine(EVENTS, { a: 1 }),
+        recordLine(EVENTS, { a: 2 }),
+        streamStateLine(EVENTS, 'c1'),
+        'not json',
+      ].join('\n');
       const result = await runWrite(config(proxy.port), CATALOG, input);
       assert.equal(result.code, 1);
       assert.match(String(result.traceError().message), /Input line 4/);
@@ -88,9 +125,13 @@ describe('write never emits a state the broker has not acknowledged', () => {
   });
 
   it('emits only the states whose records were acknowledged before a failure', async () => {
-    const input = [recordLine(EVENTS, { a: 1 }), streamStateLine(EVENTS, 'c1'), recordLine(EVENTS, { a: 2 }), streamStateLine(EVENTS, 'c2'), 'not json'].join(
-      '\n',
-    );
+    const input = [
+      recordLine(EVENTS, { a: 1 }),
+      streamStateLine(EVENTS, 'c1'),
+      recordLine(EVENTS, { a: 2 }),
+      streamStateLine(EVENTS, 'c2'),
+      'not json',
+    ].join('\n');
     const result = await runWrite(config(broker.port), CATALOG, input);
     assert.equal(result.code, 1);
     // Whatever got out must be covered by records the broker holds.

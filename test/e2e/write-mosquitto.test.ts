@@ -40,7 +40,13 @@ describe('write against Mosquitto with default limits', { skip }, () => {
       try {
         const client = `clean-close-${qos}`;
         const result = await runWrite(
-          { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: `${prefix}/{namespace}/{stream}`, message_qos: QOS_NAMES[qos], client },
+          {
+            broker_host: '127.0.0.1',
+            broker_port: mosquitto.port,
+            topic_pattern: `${prefix}/{namespace}/{stream}`,
+            message_qos: QOS_NAMES[qos],
+            client,
+          },
           CATALOG,
           `${lines.join('\n')}\n`,
           { timeoutMs: 60_000 },
@@ -65,17 +71,31 @@ describe('write against Mosquitto with default limits', { skip }, () => {
   it('fails, without hanging and without a false state, when the broker drops a connection over its in-flight limit', async () => {
     const lines = Array.from({ length: 2000 }, (_, i) => recordLine(B, { i }));
     lines.push(streamStateLine(B, 'end'));
-    const config = { broker_host: '127.0.0.1', broker_port: mosquitto.port, topic_pattern: 'over/{stream}', message_qos: 'EXACTLY_ONCE', max_inflight: 500 };
+    const config = {
+      broker_host: '127.0.0.1',
+      broker_port: mosquitto.port,
+      topic_pattern: 'over/{stream}',
+      message_qos: 'EXACTLY_ONCE',
+      max_inflight: 500,
+    };
     // Reconnecting sends the same 500 messages again and is dropped again: the loop is recognised and ended.
     const looping = await runWrite(config, CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 30_000 });
     assert.equal(looping.code, 1, looping.stdout);
     assert.equal(looping.traceError().failure_type, 'config_error');
-    assert.match(String(looping.traceError().message), /closed the connection 3 times in a row .*lower "Maximum messages in flight" \(max_inflight\)/);
+    assert.match(
+      String(looping.traceError().message),
+      /closed the connection 3 times in a row .*lower "Maximum messages in flight" \(max_inflight\)/,
+    );
     assert.equal(looping.states().length, 0);
-    const once = await runWrite({ ...config, automatic_reconnect: false }, CATALOG, `${lines.join('\n')}\n`, { timeoutMs: 30_000 });
+    const once = await runWrite({ ...config, automatic_reconnect: false }, CATALOG, `${lines.join('\n')}\n`, {
+      timeoutMs: 30_000,
+    });
     assert.equal(once.code, 1, once.stdout);
     assert.equal(once.traceError().failure_type, 'transient_error');
-    assert.match(String(once.traceError().message), /connection to the broker was lost .*"Automatic reconnect" \(automatic_reconnect\) is off/);
+    assert.match(
+      String(once.traceError().message),
+      /connection to the broker was lost .*"Automatic reconnect" \(automatic_reconnect\) is off/,
+    );
     assert.equal(once.states().length, 0);
   });
 });

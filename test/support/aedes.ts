@@ -46,7 +46,11 @@ function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<n
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-export async function startAedes(options: AedesOptions = {}, websocket?: WebSocketListener, tls?: TlsListener): Promise<EmbeddedBroker> {
+export async function startAedes(
+  options: AedesOptions = {},
+  websocket?: WebSocketListener,
+  tls?: TlsListener,
+): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker(options);
   const received: AedesPublishPacket[] = [];
   aedes.on('publish', (packet, client) => {
@@ -58,7 +62,9 @@ export async function startAedes(options: AedesOptions = {}, websocket?: WebSock
   let wsPort: number | undefined;
   const wsFrames: number[] = [];
   if (websocket) {
-    const http = websocket.tls ? createHttpsServer({ cert: websocket.tls.cert, key: websocket.tls.key }) : createHttpServer();
+    const http = websocket.tls
+      ? createHttpsServer({ cert: websocket.tls.cert, key: websocket.tls.key })
+      : createHttpServer();
     const wss = new WebSocketServer({ server: http, path: websocket.path });
     wss.on('connection', (socket, request) => {
       const index = wsFrames.push(0) - 1;
@@ -71,10 +77,13 @@ export async function startAedes(options: AedesOptions = {}, websocket?: WebSock
   let tlsPort: number | undefined;
   const alpn: (string | false | null)[] = [];
   if (tls) {
-    const secure = createTlsServer({ cert: tls.cert, key: tls.key, ALPNProtocols: tls.ALPNProtocols }, (socket: TLSSocket) => {
-      alpn.push(socket.alpnProtocol);
-      aedes.handle(socket);
-    });
+    const secure = createTlsServer(
+      { cert: tls.cert, key: tls.key, ALPNProtocols: tls.ALPNProtocols },
+      (socket: TLSSocket) => {
+        alpn.push(socket.alpnProtocol);
+        aedes.handle(socket);
+      },
+    );
     tlsPort = await listen(secure);
     closables.unshift(secure);
   }

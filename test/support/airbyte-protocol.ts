@@ -14,7 +14,16 @@ import Ajv, { type ErrorObject } from 'ajv';
 /** A parsed stdout line: an object with at least a string `type`. */
 export type AirbyteLine = Record<string, unknown> & { type: string };
 
-export const MESSAGE_TYPES = ['RECORD', 'STATE', 'LOG', 'SPEC', 'CONNECTION_STATUS', 'CATALOG', 'TRACE', 'CONTROL'] as const;
+export const MESSAGE_TYPES = [
+  'RECORD',
+  'STATE',
+  'LOG',
+  'SPEC',
+  'CONNECTION_STATUS',
+  'CATALOG',
+  'TRACE',
+  'CONTROL',
+] as const;
 
 /** The message types a destination prints, each with the member that carries its body. */
 export const DESTINATION_MESSAGE_MEMBERS = {
@@ -36,7 +45,11 @@ const number = { type: 'number' } as const;
 const boolean = { type: 'boolean' } as const;
 const ref = (name: string): { $ref: string } => ({ $ref: `#/definitions/${name}` });
 /** A condition on the value of `type`, for if/then: only applies when `type` is there. */
-const typeIs = (condition: Record<string, unknown>): Record<string, unknown> => ({ type: 'object', required: ['type'], properties: { type: condition } });
+const typeIs = (condition: Record<string, unknown>): Record<string, unknown> => ({
+  type: 'object',
+  required: ['type'],
+  properties: { type: condition },
+});
 
 /**
  * A `description` on a schema that fails is shown with the problem: only the rules whose reason is not obvious from the
@@ -70,7 +83,8 @@ export const AIRBYTE_DESTINATION_STDOUT_SCHEMA = {
         properties: {
           type: {
             enum: DESTINATION_TYPES,
-            description: 'a destination prints only STATE, LOG, SPEC, CONNECTION_STATUS and TRACE; RECORD, CATALOG and CONTROL are not its to print',
+            description:
+              'a destination prints only STATE, LOG, SPEC, CONNECTION_STATUS and TRACE; RECORD, CATALOG and CONTROL are not its to print',
           },
         },
       },
@@ -240,7 +254,10 @@ function shown(value: unknown): string {
 
 function problemOf(error: ErrorObject): string {
   const place = error.parentSchema === undefined ? undefined : placeOf.get(error.parentSchema);
-  const rule = (place === undefined ? error.schemaPath : `${place}/${error.keyword}`).replace(/^(#\/)?(definitions\/)?/, '');
+  const rule = (place === undefined ? error.schemaPath : `${place}/${error.keyword}`).replace(
+    /^(#\/)?(definitions\/)?/,
+    '',
+  );
   const description = (error.parentSchema as { description?: unknown } | undefined)?.description;
   const why = typeof description === 'string' ? `: ${description}` : '';
   switch (error.keyword) {
@@ -298,7 +315,9 @@ export function parseProtocolLine(line: string, lineNumber?: number): AirbyteLin
   }
   const problems = protocolProblems(message);
   if (problems.length > 0) {
-    throw new Error(`${where} is not an Airbyte message a destination may print: ${shortened(line)}\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    throw new Error(
+      `${where} is not an Airbyte message a destination may print: ${shortened(line)}\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
   }
   return message as AirbyteLine;
 }

@@ -47,7 +47,10 @@ export interface RunningConnector {
 /** Starts the connector; the caller feeds stdin (unless `stdin` is given) and may watch stdout as it comes. */
 export function startConnector(args: readonly string[], options: RunOptions = {}): RunningConnector {
   const started = Date.now();
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let stdout = '';
   let stderr = '';
   const watchers = new Set<() => void>();
@@ -63,7 +66,9 @@ export function startConnector(args: readonly string[], options: RunOptions = {}
   const result = new Promise<RunResult>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`connector ${args[0]} did not exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(
+        new Error(`connector ${args[0]} did not exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`),
+      );
     }, timeoutMs);
     child.on('close', (code) => {
       clearTimeout(timer);
@@ -165,7 +170,11 @@ export function runCheck(config: Record<string, unknown>, options: RunOptions = 
 }
 
 /** Starts `write`; the caller feeds and ends stdin. */
-export function startWrite(config: Record<string, unknown>, catalog: Record<string, unknown>, options: RunOptions = {}): RunningConnector {
+export function startWrite(
+  config: Record<string, unknown>,
+  catalog: Record<string, unknown>,
+  options: RunOptions = {},
+): RunningConnector {
   return startConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], options);
 }
 
@@ -175,5 +184,8 @@ export function runWrite(
   input: string | Buffer,
   options: RunOptions = {},
 ): Promise<RunResult> {
-  return runConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], { ...options, stdin: input });
+  return runConnector(['write', '--config', writeTempJson(config), '--catalog', writeTempJson(catalog)], {
+    ...options,
+    stdin: input,
+  });
 }

@@ -48,7 +48,8 @@ export function labels(stage: Stage): Record<string, string> {
   const result: Record<string, string> = {};
   for (const { keyword, args } of stage.instructions) {
     if (keyword !== 'LABEL') continue;
-    for (const match of args.matchAll(/([\w.-]+)=(?:"([^"]*)"|(\S+))/g)) result[match[1] as string] = (match[2] ?? match[3]) as string;
+    for (const match of args.matchAll(/([\w.-]+)=(?:"([^"]*)"|(\S+))/g))
+      result[match[1] as string] = (match[2] ?? match[3]) as string;
   }
   return result;
 }

@@ -14,7 +14,12 @@ const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f
 /** Parses an envelope and checks its shape; `_airbyte_data` is returned as the raw JSON text it was published as. */
 export function envelopeOf(payload: string): Envelope & { dataJson: string } {
   const envelope = JSON.parse(payload) as Envelope;
-  assert.deepEqual(Object.keys(envelope), ['_airbyte_ab_id', '_airbyte_stream', '_airbyte_emitted_at', '_airbyte_data']);
+  assert.deepEqual(Object.keys(envelope), [
+    '_airbyte_ab_id',
+    '_airbyte_stream',
+    '_airbyte_emitted_at',
+    '_airbyte_data',
+  ]);
   assert.match(envelope._airbyte_ab_id, UUID_V4);
   const marker = '"_airbyte_data":';
   const dataJson = payload.slice(payload.indexOf(marker) + marker.length, -1);
@@ -28,7 +33,8 @@ export function assertDelivered(
 ): void {
   assert.equal(deliveries.length, expected.length, `expected ${expected.length} messages, got ${deliveries.length}`);
   const ids = new Set<string>();
-  const byTopic = (list: readonly { topic: string }[], topic: string): number[] => list.flatMap((item, index) => (item.topic === topic ? [index] : []));
+  const byTopic = (list: readonly { topic: string }[], topic: string): number[] =>
+    list.flatMap((item, index) => (item.topic === topic ? [index] : []));
   for (const topic of new Set(expected.map((e) => e.topic))) {
     const got = byTopic(deliveries, topic).map((i) => deliveries[i] as Delivery);
     const want = byTopic(expected, topic).map((i) => expected[i] as (typeof expected)[number]);

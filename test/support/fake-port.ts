@@ -31,7 +31,11 @@ export class FakePort implements ConnectionPort {
   private readonly holdWrites: boolean;
 
   constructor(options: FakePortOptions = {}) {
-    this.limits = { receiveMaximum: options.receiveMaximum, topicAliasMaximum: options.topicAliasMaximum, maximumPacketSize: options.maximumPacketSize };
+    this.limits = {
+      receiveMaximum: options.receiveMaximum,
+      topicAliasMaximum: options.topicAliasMaximum,
+      maximumPacketSize: options.maximumPacketSize,
+    };
     this.sessionPresent = options.sessionPresent ?? false;
     this.holdWrites = options.holdWrites ?? false;
     this.parser = mqttPacket.parser({ protocolVersion: options.protocolVersion ?? 4 });

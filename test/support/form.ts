@@ -31,7 +31,10 @@ function propertiesOf(schema: Schema): Record<string, Schema> {
 /** The const each `oneOf` variant carries in the property they all share (the selection key). */
 function selection(variants: readonly Schema[]): { key: string | undefined; values: unknown[] } {
   const first = variants[0] ? Object.entries(propertiesOf(variants[0])).find(([, p]) => 'const' in p)?.[0] : undefined;
-  return { key: first, values: variants.map((variant) => (first === undefined ? undefined : propertiesOf(variant)[first]?.const)) };
+  return {
+    key: first,
+    values: variants.map((variant) => (first === undefined ? undefined : propertiesOf(variant)[first]?.const)),
+  };
 }
 
 function fillDefaults(schema: Schema, values: Record<string, unknown>): void {
@@ -55,7 +58,10 @@ function fillDefaults(schema: Schema, values: Record<string, unknown>): void {
 }
 
 /** The configuration the platform saves for a new destination whose form the user filled with `input`. */
-export function savedConfiguration(spec: { connectionSpecification: Schema }, input: Record<string, unknown>): Record<string, unknown> {
+export function savedConfiguration(
+  spec: { connectionSpecification: Schema },
+  input: Record<string, unknown>,
+): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   fillDefaults(spec.connectionSpecification, values);
   return { ...values, ...input };
@@ -95,7 +101,10 @@ function compareBlocks(a: Block, b: Block): number {
 export function formCards(spec: { connectionSpecification: Schema }): Card[] {
   const root = spec.connectionSpecification;
   const required = new Set(Array.isArray(root.required) ? (root.required as string[]) : []);
-  const groupOrder = (Array.isArray(root.groups) ? root.groups.filter(isSchema) : []).map((g) => ({ id: String(g.id), title: g.title as string | undefined }));
+  const groupOrder = (Array.isArray(root.groups) ? root.groups.filter(isSchema) : []).map((g) => ({
+    id: String(g.id),
+    title: g.title as string | undefined,
+  }));
   const byGroup = new Map<string | undefined, Block[]>();
   for (const [key, schema] of Object.entries(propertiesOf(root))) {
     if (schema.airbyte_hidden === true) continue;
@@ -114,17 +123,28 @@ export function formCards(spec: { connectionSpecification: Schema }): Card[] {
     const blocks = [...(byGroup.get(id) ?? [])].sort(compareBlocks);
     const sections: { type: DisplayType; fields: string[] }[] = [];
     for (const block of blocks) {
-      const type: DisplayType = block.countsAsRequired ? 'expanded' : block.schema.order !== undefined ? 'collapsed-inline' : 'collapsed-footer';
+      const type: DisplayType = block.countsAsRequired
+        ? 'expanded'
+        : block.schema.order !== undefined
+          ? 'collapsed-inline'
+          : 'collapsed-footer';
       const last = sections.at(-1);
-      if (last && (last.type === type || (last.type === 'collapsed-inline' && type === 'collapsed-footer'))) last.fields.push(block.key);
+      if (last && (last.type === type || (last.type === 'collapsed-inline' && type === 'collapsed-footer')))
+        last.fields.push(block.key);
       else sections.push({ type, fields: [block.key] });
     }
     const rendered = sections.map((section) => ({ open: section.type === 'expanded', fields: section.fields }));
-    return { title: groupOrder.find((g) => g.id === id)?.title, open: rendered.some((s) => s.open), sections: rendered };
+    return {
+      title: groupOrder.find((g) => g.id === id)?.title,
+      open: rendered.some((s) => s.open),
+      sections: rendered,
+    };
   });
 }
 
 /** The fields a newcomer sees on a new destination's form without a click, card by card, in order. */
 export function visibleFields(spec: { connectionSpecification: Schema }): string[] {
-  return formCards(spec).flatMap((card) => card.sections.filter((section) => section.open).flatMap((section) => section.fields));
+  return formCards(spec).flatMap((card) =>
+    card.sections.filter((section) => section.open).flatMap((section) => section.fields),
+  );
 }

@@ -26,21 +26,33 @@ export interface StreamId {
 export function catalogOf(streams: readonly StreamId[]): Record<string, unknown> {
   return {
     streams: streams.map(({ name, namespace }) => ({
-      stream: { name, ...(namespace ? { namespace } : {}), json_schema: { type: 'object' }, supported_sync_modes: ['full_refresh', 'incremental'] },
+      stream: {
+        name,
+        ...(namespace ? { namespace } : {}),
+        json_schema: { type: 'object' },
+        supported_sync_modes: ['full_refresh', 'incremental'],
+      },
       sync_mode: 'incremental',
       destination_sync_mode: 'append',
     })),
   };
 }
 
-export function recordLine(stream: StreamId, data: Record<string, unknown> | string, emittedAt = 1_700_000_000_000): string {
+export function recordLine(
+  stream: StreamId,
+  data: Record<string, unknown> | string,
+  emittedAt = 1_700_000_000_000,
+): string {
   const dataJson = typeof data === 'string' ? data : JSON.stringify(data);
   const ns = stream.namespace ? `,"namespace":${JSON.stringify(stream.namespace)}` : '';
   return `{"type":"RECORD","record":{"stream":${JSON.stringify(stream.name)}${ns},"emitted_at":${emittedAt},"data":${dataJson}}}`;
 }
 
 export function streamStateLine(stream: StreamId, cursor: unknown, extra = ''): string {
-  const descriptor = JSON.stringify({ name: stream.name, ...(stream.namespace ? { namespace: stream.namespace } : {}) });
+  const descriptor = JSON.stringify({
+    name: stream.name,
+    ...(stream.namespace ? { namespace: stream.namespace } : {}),
+  });
   return `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":${descriptor},"stream_state":{"cursor":${JSON.stringify(cursor)}}}${extra}}}`;
 }
 

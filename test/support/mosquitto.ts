@@ -32,7 +32,8 @@ export const mosquittoRequired = process.env.CI === 'true' || process.env.REQUIR
 /** undefined when the tests can run; otherwise the reason to skip them. Throws when Mosquitto is required but missing. */
 export function mosquittoSkipReason(): string | undefined {
   if (findExecutable('mosquitto')) return undefined;
-  if (mosquittoRequired) throw new Error('mosquitto is required for this run (CI or REQUIRE_MOSQUITTO=1) but is not installed');
+  if (mosquittoRequired)
+    throw new Error('mosquitto is required for this run (CI or REQUIRE_MOSQUITTO=1) but is not installed');
   return 'mosquitto is not installed: Mosquitto tests skipped (apt-get install mosquitto mosquitto-clients to run them)';
 }
 

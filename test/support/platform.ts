@@ -17,7 +17,11 @@
  *   written as a double (ReplicationWorker); nothing when the source failed.
  */
 
-export type UiChoice = 'Full refresh | Overwrite' | 'Full refresh | Overwrite + Deduped' | 'Incremental | Append' | 'Incremental | Append + Deduped';
+export type UiChoice =
+  | 'Full refresh | Overwrite'
+  | 'Full refresh | Overwrite + Deduped'
+  | 'Incremental | Append'
+  | 'Incremental | Append + Deduped';
 
 export interface StreamSetup {
   readonly name: string;
@@ -115,15 +119,22 @@ export class Job {
     const first = this.attempts === 0;
     this.attempts++;
     const { connection, shape } = this;
-    const streams = shape.kind === 'clear' ? connection.streams.filter((s) => s.name === shape.stream) : connection.streams;
+    const streams =
+      shape.kind === 'clear' ? connection.streams.filter((s) => s.name === shape.stream) : connection.streams;
     const generations: Record<string, number> = {};
     const entries = streams.map((stream) => {
       const clearing = shape.kind === 'clear';
       const fullRefresh = clearing || isFullRefresh(stream.choice);
       const refreshed = (shape.kind === 'truncate' || shape.kind === 'merge') && shape.stream === stream.name;
-      const bumped = first ? fullRefresh || refreshed || clearing : fullRefresh && !(connection.refreshes && stream.resumable === true);
-      const generation = connection.refreshes && bumped ? connection.bump(stream.name) : connection.generation(stream.name);
-      const truncates = clearing || (isFullRefresh(stream.choice) && stream.choice.includes('Overwrite')) || (refreshed && shape.kind === 'truncate');
+      const bumped = first
+        ? fullRefresh || refreshed || clearing
+        : fullRefresh && !(connection.refreshes && stream.resumable === true);
+      const generation =
+        connection.refreshes && bumped ? connection.bump(stream.name) : connection.generation(stream.name);
+      const truncates =
+        clearing ||
+        (isFullRefresh(stream.choice) && stream.choice.includes('Overwrite')) ||
+        (refreshed && shape.kind === 'truncate');
       generations[stream.name] = generation;
       const deduped = !clearing && stream.choice.endsWith('Deduped');
       const mode = connection.refreshes
@@ -147,7 +158,9 @@ export class Job {
         sync_mode: fullRefresh ? 'full_refresh' : 'incremental',
         destination_sync_mode: mode,
         primary_key: stream.primaryKey,
-        ...(connection.refreshes ? { generation_id: generation, minimum_generation_id: truncates ? generation : 0, sync_id: this.syncId } : {}),
+        ...(connection.refreshes
+          ? { generation_id: generation, minimum_generation_id: truncates ? generation : 0, sync_id: this.syncId }
+          : {}),
       };
     });
     const completeLines = connection.refreshes ? streams.map((stream) => streamComplete(stream)) : [];
@@ -157,6 +170,9 @@ export class Job {
 
 /** The STREAM_STATUS COMPLETE line the platform appends for a stream when the source succeeded. */
 export function streamComplete(stream: { readonly name: string; readonly namespace?: string }): string {
-  const descriptor = JSON.stringify({ name: stream.name, ...(stream.namespace ? { namespace: stream.namespace } : {}) });
+  const descriptor = JSON.stringify({
+    name: stream.name,
+    ...(stream.namespace ? { namespace: stream.namespace } : {}),
+  });
   return `{"type":"TRACE","trace":{"type":"STREAM_STATUS","emitted_at":1.7241888E12,"stream_status":{"stream_descriptor":${descriptor},"status":"COMPLETE"}}}`;
 }

@@ -48,7 +48,13 @@ export interface Proxy {
   close(): Promise<void>;
 }
 
-function waitUntil(events: EventEmitter, event: string, done: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+function waitUntil(
+  events: EventEmitter,
+  event: string,
+  done: () => boolean,
+  timeoutMs: number,
+  what: () => string,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const check = (): void => {
       if (!done()) return;

@@ -28,7 +28,8 @@ function serverScript(): string | undefined {
 /** undefined when the tests can run; otherwise the reason to skip them. Throws when RabbitMQ is required but missing. */
 export function rabbitmqSkipReason(): string | undefined {
   if (serverScript() && findExecutable('epmd')) return undefined;
-  if (rabbitRequired) throw new Error('rabbitmq-server is required for this run (CI or REQUIRE_RABBITMQ=1) but is not installed');
+  if (rabbitRequired)
+    throw new Error('rabbitmq-server is required for this run (CI or REQUIRE_RABBITMQ=1) but is not installed');
   return 'rabbitmq-server is not installed: RabbitMQ tests skipped (apt-get install rabbitmq-server to run them)';
 }
 
@@ -94,7 +95,12 @@ export async function startRabbitMq(): Promise<RabbitMq> {
 }
 
 async function launch(script: string, epmdPath: string): Promise<RabbitMq> {
-  const [epmdPort, distPort, amqpPort, mqttPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [epmdPort, distPort, amqpPort, mqttPort] = [
+    await freePort(),
+    await freePort(),
+    await freePort(),
+    await freePort(),
+  ];
   const dir = mkdtempSync(join(tmpdir(), 'rabbitmq-'));
   const configPath = join(dir, 'rabbitmq.conf');
   writeFileSync(
@@ -145,7 +151,10 @@ async function launch(script: string, epmdPath: string): Promise<RabbitMq> {
     const child = spawn(script, [], { stdio: ['ignore', 'pipe', 'pipe'], env, cwd: dir, detached: true });
     server = child;
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`RabbitMQ did not complete its start-up within 90 s:\n${log}`)), 90_000);
+      const timer = setTimeout(
+        () => reject(new Error(`RabbitMQ did not complete its start-up within 90 s:\n${log}`)),
+        90_000,
+      );
       const onExit = (code: number | null): void => {
         clearTimeout(timer);
         reject(new Error(`RabbitMQ exited with code ${code} during start-up:\n${log}`));

@@ -14,9 +14,16 @@ export async function syncThreeRecords(
   prefix: string,
 ): Promise<{ result: RunResult; deliveries: Delivery[] }> {
   const data = [1, 2, 3].map((i) => `{"sensor":${i},"value":${i}.25,"id":${9007199254740993n + BigInt(i)}}`);
-  const input = [...data.map((d, i) => recordLine(STREAM, d, 1_700_000_000_000 + i)), streamStateLine(STREAM, 'c3')].join('\n');
+  const input = [
+    ...data.map((d, i) => recordLine(STREAM, d, 1_700_000_000_000 + i)),
+    streamStateLine(STREAM, 'c3'),
+  ].join('\n');
   const before = subscriber.messages.length;
-  const result = await runWrite({ ...config, topic_pattern: `${prefix}/{namespace}/{stream}` }, catalogOf([STREAM]), input);
+  const result = await runWrite(
+    { ...config, topic_pattern: `${prefix}/{namespace}/{stream}` },
+    catalogOf([STREAM]),
+    input,
+  );
   assert.equal(result.code, 0, `${result.stdout}\n${result.stderr}`);
   const deliveries = (await subscriber.waitFor(before + 3)).slice(before);
   assertDelivered(

@@ -26,7 +26,9 @@ function skeleton(value: Json, path: string, texts: readonly string[]): Json {
   if (typeof value === 'string') return texts.includes(path) ? '<text>' : value;
   if (Array.isArray(value)) return value.map((item) => skeleton(item, path, texts));
   if (isObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, skeleton(item, path === '' ? key : `${path}.${key}`, texts)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, skeleton(item, path === '' ? key : `${path}.${key}`, texts)]),
+    );
   }
   return value;
 }
@@ -49,7 +51,10 @@ function parse(line: string, context: string): { [key: string]: Json } {
     assert.fail(`${context}: a line is not JSON (${(err as Error).message}): ${shortened(line)}`);
   }
   const problems = protocolProblems(message);
-  if (problems.length > 0) assert.fail(`${context}: not an Airbyte message a destination may print: ${shortened(line)}\n${problems.join('\n')}`);
+  if (problems.length > 0)
+    assert.fail(
+      `${context}: not an Airbyte message a destination may print: ${shortened(line)}\n${problems.join('\n')}`,
+    );
   assert.ok(isObject(message), 'a valid message is an object');
   return message;
 }
@@ -58,9 +63,18 @@ function parse(line: string, context: string): { [key: string]: Json } {
  * Checks `lines` (printed with `secret` configured) against `baseline` (the same run with a harmless secret): same
  * number of lines, each parsing to the same skeleton, SPEC and STATE lines identical, and no text holding the secret.
  */
-export function assertSameMessages(lines: readonly string[], baseline: readonly string[], secret: string, context: string): void {
+export function assertSameMessages(
+  lines: readonly string[],
+  baseline: readonly string[],
+  secret: string,
+  context: string,
+): void {
   const label = `${context} with secret ${JSON.stringify(secret)}`;
-  assert.equal(lines.length, baseline.length, `${label}: ${lines.length} lines instead of ${baseline.length}:\n${lines.join('\n')}`);
+  assert.equal(
+    lines.length,
+    baseline.length,
+    `${label}: ${lines.length} lines instead of ${baseline.length}:\n${lines.join('\n')}`,
+  );
   lines.forEach((line, index) => {
     const expected = baseline[index] as string;
     const message = parse(line, label);
@@ -70,12 +84,33 @@ export function assertSameMessages(lines: readonly string[], baseline: readonly 
       return;
     }
     const texts = TEXT_FIELDS[String(message.type)] ?? [];
-    assert.deepEqual(skeleton(message, '', texts), skeleton(expectedMessage, '', texts), `${label}: line ${index + 1} changed its structure: ${line}`);
-    for (const text of textsOf(message)) assert.ok(!text.includes(secret), `${label}: line ${index + 1} shows the secret: ${line}`);
+    assert.deepEqual(
+      skeleton(message, '', texts),
+      skeleton(expectedMessage, '', texts),
+      `${label}: line ${index + 1} changed its structure: ${line}`,
+    );
+    for (const text of textsOf(message))
+      assert.ok(!text.includes(secret), `${label}: line ${index + 1} shows the secret: ${line}`);
   });
 }
 
-const EXTRA = ['**********', '***', '*', 'é', '東京', '😀', '\ud800', '\udfff', '\u2028', '\\', '\\"', '"', '\\u0000', '\n', '\t'];
+const EXTRA = [
+  '**********',
+  '***',
+  '*',
+  'é',
+  '東京',
+  '😀',
+  '\ud800',
+  '\udfff',
+  '\u2028',
+  '\\',
+  '\\"',
+  '"',
+  '\\u0000',
+  '\n',
+  '\t',
+];
 
 /**
  * Everything a secret could collide with in these lines: keys, enum values, words of the texts, every run of three or
@@ -98,7 +133,8 @@ export function vocabularyOf(lines: readonly string[]): string[] {
   for (const line of lines) {
     visit(parse(line, 'vocabulary'));
     for (const run of line.match(/\d{3,}/g) ?? []) {
-      for (let start = 0; start + 3 <= run.length; start++) for (let end = start + 3; end <= run.length; end++) words.add(run.slice(start, end));
+      for (let start = 0; start + 3 <= run.length; start++)
+        for (let end = start + 3; end <= run.length; end++) words.add(run.slice(start, end));
     }
     for (const run of line.match(/[{}[\]":,\\]{2,}/g) ?? []) {
       for (let start = 0; start < run.length; start++)
@@ -109,7 +145,12 @@ export function vocabularyOf(lines: readonly string[]): string[] {
 }
 
 /** A secret from `vocabulary`: a word, two joined, or a stretch of a raw line; at least `minLength` UTF-16 units. */
-export function drawSecret(random: Random, vocabulary: readonly string[], lines: readonly string[], minLength = 3): string {
+export function drawSecret(
+  random: Random,
+  vocabulary: readonly string[],
+  lines: readonly string[],
+  minLength = 3,
+): string {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
   for (;;) {
     const r = random();

@@ -20,7 +20,8 @@ export { type Random, mulberry32 };
 const between = (random: Random, low: number, high: number): number => low + Math.floor(random() * (high - low + 1));
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 /** Sizes spread evenly over orders of magnitude, as record sizes are in practice. */
-const logUniform = (random: Random, low: number, high: number): number => Math.round(Math.exp(Math.log(low) + random() * (Math.log(high) - Math.log(low))));
+const logUniform = (random: Random, low: number, high: number): number =>
+  Math.round(Math.exp(Math.log(low) + random() * (Math.log(high) - Math.log(low))));
 
 /**
  * Pieces of JSON string content, as written in the JSON text: plain words, two-, three- and four-byte UTF-8 (a
@@ -163,7 +164,12 @@ export function mqtt5PropertiesBytes(stream: ShapeStream, alias: boolean): numbe
 }
 
 /** The PUBLISH packet's remaining length and whole size (MQTT 3.1.1 section 3.3, MQTT 5.0 section 3.3). */
-export function publishBytes(stream: ShapeStream, wire: Wire, payloadBytes: number, withTopic: boolean): { remaining: number; packet: number } {
+export function publishBytes(
+  stream: ShapeStream,
+  wire: Wire,
+  payloadBytes: number,
+  withTopic: boolean,
+): { remaining: number; packet: number } {
   let remaining = 2 + (withTopic ? bytesOf(stream.topic) : 0) + (wire.qos > 0 ? 2 : 0) + payloadBytes;
   if (wire.mqtt5) {
     const properties = mqtt5PropertiesBytes(stream, wire.aliases);
@@ -201,7 +207,13 @@ function measured(measure: Measure, stream: ShapeStream, wire: Wire, dataBytes: 
 }
 
 /** The data size that makes `measure` exactly `target` for `stream`, or undefined when no data size does. */
-function dataBytesFor(measure: Measure, target: number, stream: ShapeStream, wire: Wire, withTopic: boolean): number | undefined {
+function dataBytesFor(
+  measure: Measure,
+  target: number,
+  stream: ShapeStream,
+  wire: Wire,
+  withTopic: boolean,
+): number | undefined {
   const guess = target - measured(measure, stream, wire, 0, withTopic);
   // Length fields grow by a byte at their boundaries, so the exact size may sit a few bytes from the linear guess.
   for (let delta = -4; delta <= 4; delta++) {
@@ -215,7 +227,12 @@ function dataBytesFor(measure: Measure, target: number, stream: ShapeStream, wir
  * The data size that makes a record of `stream` a PUBLISH packet of exactly `packetBytes`, with its topic or (after a
  * stream's first message under MQTT 5 topic aliases) without; undefined when none does.
  */
-export function dataBytesForPacket(stream: ShapeStream, wire: Wire, packetBytes: number, withTopic: boolean): number | undefined {
+export function dataBytesForPacket(
+  stream: ShapeStream,
+  wire: Wire,
+  packetBytes: number,
+  withTopic: boolean,
+): number | undefined {
   return dataBytesFor('packet', packetBytes, stream, wire, withTopic);
 }
 
@@ -232,10 +249,19 @@ export interface ShapeOptions {
  * at the boundaries above wherever some stream can reach them, a few `{}`, three records two to three times 64 KiB
  * and up to 200 KB, and sizes spread from a few bytes to 20 KB; with a run of 2-12 KB records inserted somewhere.
  */
-export function shapeRecords(seed: number, streams: readonly ShapeStream[], wire: Wire, options: ShapeOptions = {}): ShapedRecord[] {
+export function shapeRecords(
+  seed: number,
+  streams: readonly ShapeStream[],
+  wire: Wire,
+  options: ShapeOptions = {},
+): ShapedRecord[] {
   const random = mulberry32(seed);
   const body: ShapedRecord[] = [];
-  const sized = (bytes: number, stream = pick(random, streams), aim?: string): ShapedRecord => ({ stream, dataJson: dataOfBytes(random, bytes), aim });
+  const sized = (bytes: number, stream = pick(random, streams), aim?: string): ShapedRecord => ({
+    stream,
+    dataJson: dataOfBytes(random, bytes),
+    aim,
+  });
   for (const { measure, bytes, why } of AIMS) {
     for (const target of [bytes - 1, bytes, bytes + 1]) {
       // Any stream that can reach the size; small sizes need the stream with the shortest name and topic.
@@ -250,7 +276,11 @@ export function shapeRecords(seed: number, streams: readonly ShapeStream[], wire
     }
   }
   for (let i = 0; i < 3; i++) body.push({ stream: pick(random, streams), dataJson: '{}' });
-  for (const bytes of [between(random, 131_072, 160_000), between(random, 196_608, 200_000), between(random, 65_537, 200_000)]) {
+  for (const bytes of [
+    between(random, 131_072, 160_000),
+    between(random, 196_608, 200_000),
+    between(random, 65_537, 200_000),
+  ]) {
     body.push(sized(bytes, undefined, 'several times one write batch'));
   }
   for (let i = 0; i < (options.others ?? 150); i++) body.push(sized(logUniform(random, 2, 20_000)));
@@ -258,7 +288,9 @@ export function shapeRecords(seed: number, streams: readonly ShapeStream[], wire
     const j = Math.floor(random() * (i + 1));
     [body[i], body[j]] = [body[j] as ShapedRecord, body[i] as ShapedRecord];
   }
-  const run = Array.from({ length: options.runLength ?? 40 }, () => sized(between(random, 2048, 12_288), undefined, 'run of 2-12 KB'));
+  const run = Array.from({ length: options.runLength ?? 40 }, () =>
+    sized(between(random, 2048, 12_288), undefined, 'run of 2-12 KB'),
+  );
   body.splice(Math.floor(random() * body.length), 0, ...run);
   const openers = streams.map((stream) => sized(between(random, 2, 300), stream));
   return [...openers, ...body];
@@ -300,7 +332,10 @@ export function shapedSync(seed: number, records: readonly ShapedRecord[]): Shap
   const lines: string[] = [];
   const states: ExpectedState[] = [];
   const state = (stream: ShapeStream): void => {
-    const descriptor = JSON.stringify({ name: stream.name, ...(stream.namespace ? { namespace: stream.namespace } : {}) });
+    const descriptor = JSON.stringify({
+      name: stream.name,
+      ...(stream.namespace ? { namespace: stream.namespace } : {}),
+    });
     const cursor = `{"updated_at":"2024-0${between(random, 1, 9)}-1${between(random, 0, 9)}T12:34:56.123456+02:00","last_id":${12_345_678_901_234_567_890n + BigInt(lines.length)},"note":"é東京😀\\n\\u2028"}`;
     const stateJson = `{"type":"STREAM","stream":{"stream_descriptor":${descriptor},"stream_state":${cursor}}}`;
     lines.push(`{"type":"STATE","state":${stateJson}}`);
@@ -331,12 +366,20 @@ export function assertShapesDelivered(deliveries: readonly Delivery[], sync: Sha
   const context = `${label}, seed ${sync.seed}`;
   const topics = new Set(sync.records.map((r) => r.stream.topic));
   const stray = deliveries.filter((d) => !topics.has(d.topic));
-  assert.equal(stray.length, 0, `${context}: messages on unexpected topics: ${[...new Set(stray.map((d) => d.topic))].join(', ')}`);
+  assert.equal(
+    stray.length,
+    0,
+    `${context}: messages on unexpected topics: ${[...new Set(stray.map((d) => d.topic))].join(', ')}`,
+  );
   const ids = new Set<string>();
   for (const topic of topics) {
     const want = sync.records.filter((r) => r.stream.topic === topic);
     const got = deliveries.filter((d) => d.topic === topic);
-    assert.equal(got.length, want.length, `${context}: topic ${topic}: expected ${want.length} messages, got ${got.length}`);
+    assert.equal(
+      got.length,
+      want.length,
+      `${context}: topic ${topic}: expected ${want.length} messages, got ${got.length}`,
+    );
     got.forEach((delivery, i) => {
       const record = want[i] as ShapedRecord;
       const envelope = envelopeOf(delivery.payload);
@@ -362,10 +405,18 @@ export function assertShapesDelivered(deliveries: readonly Delivery[], sync: Sha
  */
 export function assertShapesStates(result: RunResult, sync: ShapedSync, label: string, diagnostics = ''): void {
   const context = `${label}, seed ${sync.seed}`;
-  assert.equal(result.code, 0, `${context}: exit code ${result.code}\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}\n${diagnostics}`);
+  assert.equal(
+    result.code,
+    0,
+    `${context}: exit code ${result.code}\n${result.stdout.slice(-4000)}\n${result.stderr.slice(-4000)}\n${diagnostics}`,
+  );
   assert.equal(result.ofType('TRACE').length, 0, `${context}: ${result.stdout.slice(-4000)}`);
   const emitted = result.states();
-  assert.equal(emitted.length, sync.states.length, `${context}: expected ${sync.states.length} states, got ${emitted.length}`);
+  assert.equal(
+    emitted.length,
+    sync.states.length,
+    `${context}: expected ${sync.states.length} states, got ${emitted.length}`,
+  );
   const stateLines = result.stdout.split('\n').filter((line) => line.startsWith('{"type":"STATE"'));
   sync.states.forEach((want, i) => {
     const { destinationStats, ...state } = emitted[i] as Record<string, unknown>;
@@ -389,9 +440,14 @@ export async function deliveriesBeforeSentinel(
   topic = `sentinel/${randomUUID()}`,
   timeoutMs = 30_000,
 ): Promise<Delivery[]> {
-  await subscriber.waitFor(count, timeoutMs).catch((err: unknown) => assert.fail(`${label}: ${(err as Error).message}`));
+  await subscriber
+    .waitFor(count, timeoutMs)
+    .catch((err: unknown) => assert.fail(`${label}: ${(err as Error).message}`));
   const seen = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${label}: the sentinel did not come back within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`${label}: the sentinel did not come back within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const onMessage = (arrived: string): void => {
       if (arrived !== topic) return;
       clearTimeout(timer);

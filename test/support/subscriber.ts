@@ -23,7 +23,13 @@ export async function subscribe(url: string, filter = '#', options: IClientOptio
   const messages: Delivery[] = [];
   const waiters = new Set<() => void>();
   client.on('message', (topic, payload, packet) => {
-    messages.push({ topic, payload: payload.toString('utf8'), qos: packet.qos, retain: packet.retain, properties: packet.properties });
+    messages.push({
+      topic,
+      payload: payload.toString('utf8'),
+      qos: packet.qos,
+      retain: packet.retain,
+      properties: packet.properties,
+    });
     for (const waiter of waiters) waiter();
   });
   await client.subscribeAsync(filter, { qos: 2 });

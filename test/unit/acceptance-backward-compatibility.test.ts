@@ -14,25 +14,41 @@ const currentSpec = read('spec.json');
 const spec = (property: Record<string, unknown>, extra: Record<string, unknown> = {}): Spec => ({
   connectionSpecification: { type: 'object', properties: { p: property }, ...extra },
 });
-const problems = (previous: Spec, current: Spec): string[] => backwardCompatibilityProblems(previous, current, { previousVersion: '0.9' });
+const problems = (previous: Spec, current: Spec): string[] =>
+  backwardCompatibilityProblems(previous, current, { previousVersion: '0.9' });
 
 describe('backward compatibility of the spec', () => {
   describe('0.1.3 (the archived Java connector) against spec.json', () => {
     const found = backwardCompatibilityProblems(previousSpec, currentSpec, { previousVersion: '0.1.3' });
 
     it('finds the narrowed broker_port range', () => {
-      assert.ok(found.includes('broker_port: 0 was valid in 0.1.3 and is refused now (must be >= 1)'), found.join('\n'));
-      assert.ok(found.includes('broker_port: 65536 was valid in 0.1.3 and is refused now (must be <= 65535)'), found.join('\n'));
+      assert.ok(
+        found.includes('broker_port: 0 was valid in 0.1.3 and is refused now (must be >= 1)'),
+        found.join('\n'),
+      );
+      assert.ok(
+        found.includes('broker_port: 65536 was valid in 0.1.3 and is refused now (must be <= 65535)'),
+        found.join('\n'),
+      );
     });
 
     it('finds the narrowed connect_timeout range, and no longer its 0 (no limit in the Java connector, accepted again)', () => {
-      assert.ok(found.includes('connect_timeout: -1 was valid in 0.1.3 and is refused now (must be >= 0)'), found.join('\n'));
-      assert.ok(found.includes('connect_timeout: 2147483648 was valid in 0.1.3 and is refused now (must be <= 86400)'), found.join('\n'));
+      assert.ok(
+        found.includes('connect_timeout: -1 was valid in 0.1.3 and is refused now (must be >= 0)'),
+        found.join('\n'),
+      );
+      assert.ok(
+        found.includes('connect_timeout: 2147483648 was valid in 0.1.3 and is refused now (must be <= 86400)'),
+        found.join('\n'),
+      );
       assert.ok(!found.some((problem) => problem.startsWith('connect_timeout: 0 ')), found.join('\n'));
     });
 
     it('finds that broker_host may no longer be empty', () => {
-      assert.ok(found.includes('broker_host: "" was valid in 0.1.3 and is refused now (must NOT have fewer than 1 characters)'), found.join('\n'));
+      assert.ok(
+        found.includes('broker_host: "" was valid in 0.1.3 and is refused now (must NOT have fewer than 1 characters)'),
+        found.join('\n'),
+      );
     });
 
     it('does not count the shorter required list: fewer required properties refuse nothing', () => {
@@ -62,7 +78,11 @@ describe('backward compatibility of the spec', () => {
         'p: "x" was valid in 0.9 and is refused now (must be integer)',
         'p: "" was valid in 0.9 and is refused now (must be integer)',
       ]);
-      assert.ok(problems(spec({ type: ['string', 'integer'] }), spec({ type: 'string' })).includes('p: type narrowed from ["string","integer"] to "string"'));
+      assert.ok(
+        problems(spec({ type: ['string', 'integer'] }), spec({ type: 'string' })).includes(
+          'p: type narrowed from ["string","integer"] to "string"',
+        ),
+      );
     });
 
     it('a type widened is allowed: to nullable, or to a list that holds the old type', () => {
@@ -95,13 +115,21 @@ describe('backward compatibility of the spec', () => {
     });
 
     it('a property removed', () => {
-      const previous = { connectionSpecification: { type: 'object', properties: { p: { type: 'string' }, gone: { type: 'string' } } } };
+      const previous = {
+        connectionSpecification: { type: 'object', properties: { p: { type: 'string' }, gone: { type: 'string' } } },
+      };
       assert.deepEqual(problems(previous, spec({ type: 'string' })), ['gone: property removed']);
     });
 
     it('a property added to required, or required declared where there was none', () => {
-      const previous = spec({ type: 'string' }, { properties: { p: { type: 'string' }, q: { type: 'string' } }, required: ['p'] });
-      const current = spec({ type: 'string' }, { properties: { p: { type: 'string' }, q: { type: 'string' } }, required: ['p', 'q'] });
+      const previous = spec(
+        { type: 'string' },
+        { properties: { p: { type: 'string' }, q: { type: 'string' } }, required: ['p'] },
+      );
+      const current = spec(
+        { type: 'string' },
+        { properties: { p: { type: 'string' }, q: { type: 'string' } }, required: ['p', 'q'] },
+      );
       assert.deepEqual(problems(previous, current), [
         'q: added to required',
         "a configuration with only the required properties was valid in 0.9 and is refused now (must have required property 'q')",
@@ -121,26 +149,44 @@ describe('backward compatibility of the spec', () => {
       ]);
       // The ends of the previous range itself, for a required property whose plain typical value it refuses.
       const required = { required: ['p'] };
-      assert.deepEqual(problems(spec({ type: 'integer', minimum: 10, maximum: 65535 }, required), spec({ type: 'integer', maximum: 1000 }, required)), [
-        'p: 65535 was valid in 0.9 and is refused now (must be <= 1000)',
-      ]);
+      assert.deepEqual(
+        problems(
+          spec({ type: 'integer', minimum: 10, maximum: 65535 }, required),
+          spec({ type: 'integer', maximum: 1000 }, required),
+        ),
+        ['p: 65535 was valid in 0.9 and is refused now (must be <= 1000)'],
+      );
       assert.deepEqual(problems(spec({ type: 'string', maxLength: 64 }), spec({ type: 'string', maxLength: 23 })), [
         `p: "${'x'.repeat(64)}" was valid in 0.9 and is refused now (must NOT have more than 23 characters)`,
       ]);
     });
 
     it('a typical configuration of the previous version that is refused now', () => {
-      const found = backwardCompatibilityProblems(spec({ type: 'string' }), spec({ type: 'string', pattern: '^[a-z]+$' }), {
-        previousVersion: '0.9',
-        typicalConfigs: [{ name: 'the old test configuration', config: { p: 'A-1' } }],
-      });
-      assert.ok(found.includes('the old test configuration was valid in 0.9 and is refused now (p must match pattern "^[a-z]+$")'), found.join('\n'));
+      const found = backwardCompatibilityProblems(
+        spec({ type: 'string' }),
+        spec({ type: 'string', pattern: '^[a-z]+$' }),
+        {
+          previousVersion: '0.9',
+          typicalConfigs: [{ name: 'the old test configuration', config: { p: 'A-1' } }],
+        },
+      );
+      assert.ok(
+        found.includes(
+          'the old test configuration was valid in 0.9 and is refused now (p must match pattern "^[a-z]+$")',
+        ),
+        found.join('\n'),
+      );
     });
 
     it('looks into nested properties and array items', () => {
-      const previous = spec({ type: 'object', properties: { inner: { type: 'array', items: { type: ['string', 'null'] } } } });
+      const previous = spec({
+        type: 'object',
+        properties: { inner: { type: 'array', items: { type: ['string', 'null'] } } },
+      });
       const current = spec({ type: 'object', properties: { inner: { type: 'array', items: { type: 'string' } } } });
-      assert.ok(problems(previous, current).includes('p.inner[]: made non-nullable (type ["string","null"] is now "string")'));
+      assert.ok(
+        problems(previous, current).includes('p.inner[]: made non-nullable (type ["string","null"] is now "string")'),
+      );
     });
   });
 });

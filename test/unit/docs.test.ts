@@ -37,7 +37,9 @@ describe('README', () => {
 
 describe('docs/mqtt.md', () => {
   const page = readFileSync(join(PROJECT_ROOT, 'docs/mqtt.md'), 'utf8');
-  const spec = connectorSpec().connectionSpecification as { properties: Record<string, { title?: string; airbyte_hidden?: boolean; default?: unknown }> };
+  const spec = connectorSpec().connectionSpecification as {
+    properties: Record<string, { title?: string; airbyte_hidden?: boolean; default?: unknown }>;
+  };
 
   it('has the sections of an Airbyte connector page', () => {
     for (const heading of [
@@ -70,7 +72,8 @@ describe('docs/mqtt.md', () => {
       const row = rows.get(key);
       assert.ok(row, `${key} has a row`);
       assert.equal(row.title, property.title, `${key} title`);
-      if (property.default !== undefined) assert.equal(row.defaultText, `\`${JSON.stringify(property.default)}\``, `${key} default`);
+      if (property.default !== undefined)
+        assert.equal(row.defaultText, `\`${JSON.stringify(property.default)}\``, `${key} default`);
     }
     assert.deepEqual(
       [...rows.keys()].filter((key) => !(key in spec.properties)),

@@ -5,7 +5,9 @@ import { describe, it } from 'node:test';
 import { specProblems } from '../../scripts/acceptance/spec-rules.js';
 import { PROJECT_ROOT } from '../support/connector.js';
 
-const spec = JSON.parse(readFileSync(join(PROJECT_ROOT, 'spec.json'), 'utf8')) as { connectionSpecification: Record<string, unknown> };
+const spec = JSON.parse(readFileSync(join(PROJECT_ROOT, 'spec.json'), 'utf8')) as {
+  connectionSpecification: Record<string, unknown>;
+};
 
 describe('connection specification rules', () => {
   it('spec.json follows them, and integration_tests/spec.json is the same spec', () => {

@@ -3,7 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ConfiguredStream, type StreamRoute, readCatalog, routeStreams, sharedTopics, streamKey } from '../../../src/airbyte/catalog.js';
+import {
+  type ConfiguredStream,
+  type StreamRoute,
+  readCatalog,
+  routeStreams,
+  sharedTopics,
+  streamKey,
+} from '../../../src/airbyte/catalog.js';
 import { ConfigError, type ConnectorError, SystemError } from '../../../src/errors.js';
 import { configuredStream } from '../../support/messages.js';
 
@@ -25,7 +32,10 @@ function fails<T extends ConnectorError>(kind: new (...args: never[]) => T, run:
   assert.fail(`expected a ${kind.name}`);
 }
 
-async function failsAsync<T extends ConnectorError>(kind: new (...args: never[]) => T, run: () => Promise<unknown>): Promise<T> {
+async function failsAsync<T extends ConnectorError>(
+  kind: new (...args: never[]) => T,
+  run: () => Promise<unknown>,
+): Promise<T> {
   try {
     await run();
   } catch (err) {
@@ -37,7 +47,11 @@ async function failsAsync<T extends ConnectorError>(kind: new (...args: never[])
 
 describe('routeStreams', () => {
   it('routes an append stream to one plain topic: not keyed, not retained, not truncated', () => {
-    const users = route(routeStreams([stream('users', { namespace: 'crm' })], 'airbyte/{namespace}/{stream}'), 'crm', 'users');
+    const users = route(
+      routeStreams([stream('users', { namespace: 'crm' })], 'airbyte/{namespace}/{stream}'),
+      'crm',
+      'users',
+    );
     assert.equal(users.keyed, false);
     assert.equal(users.retained, false);
     assert.equal(users.truncate, false);
@@ -70,11 +84,31 @@ describe('routeStreams', () => {
       ['overwrite', 4, 4, 'crm/{stream}/{key}', true, true, true, 'crm/users/+', ['crm/users/+']],
       ['overwrite_dedup', 0, 0, 'crm/{stream}', true, true, true, 'crm/users/+', ['crm/users/+', 'crm/users']],
     ];
-    for (const [mode, generationId, minimumGenerationId, pattern, keyed, retained, truncate, topicName, territory] of cases) {
+    for (const [
+      mode,
+      generationId,
+      minimumGenerationId,
+      pattern,
+      keyed,
+      retained,
+      truncate,
+      topicName,
+      territory,
+    ] of cases) {
       const label = `${mode} generation ${generationId} minimum ${minimumGenerationId} ${pattern}`;
-      const users = route(routeStreams([stream('users', { mode, generationId, minimumGenerationId })], pattern), undefined, 'users');
+      const users = route(
+        routeStreams([stream('users', { mode, generationId, minimumGenerationId })], pattern),
+        undefined,
+        'users',
+      );
       assert.deepEqual(
-        { keyed: users.keyed, retained: users.retained, truncate: users.truncate, topicName: users.topicName, territory: users.territory },
+        {
+          keyed: users.keyed,
+          retained: users.retained,
+          truncate: users.truncate,
+          topicName: users.topicName,
+          territory: users.territory,
+        },
         { keyed, retained, truncate, topicName, territory },
         label,
       );
@@ -82,7 +116,11 @@ describe('routeStreams', () => {
       assert.equal(users.generationId, generationId, label);
     }
     // A stream without a primary key has only its topic to clear.
-    const plain = route(routeStreams([stream('events', { primaryKey: [], generationId: 2, minimumGenerationId: 2 })], 'crm/{stream}'), undefined, 'events');
+    const plain = route(
+      routeStreams([stream('events', { primaryKey: [], generationId: 2, minimumGenerationId: 2 })], 'crm/{stream}'),
+      undefined,
+      'events',
+    );
     assert.deepEqual(plain.territory, ['crm/events']);
     // With message_retained, an append stream's messages are retained too, so a truncation replaces them: a keyspace
     // with {key}, the stream's one topic without.
@@ -94,9 +132,19 @@ describe('routeStreams', () => {
     ];
     for (const [generationId, minimumGenerationId, pattern, keyed, truncate, topicName] of retainedCases) {
       const label = `append with message_retained, generation ${generationId} minimum ${minimumGenerationId} ${pattern}`;
-      const users = route(routeStreams([stream('users', { generationId, minimumGenerationId })], pattern, { retain: true }), undefined, 'users');
+      const users = route(
+        routeStreams([stream('users', { generationId, minimumGenerationId })], pattern, { retain: true }),
+        undefined,
+        'users',
+      );
       assert.deepEqual(
-        { keyed: users.keyed, deduped: users.deduped, retained: users.retained, truncate: users.truncate, topicName: users.topicName },
+        {
+          keyed: users.keyed,
+          deduped: users.deduped,
+          retained: users.retained,
+          truncate: users.truncate,
+          topicName: users.topicName,
+        },
         { keyed, deduped: false, retained: true, truncate, topicName },
         label,
       );
@@ -105,14 +153,23 @@ describe('routeStreams', () => {
 
   it('gives a keyed stream the filter with one + per key field, wherever the key goes', () => {
     const twoFields = { primaryKey: [['region'], ['org', 'id']], mode: 'append_dedup' as const };
-    assert.equal(route(routeStreams([stream('users', twoFields)], '{stream}'), undefined, 'users').topicName, 'users/+/+');
-    assert.equal(route(routeStreams([stream('users', twoFields)], 'devices/{key}/config'), undefined, 'users').topicName, 'devices/+/+/config');
+    assert.equal(
+      route(routeStreams([stream('users', twoFields)], '{stream}'), undefined, 'users').topicName,
+      'users/+/+',
+    );
+    assert.equal(
+      route(routeStreams([stream('users', twoFields)], 'devices/{key}/config'), undefined, 'users').topicName,
+      'devices/+/+/config',
+    );
     const keyed = route(routeStreams([stream('users', twoFields)], 'devices/{key}/config'), undefined, 'users');
     assert.deepEqual(keyed.topic, { before: 'devices/', after: '/config' });
   });
 
   it('keys routes by namespace and stream, a missing namespace the same as an empty one', () => {
-    const routes = routeStreams([stream('users'), stream('users', { namespace: 'crm' }), stream('orders', { namespace: '' })], '{namespace}/{stream}');
+    const routes = routeStreams(
+      [stream('users'), stream('users', { namespace: 'crm' }), stream('orders', { namespace: '' })],
+      '{namespace}/{stream}',
+    );
     assert.equal(routes.size, 3);
     assert.equal(route(routes, undefined, 'users').topicName, 'users');
     assert.equal(route(routes, 'crm', 'users').topicName, 'crm/users');
@@ -131,11 +188,16 @@ describe('routeStreams', () => {
   });
 
   it('encodes the stream name as JSON once', () => {
-    assert.equal(route(routeStreams([stream('a "b"\\é')], 'x/{stream}'), undefined, 'a "b"\\é').streamJson, JSON.stringify('a "b"\\é'));
+    assert.equal(
+      route(routeStreams([stream('a "b"\\é')], 'x/{stream}'), undefined, 'a "b"\\é').streamJson,
+      JSON.stringify('a "b"\\é'),
+    );
   });
 
   it('refuses {key} for a stream without a primary key, naming the stream and topic_pattern', () => {
-    const err = fails(ConfigError, () => routeStreams([stream('users', { namespace: 'crm', primaryKey: [] })], 'crm/{key}'));
+    const err = fails(ConfigError, () =>
+      routeStreams([stream('users', { namespace: 'crm', primaryKey: [] })], 'crm/{key}'),
+    );
     assert.equal(err.failureType, 'config_error');
     assert.match(err.message, /stream "crm\.users" has no primary key/);
     assert.match(err.message, /topic_pattern/);
@@ -158,7 +220,11 @@ describe('routeStreams', () => {
   it('reports every stream with a problem in one error', () => {
     const err = fails(ConfigError, () =>
       routeStreams(
-        [stream('a', { primaryKey: [], mode: 'overwrite' }), stream('fine'), stream('b', { namespace: 'ns', primaryKey: [], mode: 'append_dedup' })],
+        [
+          stream('a', { primaryKey: [], mode: 'overwrite' }),
+          stream('fine'),
+          stream('b', { namespace: 'ns', primaryKey: [], mode: 'append_dedup' }),
+        ],
         '{namespace}/{stream}',
       ),
     );
@@ -174,7 +240,9 @@ describe('routeStreams', () => {
     assert.match(tooLong.message, /stream "users": the topic is 70000 bytes long/);
     assert.ok(tooLong.message.includes(`(topic "${'x'.repeat(120)}...")`), 'the topic is shortened');
     // A keyed stream's filter counts each + as a one-byte key level.
-    const keyedLong = fails(ConfigError, () => routeStreams([stream('k'.repeat(65_534), { mode: 'append_dedup' })], '{stream}'));
+    const keyedLong = fails(ConfigError, () =>
+      routeStreams([stream('k'.repeat(65_534), { mode: 'append_dedup' })], '{stream}'),
+    );
     assert.match(keyedLong.message, /65536 bytes long/);
     assert.doesNotThrow(() => routeStreams([stream('k'.repeat(65_533), { mode: 'append_dedup' })], '{stream}'));
   });
@@ -194,7 +262,11 @@ describe('readCatalog', () => {
     return path;
   }
 
-  function entry(name: string, extra: Record<string, unknown> = {}, streamExtra: Record<string, unknown> = {}): Record<string, unknown> {
+  function entry(
+    name: string,
+    extra: Record<string, unknown> = {},
+    streamExtra: Record<string, unknown> = {},
+  ): Record<string, unknown> {
     return {
       stream: { name, json_schema: {}, supported_sync_modes: ['full_refresh', 'incremental'], ...streamExtra },
       sync_mode: 'incremental',
@@ -259,7 +331,9 @@ describe('readCatalog', () => {
   });
 
   it('takes a missing or null destination_sync_mode as append', async () => {
-    const streams = await readCatalog(catalogFile({ streams: [entry('a'), entry('b', { destination_sync_mode: null })] }));
+    const streams = await readCatalog(
+      catalogFile({ streams: [entry('a'), entry('b', { destination_sync_mode: null })] }),
+    );
     assert.deepEqual(
       streams.map((s) => s.mode),
       ['append', 'append'],
@@ -268,7 +342,9 @@ describe('readCatalog', () => {
 
   it('accepts each mode the spec declares', async () => {
     const modes = ['append', 'append_dedup', 'overwrite'];
-    const streams = await readCatalog(catalogFile({ streams: modes.map((mode) => entry(mode, { destination_sync_mode: mode })) }));
+    const streams = await readCatalog(
+      catalogFile({ streams: modes.map((mode) => entry(mode, { destination_sync_mode: mode })) }),
+    );
     assert.deepEqual(
       streams.map((s) => s.mode),
       modes,
@@ -277,7 +353,9 @@ describe('readCatalog', () => {
 
   for (const mode of ['update', 'soft_delete', 'delete', 'APPEND', '', 7]) {
     it(`refuses the sync mode ${JSON.stringify(mode)}, naming the stream and the mode`, async () => {
-      const path = catalogFile({ streams: [entry('fine'), entry('users', { destination_sync_mode: mode }, { namespace: 'crm' })] });
+      const path = catalogFile({
+        streams: [entry('fine'), entry('users', { destination_sync_mode: mode }, { namespace: 'crm' })],
+      });
       const err = await failsAsync(ConfigError, () => readCatalog(path));
       assert.equal(err.failureType, 'config_error');
       assert.ok(err.message.includes('Stream "crm.users"'), err.message);
@@ -296,7 +374,10 @@ describe('readCatalog', () => {
   it('accepts a merge refresh (minimum 0) and a truncating one (minimum equal to the generation)', async () => {
     const streams = await readCatalog(
       catalogFile({
-        streams: [entry('merge', { generation_id: 3, minimum_generation_id: 0 }), entry('truncate', { generation_id: 3, minimum_generation_id: 3 })],
+        streams: [
+          entry('merge', { generation_id: 3, minimum_generation_id: 0 }),
+          entry('truncate', { generation_id: 3, minimum_generation_id: 3 }),
+        ],
       }),
     );
     assert.deepEqual(
@@ -315,7 +396,9 @@ describe('readCatalog', () => {
     [3, 2],
   ] as const) {
     it(`refuses minimum_generation_id ${minimum} with generation_id ${generation}, naming the stream`, async () => {
-      const path = catalogFile({ streams: [entry('users', { generation_id: generation, minimum_generation_id: minimum }, { namespace: 'crm' })] });
+      const path = catalogFile({
+        streams: [entry('users', { generation_id: generation, minimum_generation_id: minimum }, { namespace: 'crm' })],
+      });
       const err = await failsAsync(ConfigError, () => readCatalog(path));
       assert.ok(err.message.includes('Stream "crm.users"'), err.message);
       assert.ok(err.message.includes(`minimum_generation_id ${minimum} and generation_id ${generation}`), err.message);
@@ -323,13 +406,17 @@ describe('readCatalog', () => {
   }
 
   it('falls back to the source-defined primary key, and reads an empty namespace as none', async () => {
-    const [users] = await readCatalog(catalogFile({ streams: [entry('users', {}, { namespace: '', source_defined_primary_key: [['id']] })] }));
+    const [users] = await readCatalog(
+      catalogFile({ streams: [entry('users', {}, { namespace: '', source_defined_primary_key: [['id']] })] }),
+    );
     assert.deepEqual(users?.primaryKey, [['id']]);
     assert.equal(users?.namespace, undefined);
   });
 
   it('refuses a primary key that is not a list of paths, naming the stream', async () => {
-    const err = await failsAsync(SystemError, () => readCatalog(catalogFile({ streams: [entry('users', { primary_key: ['id'] })] })));
+    const err = await failsAsync(SystemError, () =>
+      readCatalog(catalogFile({ streams: [entry('users', { primary_key: ['id'] })] })),
+    );
     assert.match(err.message, /stream "users" a primary key that is not a list of field paths/);
   });
 
@@ -340,7 +427,9 @@ describe('readCatalog', () => {
     assert.match(invalid.message, /not valid JSON/);
     const noStreams = await failsAsync(SystemError, () => readCatalog(catalogFile({})));
     assert.match(noStreams.message, /no "streams" list/);
-    const noName = await failsAsync(SystemError, () => readCatalog(catalogFile({ streams: [entry('ok'), { stream: { namespace: 'x' } }] })));
+    const noName = await failsAsync(SystemError, () =>
+      readCatalog(catalogFile({ streams: [entry('ok'), { stream: { namespace: 'x' } }] })),
+    );
     assert.match(noName.message, /streams\[1\]\.stream\.name/);
   });
 
@@ -355,9 +444,15 @@ describe('readCatalog', () => {
     );
     const routes = routeStreams(streams, 'airbyte/{namespace}/{stream}');
     const users = route(routes, 'crm', 'users');
-    assert.deepEqual([users.keyed, users.retained, users.truncate, users.topicName], [true, true, true, 'airbyte/crm/users/+']);
+    assert.deepEqual(
+      [users.keyed, users.retained, users.truncate, users.topicName],
+      [true, true, true, 'airbyte/crm/users/+'],
+    );
     const events = route(routes, undefined, 'events');
-    assert.deepEqual([events.keyed, events.retained, events.truncate, events.topicName], [false, false, true, 'airbyte/events']);
+    assert.deepEqual(
+      [events.keyed, events.retained, events.truncate, events.topicName],
+      [false, false, true, 'airbyte/events'],
+    );
   });
 });
 
@@ -375,7 +470,10 @@ describe('sharedTopics', () => {
   it('fails for streams that nothing in their messages tells apart, naming both and the topic', () => {
     for (const identity of [anonymous, named]) {
       const err = fails(ConfigError, () => sharedTopics(routeStreams(regional, 'crm/{stream}'), identity));
-      assert.match(err.message, /streams "eu\.users" and "us\.users" would publish indistinguishable messages to the same topic "crm\/users"/);
+      assert.match(
+        err.message,
+        /streams "eu\.users" and "us\.users" would publish indistinguishable messages to the same topic "crm\/users"/,
+      );
       assert.match(err.message, /Add \{namespace\}/);
     }
   });
@@ -383,19 +481,32 @@ describe('sharedTopics', () => {
   it('fails for a retained topic a truncation clears when another stream shares it, however the messages differ', () => {
     const truncated = [stream('users', { generationId: 2, minimumGenerationId: 2 }), stream('orders')];
     const err = fails(ConfigError, () => sharedTopics(routeStreams(truncated, 'fixed/topic', { retain: true }), full));
-    assert.match(err.message, /streams "users" and "orders" would keep their keys under the same topics "fixed\/topic"/);
+    assert.match(
+      err.message,
+      /streams "users" and "orders" would keep their keys under the same topics "fixed\/topic"/,
+    );
     // Not truncated, the shared retained topic only holds whichever message came last: a warning, as before.
-    assert.equal(sharedTopics(routeStreams([stream('users'), stream('orders')], 'fixed/topic', { retain: true }), full).length, 1);
+    assert.equal(
+      sharedTopics(routeStreams([stream('users'), stream('orders')], 'fixed/topic', { retain: true }), full).length,
+      1,
+    );
   });
 
   it('fails for streams of different names when messages do not carry the stream', () => {
-    const err = fails(ConfigError, () => sharedTopics(routeStreams([stream('users'), stream('orders')], 'fixed/topic'), anonymous));
+    const err = fails(ConfigError, () =>
+      sharedTopics(routeStreams([stream('users'), stream('orders')], 'fixed/topic'), anonymous),
+    );
     assert.match(err.message, /"users" and "orders"/);
   });
 
   it('warns once per shared topic when messages say which stream each is', () => {
     const routes = routeStreams(
-      [...regional, stream('users', { namespace: 'ap' }), stream('orders', { namespace: 'eu' }), stream('orders', { namespace: 'us' })],
+      [
+        ...regional,
+        stream('users', { namespace: 'ap' }),
+        stream('orders', { namespace: 'eu' }),
+        stream('orders', { namespace: 'us' }),
+      ],
       'crm/{stream}',
     );
     const warnings = sharedTopics(routes, full);
@@ -414,15 +525,24 @@ describe('sharedTopics', () => {
     for (const mode of ['append_dedup', 'overwrite'] as const) {
       const keyed = regional.map((s) => ({ ...s, mode }));
       const err = fails(ConfigError, () => sharedTopics(routeStreams(keyed, 'crm/{stream}'), full));
-      assert.match(err.message, /streams "eu\.users" and "us\.users" would keep their keys under the same topics "crm\/users\/\+"/, mode);
+      assert.match(
+        err.message,
+        /streams "eu\.users" and "us\.users" would keep their keys under the same topics "crm\/users\/\+"/,
+        mode,
+      );
     }
-    const err = fails(ConfigError, () => sharedTopics(routeStreams([stream('users'), stream('orders')], 'crm/{key}'), full));
+    const err = fails(ConfigError, () =>
+      sharedTopics(routeStreams([stream('users'), stream('orders')], 'crm/{key}'), full),
+    );
     assert.match(err.message, /"users" and "orders" would keep their keys/);
   });
 
   it('lets keyed streams with different numbers of key fields share a prefix: their topics differ in depth', () => {
     const routes = routeStreams(
-      [stream('users', { namespace: 'eu', mode: 'append_dedup' }), stream('users', { namespace: 'us', mode: 'append_dedup', primaryKey: [['a'], ['b']] })],
+      [
+        stream('users', { namespace: 'eu', mode: 'append_dedup' }),
+        stream('users', { namespace: 'us', mode: 'append_dedup', primaryKey: [['a'], ['b']] }),
+      ],
       'crm/{stream}',
     );
     assert.deepEqual(sharedTopics(routes, full), []);
@@ -432,7 +552,10 @@ describe('sharedTopics', () => {
     // Stream "x" (no namespace, two key fields) gets x/+/+; stream "x.y" (one key field) gets x/y/+. The record
     // {"a":"y","b":1} of the first and {"id":1} of the second both go to x/y/1, each overwriting the other's key.
     const routes = routeStreams(
-      [stream('x', { mode: 'append_dedup', primaryKey: [['a'], ['b']] }), stream('y', { namespace: 'x', mode: 'append_dedup' })],
+      [
+        stream('x', { mode: 'append_dedup', primaryKey: [['a'], ['b']] }),
+        stream('y', { namespace: 'x', mode: 'append_dedup' }),
+      ],
       '{namespace}/{stream}/{key}',
     );
     assert.equal(route(routes, undefined, 'x').topicName, 'x/+/+');

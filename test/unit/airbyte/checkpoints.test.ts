@@ -54,7 +54,11 @@ describe('Checkpoints', () => {
     assert.equal(cp.unacknowledged, 1);
     const released = cp
       .acknowledged(r0)
-      .map((line) => (parseProtocolLine(line).state as { stream: { stream_state: { cursor: string } } }).stream.stream_state.cursor);
+      .map(
+        (line) =>
+          (parseProtocolLine(line).state as { stream: { stream_state: { cursor: string } } }).stream.stream_state
+            .cursor,
+      );
     assert.deepEqual(released, ['s1', 's2', 's3']);
     assert.equal(cp.unacknowledged, 0);
   });
@@ -80,7 +84,11 @@ describe('Checkpoints', () => {
 
   it('keeps every other field of the state, big numbers and unknown fields included', () => {
     const cp = new Checkpoints();
-    const line = streamStateLine(USERS, 'c', ',"sourceStats":{"recordCount":1.0},"id":12345678901234567890,"future_field":[1.50]');
+    const line = streamStateLine(
+      USERS,
+      'c',
+      ',"sourceStats":{"recordCount":1.0},"id":12345678901234567890,"future_field":[1.50]',
+    );
     const out = cp.stateReceived(state(`${line.slice(0, -1)},"top_level_unknown":true}`))[0] ?? '';
     assert.equal(out, `${line.slice(0, -2)},"destinationStats":{"recordCount":0.0}},"top_level_unknown":true}`);
   });
@@ -96,11 +104,13 @@ describe('Checkpoints', () => {
   it('sets only its own count in a destinationStats the input already carried, keeping every other field', () => {
     const cp = new Checkpoints();
     cp.acknowledged(cp.recordReceived(usersKey));
-    const carried = ' "destinationStats" : { "recordCount" : 99, "stagedBytes": 12345678901234567890, "note": {"a":[1.50]} }';
+    const carried =
+      ' "destinationStats" : { "recordCount" : 99, "stagedBytes": 12345678901234567890, "note": {"a":[1.50]} }';
     const line = streamStateLine(USERS, 'c', `,${carried}`);
     const out = cp.stateReceived(state(line))[0] ?? '';
     assert.equal(out, line.replace('"recordCount" : 99', '"recordCount" : 1.0'));
-    const added = cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":{"futureCount":3.0}')))[0] ?? '';
+    const added =
+      cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":{"futureCount":3.0}')))[0] ?? '';
     assert.match(added, /"destinationStats":\{"futureCount":3\.0,"recordCount":0\.0\}/);
     const empty = cp.stateReceived(state(streamStateLine(USERS, 'c', ',"destinationStats":{ }')))[0] ?? '';
     assert.match(empty, /"destinationStats":\{ "recordCount":0\.0\}/);
@@ -114,7 +124,10 @@ describe('Checkpoints', () => {
     const line = streamStateLine(USERS, 'c', ',"destinationStats":{"recordCount":7,"kept":true}');
     const message = state(line);
     const counts = { recordCount: 4, rejectedRecordCount: 2 };
-    assert.match(withDestinationStats(message, counts), /"destinationStats":\{"recordCount":4\.0,"kept":true,"rejectedRecordCount":2\.0\}/);
+    assert.match(
+      withDestinationStats(message, counts),
+      /"destinationStats":\{"recordCount":4\.0,"kept":true,"rejectedRecordCount":2\.0\}/,
+    );
     const fresh = withDestinationStats(state(streamStateLine(USERS, 'c')), counts);
     assert.match(fresh, /"destinationStats":\{"recordCount":4\.0,"rejectedRecordCount":2\.0\}/);
   });
@@ -172,7 +185,11 @@ describe('Checkpoints', () => {
     for (const r of records.slice(70).reverse()) released.push(...cp.acknowledged(r));
     assert.equal(cp.statesHeld, 0);
     assert.deepEqual(
-      released.map((line) => (parseProtocolLine(line).state as { stream: { stream_state: { cursor: number } } }).stream.stream_state.cursor),
+      released.map(
+        (line) =>
+          (parseProtocolLine(line).state as { stream: { stream_state: { cursor: number } } }).stream.stream_state
+            .cursor,
+      ),
       Array.from({ length: 100 }, (_, i) => i),
     );
   });

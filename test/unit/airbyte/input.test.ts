@@ -6,8 +6,12 @@ import { findPath, setMember } from '../../../src/airbyte/raw-json.js';
 
 describe('parseLine: records', () => {
   it('keeps record data exactly as written, big integers and long decimals included', () => {
-    const data = '{"id": 12345678901234567890, "price": 19.990000000000000213, "nested": {"a": [1, {"b": "}"}]}, "s": "q\\"uote\\\\"}';
-    const message = parseLine(`{"type":"RECORD","record":{"stream":"s","namespace":"n","emitted_at":1700000000123,"data":${data}}}`, 1);
+    const data =
+      '{"id": 12345678901234567890, "price": 19.990000000000000213, "nested": {"a": [1, {"b": "}"}]}, "s": "q\\"uote\\\\"}';
+    const message = parseLine(
+      `{"type":"RECORD","record":{"stream":"s","namespace":"n","emitted_at":1700000000123,"data":${data}}}`,
+      1,
+    );
     assert.equal(message.kind, 'record');
     assert.ok(message.kind === 'record');
     assert.equal(message.dataJson, data);
@@ -26,21 +30,36 @@ describe('parseLine: records', () => {
   });
 
   it('takes the last of duplicated keys, as JSON.parse does', () => {
-    const message = parseLine('{"type":"RECORD","record":{"stream":"s","emitted_at":1,"data":{"a":1},"data":{"b":2}}}', 1);
+    const message = parseLine(
+      '{"type":"RECORD","record":{"stream":"s","emitted_at":1,"data":{"a":1},"data":{"b":2}}}',
+      1,
+    );
     assert.ok(message.kind === 'record');
     assert.equal(message.dataJson, '{"b":2}');
   });
 
   it('rejects records without stream, data or emitted_at, naming the field and the line', () => {
-    assert.throws(() => parseLine('{"type":"RECORD","record":{"emitted_at":1,"data":{}}}', 7), /Input line 7: .*record\.stream/);
-    assert.throws(() => parseLine('{"type":"RECORD","record":{"stream":"s","emitted_at":1}}', 8), /Input line 8: .*"s".*record\.data/);
-    assert.throws(() => parseLine('{"type":"RECORD","record":{"stream":"s","data":{}}}', 9), /Input line 9: .*record\.emitted_at/);
+    assert.throws(
+      () => parseLine('{"type":"RECORD","record":{"emitted_at":1,"data":{}}}', 7),
+      /Input line 7: .*record\.stream/,
+    );
+    assert.throws(
+      () => parseLine('{"type":"RECORD","record":{"stream":"s","emitted_at":1}}', 8),
+      /Input line 8: .*"s".*record\.data/,
+    );
+    assert.throws(
+      () => parseLine('{"type":"RECORD","record":{"stream":"s","data":{}}}', 9),
+      /Input line 9: .*record\.emitted_at/,
+    );
   });
 });
 
 describe('parseLine: states and other messages', () => {
   it('recognises STREAM, GLOBAL and LEGACY states', () => {
-    const stream = parseLine('{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"u","namespace":"n"}}}}', 1);
+    const stream = parseLine(
+      '{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"u","namespace":"n"}}}}',
+      1,
+    );
     assert.ok(stream.kind === 'state');
     assert.deepEqual(stream.scope, { type: 'STREAM', stream: 'u', namespace: 'n' });
     const global = parseLine('{"type":"STATE","state":{"type":"GLOBAL","global":{"stream_states":[]}}}', 1);
@@ -53,7 +72,10 @@ describe('parseLine: states and other messages', () => {
 
   it('refuses states the protocol does not allow, which echoed would break the output too, naming the line', () => {
     for (const [line, problem] of [
-      ['{"type":"STATE","state":{"type":"GLOBAL","global":{"shared_state":{}}}}', /GLOBAL state has no "global.stream_states" list/],
+      [
+        '{"type":"STATE","state":{"type":"GLOBAL","global":{"shared_state":{}}}}',
+        /GLOBAL state has no "global.stream_states" list/,
+      ],
       ['{"type":"STATE","state":{"type":"GLOBAL"}}', /GLOBAL state has no "global.stream_states" list/],
       ['{"type":"STATE","state":{"data":null}}', /LEGACY state has a "data" that is not an object/],
       ['{"type":"STATE","state":{"type":"LEGACY","data":[1]}}', /LEGACY state has a "data" that is not an object/],
@@ -90,8 +112,14 @@ describe('parseLine: states and other messages', () => {
   it('rejects JSON that is not an Airbyte message', () => {
     assert.throws(() => parseLine('[1,2]', 3), /Input line 3: is not an Airbyte message/);
     assert.throws(() => parseLine('{"record":{}}', 4), /Input line 4: is not an Airbyte message/);
-    assert.throws(() => parseLine('{"type":"STATE","state":{"type":"STREAM","stream":{}}}', 5), /Input line 5: STREAM state has no/);
-    assert.throws(() => parseLine('{"type":"STATE","state":{"type":"WEIRD"}}', 6), /Input line 6: STATE has unknown type "WEIRD"/);
+    assert.throws(
+      () => parseLine('{"type":"STATE","state":{"type":"STREAM","stream":{}}}', 5),
+      /Input line 5: STREAM state has no/,
+    );
+    assert.throws(
+      () => parseLine('{"type":"STATE","state":{"type":"WEIRD"}}', 6),
+      /Input line 6: STATE has unknown type "WEIRD"/,
+    );
   });
 });
 
@@ -100,7 +128,10 @@ describe('raw JSON helpers', () => {
     const text = '{"state":{"a":12345678901234567890,"b":{"c":[1,2]}},"extra":true}';
     const span = findPath(text, ['state']);
     assert.ok(span);
-    assert.equal(setMember(text, span, 'added', '{"n":1}'), '{"state":{"a":12345678901234567890,"b":{"c":[1,2]},"added":{"n":1}},"extra":true}');
+    assert.equal(
+      setMember(text, span, 'added', '{"n":1}'),
+      '{"state":{"a":12345678901234567890,"b":{"c":[1,2]},"added":{"n":1}},"extra":true}',
+    );
   });
 
   it('replaces an existing member and handles empty objects', () => {
@@ -116,7 +147,9 @@ describe('raw JSON helpers', () => {
 
   it('handles keys with escapes and strings full of structural characters', () => {
     const text = '{"a\\"b":{"x":"}]\\\\"},"target":[{"y":"[{"}]}';
-    assert.deepEqual(JSON.parse(text.slice(findPath(text, ['target'])?.start, findPath(text, ['target'])?.end)), [{ y: '[{' }]);
+    assert.deepEqual(JSON.parse(text.slice(findPath(text, ['target'])?.start, findPath(text, ['target'])?.end)), [
+      { y: '[{' },
+    ]);
     const escaped = findPath(text, ['a"b']);
     assert.ok(escaped);
     assert.equal(text.slice(escaped.start, escaped.end), '{"x":"}]\\\\"}');

@@ -43,7 +43,10 @@ describe('LineSplitter', () => {
     const byByte = [...long].map((byte) => Buffer.from([byte]));
     for (const chunks of [[long], byByte]) {
       const error = await refusal(chunks, 99);
-      assert.match(error.message, /^Input line 2: is 100 bytes long; an input line may have at most 99 bytes \(MAX_INPUT_LINE_BYTES/);
+      assert.match(
+        error.message,
+        /^Input line 2: is 100 bytes long; an input line may have at most 99 bytes \(MAX_INPUT_LINE_BYTES/,
+      );
     }
     assert.deepEqual(await linesOf([long], 100), ['ok', 'x'.repeat(100), 'after']);
     assert.match((await refusal([Buffer.from('a\nbbbb')], 3)).message, /^Input line 2: is 4 bytes long/);

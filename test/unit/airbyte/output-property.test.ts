@@ -23,7 +23,11 @@ import { assertSameMessages, drawSecret, vocabularyOf } from '../../support/secr
 const CASES = Number(process.env.PROPERTY_CASES ?? 3000);
 const ONLY_SEED = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
 const SPEC = JSON.parse(readFileSync(join(PROJECT_ROOT, 'spec.json'), 'utf8')) as unknown;
-const STATE = streamStateLine({ name: 'users', namespace: 'crm' }, 'c', ',"destinationStats":{"recordCount":2.0},"id":12345678901234567890');
+const STATE = streamStateLine(
+  { name: 'users', namespace: 'crm' },
+  'c',
+  ',"destinationStats":{"recordCount":2.0},"id":12345678901234567890',
+);
 
 function encoded(secret: string): string {
   try {
@@ -48,7 +52,8 @@ function printAll(output: Output, secret: string): void {
   output.state(STATE);
   output.connectionStatus('SUCCEEDED', `Connected as client "${secret}". ${texts[1]}`);
   output.connectionStatus('FAILED', texts[3] as string);
-  for (const ErrorClass of [ConfigError, TransientError, SystemError]) output.error(new ErrorClass(texts[4] as string, texts[0]));
+  for (const ErrorClass of [ConfigError, TransientError, SystemError])
+    output.error(new ErrorClass(texts[4] as string, texts[0]));
   output.error(new ConfigError(texts[5] as string));
 }
 

@@ -23,8 +23,40 @@ const random = prng(20261122);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
 const ws = (): string => pick(['', '', '', ' ', '\t', '\r\n ', '  ']);
 
-const STRING_PARTS = ['a', 'é', '東', '\\"', '\\\\', '\\/', '\\n', '\\u00e9', '\\ud83d\\ude00', '}', ']', ',', ':', '{', '[', ' ', '\\t', 'data', 'record'];
-const NUMBERS = ['0', '-0', '1', '-12', '3.14', '1e10', '1E+2', '2.5e-3', '12345678901234567890', '0.1000000000000000055511151231257827', '-0.0'];
+const STRING_PARTS = [
+  'a',
+  'é',
+  '東',
+  '\\"',
+  '\\\\',
+  '\\/',
+  '\\n',
+  '\\u00e9',
+  '\\ud83d\\ude00',
+  '}',
+  ']',
+  ',',
+  ':',
+  '{',
+  '[',
+  ' ',
+  '\\t',
+  'data',
+  'record',
+];
+const NUMBERS = [
+  '0',
+  '-0',
+  '1',
+  '-12',
+  '3.14',
+  '1e10',
+  '1E+2',
+  '2.5e-3',
+  '12345678901234567890',
+  '0.1000000000000000055511151231257827',
+  '-0.0',
+];
 
 function jsonString(): string {
   let body = '';
@@ -54,7 +86,10 @@ function jsonValue(depth: number): string {
 }
 
 function jsonObject(depth: number): string {
-  const members = Array.from({ length: Math.floor(random() * 4) }, () => `${ws()}${jsonString()}${ws()}:${ws()}${jsonValue(depth)}${ws()}`);
+  const members = Array.from(
+    { length: Math.floor(random() * 4) },
+    () => `${ws()}${jsonString()}${ws()}:${ws()}${jsonValue(depth)}${ws()}`,
+  );
   return `{${members.join(',')}}`;
 }
 
@@ -78,7 +113,28 @@ function recordLine(): string {
   return `${ws()}{${top.map((m) => `${ws()}${m}${ws()}`).join(',')}}${ws()}`;
 }
 
-const MUTATIONS = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', '0', '-', '.', 'e', '+', 'x', '\u0001', '\n', 'u', 'n', 't'];
+const MUTATIONS = [
+  '"',
+  '\\',
+  '{',
+  '}',
+  '[',
+  ']',
+  ',',
+  ':',
+  ' ',
+  '0',
+  '-',
+  '.',
+  'e',
+  '+',
+  'x',
+  '\u0001',
+  '\n',
+  'u',
+  'n',
+  't',
+];
 
 function mutate(line: string): string {
   const at = Math.floor(random() * line.length);
@@ -92,16 +148,28 @@ function mutate(line: string): string {
   }
 }
 
-function reference(line: string): { stream: string; namespace: string | undefined; data: unknown; emittedAt: number } | undefined {
-  let message: { type?: unknown; record?: { stream?: unknown; namespace?: unknown; data?: unknown; emitted_at?: unknown } };
+function reference(
+  line: string,
+): { stream: string; namespace: string | undefined; data: unknown; emittedAt: number } | undefined {
+  let message: {
+    type?: unknown;
+    record?: { stream?: unknown; namespace?: unknown; data?: unknown; emitted_at?: unknown };
+  };
   try {
     message = JSON.parse(line) as typeof message;
   } catch {
     return undefined;
   }
   const record = message?.record;
-  if (message?.type !== 'RECORD' || typeof record !== 'object' || record === null || Array.isArray(record)) return undefined;
-  if (typeof record.data !== 'object' || record.data === null || Array.isArray(record.data) || typeof record.emitted_at !== 'number') return undefined;
+  if (message?.type !== 'RECORD' || typeof record !== 'object' || record === null || Array.isArray(record))
+    return undefined;
+  if (
+    typeof record.data !== 'object' ||
+    record.data === null ||
+    Array.isArray(record.data) ||
+    typeof record.emitted_at !== 'number'
+  )
+    return undefined;
   if (typeof record.stream !== 'string' || record.stream === '') return undefined;
   return {
     stream: record.stream,
@@ -192,13 +260,24 @@ function expectRecord(built: BuiltLine, stream: string, namespace?: string): voi
   assert.ok(expected, `test setup: JSON.parse takes it as a record: ${line.slice(0, 200)}`);
   assert.equal(expected.stream, stream);
   // Compared as canonical JSON text: deepEqual recurses and cannot follow the deepest nesting tested here.
-  assert.equal(JSON.stringify(JSON.parse(built.data)), JSON.stringify(expected.data), 'test setup: the placed data is the one JSON.parse keeps');
+  assert.equal(
+    JSON.stringify(JSON.parse(built.data)),
+    JSON.stringify(expected.data),
+    'test setup: the placed data is the one JSON.parse keeps',
+  );
   const dataEnd = built.dataStart + built.data.length;
   const emittedAtEnd = built.emittedAtStart + built.emittedAt.length;
   const scanned = scanRecord(line);
   assert.ok(scanned, `fast path accepts: ${line.slice(0, 200)}`);
   assert.deepEqual(
-    [scanned.stream, scanned.namespace, scanned.dataStart, scanned.dataEnd, scanned.emittedAtStart, scanned.emittedAtEnd],
+    [
+      scanned.stream,
+      scanned.namespace,
+      scanned.dataStart,
+      scanned.dataEnd,
+      scanned.emittedAtStart,
+      scanned.emittedAtEnd,
+    ],
     [stream, namespace, built.dataStart, dataEnd, built.emittedAtStart, emittedAtEnd],
     line.slice(0, 200),
   );
@@ -237,17 +316,64 @@ describe('scanRecord at the edges of a line', () => {
   it('finds data that is empty, first, last or the only other member, and emitted_at as the very last value', () => {
     for (const data of ['{}', '{ }', '{\t\r\n }', '{"a":{}}', '{"":""}']) {
       expectRecord(build(record(data)), 's');
-      expectRecord(build(['{"record":{"data":', { data }, ',"stream":"s","emitted_at":', { emittedAt: '1' }, '},"type":"RECORD"}']), 's');
-      expectRecord(build(['{"type":"RECORD","record":{"stream":"s","emitted_at":', { emittedAt: '-0' }, ',"data":', { data }, '}}']), 's');
-      expectRecord(build(['{"record":{"emitted_at":', { emittedAt: '0' }, ',"stream":"s","data":', { data }, '},"type":"RECORD"}']), 's');
+      expectRecord(
+        build([
+          '{"record":{"data":',
+          { data },
+          ',"stream":"s","emitted_at":',
+          { emittedAt: '1' },
+          '},"type":"RECORD"}',
+        ]),
+        's',
+      );
+      expectRecord(
+        build([
+          '{"type":"RECORD","record":{"stream":"s","emitted_at":',
+          { emittedAt: '-0' },
+          ',"data":',
+          { data },
+          '}}',
+        ]),
+        's',
+      );
+      expectRecord(
+        build([
+          '{"record":{"emitted_at":',
+          { emittedAt: '0' },
+          ',"stream":"s","data":',
+          { data },
+          '},"type":"RECORD"}',
+        ]),
+        's',
+      );
     }
   });
 
   it('reads numbers that end right before a closing brace, in every JSON form', () => {
-    for (const number of ['0', '-0', '7', '-1', '1700000000000', '12345678901234567890123', '1.5', '-0.0', '1e5', '1E+5', '2.5e-3', '0e0', '-1.0E-0']) {
+    for (const number of [
+      '0',
+      '-0',
+      '7',
+      '-1',
+      '1700000000000',
+      '12345678901234567890123',
+      '1.5',
+      '-0.0',
+      '1e5',
+      '1E+5',
+      '2.5e-3',
+      '0e0',
+      '-1.0E-0',
+    ]) {
       expectRecord(build(record(`{"n":${number}}`, number)), 's');
       expectRecord(
-        build(['{"type":"RECORD","record":{"stream":"s","data":', { data: `{"n":[${number}]}` }, ',"emitted_at":', { emittedAt: number }, '}}']),
+        build([
+          '{"type":"RECORD","record":{"stream":"s","data":',
+          { data: `{"n":[${number}]}` },
+          ',"emitted_at":',
+          { emittedAt: number },
+          '}}',
+        ]),
         's',
       );
     }
@@ -260,7 +386,13 @@ describe('scanRecord at the edges of a line', () => {
 
   it('declines every truncation of a record line, wherever it is cut, without throwing', () => {
     const lines = [
-      build(record(String.raw`{"a\\":"b\\\\","c":[1,-2.5e+3,true,false,null,{"d":"\u00e9\ud83d\ude00"}]}`, '-12.5E-2', String.raw`"s\\"`)).line,
+      build(
+        record(
+          String.raw`{"a\\":"b\\\\","c":[1,-2.5e+3,true,false,null,{"d":"\u00e9\ud83d\ude00"}]}`,
+          '-12.5E-2',
+          String.raw`"s\\"`,
+        ),
+      ).line,
       ` \t${build(record('{ "k" : [ ] }')).line}\r `,
     ];
     for (const line of lines) {
@@ -399,12 +531,19 @@ describe('scanRecord inside strings', () => {
       expectRefused(build(record(`{"k":${bad}}`)).line);
       expectRefused(build(record('{}', '1', bad)).line);
     }
-    for (const end of ['\\', '\\u', '\\u00', '\\u00e']) expectRefused(`{"type":"RECORD","record":{"stream":"s","data":{"k":"${end}`);
+    for (const end of ['\\', '\\u', '\\u00', '\\u00e'])
+      expectRefused(`{"type":"RECORD","record":{"stream":"s","data":{"k":"${end}`);
   });
 
   it('recognises keys written with escapes, and not keys that only end like one', () => {
     expectRecord(
-      build(['{"t\\u0079pe":"RECORD","rec\\u006frd":{"str\\u0065am":"s","d\\u0061ta":', { data: '{}' }, ',"emitted\\u005fat":', { emittedAt: '4' }, '}}']),
+      build([
+        '{"t\\u0079pe":"RECORD","rec\\u006frd":{"str\\u0065am":"s","d\\u0061ta":',
+        { data: '{}' },
+        ',"emitted\\u005fat":',
+        { emittedAt: '4' },
+        '}}',
+      ]),
       's',
     );
     // "data\\" is not "data": the real data comes after it.
@@ -455,7 +594,10 @@ describe('scanRecord inside strings', () => {
       's',
     );
     // A later record without data leaves none, rather than the earlier record's.
-    assert.equal(scanRecord('{"type":"RECORD","record":{"stream":"s","data":{},"emitted_at":1},"record":{"stream":"s"}}'), undefined);
+    assert.equal(
+      scanRecord('{"type":"RECORD","record":{"stream":"s","data":{},"emitted_at":1},"record":{"stream":"s"}}'),
+      undefined,
+    );
   });
 
   it('finds data after and inside strings longer than 64 KiB', () => {

@@ -38,7 +38,11 @@ describe('Utf8Guard', () => {
       assert.match(error.message, /^Input line 4: is not valid UTF-8/);
     }
     assert.match((await rejection([Buffer.from([0xff])])).message, /^Input line 1:/);
-    assert.match((await rejection([Buffer.from('ok\n\xed\xa0\x80\n', 'latin1')])).message, /^Input line 2:/, 'encoded surrogates are invalid');
+    assert.match(
+      (await rejection([Buffer.from('ok\n\xed\xa0\x80\n', 'latin1')])).message,
+      /^Input line 2:/,
+      'encoded surrogates are invalid',
+    );
   });
 
   it('refuses input that ends inside a character', async () => {
@@ -127,7 +131,8 @@ describe('Utf8Guard at chunk boundaries', () => {
         // Each chunk passed on ends on a character boundary: it is valid UTF-8 by itself.
         const ok = error === undefined && Buffer.concat(passed).equals(text) && passed.every((piece) => isUtf8(piece));
         // The message is built only on failure: there are thousands of splits.
-        if (!ok) assert.fail(`${describeSplit(chunks)}: ${error?.message ?? `passed on ${passed.map(hex).join(' | ')}`}`);
+        if (!ok)
+          assert.fail(`${describeSplit(chunks)}: ${error?.message ?? `passed on ${passed.map(hex).join(' | ')}`}`);
       }
     }
   });
@@ -136,7 +141,13 @@ describe('Utf8Guard at chunk boundaries', () => {
     for (const [character, length] of characters) {
       const bytes = Buffer.from(character);
       for (let kept = 1; kept < length; kept++) {
-        const { passed, error } = feed([Buffer.from('x'), bytes.subarray(0, kept), Buffer.alloc(0), bytes.subarray(kept), Buffer.alloc(0)]);
+        const { passed, error } = feed([
+          Buffer.from('x'),
+          bytes.subarray(0, kept),
+          Buffer.alloc(0),
+          bytes.subarray(kept),
+          Buffer.alloc(0),
+        ]);
         assert.equal(error, undefined);
         assert.deepEqual(passed.map(hex), ['78', '', '', hex(bytes), ''], `${hex(bytes)} cut after ${kept}`);
       }
@@ -181,7 +192,8 @@ describe('Utf8Guard at chunk boundaries', () => {
           /^Input line 2: is not valid UTF-8;/.test(error?.message ?? '') &&
           out.length <= head.length + validPrefix &&
           out.equals(input.subarray(0, out.length));
-        if (!ok) assert.fail(`${name}: ${describeSplit(chunks)}: ${error?.message ?? 'accepted'}, passed on ${hex(out)}`);
+        if (!ok)
+          assert.fail(`${name}: ${describeSplit(chunks)}: ${error?.message ?? 'accepted'}, passed on ${hex(out)}`);
       }
       const { error } = feed([...input].map((byte) => Buffer.from([byte])));
       assert.match(error?.message ?? '', /^Input line 2:/, `${name}: one byte per chunk`);
@@ -194,10 +206,18 @@ describe('Utf8Guard at chunk boundaries', () => {
       ['first byte of a chunk that starts with the line end', [Buffer.from('a\nb'), Buffer.from([0x0a, 0xff])], 3],
       ['last byte of a chunk, before the line end', [Buffer.from([0x61, 0x0a, 0xc3]), Buffer.from('\nc\n')], 2],
       ['last byte of a chunk that ends a line', [Buffer.from([0x61, 0x0a, 0x80, 0x0a]), Buffer.from('c\n')], 2],
-      ['continuation missing at the very start of the next chunk', [Buffer.from([0x0a, 0x0a, 0xe6, 0x9d]), Buffer.from('\n')], 3],
+      [
+        'continuation missing at the very start of the next chunk',
+        [Buffer.from([0x0a, 0x0a, 0xe6, 0x9d]), Buffer.from('\n')],
+        3,
+      ],
       ['on the first line, first byte', [Buffer.from([0xc0]), Buffer.from([0x80, 0x0a])], 1],
       ['two invalid lines: the first is named', [Buffer.from('a\n'), Buffer.from([0xff, 0x0a, 0x62, 0x0a, 0xff])], 2],
-      ['after many chunks of whole lines', [...Array.from({ length: 50 }, () => Buffer.from('é\n')), Buffer.from([0xed, 0xa0]), Buffer.from([0x80])], 51],
+      [
+        'after many chunks of whole lines',
+        [...Array.from({ length: 50 }, () => Buffer.from('é\n')), Buffer.from([0xed, 0xa0]), Buffer.from([0x80])],
+        51,
+      ],
     ];
     for (const [name, chunks, line] of cases) {
       const { error } = feed(chunks);
@@ -212,23 +232,49 @@ describe('Utf8Guard at chunk boundaries', () => {
         const input = Buffer.concat([Buffer.from('a\n\nb'), whole.subarray(0, kept)]);
         for (const chunks of twoCuts(input)) {
           const { passed, error } = feed(chunks);
-          assert.match(error?.message ?? '', /^Input line 3: is not valid UTF-8 \(it ends inside a character\)/, describeSplit(chunks));
-          assert.deepEqual(Buffer.concat(passed), Buffer.from('a\n\nb'), 'everything but the cut character is passed on');
+          assert.match(
+            error?.message ?? '',
+            /^Input line 3: is not valid UTF-8 \(it ends inside a character\)/,
+            describeSplit(chunks),
+          );
+          assert.deepEqual(
+            Buffer.concat(passed),
+            Buffer.from('a\n\nb'),
+            'everything but the cut character is passed on',
+          );
         }
       }
     }
   });
 
   it('calls bytes at the end of input that no continuation could complete invalid, not a character cut short', () => {
-    const invalid = [[0xff], [0xc0], [0xc1], [0xf8, 0x88], [0xed, 0xa0], [0xe0, 0x80], [0xf0, 0x80], [0xf4, 0x90], [0xf5]];
+    const invalid = [
+      [0xff],
+      [0xc0],
+      [0xc1],
+      [0xf8, 0x88],
+      [0xed, 0xa0],
+      [0xe0, 0x80],
+      [0xf0, 0x80],
+      [0xf4, 0x90],
+      [0xf5],
+    ];
     for (const bytes of invalid) {
       const { error } = feed([Buffer.from('a\n'), Buffer.from(bytes)]);
-      assert.match(error?.message ?? '', /^Input line 2: is not valid UTF-8; the Airbyte protocol requires UTF-8 JSON/, hex(Buffer.from(bytes)));
+      assert.match(
+        error?.message ?? '',
+        /^Input line 2: is not valid UTF-8; the Airbyte protocol requires UTF-8 JSON/,
+        hex(Buffer.from(bytes)),
+      );
     }
     // Prefixes of real characters whose second byte has a narrower range than usual: still a character cut short.
     for (const bytes of [[0xe0, 0xa0], [0xed, 0x9f], [0xf0, 0x90], [0xf4, 0x8f], [0xf4], [0xe0], [0xc2]]) {
       const { error } = feed([Buffer.from('a\n'), Buffer.from(bytes)]);
-      assert.match(error?.message ?? '', /^Input line 2: is not valid UTF-8 \(it ends inside a character\)/, hex(Buffer.from(bytes)));
+      assert.match(
+        error?.message ?? '',
+        /^Input line 2: is not valid UTF-8 \(it ends inside a character\)/,
+        hex(Buffer.from(bytes)),
+      );
     }
   });
 
@@ -237,7 +283,11 @@ describe('Utf8Guard at chunk boundaries', () => {
     for (const stray of [[0x80], [0x80, 0xbf], [0xbf, 0xbf, 0xbf]]) {
       for (const chunks of [[Buffer.from('a\n'), Buffer.from(stray)], [Buffer.from(stray)]]) {
         const { error } = feed(chunks);
-        assert.match(error?.message ?? '', new RegExp(`^Input line ${chunks.length}: is not valid UTF-8;`), hex(Buffer.from(stray)));
+        assert.match(
+          error?.message ?? '',
+          new RegExp(`^Input line ${chunks.length}: is not valid UTF-8;`),
+          hex(Buffer.from(stray)),
+        );
       }
     }
   });

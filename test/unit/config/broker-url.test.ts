@@ -25,7 +25,11 @@ describe('parseBrokerUrl', () => {
     ];
     for (const [url, useTls, transport, port] of cases) {
       const parsed = address(url);
-      assert.deepEqual([parsed.useTls, parsed.transport, parsed.port, parsed.host], [useTls, transport, port, 'h'], url);
+      assert.deepEqual(
+        [parsed.useTls, parsed.transport, parsed.port, parsed.host],
+        [useTls, transport, port, 'h'],
+        url,
+      );
     }
   });
 
@@ -96,7 +100,10 @@ describe('settings from a broker URL', () => {
       () => toSettings({ ...base, broker_url: 'mqtt://h', transport: 'websocket' }),
       /"Transport" \(transport\) is websocket but "Broker URL" \(broker_url\) names tcp/,
     );
-    assert.throws(() => toSettings({ ...base, broker_url: 'gopher://h' }), /"Broker URL" \(broker_url\) is invalid: it must start with/);
+    assert.throws(
+      () => toSettings({ ...base, broker_url: 'gopher://h' }),
+      /"Broker URL" \(broker_url\) is invalid: it must start with/,
+    );
   });
 
   it('refuses a password in the URL, which the platform would keep in clear, pointing to the password field', () => {
@@ -109,7 +116,10 @@ describe('settings from a broker URL', () => {
         () => toSettings(config),
         (err: unknown) => {
           assert.ok(err instanceof ConfigError);
-          assert.match(err.message, /"Broker URL" \(broker_url\) carries a password, .* enter it in "Password" \(password\), which is kept secret/);
+          assert.match(
+            err.message,
+            /"Broker URL" \(broker_url\) carries a password, .* enter it in "Password" \(password\), which is kept secret/,
+          );
           assert.doesNotMatch(err.message, /hunter2/);
           return true;
         },

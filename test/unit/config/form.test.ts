@@ -33,7 +33,14 @@ const BROKER_FORMS: readonly Record<string, unknown>[] = [
 
 describe('the form a newcomer fills in', () => {
   it('shows where the broker goes, the credentials and the topic pattern before any click, and nothing else', () => {
-    assert.deepEqual(visibleFields(spec), ['broker_url', 'broker_host', 'broker_port', 'username', 'password', 'topic_pattern']);
+    assert.deepEqual(visibleFields(spec), [
+      'broker_url',
+      'broker_host',
+      'broker_port',
+      'username',
+      'password',
+      'topic_pattern',
+    ]);
   });
 
   it('opens the Broker and Topics cards, keeps TLS and Session closed, and puts every other field under a closed section', () => {
@@ -67,7 +74,10 @@ describe('the form a newcomer fills in', () => {
 
 describe('configurations as the form saves them', () => {
   it('fill in every default the spec declares', () => {
-    const saved = savedConfiguration(spec, { broker_url: 'wss://broker.example.com:8084/mqtt', topic_pattern: 'airbyte/{stream}' });
+    const saved = savedConfiguration(spec, {
+      broker_url: 'wss://broker.example.com:8084/mqtt',
+      topic_pattern: 'airbyte/{stream}',
+    });
     assert.equal(saved.transport, 'tcp');
     assert.equal(saved.use_tls, false);
     assert.equal(saved.websocket_path, '/mqtt');
@@ -77,7 +87,11 @@ describe('configurations as the form saves them', () => {
   for (const broker of BROKER_FORMS) {
     it(`are accepted with the broker as ${JSON.stringify(broker)}`, () => {
       for (const credentials of [{}, { username: 'airbyte', password: 'secret-pass' }]) {
-        const saved = savedConfiguration(spec, { ...broker, ...credentials, topic_pattern: 'airbyte/{namespace}/{stream}' });
+        const saved = savedConfiguration(spec, {
+          ...broker,
+          ...credentials,
+          topic_pattern: 'airbyte/{namespace}/{stream}',
+        });
         const settings = toSettings(saved);
         const url = typeof broker.broker_url === 'string' ? new URL(broker.broker_url) : undefined;
         if (url) {
@@ -90,7 +104,14 @@ describe('configurations as the form saves them', () => {
   }
 
   it('still refuses a transport the user chose that contradicts the URL', () => {
-    const saved = savedConfiguration(spec, { broker_url: 'mqtts://broker.example.com', transport: 'websocket', topic_pattern: 't' });
-    assert.throws(() => toSettings(saved), /"Transport" \(transport\) is websocket but "Broker URL" \(broker_url\) names tcp/);
+    const saved = savedConfiguration(spec, {
+      broker_url: 'mqtts://broker.example.com',
+      transport: 'websocket',
+      topic_pattern: 't',
+    });
+    assert.throws(
+      () => toSettings(saved),
+      /"Transport" \(transport\) is websocket but "Broker URL" \(broker_url\) names tcp/,
+    );
   });
 });

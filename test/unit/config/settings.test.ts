@@ -56,33 +56,63 @@ describe('toSettings', () => {
   });
 
   it('keeps a non-clean session for the session expiry, and warns when no client ID makes it resumable', () => {
-    const kept = toSettings({ broker_host: 'h', topic_pattern: 't', client: 'fixed', clean_session: false, protocol_version: '5' });
+    const kept = toSettings({
+      broker_host: 'h',
+      topic_pattern: 't',
+      client: 'fixed',
+      clean_session: false,
+      protocol_version: '5',
+    });
     assert.equal(kept.sessionExpirySeconds, 3600);
     assert.deepEqual(kept.warnings, []);
     assert.equal(
-      toSettings({ broker_host: 'h', topic_pattern: 't', client: 'fixed', clean_session: false, session_expiry_seconds: 60 }).sessionExpirySeconds,
+      toSettings({
+        broker_host: 'h',
+        topic_pattern: 't',
+        client: 'fixed',
+        clean_session: false,
+        session_expiry_seconds: 60,
+      }).sessionExpirySeconds,
       60,
     );
-    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: true, session_expiry_seconds: 60 }).sessionExpirySeconds, 0);
+    assert.equal(
+      toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: true, session_expiry_seconds: 60 })
+        .sessionExpirySeconds,
+      0,
+    );
     const random = toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: false });
     assert.match(random.warnings.join('\n'), /Clean session.*no "Client ID" \(client\) is set/);
   });
 
   it('reads the fault-handling settings', () => {
-    const s = toSettings({ broker_host: 'h', topic_pattern: 't', reconnect_timeout_seconds: 5, shutdown_grace_seconds: 0, max_message_bytes: 131_072 });
+    const s = toSettings({
+      broker_host: 'h',
+      topic_pattern: 't',
+      reconnect_timeout_seconds: 5,
+      shutdown_grace_seconds: 0,
+      max_message_bytes: 131_072,
+    });
     assert.equal(s.reconnectTimeoutMs, 5000);
     assert.equal(s.shutdownGraceMs, 0);
     assert.equal(s.maxMessageBytes, 131_072);
-    assert.match(configError({ broker_host: 'h', topic_pattern: 't', max_message_bytes: 10 }).message, /max_message_bytes/);
+    assert.match(
+      configError({ broker_host: 'h', topic_pattern: 't', max_message_bytes: 10 }).message,
+      /max_message_bytes/,
+    );
   });
 
   it('reads the acknowledgement timeout, and verifies delivery only where MQTT cannot report refusals', () => {
     const base = { broker_host: 'h', topic_pattern: 't' };
     assert.equal(toSettings({ ...base, ack_timeout_seconds: 3 }).ackTimeoutMs, 3000);
     assert.match(configError({ ...base, ack_timeout_seconds: 0 }).message, /ack_timeout_seconds/);
-    for (const version of ['3.1', '3.1.1'] as const) assert.equal(toSettings({ ...base, protocol_version: version }).verifyDelivery, true, version);
+    for (const version of ['3.1', '3.1.1'] as const)
+      assert.equal(toSettings({ ...base, protocol_version: version }).verifyDelivery, true, version);
     assert.equal(toSettings({ ...base, verify_delivery: false }).verifyDelivery, false);
-    assert.equal(toSettings({ ...base, protocol_version: '5' }).verifyDelivery, false, 'MQTT 5 reports refusals in PUBACK');
+    assert.equal(
+      toSettings({ ...base, protocol_version: '5' }).verifyDelivery,
+      false,
+      'MQTT 5 reports refusals in PUBACK',
+    );
   });
 
   it('maps every QoS name', () => {
@@ -111,7 +141,10 @@ describe('toSettings', () => {
 
   it('keeps QoS 2 within what a default Mosquitto accepts unless told otherwise', () => {
     assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE' }).maxInflight, 20);
-    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE', max_inflight: 100 }).maxInflight, 100);
+    assert.equal(
+      toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE', max_inflight: 100 }).maxInflight,
+      100,
+    );
   });
 
   it("accepts the Java connector's connect_timeout 0 (no limit there) as an hour, and long timeouts as they are", () => {
@@ -128,11 +161,20 @@ describe('toSettings', () => {
   });
 
   it('rejects a documented key and its legacy name set to different values', () => {
-    assert.match(configError({ broker_host: 'h', topic_pattern: 't', client: 'a', client_id: 'b' }).message, /client and client_id are both set/);
+    assert.match(
+      configError({ broker_host: 'h', topic_pattern: 't', client: 'a', client_id: 'b' }).message,
+      /client and client_id are both set/,
+    );
   });
 
   it('reports every violation at once, naming each field', () => {
-    const err = configError({ broker_port: '1883', message_qos: 'SOMETIMES', connect_timeout: -1, use_tls: 'yes', topic_pattern: 'a/#' });
+    const err = configError({
+      broker_port: '1883',
+      message_qos: 'SOMETIMES',
+      connect_timeout: -1,
+      use_tls: 'yes',
+      topic_pattern: 'a/#',
+    });
     assert.match(err.message, /set either "Broker URL" \(broker_url\) or "MQTT broker host" \(broker_host\)/);
     assert.match(err.message, /"MQTT broker port" \(broker_port\) must be a whole number/);
     assert.match(err.message, /"Message QoS" \(message_qos\) must be one of AT_MOST_ONCE, AT_LEAST_ONCE, EXACTLY_ONCE/);
@@ -151,14 +193,23 @@ describe('toSettings', () => {
       configError({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl/#' }).message,
       /dead_letter_topic\): MQTT does not allow the wildcards/,
     );
-    assert.equal(toSettings({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl' }).deadLetterTopic, 'dl');
+    assert.equal(
+      toSettings({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl' }).deadLetterTopic,
+      'dl',
+    );
     const unused = toSettings({ ...base, dead_letter_topic: 'dl' });
     assert.equal(unused.deadLetterTopic, undefined);
-    assert.match(unused.warnings.join(' '), /"Dead letter topic" \(dead_letter_topic\) is set but "Rejected records" \(rejected_records\) is fail/);
+    assert.match(
+      unused.warnings.join(' '),
+      /"Dead letter topic" \(dead_letter_topic\) is set but "Rejected records" \(rejected_records\) is fail/,
+    );
   });
 
   it('rejects an invalid test topic', () => {
-    assert.match(configError({ broker_host: 'h', topic_pattern: 't', topic_test: 'a/+' }).message, /"Test topic" \(topic_test\) is invalid/);
+    assert.match(
+      configError({ broker_host: 'h', topic_pattern: 't', topic_test: 'a/+' }).message,
+      /"Test topic" \(topic_test\) is invalid/,
+    );
   });
 
   it('never repeats a secret in its messages', () => {
@@ -167,7 +218,13 @@ describe('toSettings', () => {
     assert.doesNotMatch(err.message, /12345/);
     // A key pasted without its PEM header is read as a file path, and the message names the path: masked.
     const pasted = 'MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7';
-    const tls = configError({ broker_host: 'h', topic_pattern: 't', use_tls: true, tls_client_certificate: pasted, tls_client_key: pasted });
+    const tls = configError({
+      broker_host: 'h',
+      topic_pattern: 't',
+      use_tls: true,
+      tls_client_certificate: pasted,
+      tls_client_key: pasted,
+    });
     assert.match(tls.message, /"Client key" \(tls_client_key\) is not PEM text, and the file \S*\*{10} cannot be read/);
     assert.doesNotMatch(tls.message, /MIIEvQIBADAN/);
   });
@@ -175,7 +232,10 @@ describe('toSettings', () => {
   it('refuses a user name, password or client ID longer than MQTT can send, naming the field', () => {
     const long = 'é'.repeat(32_768); // 65,536 bytes in UTF-8, though only 32,768 characters
     const base = { broker_host: 'h', topic_pattern: 't' };
-    assert.match(configError({ ...base, username: long }).message, /"Username" \(username\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/);
+    assert.match(
+      configError({ ...base, username: long }).message,
+      /"Username" \(username\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/,
+    );
     assert.match(
       configError({ ...base, username: 'u', password: long }).message,
       /"Password" \(password\) is 65536 bytes long in UTF-8; MQTT allows at most 65535/,
@@ -244,7 +304,9 @@ describe('toSettings', () => {
       ack_timeout_seconds: [minimal, (s) => s.ackTimeoutMs / 1000],
       verify_delivery: [minimal, (s) => s.verifyDelivery],
     };
-    const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(([, schema]) => schema.default !== undefined);
+    const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(
+      ([, schema]) => schema.default !== undefined,
+    );
     assert.ok(declared.length >= 15, 'spec.json declares its defaults');
     for (const [key, schema] of declared) {
       const row = observed[key];
@@ -255,7 +317,9 @@ describe('toSettings', () => {
 
   it('names fields by the titles spec.json gives them, and only fields it has', () => {
     const properties = connectorSpec().connectionSpecification.properties;
-    const sources = readdirSync(join(PROJECT_ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    const sources = readdirSync(join(PROJECT_ROOT, 'src'), { recursive: true, encoding: 'utf8' }).filter((f) =>
+      f.endsWith('.ts'),
+    );
     let calls = 0;
     for (const file of sources) {
       const text = readFileSync(join(PROJECT_ROOT, 'src', file), 'utf8');

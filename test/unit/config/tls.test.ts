@@ -79,7 +79,11 @@ describe('loadTls', { skip }, () => {
     });
 
     it('reads the CA from pasted PEM with literal \\n or \\r\\n, or from a file, with the same result', () => {
-      for (const caCertificate of [certs.caCert.replace(/\n/g, '\\n'), certs.caCert.replace(/\n/g, '\\r\\n'), certs.path('ca.crt')]) {
+      for (const caCertificate of [
+        certs.caCert.replace(/\n/g, '\\n'),
+        certs.caCert.replace(/\n/g, '\\r\\n'),
+        certs.path('ca.crt'),
+      ]) {
         const { options, problems } = load({ caCertificate, caOnly: true });
         assert.deepEqual(problems, [], caCertificate.slice(0, 40));
         assert.deepEqual(options.ca?.map(fingerprint), [fingerprint(certs.caCert)]);
@@ -92,7 +96,11 @@ describe('loadTls', { skip }, () => {
 
     it('reports a CA field with no certificate, or with one that does not parse, and trusts nothing from it', () => {
       const truncated = certs.caCert.replace(/^(.{40}).*(\n-----END)/s, '$1$2');
-      for (const caCertificate of [certs.serverKey, '-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE REQUEST-----', truncated]) {
+      for (const caCertificate of [
+        certs.serverKey,
+        '-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE REQUEST-----',
+        truncated,
+      ]) {
         const { options, problems } = load({ caCertificate, caOnly: true });
         assert.equal(problems.length, 1, caCertificate);
         assert.match(problems[0] ?? '', /tls_ca_certificate/);
@@ -110,7 +118,12 @@ describe('loadTls', { skip }, () => {
       after(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
       async function handshake(ca: string[] | undefined): Promise<string> {
-        const socket = connect({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, servername: 'localhost', ca });
+        const socket = connect({
+          host: '127.0.0.1',
+          port: (server.address() as AddressInfo).port,
+          servername: 'localhost',
+          ca,
+        });
         try {
           await once(socket, 'secureConnect');
           return 'trusted';
@@ -122,11 +135,15 @@ describe('loadTls', { skip }, () => {
       }
 
       it('connects to a broker whose certificate the given CA signed, with tls_ca_only on or off', async () => {
-        for (const caOnly of [true, false]) assert.equal(await handshake(load({ caCertificate: certs.caCert, caOnly }).options.ca), 'trusted');
+        for (const caOnly of [true, false])
+          assert.equal(await handshake(load({ caCertificate: certs.caCert, caOnly }).options.ca), 'trusted');
       });
 
       it('refuses a broker certificate the given CA did not sign when tls_ca_only is on', async () => {
-        assert.notEqual(await handshake(load({ caCertificate: certs.otherCaCert, caOnly: true }).options.ca), 'trusted');
+        assert.notEqual(
+          await handshake(load({ caCertificate: certs.otherCaCert, caOnly: true }).options.ca),
+          'trusted',
+        );
       });
     });
   });
@@ -159,12 +176,23 @@ describe('loadTls', { skip }, () => {
 
   describe('client key', () => {
     it('passes on the key decrypted, and refuses a missing or wrong passphrase and a key of another certificate', () => {
-      const plain = load({ clientCertificate: certs.clientCert, clientKey: certs.clientKeyEncrypted, clientKeyPassphrase: certs.clientKeyPassphrase });
+      const plain = load({
+        clientCertificate: certs.clientCert,
+        clientKey: certs.clientKeyEncrypted,
+        clientKeyPassphrase: certs.clientKeyPassphrase,
+      });
       assert.deepEqual(plain.problems, []);
       assert.match(plain.options.key ?? '', /^-----BEGIN PRIVATE KEY-----/);
       assert.equal(plain.options.cert, certs.clientCert);
-      assert.equal(load({ clientCertificate: certs.clientCert, clientKey: certs.clientKeyEncrypted }).problems.length, 1);
-      assert.equal(load({ clientCertificate: certs.clientCert, clientKey: certs.clientKeyEncrypted, clientKeyPassphrase: 'wrong' }).problems.length, 1);
+      assert.equal(
+        load({ clientCertificate: certs.clientCert, clientKey: certs.clientKeyEncrypted }).problems.length,
+        1,
+      );
+      assert.equal(
+        load({ clientCertificate: certs.clientCert, clientKey: certs.clientKeyEncrypted, clientKeyPassphrase: 'wrong' })
+          .problems.length,
+        1,
+      );
       const mismatch = load({ clientCertificate: certs.clientCert, clientKey: certs.untrustedClientKey }).problems;
       assert.equal(mismatch.length, 1);
       assert.match(mismatch[0] ?? '', /does not belong to/);

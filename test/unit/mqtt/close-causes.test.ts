@@ -33,15 +33,31 @@ describe('likelyCauses', () => {
   const cases: [string, Partial<SendEvidence>, string[]][] = [
     ['QoS 2 never acknowledged comes first', { qos: 2 }, ['qos2', 'size', 'acl', 'topic']],
     ['then retain', { qos: 2, retain: true }, ['qos2', 'retain', 'size', 'acl', 'topic']],
-    ['a topic NATS refuses', { suspect: { topic: 'airbyte/sales.eu', payloadBytes: 10, topicAcknowledged: false } }, ['characters', 'size', 'acl']],
-    ['a space in the topic', { suspect: { topic: 'a b', payloadBytes: 10, topicAcknowledged: false } }, ['characters', 'size', 'acl']],
-    ['a $ topic', { suspect: { topic: '$SYS/x', payloadBytes: 10, topicAcknowledged: false } }, ['characters', 'size', 'acl']],
+    [
+      'a topic NATS refuses',
+      { suspect: { topic: 'airbyte/sales.eu', payloadBytes: 10, topicAcknowledged: false } },
+      ['characters', 'size', 'acl'],
+    ],
+    [
+      'a space in the topic',
+      { suspect: { topic: 'a b', payloadBytes: 10, topicAcknowledged: false } },
+      ['characters', 'size', 'acl'],
+    ],
+    [
+      'a $ topic',
+      { suspect: { topic: '$SYS/x', payloadBytes: 10, topicAcknowledged: false } },
+      ['characters', 'size', 'acl'],
+    ],
     [
       'a payload larger than common limits ranks size first',
       { suspect: { topic: 'a', payloadBytes: 200_000, topicAcknowledged: false } },
       ['size', 'acl', 'topic'],
     ],
-    ['anything acknowledged rules out QoS and retain', { qos: 2, retain: true, acknowledgedAny: true, largestAcknowledged: 100 }, ['size', 'acl', 'topic']],
+    [
+      'anything acknowledged rules out QoS and retain',
+      { qos: 2, retain: true, acknowledgedAny: true, largestAcknowledged: 100 },
+      ['size', 'acl', 'topic'],
+    ],
     [
       'a topic and size acknowledged before leave only the in-flight limit',
       {
@@ -55,17 +71,32 @@ describe('likelyCauses', () => {
     ],
     [
       'many in flight at QoS 1 is a weak hint',
-      { acknowledgedAny: true, largestAcknowledged: 500, unacknowledged: 30, suspect: { topic: 'a', payloadBytes: 80, topicAcknowledged: true } },
+      {
+        acknowledgedAny: true,
+        largestAcknowledged: 500,
+        unacknowledged: 30,
+        suspect: { topic: 'a', payloadBytes: 80, topicAcknowledged: true },
+      },
       ['inflight'],
     ],
-    ['nothing fits', { acknowledgedAny: true, largestAcknowledged: 500, suspect: { topic: 'a', payloadBytes: 80, topicAcknowledged: true } }, []],
+    [
+      'nothing fits',
+      {
+        acknowledgedAny: true,
+        largestAcknowledged: 500,
+        suspect: { topic: 'a', payloadBytes: 80, topicAcknowledged: true },
+      },
+      [],
+    ],
   ];
   for (const [name, given, expected] of cases) {
     it(name, () => assert.deepEqual(order(evidence(given)), expected));
   }
 
   it('says what to change for each cause, naming the field', () => {
-    const causes = likelyCauses(evidence({ qos: 2, retain: true, suspect: { topic: 'a.b', payloadBytes: 10, topicAcknowledged: false } }));
+    const causes = likelyCauses(
+      evidence({ qos: 2, retain: true, suspect: { topic: 'a.b', payloadBytes: 10, topicAcknowledged: false } }),
+    );
     assert.match(causes[0] ?? '', /set "Message QoS" \(message_qos\) to AT_LEAST_ONCE$/);
     assert.match(causes[1] ?? '', /refuses characters.*keep them out of "Topic pattern" \(topic_pattern\)/);
     assert.match(causes[2] ?? '', /turn off "Retain messages" \(message_retained\)$/);
@@ -79,13 +110,22 @@ describe('listCauses and describeSuspect', () => {
       /^Likely causes, most likely first: \(1\) the broker does not accept QoS 2 .*; \(2\) .*The broker's log says which\.$/,
     );
     assert.match(
-      listCauses(evidence({ acknowledgedAny: true, largestAcknowledged: 500, suspect: { topic: 'a', payloadBytes: 1, topicAcknowledged: true } })),
+      listCauses(
+        evidence({
+          acknowledgedAny: true,
+          largestAcknowledged: 500,
+          suspect: { topic: 'a', payloadBytes: 1, topicAcknowledged: true },
+        }),
+      ),
       /^Nothing sent explains it/,
     );
   });
 
   it('describes a message by QoS, retain, topic and size', () => {
     const given = evidence({ qos: 0, retain: true });
-    assert.equal(describeSuspect(given, given.suspect!), 'a message at QoS 0, retained, on topic "airbyte/orders" (payload 200 bytes)');
+    assert.equal(
+      describeSuspect(given, given.suspect!),
+      'a message at QoS 0, retained, on topic "airbyte/orders" (payload 200 bytes)',
+    );
   });
 });

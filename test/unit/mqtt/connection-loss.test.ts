@@ -12,7 +12,13 @@ function loss(overrides: Partial<Loss>): Loss {
 }
 
 describe('decideOnLoss', () => {
-  const cases: [string, Partial<Loss>, Partial<typeof POLICY>, 'reconnect' | 'config_error' | 'transient_error', RegExp][] = [
+  const cases: [
+    string,
+    Partial<Loss>,
+    Partial<typeof POLICY>,
+    'reconnect' | 'config_error' | 'transient_error',
+    RegExp,
+  ][] = [
     ['a reset socket', { problem: 'ECONNRESET' }, {}, 'reconnect', /^ECONNRESET$/],
     ['a close without a word', {}, {}, 'reconnect', /^closed by the broker or the network$/],
     ['DISCONNECT with success', { reasonCode: 0 }, {}, 'reconnect', /closed by the broker or the network/],
@@ -32,8 +38,20 @@ describe('decideOnLoss', () => {
     ['Receive Maximum exceeded (0x93)', { reasonCode: 0x93 }, {}, 'config_error', /Receive Maximum exceeded/],
     ['Topic Name invalid (0x90)', { reasonCode: 0x90 }, {}, 'config_error', /Topic Name invalid/],
     ['an unknown failure code', { reasonCode: 0xfe }, {}, 'config_error', /Refused \(reason code 0xfe\)/],
-    ['Session taken over (0x8e)', { reasonCode: 0x8e }, {}, 'config_error', /Another client connected with client ID "airbyte-sync-7".*"Client ID" \(client\)/],
-    ['Session taken over, even with reconnection off', { reasonCode: 0x8e }, { automaticReconnect: false }, 'config_error', /Session taken over/],
+    [
+      'Session taken over (0x8e)',
+      { reasonCode: 0x8e },
+      {},
+      'config_error',
+      /Another client connected with client ID "airbyte-sync-7".*"Client ID" \(client\)/,
+    ],
+    [
+      'Session taken over, even with reconnection off',
+      { reasonCode: 0x8e },
+      { automaticReconnect: false },
+      'config_error',
+      /Session taken over/,
+    ],
     [
       'a reset with reconnection off',
       { problem: 'ECONNRESET' },
@@ -49,7 +67,13 @@ describe('decideOnLoss', () => {
       /closed the connection 3 times in a row within 2 s of accepting it.*client ID "airbyte-sync-7"/,
     ],
     ['a quick loss after a long-lived connection', { livedMs: 10, quickLossesBefore: 0 }, {}, 'reconnect', /closed by/],
-    ['a long-lived connection after quick losses', { livedMs: LONG_LIVED, quickLossesBefore: QUICK_LOSSES_TO_FAIL - 1 }, {}, 'reconnect', /closed by/],
+    [
+      'a long-lived connection after quick losses',
+      { livedMs: LONG_LIVED, quickLossesBefore: QUICK_LOSSES_TO_FAIL - 1 },
+      {},
+      'reconnect',
+      /closed by/,
+    ],
   ];
   for (const [name, given, policy, expected, text] of cases) {
     it(`${name}: ${expected}`, () => {
@@ -94,7 +118,10 @@ describe('decideOnLoss', () => {
         error.message,
         /closed the connection 3 times in a row within 2 s of accepting it, each time after receiving messages it did not acknowledge/,
       );
-      assert.match(error.message, /the first a message at QoS 2, not retained, on topic "airbyte\/sales\.eu\/orders" \(payload 120 bytes\)/);
+      assert.match(
+        error.message,
+        /the first a message at QoS 2, not retained, on topic "airbyte\/sales\.eu\/orders" \(payload 120 bytes\)/,
+      );
       assert.match(error.message, /rather than another client taking the session over/);
       assert.match(
         error.message,
@@ -104,13 +131,22 @@ describe('decideOnLoss', () => {
     });
 
     it('keeps the takeover diagnosis when nothing was awaiting an answer', () => {
-      const decision = decideOnLoss(loss({ ...third, evidence: evidence({ unacknowledged: 0, suspect: undefined }) }), POLICY);
-      assert.match(decision.action === 'fail' ? decision.error.message : '', /Most likely another client is connected with client ID "airbyte-sync-7"/);
+      const decision = decideOnLoss(
+        loss({ ...third, evidence: evidence({ unacknowledged: 0, suspect: undefined }) }),
+        POLICY,
+      );
+      assert.match(
+        decision.action === 'fail' ? decision.error.message : '',
+        /Most likely another client is connected with client ID "airbyte-sync-7"/,
+      );
     });
 
     it('keeps the takeover diagnosis on an MQTT 5 Session taken over, whatever was in flight', () => {
       const decision = decideOnLoss(loss({ reasonCode: 0x8e, evidence: evidence({}) }), POLICY);
-      assert.match(decision.action === 'fail' ? decision.error.message : '', /^Another client connected with client ID "airbyte-sync-7"/);
+      assert.match(
+        decision.action === 'fail' ? decision.error.message : '',
+        /^Another client connected with client ID "airbyte-sync-7"/,
+      );
     });
 
     it('lists the likely causes at once when reconnecting is off', () => {
@@ -132,6 +168,10 @@ describe('decideOnLoss', () => {
       quick = decision.quickLosses;
       assert.equal(quick, n);
     }
-    assert.equal(decideOnLoss(loss({ livedMs: QUICK_LOSS_MS, quickLossesBefore: quick }), POLICY).quickLosses, 0, 'exactly 2 s is not quick');
+    assert.equal(
+      decideOnLoss(loss({ livedMs: QUICK_LOSS_MS, quickLossesBefore: quick }), POLICY).quickLosses,
+      0,
+      'exactly 2 s is not quick',
+    );
   });
 });

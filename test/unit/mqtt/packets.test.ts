@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { MQTT_MAX_PACKET_BYTES } from '../../../src/config/settings.js';
-import { PUBREL_SIZE, PublishEncoder, publishTarget, writePubrel, type TargetOptions } from '../../../src/mqtt/packets.js';
+import {
+  PUBREL_SIZE,
+  PublishEncoder,
+  publishTarget,
+  writePubrel,
+  type TargetOptions,
+} from '../../../src/mqtt/packets.js';
 
 /** mqtt-packet's parser (the one MQTT.js and aedes use) decodes what the encoder wrote. */
 function parse(buffer: Buffer, protocolVersion: 4 | 5): Packet[] {
@@ -41,7 +47,10 @@ describe('PublishEncoder', () => {
         for (const length of [0, 1, 120, 16_380, 16_400, 2_097_200]) {
           const payload = 'é'.repeat(length / 2) + 'x'.repeat(length % 2);
           const target = publishTarget('airbyte/東京/users', { mqtt5: false, emittedAtProperty: false });
-          const [packet] = parse(encode(new PublishEncoder(qos, retain, false), target, 513, payload), 4) as IPublishPacket[];
+          const [packet] = parse(
+            encode(new PublishEncoder(qos, retain, false), target, 513, payload),
+            4,
+          ) as IPublishPacket[];
           assert.equal(packet?.cmd, 'publish');
           assert.equal(packet?.topic, 'airbyte/東京/users');
           assert.equal(packet?.qos, qos);
@@ -77,7 +86,10 @@ describe('PublishEncoder', () => {
       assert.equal(packet?.properties?.contentType, 'application/json');
       assert.equal(packet?.properties?.payloadFormatIndicator, true);
       assert.equal(packet?.properties?.messageExpiryInterval, 3600);
-      assert.deepEqual({ ...packet?.properties?.userProperties }, { airbyte_stream: 'users', airbyte_namespace: 'crm', airbyte_emitted_at: emittedAt });
+      assert.deepEqual(
+        { ...packet?.properties?.userProperties },
+        { airbyte_stream: 'users', airbyte_namespace: 'crm', airbyte_emitted_at: emittedAt },
+      );
     }
   });
 
@@ -193,13 +205,33 @@ function boundaryCases(): BoundaryCase[] {
         emittedAt: '1',
       });
     }
-    const v5 = (name: string, alias: number, options: Omit<TargetOptions, 'mqtt5'>, announced = false, topic = 'airbyte/東京'): void => {
-      cases.push({ name: `5 qos ${qos} ${name}`, version: 5, qos, topic, options: { mqtt5: true, ...options }, alias, announced, emittedAt: '1700000000000' });
+    const v5 = (
+      name: string,
+      alias: number,
+      options: Omit<TargetOptions, 'mqtt5'>,
+      announced = false,
+      topic = 'airbyte/東京',
+    ): void => {
+      cases.push({
+        name: `5 qos ${qos} ${name}`,
+        version: 5,
+        qos,
+        topic,
+        options: { mqtt5: true, ...options },
+        alias,
+        announced,
+        emittedAt: '1700000000000',
+      });
     };
     v5('no properties, no alias', 0, { emittedAtProperty: false });
     v5('alias, first message', 1, { emittedAtProperty: false });
     v5('alias, announced', 1, { emittedAtProperty: false }, true);
-    const all = { contentType: 'application/json', messageExpirySeconds: 60, userProperties: { clé: 'välue東' }, emittedAtProperty: true };
+    const all = {
+      contentType: 'application/json',
+      messageExpirySeconds: 60,
+      userProperties: { clé: 'välue東' },
+      emittedAtProperty: true,
+    };
     v5('all properties, no alias', 0, all);
     v5('all properties and alias, first message', 65_535, all);
     v5('all properties and alias, announced', 65_535, all, true);
@@ -213,14 +245,20 @@ function checkParsed(packet: IPublishPacket | undefined, c: BoundaryCase, payloa
   assert.equal(packet?.qos, c.qos, c.name);
   assert.equal(packet?.topic, c.announced && c.alias !== 0 ? '' : c.topic, c.name);
   if (c.qos > 0) assert.equal(packet?.messageId, id, c.name);
-  assert.ok(packet?.payload instanceof Buffer && packet.payload.equals(Buffer.from(payload)), `${c.name}: payload read back intact`);
+  assert.ok(
+    packet?.payload instanceof Buffer && packet.payload.equals(Buffer.from(payload)),
+    `${c.name}: payload read back intact`,
+  );
   if (c.version === 5) {
     const props = packet?.properties;
     assert.equal(props?.payloadFormatIndicator, true, c.name);
     assert.equal(props?.topicAlias, c.alias === 0 ? undefined : c.alias, c.name);
     assert.equal(props?.contentType, c.options.contentType, c.name);
     assert.equal(props?.messageExpiryInterval, c.options.messageExpirySeconds, c.name);
-    const user = { ...c.options.userProperties, ...(c.options.emittedAtProperty ? { airbyte_emitted_at: c.emittedAt } : {}) };
+    const user = {
+      ...c.options.userProperties,
+      ...(c.options.emittedAtProperty ? { airbyte_emitted_at: c.emittedAt } : {}),
+    };
     assert.deepEqual({ ...props?.userProperties }, user, c.name);
   }
 }
@@ -265,9 +303,22 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
         assert.equal(Buffer.byteLength(payload), payloadBytes);
         const target = publishTarget(c.topic, c.options);
         const encoder = new PublishEncoder(c.qos, false, c.version === 5);
-        const bytes = encode(encoder, target, 65_535, payload, c.emittedAt, false, c.alias, !c.announced || c.alias === 0);
+        const bytes = encode(
+          encoder,
+          target,
+          65_535,
+          payload,
+          c.emittedAt,
+          false,
+          c.alias,
+          !c.announced || c.alias === 0,
+        );
         assert.equal(bytes.length, 1 + expectedField.length + remaining, `${c.name}: total size`);
-        assert.deepEqual([...bytes.subarray(1, 1 + expectedField.length)], expectedField, `${c.name}: length field bytes`);
+        assert.deepEqual(
+          [...bytes.subarray(1, 1 + expectedField.length)],
+          expectedField,
+          `${c.name}: length field bytes`,
+        );
         checkParsed(parseWithSentinel(bytes, c.version), c, payload, 65_535);
       }
     });
@@ -291,7 +342,11 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
       const encoder = new PublishEncoder(c.qos, false, c.version === 5);
       const withTopic = !c.announced || c.alias === 0;
       const payloadBytes = 268_435_455 - overhead(c);
-      assert.equal(encoder.size(target, payloadBytes, [c.emittedAt], c.alias, withTopic), MQTT_MAX_PACKET_BYTES, c.name);
+      assert.equal(
+        encoder.size(target, payloadBytes, [c.emittedAt], c.alias, withTopic),
+        MQTT_MAX_PACKET_BYTES,
+        c.name,
+      );
       for (const [remaining, field] of VAR_INT.filter(([n]) => n >= overhead(c))) {
         assert.equal(
           encoder.size(target, remaining - overhead(c), [c.emittedAt], c.alias, withTopic),
@@ -312,7 +367,11 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     const payload = payloadOfBytes(128 - overhead(c));
     const first = encode(encoder, target, 1, payload, c.emittedAt, false, c.alias, true);
     assert.equal(first[1], 0x80);
-    assert.equal(encoder.size(target, Buffer.byteLength(payload), [c.emittedAt], c.alias, true), first.length, 'withTopic gives the first message size');
+    assert.equal(
+      encoder.size(target, Buffer.byteLength(payload), [c.emittedAt], c.alias, true),
+      first.length,
+      'withTopic gives the first message size',
+    );
     const second = encode(encoder, target, 2, payload, c.emittedAt, false, c.alias, false);
     assert.equal(second.length, first.length - topicBytes - 1, 'no topic, and one length byte fewer');
     assert.equal(second[1], 128 - topicBytes);
@@ -326,12 +385,25 @@ describe('PublishEncoder at the remaining-length boundaries', () => {
     const encoder = new PublishEncoder(1, false, true);
     const payloads = [127, 128, 16_383, 16_384, 0, 1].map((r) => payloadOfBytes(Math.max(0, r - overhead(c))));
     // The first packet announces the alias with the topic; the others carry only the alias.
-    const sizes = payloads.map((payload, i) => encoder.size(target, Buffer.byteLength(payload), [c.emittedAt], c.alias, i === 0));
+    const sizes = payloads.map((payload, i) =>
+      encoder.size(target, Buffer.byteLength(payload), [c.emittedAt], c.alias, i === 0),
+    );
     const total = sizes.reduce((a, b) => a + b, 0);
     const buffer = Buffer.alloc(total + 3, 0xee);
     let at = 3;
     payloads.forEach((payload, i) => {
-      const end = encoder.write(buffer, at, target, i + 1, payload, Buffer.byteLength(payload), [c.emittedAt], false, c.alias, i === 0);
+      const end = encoder.write(
+        buffer,
+        at,
+        target,
+        i + 1,
+        payload,
+        Buffer.byteLength(payload),
+        [c.emittedAt],
+        false,
+        c.alias,
+        i === 0,
+      );
       assert.equal(end - at, sizes[i], `packet ${i}`);
       at = end;
     });
@@ -361,11 +433,24 @@ describe('PublishEncoder MQTT 5 property length', () => {
       it(`writes a property length of exactly ${props} in ${field.length} byte(s) at QoS ${qos}`, () => {
         const target = targetWithProperties(props);
         const payload = '{"a":"é"}';
-        const bytes = encode(new PublishEncoder(qos, false, true), target, 300, payload, '1700000000000', false, 9, true);
+        const bytes = encode(
+          new PublishEncoder(qos, false, true),
+          target,
+          300,
+          payload,
+          '1700000000000',
+          false,
+          9,
+          true,
+        );
         const beforeProperties = 2 + Buffer.byteLength('t/東') + (qos > 0 ? 2 : 0);
         const remaining = beforeProperties + field.length + props + Buffer.byteLength(payload);
         const remainingField = varIntWidth(remaining);
-        assert.equal(bytes.length, 1 + remainingField + remaining, 'the property length field is counted in the remaining length');
+        assert.equal(
+          bytes.length,
+          1 + remainingField + remaining,
+          'the property length field is counted in the remaining length',
+        );
         const at = 1 + remainingField + beforeProperties;
         assert.deepEqual([...bytes.subarray(at, at + field.length)], field, 'property length field');
         const packet = parseWithSentinel(bytes, 5);
@@ -408,7 +493,9 @@ describe('PublishEncoder byte lengths of text', () => {
     for (const mqtt5 of [false, true]) {
       const target = publishTarget(
         topic,
-        mqtt5 ? { mqtt5, contentType: 'text/ü', userProperties: { ключ: '値' }, emittedAtProperty: true } : { mqtt5, emittedAtProperty: false },
+        mqtt5
+          ? { mqtt5, contentType: 'text/ü', userProperties: { ключ: '値' }, emittedAtProperty: true }
+          : { mqtt5, emittedAtProperty: false },
       );
       const bytes = encode(new PublishEncoder(1, false, mqtt5), target, 5, payload);
       assert.equal(bytes.readUInt16BE(2), Buffer.byteLength(topic), 'topic length prefix in bytes');

@@ -69,7 +69,9 @@ async function runCase(seed: number): Promise<string> {
     emittedAtProperty: chance(0.5),
   };
   const topics = ['t/a', 'airbyte/東京/users', `l/${'level/'.repeat(Math.floor(random() * 40))}end`, 'x'];
-  const shared = topics.slice(0, 1 + Math.floor(random() * topics.length)).map((topic) => publishTarget(topic, targetOptions));
+  const shared = topics
+    .slice(0, 1 + Math.floor(random() * topics.length))
+    .map((topic) => publishTarget(topic, targetOptions));
   const maxInflight = 1 + Math.floor(random() * (chance(0.5) ? 4 : 60));
   const maxInflightBytes = chance(0.3) ? 1 + Math.floor(random() * 4 * BATCH_BYTES) : undefined;
   const label = `seed ${seed} (qos ${qos}, MQTT ${mqtt5 ? 5 : '3.1.1'}, window ${maxInflight}${maxInflightBytes ? `, ${maxInflightBytes} bytes in flight` : ''})`;
@@ -83,7 +85,10 @@ async function runCase(seed: number): Promise<string> {
       acknowledged: (token) => {
         const message = messages[token];
         assert.ok(message, `${label}: acknowledged an unknown token ${token}`);
-        assert.ok(message.acknowledgedByBroker, `${label}: message ${token} reported delivered before the broker acknowledged it`);
+        assert.ok(
+          message.acknowledgedByBroker,
+          `${label}: message ${token} reported delivered before the broker acknowledged it`,
+        );
         acknowledged.push(token);
       },
       failed: (error) => assert.fail(`${label}: failed: ${error.message}`),
@@ -127,7 +132,10 @@ async function runCase(seed: number): Promise<string> {
         carried.delete(id);
         entry.released = true;
         onWire.set(id, entry);
-        assert.ok(onWire.size <= window, `${label}: ${onWire.size} messages in flight on a connection that allows ${window}`);
+        assert.ok(
+          onWire.size <= window,
+          `${label}: ${onWire.size} messages in flight on a connection that allows ${window}`,
+        );
         continue;
       }
       assert.equal(packet?.cmd, 'publish', `${label}: unexpected ${packet?.cmd}`);
@@ -135,12 +143,19 @@ async function runCase(seed: number): Promise<string> {
       const alias = publish.properties?.topicAlias;
       let topic = publish.topic;
       if (alias !== undefined) {
-        assert.ok(alias >= 1 && alias <= (port.limits.topicAliasMaximum ?? 0), `${label}: alias ${alias} beyond the broker's maximum`);
-        if (topic === '') topic = aliases.get(alias) ?? assert.fail(`${label}: alias ${alias} used before it was announced`);
+        assert.ok(
+          alias >= 1 && alias <= (port.limits.topicAliasMaximum ?? 0),
+          `${label}: alias ${alias} beyond the broker's maximum`,
+        );
+        if (topic === '')
+          topic = aliases.get(alias) ?? assert.fail(`${label}: alias ${alias} used before it was announced`);
         else aliases.set(alias, topic);
       }
       const payload = publish.payload.toString();
-      const token = payload === '' ? Number(topic.slice(topic.lastIndexOf('/') + 1)) : Number(payload.slice(0, payload.indexOf(':')));
+      const token =
+        payload === ''
+          ? Number(topic.slice(topic.lastIndexOf('/') + 1))
+          : Number(payload.slice(0, payload.indexOf(':')));
       const message = messages[token];
       assert.ok(message, `${label}: a PUBLISH that no message was sent for (topic ${topic}, ${payload.length} chars)`);
       assert.equal(topic, message.target.topic, `${label}: message ${token} on the wrong topic`);
@@ -164,7 +179,10 @@ async function runCase(seed: number): Promise<string> {
         assert.ok(publish.messageId !== undefined && publish.messageId > 0);
         assert.ok(!onWire.has(publish.messageId), `${label}: packet id ${publish.messageId} reused while in flight`);
         onWire.set(publish.messageId, { token, released: false });
-        assert.ok(onWire.size <= window, `${label}: ${onWire.size} messages in flight on a connection that allows ${window}`);
+        assert.ok(
+          onWire.size <= window,
+          `${label}: ${onWire.size} messages in flight on a connection that allows ${window}`,
+        );
       }
     }
   };
@@ -192,7 +210,10 @@ async function runCase(seed: number): Promise<string> {
   connect();
   const total = 5 + Math.floor(random() * 60);
   for (let step = 0; acknowledged.length < total; step++) {
-    assert.ok(step < 5000, `${label}: stalled with ${acknowledged.length} of ${total} acknowledged and ${messages.length} sent`);
+    assert.ok(
+      step < 5000,
+      `${label}: stalled with ${acknowledged.length} of ${total} acknowledged and ${messages.length} sent`,
+    );
     while (messages.length < total && publisher.hasRoom && chance(0.85)) {
       if (maxInflightBytes !== undefined) {
         // Room means the payload bytes awaiting acknowledgement are below the bound, whatever the window allows.
@@ -263,7 +284,10 @@ describe('the encoding path, as a property', () => {
         await runCase(seed);
       } catch (err) {
         // The seed replays the case: PROPERTY_SEED=<seed> node --test dist/test/unit/mqtt/publisher-property.test.js
-        throw new Error(`case with seed ${seed} failed (replay with PROPERTY_SEED=${seed}): ${(err as Error).message}`, { cause: err });
+        throw new Error(
+          `case with seed ${seed} failed (replay with PROPERTY_SEED=${seed}): ${(err as Error).message}`,
+          { cause: err },
+        );
       }
     }
   });

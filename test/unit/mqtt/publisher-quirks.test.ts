@@ -20,16 +20,28 @@ interface Harness {
   send(token: number, target?: PublishTarget, payload?: string): void;
 }
 
-const USERS = publishTarget('t/users', { mqtt5: false, emittedAtProperty: false, label: 'the record of stream "users"' });
+const USERS = publishTarget('t/users', {
+  mqtt5: false,
+  emittedAtProperty: false,
+  label: 'the record of stream "users"',
+});
 
-function harness(qos: QoS, options: Partial<PublisherOptions> = {}, encoder = new PublishEncoder(qos, false, false)): Harness {
+function harness(
+  qos: QoS,
+  options: Partial<PublisherOptions> = {},
+  encoder = new PublishEncoder(qos, false, false),
+): Harness {
   const acknowledged: number[] = [];
   const failures: ConnectorError[] = [];
   const silences: string[] = [];
   const publisher = new Publisher(
     encoder,
     { qos, maxInflight: 1000, oneAtATime: false, maxMessageBytes: MQTT_MAX_PACKET_BYTES, ...options },
-    { acknowledged: (token) => acknowledged.push(token), failed: (error) => failures.push(error), silent: (description) => silences.push(description) },
+    {
+      acknowledged: (token) => acknowledged.push(token),
+      failed: (error) => failures.push(error),
+      silent: (description) => silences.push(description),
+    },
   );
   const send = (token: number, target = USERS, payload = `{"n":${token}}`): void =>
     publisher.send(target, payload, Buffer.byteLength(payload), ['1700000000000'], token, 100 + token);
@@ -82,7 +94,10 @@ describe('Publisher and QoS 2 refusals', () => {
       port.acknowledge('pubcomp', 2);
       await nextTurn();
       assert.equal(failures.length, 1);
-      assert.match(failures[0]?.message ?? '', new RegExp(`refused a message on topic "t/users": .*\\(reason code 0x${code.toString(16)}\\)`));
+      assert.match(
+        failures[0]?.message ?? '',
+        new RegExp(`refused a message on topic "t/users": .*\\(reason code 0x${code.toString(16)}\\)`),
+      );
       assert.deepEqual(acknowledged, []);
       assert.deepEqual(
         port.packets.map((p) => p.cmd),
@@ -160,7 +175,11 @@ describe('Publisher acknowledgement watch', () => {
     first.acknowledge('pubrec', 1);
     await nextTurn();
     mock.timers.tick(2500);
-    assert.match(silences[0] ?? '', /1 message\(s\) at QoS 2 without PUBREC and PUBCOMP for 2 s/, 'a PUBREL awaiting PUBCOMP is watched too');
+    assert.match(
+      silences[0] ?? '',
+      /1 message\(s\) at QoS 2 without PUBREC and PUBCOMP for 2 s/,
+      'a PUBREL awaiting PUBCOMP is watched too',
+    );
     publisher.detach();
     const second = new FakePort();
     publisher.attach(second);
@@ -185,7 +204,11 @@ describe('Publisher acknowledgement watch', () => {
     send(1);
     await nextTurn();
     mock.timers.tick(1250);
-    assert.match(silences[0] ?? '', /^1 message\(s\)/, 'the message queued behind the window is not silent: it was never sent');
+    assert.match(
+      silences[0] ?? '',
+      /^1 message\(s\)/,
+      'the message queued behind the window is not silent: it was never sent',
+    );
     const quiet = harness(0, { ackTimeoutMs: 1000 });
     const held = new FakePort({ holdWrites: true });
     quiet.publisher.attach(held);
@@ -202,7 +225,14 @@ describe('Publisher send evidence', () => {
     const { publisher, send } = harness(1, {}, new PublishEncoder(1, true, false));
     const first = new FakePort();
     publisher.attach(first);
-    assert.deepEqual(publisher.sendEvidence(), { qos: 1, retain: true, unacknowledged: 0, suspect: undefined, acknowledgedAny: false, largestAcknowledged: 0 });
+    assert.deepEqual(publisher.sendEvidence(), {
+      qos: 1,
+      retain: true,
+      unacknowledged: 0,
+      suspect: undefined,
+      acknowledgedAny: false,
+      largestAcknowledged: 0,
+    });
     send(0, USERS, 'x'.repeat(300));
     send(1, orders, 'x'.repeat(50));
     send(2, USERS, 'x'.repeat(10));
@@ -232,7 +262,11 @@ describe('Publisher send evidence', () => {
     send(0);
     send(1, USERS, 'x'.repeat(42));
     await nextTurn();
-    assert.deepEqual(publisher.sendEvidence().suspect, { topic: 't/users', payloadBytes: 42, topicAcknowledged: false });
+    assert.deepEqual(publisher.sendEvidence().suspect, {
+      topic: 't/users',
+      payloadBytes: 42,
+      topicAcknowledged: false,
+    });
   });
 });
 
@@ -261,7 +295,13 @@ describe('Publisher size limit', () => {
       assert.match(message, /larger than the 256 bytes the broker accepts/);
       // What the same record would make with the user properties off: its first message announces the topic's alias.
       const lean = encoder.size(target(false), payloadBytes, ['1700000000000'], 1, true);
-      if (fits) assert.match(message, new RegExp(`Turning off "MQTT 5 user properties" \\(mqtt5_user_properties\\) makes it ${lean} bytes, which fits`));
+      if (fits)
+        assert.match(
+          message,
+          new RegExp(
+            `Turning off "MQTT 5 user properties" \\(mqtt5_user_properties\\) makes it ${lean} bytes, which fits`,
+          ),
+        );
       else assert.doesNotMatch(message, /mqtt5_user_properties/);
     });
   }
@@ -334,7 +374,9 @@ describe('Publisher and refusals the caller handles (rejected_records skip or de
       await nextTurn();
       // The refused message's place in the window goes to the third message.
       assert.equal(port.packets.filter((p) => p.cmd === 'publish').length, 3);
-      assert.deepEqual(refusals, [{ token: 0, line: 100, reason: 'Not authorized (reason code 0x87)', payload: '{"n":0}' }]);
+      assert.deepEqual(refusals, [
+        { token: 0, line: 100, reason: 'Not authorized (reason code 0x87)', payload: '{"n":0}' },
+      ]);
       port.acknowledge(ack, 2);
       port.acknowledge(ack, 3);
       if (qos === 2) {
@@ -354,7 +396,11 @@ describe('Publisher and refusals the caller handles (rejected_records skip or de
     const publisher = new Publisher(
       new PublishEncoder(1, false, true),
       { qos: 1, maxInflight: 10, oneAtATime: false, maxMessageBytes: MQTT_MAX_PACKET_BYTES },
-      { acknowledged: () => undefined, failed: (error) => failures.push(error), refused: ({ token }) => refused.push(token) },
+      {
+        acknowledged: () => undefined,
+        failed: (error) => failures.push(error),
+        refused: ({ token }) => refused.push(token),
+      },
     );
     const port = new FakePort({ protocolVersion: 5 });
     publisher.attach(port);

@@ -199,9 +199,16 @@ describe('Publisher', () => {
       const second = new FakePort({ sessionPresent });
       publisher.attach(second);
       await nextTurn();
-      const sent = second.packets.map((p) => `${p.cmd}${p.cmd === 'publish' && p.dup ? '+dup' : ''} ${(p as { messageId?: number }).messageId}`);
+      const sent = second.packets.map(
+        (p) => `${p.cmd}${p.cmd === 'publish' && p.dup ? '+dup' : ''} ${(p as { messageId?: number }).messageId}`,
+      );
       if (sessionPresent) assert.deepEqual(sent, ['pubrel 1', 'publish+dup 2']);
-      else assert.deepEqual(sent, ['publish+dup 1', 'publish+dup 2'], 'a new session has forgotten the message it acknowledged with PUBREC');
+      else
+        assert.deepEqual(
+          sent,
+          ['publish+dup 1', 'publish+dup 2'],
+          'a new session has forgotten the message it acknowledged with PUBREC',
+        );
       if (!sessionPresent) second.acknowledge('pubrec', 1);
       second.acknowledge('pubcomp', 1);
       assert.deepEqual(acknowledged, [0], `session present: ${sessionPresent}`);
@@ -220,7 +227,10 @@ describe('Publisher', () => {
     port.acknowledge('puback', 2);
     assert.equal(failures.length, 1);
     assert.ok(failures[0] instanceof ConfigError);
-    assert.match(failures[0]?.message ?? '', /refused a message on topic "t\/users": Not authorized \(reason code 0x87\)/);
+    assert.match(
+      failures[0]?.message ?? '',
+      /refused a message on topic "t\/users": Not authorized \(reason code 0x87\)/,
+    );
     assert.deepEqual(acknowledged, []);
     assert.equal(publisher.hasRoom, false);
     await assert.rejects(publisher.drain(), (err) => err === failures[0]);
@@ -405,7 +415,10 @@ describe('Publisher', () => {
     await nextTurn();
     const bytes = port.chunks.reduce((sum, chunk) => sum + chunk.length, 0);
     assert.equal(port.publishes().length, 2000);
-    assert.ok(port.chunks.length <= Math.ceil(bytes / (BATCH_BYTES - 4096)) + 1, `${port.chunks.length} writes for ${bytes} bytes`);
+    assert.ok(
+      port.chunks.length <= Math.ceil(bytes / (BATCH_BYTES - 4096)) + 1,
+      `${port.chunks.length} writes for ${bytes} bytes`,
+    );
   });
 
   it('publishes messages larger than what is left of the batch, and larger than a batch, whole', async () => {

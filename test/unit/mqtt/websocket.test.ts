@@ -72,7 +72,10 @@ interface Client {
   stream(): Duplex;
 }
 
-function client(url: string | undefined, hooks?: WebSocketHooks): Client & { readonly connect: (url: string) => WebSocket } {
+function client(
+  url: string | undefined,
+  hooks?: WebSocketHooks,
+): Client & { readonly connect: (url: string) => WebSocket } {
   const options = webSocketOptions({}, hooks);
   const create = options.createWebsocket;
   assert.ok(create, 'the transport creates its own WebSocket');
@@ -177,7 +180,9 @@ describe('webSocketOptions writev', { timeout: 10_000 }, () => {
     const stream = c.stream();
     const chunks = [Buffer.from([0x32]), Buffer.from([0x0b]), 'topic', Buffer.from([0x00, 0x01]), 'payload é'];
     stream.cork();
-    const written = chunks.map((chunk) => new Promise<Error | null | undefined>((resolve) => stream.write(chunk, resolve)));
+    const written = chunks.map(
+      (chunk) => new Promise<Error | null | undefined>((resolve) => stream.write(chunk, resolve)),
+    );
     process.nextTick(() => stream.uncork());
     for (const error of await Promise.all(written)) assert.ifError(error);
     const frames = await server.frames(1);

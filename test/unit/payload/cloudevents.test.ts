@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { binaryCloudEvent, CLOUDEVENTS_CONTENT_TYPE, cloudEventsSource, keySubject } from '../../../src/payload/cloudevents.js';
+import {
+  binaryCloudEvent,
+  CLOUDEVENTS_CONTENT_TYPE,
+  cloudEventsSource,
+  keySubject,
+} from '../../../src/payload/cloudevents.js';
 import { keyValues } from '../../../src/payload/key-values.js';
 
 function subjectOf(data: string, ...paths: string[][]): string | undefined {
@@ -9,7 +14,8 @@ function subjectOf(data: string, ...paths: string[][]): string | undefined {
 
 /** What CloudEvents forbids in a String (spec.md, "Type System"). */
 // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
-const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+const FORBIDDEN =
+  /[\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 describe('cloudEventsSource', () => {
   it('is airbyte:<stream> or airbyte:<namespace>/<stream>', () => {
@@ -52,7 +58,8 @@ describe('keySubject', () => {
 
   it('is left out when the key is absent or unusable, or would be empty', () => {
     assert.equal(keySubject([]), undefined);
-    for (const data of ['{}', '{"id":null}', '{"id":{"a":1}}', '{"id":[1]}', '{"id":""}']) assert.equal(subjectOf(data, ['id']), undefined, data);
+    for (const data of ['{}', '{"id":null}', '{"id":{"a":1}}', '{"id":[1]}', '{"id":""}'])
+      assert.equal(subjectOf(data, ['id']), undefined, data);
     assert.equal(subjectOf('{"a":"","b":""}', ['a'], ['b']), '/');
   });
 });
@@ -62,12 +69,21 @@ describe('binaryCloudEvent', () => {
     const binary = binaryCloudEvent({ name: 'users', namespace: 'crm' });
     assert.equal(binary.contentType, 'application/json');
     assert.notEqual(binary.contentType, CLOUDEVENTS_CONTENT_TYPE);
-    assert.deepEqual(binary.streamProperties, { specversion: '1.0', source: 'airbyte:crm/users', type: 'io.airbyte.record' });
-    assert.deepEqual(binary.recordProperties({ id: 'i-1', dataJson: '{}', emittedAtMs: '1700000000000', subject: '7' }), [
-      ['id', 'i-1'],
-      ['time', '2023-11-14T22:13:20.000Z'],
-      ['subject', '7'],
+    assert.deepEqual(binary.streamProperties, {
+      specversion: '1.0',
+      source: 'airbyte:crm/users',
+      type: 'io.airbyte.record',
+    });
+    assert.deepEqual(
+      binary.recordProperties({ id: 'i-1', dataJson: '{}', emittedAtMs: '1700000000000', subject: '7' }),
+      [
+        ['id', 'i-1'],
+        ['time', '2023-11-14T22:13:20.000Z'],
+        ['subject', '7'],
+      ],
+    );
+    assert.deepEqual(binary.recordProperties({ id: 'i-2', dataJson: '{}', emittedAtMs: '253402300800000' }), [
+      ['id', 'i-2'],
     ]);
-    assert.deepEqual(binary.recordProperties({ id: 'i-2', dataJson: '{}', emittedAtMs: '253402300800000' }), [['id', 'i-2']]);
   });
 });

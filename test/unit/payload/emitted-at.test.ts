@@ -48,7 +48,23 @@ describe('wholeMilliseconds', () => {
   });
 
   it('refuses text that is not a JSON number', () => {
-    for (const text of ['', '-', '01', '-01', '1.', '.5', '+1', '1e', '1e+', 'abc', ' 1', '1 ', 'NaN', 'Infinity', '0x10']) {
+    for (const text of [
+      '',
+      '-',
+      '01',
+      '-01',
+      '1.',
+      '.5',
+      '+1',
+      '1e',
+      '1e+',
+      'abc',
+      ' 1',
+      '1 ',
+      'NaN',
+      'Infinity',
+      '0x10',
+    ]) {
       assert.equal(wholeMilliseconds(text), undefined, text);
     }
   });

@@ -48,10 +48,34 @@ describe('every format', () => {
       return { format, contentType, carriesId, carriesStream, carriesNamespace };
     });
     assert.deepEqual(summary, [
-      { format: 'airbyte_envelope', contentType: 'application/json', carriesId: true, carriesStream: true, carriesNamespace: false },
-      { format: 'data', contentType: 'application/json', carriesId: false, carriesStream: false, carriesNamespace: false },
-      { format: 'airbyte_v2', contentType: 'application/json', carriesId: true, carriesStream: false, carriesNamespace: false },
-      { format: 'cloudevents', contentType: 'application/cloudevents+json', carriesId: true, carriesStream: true, carriesNamespace: true },
+      {
+        format: 'airbyte_envelope',
+        contentType: 'application/json',
+        carriesId: true,
+        carriesStream: true,
+        carriesNamespace: false,
+      },
+      {
+        format: 'data',
+        contentType: 'application/json',
+        carriesId: false,
+        carriesStream: false,
+        carriesNamespace: false,
+      },
+      {
+        format: 'airbyte_v2',
+        contentType: 'application/json',
+        carriesId: true,
+        carriesStream: false,
+        carriesNamespace: false,
+      },
+      {
+        format: 'cloudevents',
+        contentType: 'application/cloudevents+json',
+        carriesId: true,
+        carriesStream: true,
+        carriesNamespace: true,
+      },
     ]);
   });
 
@@ -84,7 +108,9 @@ describe('airbyte_envelope', () => {
   it('matches the golden example', () => {
     const stream = { name: 'or"ders', namespace: 'ignored' };
     assert.equal(
-      prepareFormat('airbyte_envelope', stream).render(parts('{"order_id":9007199254740993,"total":19.990000000000000213}')),
+      prepareFormat('airbyte_envelope', stream).render(
+        parts('{"order_id":9007199254740993,"total":19.990000000000000213}'),
+      ),
       `{"_airbyte_ab_id":"${ID}","_airbyte_stream":"or\\"ders","_airbyte_emitted_at":1700000000002,"_airbyte_data":{"order_id":9007199254740993,"total":19.990000000000000213}}`,
     );
   });
@@ -93,7 +119,8 @@ describe('airbyte_envelope', () => {
 describe('data', () => {
   it('is the data and nothing else', () => {
     const data = prepareFormat('data', STREAM);
-    for (const dataJson of TRICKY_DATA) assert.equal(data.render(parts(dataJson, { metaJson: '{"changes":[1]}', subject: 's' })), dataJson);
+    for (const dataJson of TRICKY_DATA)
+      assert.equal(data.render(parts(dataJson, { metaJson: '{"changes":[1]}', subject: 's' })), dataJson);
   });
 });
 
@@ -110,7 +137,13 @@ describe('airbyte_v2', () => {
 
   it('has the fields and types of Airbyte raw records', () => {
     const record = JSON.parse(prepareFormat('airbyte_v2', STREAM).render(parts('{"a":1}'))) as Record<string, unknown>;
-    assert.deepEqual(Object.keys(record), ['_airbyte_raw_id', '_airbyte_extracted_at', '_airbyte_meta', '_airbyte_generation_id', '_airbyte_data']);
+    assert.deepEqual(Object.keys(record), [
+      '_airbyte_raw_id',
+      '_airbyte_extracted_at',
+      '_airbyte_meta',
+      '_airbyte_generation_id',
+      '_airbyte_data',
+    ]);
     assert.equal(record._airbyte_raw_id, ID);
     assert.equal(record._airbyte_extracted_at, 1700000000002);
     assert.deepEqual(record._airbyte_meta, { sync_id: 42, changes: [] });
@@ -118,7 +151,9 @@ describe('airbyte_v2', () => {
   });
 
   it('defaults the generation to 0 and writes a null sync_id for a catalog without them', () => {
-    const record = JSON.parse(prepareFormat('airbyte_v2', { name: 's', namespace: undefined }).render(parts('{}'))) as Record<string, unknown>;
+    const record = JSON.parse(
+      prepareFormat('airbyte_v2', { name: 's', namespace: undefined }).render(parts('{}')),
+    ) as Record<string, unknown>;
     assert.deepEqual(record._airbyte_meta, { sync_id: null, changes: [] });
     assert.equal(record._airbyte_generation_id, 0);
   });
@@ -135,22 +170,29 @@ describe('airbyte_v2', () => {
 
 describe('metaChanges', () => {
   it('keeps the changes exactly as the source wrote them, unknown fields included', () => {
-    const changes = '[ {"field":"a.b","change":"NULLED","reason":"SOURCE_SERIALIZATION_ERROR","extra":12345678901234567890} ]';
+    const changes =
+      '[ {"field":"a.b","change":"NULLED","reason":"SOURCE_SERIALIZATION_ERROR","extra":12345678901234567890} ]';
     assert.equal(metaChanges(`{"other":{"changes":1},"changes":${changes}}`), changes);
   });
 
   it('gives [] without meta, without changes, or with changes that are not a list', () => {
-    for (const meta of [undefined, '{}', '{"changes":null}', '{"changes":{}}', '{"changes":"x"}', '{"other":[1]}']) assert.equal(metaChanges(meta), '[]', meta);
+    for (const meta of [undefined, '{}', '{"changes":null}', '{"changes":{}}', '{"changes":"x"}', '{"other":[1]}'])
+      assert.equal(metaChanges(meta), '[]', meta);
   });
 });
 
 describe('cloudevents', () => {
-  const render = (stream: { name: string; namespace: string | undefined }, extra: Partial<RecordParts> = {}): Record<string, unknown> =>
+  const render = (
+    stream: { name: string; namespace: string | undefined },
+    extra: Partial<RecordParts> = {},
+  ): Record<string, unknown> =>
     JSON.parse(prepareFormat('cloudevents', stream).render(parts('{"id":7}', extra))) as Record<string, unknown>;
 
   it('matches the golden example', () => {
     assert.equal(
-      prepareFormat('cloudevents', STREAM).render(parts('{"order_id":9007199254740993}', { subject: '9007199254740993' })),
+      prepareFormat('cloudevents', STREAM).render(
+        parts('{"order_id":9007199254740993}', { subject: '9007199254740993' }),
+      ),
       `{"specversion":"1.0","id":"${ID}","source":"airbyte:shop/orders","type":"io.airbyte.record","subject":"9007199254740993",` +
         `"time":"2023-11-14T22:13:20.002Z","datacontenttype":"application/json","data":{"order_id":9007199254740993}}`,
     );

@@ -23,13 +23,16 @@ describe('keyValues', () => {
   });
 
   it('follows nested paths, and tells a missing field from a null one', () => {
-    assert.deepEqual(keyValues(DATA, [['org', 'id'], ['org', 'deep', 'k'], ['org', 'nil'], ['org', 'none'], ['none']]), [
-      { kind: 'string', json: '"o-1"' },
-      { kind: 'number', json: '7' },
-      { kind: 'null', json: 'null' },
-      { kind: 'missing', json: '' },
-      { kind: 'missing', json: '' },
-    ]);
+    assert.deepEqual(
+      keyValues(DATA, [['org', 'id'], ['org', 'deep', 'k'], ['org', 'nil'], ['org', 'none'], ['none']]),
+      [
+        { kind: 'string', json: '"o-1"' },
+        { kind: 'number', json: '7' },
+        { kind: 'null', json: 'null' },
+        { kind: 'missing', json: '' },
+        { kind: 'missing', json: '' },
+      ],
+    );
   });
 
   it('finds nothing through a value that is not an object', () => {
@@ -87,7 +90,15 @@ describe('keyValues', () => {
 
 describe('isScalar and unusableKeyReason', () => {
   it('accept strings, numbers and booleans, and say what is wrong with the rest', () => {
-    const [number, string, bool, nil, object, array, missing] = keyValues(DATA, [['id'], ['s'], ['t'], ['n'], ['o'], ['a'], ['x']]);
+    const [number, string, bool, nil, object, array, missing] = keyValues(DATA, [
+      ['id'],
+      ['s'],
+      ['t'],
+      ['n'],
+      ['o'],
+      ['a'],
+      ['x'],
+    ]);
     for (const value of [number, string, bool]) {
       assert.ok(value && isScalar(value));
       assert.equal(unusableKeyReason(value), undefined);

@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { keyValues } from '../../../src/payload/key-values.js';
-import { canonicalNumber, RECORD_ID_NAMESPACE, recordIds, type IdStream, uuidV5 } from '../../../src/payload/record-id.js';
+import {
+  canonicalNumber,
+  RECORD_ID_NAMESPACE,
+  recordIds,
+  type IdStream,
+  uuidV5,
+} from '../../../src/payload/record-id.js';
 
 const DNS = '6ba7b810-9dad-11d1-80b4-00c04fd430c8';
 const URL_NS = '6ba7b811-9dad-11d1-80b4-00c04fd430c8';
@@ -36,13 +42,17 @@ describe('uuidV5', () => {
   });
 
   it('uses a project namespace that anyone can derive from the documentation URL', () => {
-    assert.equal(uuidV5(URL_NS, 'https://docs.airbyte.com/integrations/destinations/mqtt#record_id'), RECORD_ID_NAMESPACE);
+    assert.equal(
+      uuidV5(URL_NS, 'https://docs.airbyte.com/integrations/destinations/mqtt#record_id'),
+      RECORD_ID_NAMESPACE,
+    );
   });
 });
 
 describe('canonicalNumber', () => {
   it('writes one text for every spelling of a value', () => {
-    for (const text of ['1.5', '1.50', '15e-1', '0.15e1', '0.15E+1', '150e-2']) assert.equal(canonicalNumber(text), '15e-1', text);
+    for (const text of ['1.5', '1.50', '15e-1', '0.15e1', '0.15E+1', '150e-2'])
+      assert.equal(canonicalNumber(text), '15e-1', text);
     for (const text of ['1', '1.0', '10e-1', '1e0', '0.001e3']) assert.equal(canonicalNumber(text), '1e0', text);
     for (const text of ['0', '-0', '0.000', '0e5', '-0.0e-3']) assert.equal(canonicalNumber(text), '0', text);
     assert.equal(canonicalNumber('1700000000000'), '17e11');
@@ -78,13 +88,26 @@ describe('recordIds random', () => {
 
 describe('recordIds deterministic, by primary key and cursor', () => {
   it('names the primary key paths, then the cursor', () => {
-    const stream: IdStream = { name: 's', namespace: undefined, primaryKey: [['org', 'id'], ['id']], cursorField: ['meta', 'ts'] };
+    const stream: IdStream = {
+      name: 's',
+      namespace: undefined,
+      primaryKey: [['org', 'id'], ['id']],
+      cursorField: ['meta', 'ts'],
+    };
     assert.deepEqual(recordIds('deterministic', stream).keyPaths, [['org', 'id'], ['id'], ['meta', 'ts']]);
   });
 
   it('is the UUID v5 of the documented name (golden values computed with Python)', () => {
-    assert.equal(idOf(USERS, '{"id":42,"updated_at":"2024-05-01T00:00:00Z","name":"x"}'), 'd3be1c7b-5bd1-5ea8-9192-066f145d8009');
-    const composite: IdStream = { name: 'users', namespace: undefined, primaryKey: [['k'], ['n']], cursorField: ['ts'] };
+    assert.equal(
+      idOf(USERS, '{"id":42,"updated_at":"2024-05-01T00:00:00Z","name":"x"}'),
+      'd3be1c7b-5bd1-5ea8-9192-066f145d8009',
+    );
+    const composite: IdStream = {
+      name: 'users',
+      namespace: undefined,
+      primaryKey: [['k'], ['n']],
+      cursorField: ['ts'],
+    };
     assert.equal(idOf(composite, '{"ts":1700000000000,"n":1.50,"k":"a"}'), '0fdbff06-aa51-5718-8bc7-c3a2315724c2');
   });
 
@@ -99,7 +122,10 @@ describe('recordIds deterministic, by primary key and cursor', () => {
     const base = idOf(USERS, '{"id":7,"updated_at":"2024-05-01"}');
     assert.notEqual(idOf(USERS, '{"id":8,"updated_at":"2024-05-01"}'), base);
     assert.notEqual(idOf(USERS, '{"id":7,"updated_at":"2024-05-02"}'), base);
-    assert.notEqual(idOf(USERS, '{"id":12345678901234567890,"updated_at":1}'), idOf(USERS, '{"id":12345678901234567891,"updated_at":1}'));
+    assert.notEqual(
+      idOf(USERS, '{"id":12345678901234567890,"updated_at":1}'),
+      idOf(USERS, '{"id":12345678901234567891,"updated_at":1}'),
+    );
   });
 
   it('treats equal values alike however they are spelled, and 1 and "1" as different', () => {
@@ -127,7 +153,14 @@ describe('recordIds deterministic, by primary key and cursor', () => {
     const data = '{"id":1,"updated_at":2}';
     const id = (name: string, namespace: string | undefined): string => idOf({ ...USERS, name, namespace }, data);
     assert.equal(id('users', undefined), id('users', ''));
-    const ids = new Set([id('users', undefined), id('users', 'crm'), id('orders', 'crm'), id('crm', 'users'), id('a","b', ''), id('b', 'a')]);
+    const ids = new Set([
+      id('users', undefined),
+      id('users', 'crm'),
+      id('orders', 'crm'),
+      id('crm', 'users'),
+      id('a","b', ''),
+      id('b', 'a'),
+    ]);
     assert.equal(ids.size, 6);
   });
 
@@ -139,7 +172,8 @@ describe('recordIds deterministic, by primary key and cursor', () => {
 });
 
 describe('recordIds deterministic, by data', () => {
-  const dataName = (stream: IdStream, data: string): string => `["data",${JSON.stringify(stream.namespace ?? '')},${JSON.stringify(stream.name)},${data}]`;
+  const dataName = (stream: IdStream, data: string): string =>
+    `["data",${JSON.stringify(stream.namespace ?? '')},${JSON.stringify(stream.name)},${data}]`;
 
   it('is the UUID v5 of the documented name (golden value computed with Python)', () => {
     const stream: IdStream = { name: 'users', namespace: 'crm', primaryKey: [] };

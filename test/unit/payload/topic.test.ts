@@ -106,12 +106,17 @@ function forEachSeed(check: (random: Random, seed: number) => void): void {
     try {
       check(mulberry32(seed), seed);
     } catch (err) {
-      throw new Error(`case with seed ${seed} failed (replay with PROPERTY_SEED=${seed}): ${(err as Error).message}`, { cause: err });
+      throw new Error(`case with seed ${seed} failed (replay with PROPERTY_SEED=${seed}): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }
 
-const CONTROLS = [...Array.from({ length: 0x20 }, (_, c) => String.fromCharCode(c)), ...Array.from({ length: 0x21 }, (_, c) => String.fromCharCode(0x7f + c))];
+const CONTROLS = [
+  ...Array.from({ length: 0x20 }, (_, c) => String.fromCharCode(c)),
+  ...Array.from({ length: 0x21 }, (_, c) => String.fromCharCode(0x7f + c)),
+];
 /** Pieces key values are built from: what must be escaped, what only looks escaped, and text of every UTF-8 length. */
 const PIECES = [
   'a',
@@ -188,40 +193,73 @@ function encodeAll(values: readonly string[], escaping: TopicEscaping = 'standar
 const FORBIDDEN_IN_LEVEL = /[/+#$\u0000-\u001f\u007f-\u009f]/;
 // eslint-disable-next-line no-control-regex -- as above
 const FORBIDDEN_IN_STRICT_LEVEL = /[/+#$.\s*>\u0000-\u001f\u007f-\u009f]/;
-const FORBIDDEN: Readonly<Record<TopicEscaping, RegExp>> = { standard: FORBIDDEN_IN_LEVEL, strict: FORBIDDEN_IN_STRICT_LEVEL };
+const FORBIDDEN: Readonly<Record<TopicEscaping, RegExp>> = {
+  standard: FORBIDDEN_IN_LEVEL,
+  strict: FORBIDDEN_IN_STRICT_LEVEL,
+};
 const ESCAPINGS: readonly TopicEscaping[] = ['standard', 'strict'];
 
 describe('streamTopic', () => {
   it('gives one topic and no key place when the pattern has no {key} and the stream is not keyed', () => {
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', false), { before: 'airbyte/crm/users', after: undefined });
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', undefined, 'users', false), { before: 'airbyte/users', after: undefined });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', false), {
+      before: 'airbyte/crm/users',
+      after: undefined,
+    });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', undefined, 'users', false), {
+      before: 'airbyte/users',
+      after: undefined,
+    });
   });
 
   it('splits the topic around a {key} level wherever it is', () => {
-    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', false), { before: 'devices/', after: '/config' });
+    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', false), {
+      before: 'devices/',
+      after: '/config',
+    });
     assert.deepEqual(streamTopic('{key}/{stream}', undefined, 'users', false), { before: '', after: '/users' });
-    assert.deepEqual(streamTopic('{namespace}/{stream}/{key}', 'crm', 'users', false), { before: 'crm/users/', after: '' });
+    assert.deepEqual(streamTopic('{namespace}/{stream}/{key}', 'crm', 'users', false), {
+      before: 'crm/users/',
+      after: '',
+    });
     assert.deepEqual(streamTopic('{key}', 'crm', 'users', false), { before: '', after: '' });
   });
 
   it('puts the key levels after the stream topic for a keyed stream whose pattern has no {key}', () => {
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', true), { before: 'airbyte/crm/users/', after: '' });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', true), {
+      before: 'airbyte/crm/users/',
+      after: '',
+    });
     assert.deepEqual(streamTopic('{stream}', undefined, 'users', true), { before: 'users/', after: '' });
     // keyed changes nothing when the pattern places the key itself
-    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', true), { before: 'devices/', after: '/config' });
+    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', true), {
+      before: 'devices/',
+      after: '/config',
+    });
   });
 
   it('drops a level left empty by a missing namespace, also around the key', () => {
     assert.deepEqual(streamTopic('{namespace}/{key}', undefined, 'users', false), { before: '', after: '' });
-    assert.deepEqual(streamTopic('a/{namespace}/{key}/{namespace}', undefined, 'users', false), { before: 'a/', after: '' });
+    assert.deepEqual(streamTopic('a/{namespace}/{key}/{namespace}', undefined, 'users', false), {
+      before: 'a/',
+      after: '',
+    });
     assert.deepEqual(streamTopic('{namespace}', undefined, 'users', true), { before: '', after: '' });
     assert.deepEqual(streamTopic('a//{key}', undefined, 'users', false), { before: 'a//', after: '' });
   });
 
   it('cleans substituted values as renderTopic does, on both sides of the key', () => {
-    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'n+s', 'u#\u0000\u009f', false), { before: 'n_s/', after: '/u___' });
-    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'crm.eu', 'user list', false, 'strict'), { before: 'crm_eu/', after: '/user_list' });
-    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a*>', true, 'strict'), { before: 'crm_eu/a__/', after: '' });
+    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'n+s', 'u#\u0000\u009f', false), {
+      before: 'n_s/',
+      after: '/u___',
+    });
+    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'crm.eu', 'user list', false, 'strict'), {
+      before: 'crm_eu/',
+      after: '/user_list',
+    });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a*>', true, 'strict'), {
+      before: 'crm_eu/a__/',
+      after: '',
+    });
     assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a b', true), { before: 'crm.eu/a b/', after: '' });
   });
 
@@ -229,7 +267,10 @@ describe('streamTopic', () => {
     assert.deepEqual(streamTopic('{stream}/{key}', undefined, '$SYS', false), { before: '_SYS/', after: '' });
     assert.deepEqual(streamTopic('{namespace}/{stream}', undefined, '$share', true), { before: '_share/', after: '' });
     assert.deepEqual(streamTopic('{namespace}/{key}', '$aws', 'users', false), { before: '_aws/', after: '' });
-    assert.deepEqual(streamTopic('$aws/things/{stream}/{key}', undefined, '$x', false), { before: '$aws/things/$x/', after: '' });
+    assert.deepEqual(streamTopic('$aws/things/{stream}/{key}', undefined, '$x', false), {
+      before: '$aws/things/$x/',
+      after: '',
+    });
     assert.deepEqual(streamTopic('${stream}/{key}', undefined, 'x', false), { before: '$x/', after: '' });
   });
 });
@@ -268,11 +309,19 @@ describe('keyTopic and keyFilter', () => {
 
   it('gives topics that match their filter and hold the key levels where the filter has +', () => {
     forEachSeed((random) => {
-      const stream = pick(random, [config, trailing, bare, streamTopic('a/{namespace}/{key}/{stream}/b', 'ns', 's', false)]);
+      const stream = pick(random, [
+        config,
+        trailing,
+        bare,
+        streamTopic('a/{namespace}/{key}/{stream}/b', 'ns', 's', false),
+      ]);
       const fields = 1 + Math.floor(random() * 3);
       const values = Array.from({ length: fields }, () => keyString(random));
       const topic = keyTopic(stream, encodeAll(values));
-      assert.ok(matchesFilter(topic, keyFilter(stream, fields)), `${JSON.stringify(topic)} matches ${keyFilter(stream, fields)}`);
+      assert.ok(
+        matchesFilter(topic, keyFilter(stream, fields)),
+        `${JSON.stringify(topic)} matches ${keyFilter(stream, fields)}`,
+      );
       assert.deepEqual(keyLevelsOf(topic, stream).map(decodeURIComponent), values);
     });
   });
@@ -336,7 +385,11 @@ describe('encodeKeyLevel', () => {
     assert.equal(encodeKeyLevel('/\ud800/'), undefined, 'even when other characters need escaping');
     assert.equal(encodeKeyLevel('\ud83d\ude00'), '\ud83d\ude00');
     assert.equal(encodeKeyLevel('\u{10fffd}/'), '\u{10fffd}%2F');
-    assert.equal(encodeKeyLevel('\u{10ffff}/'), '%F4%8F%BF%BF%2F', 'the last code point is a non-character, which brokers refuse');
+    assert.equal(
+      encodeKeyLevel('\u{10ffff}/'),
+      '%F4%8F%BF%BF%2F',
+      'the last code point is a non-character, which brokers refuse',
+    );
   });
 
   it('gives undefined whenever a random value holds a lone surrogate', () => {
@@ -358,7 +411,11 @@ describe('encodeKeyLevel', () => {
         const value = keyString(random);
         const level = encodeKeyLevel(value, escaping);
         assert.equal(typeof level, 'string', JSON.stringify(value));
-        assert.doesNotMatch(level as string, FORBIDDEN[escaping], `${escaping}: ${JSON.stringify(value)} -> ${JSON.stringify(level)}`);
+        assert.doesNotMatch(
+          level as string,
+          FORBIDDEN[escaping],
+          `${escaping}: ${JSON.stringify(value)} -> ${JSON.stringify(level)}`,
+        );
         assert.equal(decodeURIComponent(level as string), value, JSON.stringify(value));
         assert.equal(topicProblem(`t/${level as string}`), undefined, JSON.stringify(value));
       }
@@ -396,7 +453,10 @@ describe('key topics as a whole', () => {
         const tuple = JSON.stringify(values);
         const topic = keyTopic(stream, encodeAll(values, escaping));
         const earlier = seen.get(topic);
-        assert.ok(earlier === undefined || earlier === tuple, `seed ${seed}: ${earlier} and ${tuple} share the topic ${JSON.stringify(topic)}`);
+        assert.ok(
+          earlier === undefined || earlier === tuple,
+          `seed ${seed}: ${earlier} and ${tuple} share the topic ${JSON.stringify(topic)}`,
+        );
         seen.set(topic, tuple);
         assert.deepEqual(keyLevelsOf(topic, stream).map(decodeURIComponent), values);
       }
@@ -426,7 +486,14 @@ describe('key topics as a whole', () => {
 
 describe('patternProblem with {key}', () => {
   it('accepts {key} as a whole level, once', () => {
-    for (const pattern of ['devices/{key}/config', '{key}', '{namespace}/{stream}/{key}', '{key}/{stream}', '$aws/things/{key}/shadow/update', 'a//{key}/']) {
+    for (const pattern of [
+      'devices/{key}/config',
+      '{key}',
+      '{namespace}/{stream}/{key}',
+      '{key}/{stream}',
+      '$aws/things/{key}/shadow/update',
+      'a//{key}/',
+    ]) {
       assert.equal(patternProblem(pattern), undefined, pattern);
     }
   });
@@ -479,11 +546,18 @@ describe('renderTopic and the leading $', () => {
     const parts = ['{namespace}', '{stream}', '$', '$a', 'a', '', 'a$'];
     const values = ['', '$', '$x', 'x', '$/$', '/$', 'x/$', '+$', '\u0000$'];
     forEachSeed((random) => {
-      const levels = Array.from({ length: 1 + Math.floor(random() * 3) }, () => pick(random, parts) + (random() < 0.3 ? pick(random, parts) : ''));
+      const levels = Array.from(
+        { length: 1 + Math.floor(random() * 3) },
+        () => pick(random, parts) + (random() < 0.3 ? pick(random, parts) : ''),
+      );
       const pattern = levels.join('/');
       const namespace = random() < 0.3 ? undefined : pick(random, values);
       const topic = renderTopic(pattern, namespace, pick(random, values));
-      assert.equal(topic.startsWith('$'), pattern.startsWith('$'), `${JSON.stringify(pattern)} -> ${JSON.stringify(topic)}`);
+      assert.equal(
+        topic.startsWith('$'),
+        pattern.startsWith('$'),
+        `${JSON.stringify(pattern)} -> ${JSON.stringify(topic)}`,
+      );
     });
   });
 });

@@ -19,7 +19,9 @@ function forEachSeed(count: number, check: (random: Random) => void): void {
     try {
       check(mulberry32(seed));
     } catch (err) {
-      throw new Error(`case with seed ${seed} failed (replay with PROPERTY_SEED=${seed}): ${(err as Error).message}`, { cause: err });
+      throw new Error(`case with seed ${seed} failed (replay with PROPERTY_SEED=${seed}): ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 }
@@ -112,13 +114,30 @@ describe('Keyspace', () => {
   });
 
   it('tells apart keys that differ by one character, its position, or a surrogate half', () => {
-    const keys = ['', 'a', 'b', 'ab', 'ba', 'a/b', 'a%2Fb', 'users/1', 'users/10', 'users/01', 'users/1 ', '😀', '\ud83d\ude01', 'é', 'e\u0301'];
+    const keys = [
+      '',
+      'a',
+      'b',
+      'ab',
+      'ba',
+      'a/b',
+      'a%2Fb',
+      'users/1',
+      'users/10',
+      'users/01',
+      'users/1 ',
+      '😀',
+      '\ud83d\ude01',
+      'é',
+      'e\u0301',
+    ];
     const keyspace = new Keyspace();
     for (const key of keys) keyspace.add(key);
     assert.equal(keyspace.size, keys.length);
     for (const [i, key] of keys.entries()) {
       keyspace.mark(key);
-      for (const [j, other] of keys.entries()) assert.equal(keyspace.isStale(other), j > i, `after marking ${JSON.stringify(key)}: ${JSON.stringify(other)}`);
+      for (const [j, other] of keys.entries())
+        assert.equal(keyspace.isStale(other), j > i, `after marking ${JSON.stringify(key)}: ${JSON.stringify(other)}`);
     }
   });
 
@@ -146,7 +165,8 @@ describe('Keyspace', () => {
     const keyspace = new Keyspace();
     for (let id = 0; id < 100_000; id++) keyspace.add(`crm/users/${id}`);
     assert.equal(keyspace.size, 100_000);
-    for (let id = 100_000; id < 400_000; id++) assert.equal(keyspace.isStale(`crm/users/${id}`), false, `crm/users/${id}`);
+    for (let id = 100_000; id < 400_000; id++)
+      assert.equal(keyspace.isStale(`crm/users/${id}`), false, `crm/users/${id}`);
     for (let id = 0; id < 100_000; id += 7) {
       assert.equal(keyspace.isStale(`crm/users/${id}/`), false);
       assert.equal(keyspace.isStale(`crm/user/${id}`), false);
@@ -171,7 +191,8 @@ describe('Keyspace', () => {
       }
       assert.equal(keyspace.size, topics.length, `initial capacity ${initial}`);
       assert.equal(keyspace.unmarked, topics.length - marked.size, `initial capacity ${initial}`);
-      for (const topic of topics) assert.equal(keyspace.isStale(topic), !marked.has(topic), `initial capacity ${initial}: ${topic}`);
+      for (const topic of topics)
+        assert.equal(keyspace.isStale(topic), !marked.has(topic), `initial capacity ${initial}: ${topic}`);
     }
   });
 
@@ -190,7 +211,10 @@ describe('Keyspace', () => {
       assert.ok(perKey >= 12 && perKey <= 24, `${keyspace.size} keys: ${perKey.toFixed(2)} bytes per key`);
     }
     assert.equal(keyspace.size, 300_000);
-    assert.ok(smallest < 13 && largest > 23, `the whole range is visited: ${smallest.toFixed(2)} to ${largest.toFixed(2)}`);
+    assert.ok(
+      smallest < 13 && largest > 23,
+      `the whole range is visited: ${smallest.toFixed(2)} to ${largest.toFixed(2)}`,
+    );
   });
 
   it('holds 1,000,000 keys at under 24 bytes each (figure in the diagnostic)', (t) => {

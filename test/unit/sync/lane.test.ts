@@ -19,9 +19,10 @@ function settingsOf(config: Record<string, unknown>): Settings {
 function laneFor(config: Record<string, unknown> = {}, stream: Partial<ConfiguredStream> = {}): Lane {
   const settings = settingsOf(config);
   const configured = configuredStream('users', stream);
-  const route = routeStreams([configured], settings.topicPattern, { escaping: settings.topicEscaping, retain: settings.retain }).get(
-    streamKey(configured.namespace, configured.name),
-  );
+  const route = routeStreams([configured], settings.topicPattern, {
+    escaping: settings.topicEscaping,
+    retain: settings.retain,
+  }).get(streamKey(configured.namespace, configured.name));
   assert.ok(route);
   return new Lane(route, settings);
 }
@@ -36,7 +37,11 @@ function published(result: Publish | Rejection): Publish {
 }
 
 function rejected(result: Publish | Rejection): Rejection {
-  assert.equal(result.kind, 'reject', result.kind === 'publish' ? `published to ${JSON.stringify(result.target.topic)}` : '');
+  assert.equal(
+    result.kind,
+    'reject',
+    result.kind === 'publish' ? `published to ${JSON.stringify(result.target.topic)}` : '',
+  );
   return result;
 }
 
@@ -110,9 +115,18 @@ describe('Lane.prepare: key topics', () => {
   });
 
   it('escapes . white space * and > too with topic_value_escaping strict, in the stream topic and the key', () => {
-    const lane = laneFor({ topic_pattern: '{namespace}/{stream}/{key}', topic_value_escaping: 'strict' }, { namespace: 'crm.eu', name: 'user list' });
-    assert.equal(published(lane.prepare(record('{"id":"a.b c*>"}'), 1)).target.topic, 'crm_eu/user_list/a%2Eb%20c%2A%3E');
-    const standard = laneFor({ topic_pattern: '{namespace}/{stream}/{key}' }, { namespace: 'crm.eu', name: 'user list' });
+    const lane = laneFor(
+      { topic_pattern: '{namespace}/{stream}/{key}', topic_value_escaping: 'strict' },
+      { namespace: 'crm.eu', name: 'user list' },
+    );
+    assert.equal(
+      published(lane.prepare(record('{"id":"a.b c*>"}'), 1)).target.topic,
+      'crm_eu/user_list/a%2Eb%20c%2A%3E',
+    );
+    const standard = laneFor(
+      { topic_pattern: '{namespace}/{stream}/{key}' },
+      { namespace: 'crm.eu', name: 'user list' },
+    );
     assert.equal(published(standard.prepare(record('{"id":"a.b c*>"}'), 1)).target.topic, 'crm.eu/user list/a.b c*>');
   });
 
@@ -122,10 +136,19 @@ describe('Lane.prepare: key topics', () => {
     const alphabet = ['a', '/', '%', '+', '#', '$', '\u0000', '\n', '\u0085', 'é', '東', '😀', '"', '\\', ' '];
     for (let i = 0; i < 2000; i++) {
       let value = '';
-      for (let n = Math.floor(random() * 6); n > 0; n--) value += alphabet[Math.floor(random() * alphabet.length)] as string;
+      for (let n = Math.floor(random() * 6); n > 0; n--)
+        value += alphabet[Math.floor(random() * alphabet.length)] as string;
       const result = published(lane.prepare(record(JSON.stringify({ id: value })), i));
-      assert.equal(result.target.topic, `users/${encodeKeyLevel(value) as string}`, `seed 7, value ${JSON.stringify(value)}`);
-      assert.equal(decodeURIComponent(result.target.topic.slice('users/'.length)), value, `seed 7, value ${JSON.stringify(value)}`);
+      assert.equal(
+        result.target.topic,
+        `users/${encodeKeyLevel(value) as string}`,
+        `seed 7, value ${JSON.stringify(value)}`,
+      );
+      assert.equal(
+        decodeURIComponent(result.target.topic.slice('users/'.length)),
+        value,
+        `seed 7, value ${JSON.stringify(value)}`,
+      );
     }
   });
 
@@ -148,7 +171,11 @@ describe('Lane.prepare: key topics', () => {
     assert.equal(result.target.aliasable, true);
     assert.deepEqual(result.key, ['5']);
     const keyless = published(lane.prepare(record('{"name":"no id"}'), 2));
-    assert.equal(keyless.key, undefined, 'a record without a usable key is still published when the stream is not keyed');
+    assert.equal(
+      keyless.key,
+      undefined,
+      'a record without a usable key is still published when the stream is not keyed',
+    );
     assert.equal(keyless.target.topic, 'crm/users');
   });
 
@@ -166,8 +193,13 @@ describe('Lane.prepare: key topics', () => {
 describe('Lane.prepare: tombstones', () => {
   for (const mode of ['append_dedup', 'overwrite'] as const) {
     it(`publishes a CDC delete of an ${mode} stream as a zero-byte retained message on the key topic`, () => {
-      const lane = laneFor({ protocol_version: '5', message_expiry_seconds: 60 }, { mode, generationId: 3, minimumGenerationId: mode === 'overwrite' ? 0 : 3 });
-      const result = published(lane.prepare(record('{"id":9,"_ab_cdc_deleted_at":"2024-05-01T00:00:00Z","name":"gone"}'), 1));
+      const lane = laneFor(
+        { protocol_version: '5', message_expiry_seconds: 60 },
+        { mode, generationId: 3, minimumGenerationId: mode === 'overwrite' ? 0 : 3 },
+      );
+      const result = published(
+        lane.prepare(record('{"id":9,"_ab_cdc_deleted_at":"2024-05-01T00:00:00Z","name":"gone"}'), 1),
+      );
       assert.equal(result.tombstone, true);
       assert.equal(result.payload, '');
       assert.equal(result.bytes, 0);
@@ -207,7 +239,12 @@ describe('Lane.prepare: tombstones', () => {
 
   it('never makes a tombstone where messages are not retained', () => {
     const deleted = '{"id":9,"_ab_cdc_deleted_at":"2024-05-01"}';
-    for (const config of [{}, { message_retained: true }, { topic_pattern: '{stream}/{key}' }, { topic_pattern: '{stream}/{key}', message_retained: true }]) {
+    for (const config of [
+      {},
+      { message_retained: true },
+      { topic_pattern: '{stream}/{key}' },
+      { topic_pattern: '{stream}/{key}', message_retained: true },
+    ]) {
       const result = published(laneFor(config).prepare(record(deleted), 1));
       assert.equal(result.tombstone, false, JSON.stringify(config));
       assert.ok(result.payload.includes(deleted), JSON.stringify(config));
@@ -269,7 +306,10 @@ describe('Lane.prepare: rejections', () => {
   for (const [data, problem] of cases) {
     it(`rejects ${data}, naming line, stream and field: ${problem}`, () => {
       const result = rejected(lane.prepare(record(data), 17));
-      assert.equal(result.reason, `input line 17: the record of stream "crm.users" has no topic of its own: its primary key field "org.id" ${problem}`);
+      assert.equal(
+        result.reason,
+        `input line 17: the record of stream "crm.users" has no topic of its own: its primary key field "org.id" ${problem}`,
+      );
       assert.match(result.recordId, UUID);
     });
   }
@@ -281,12 +321,20 @@ describe('Lane.prepare: rejections', () => {
   });
 
   it('rejects for a {key} topic in append mode too', () => {
-    assert.match(rejected(laneFor({ topic_pattern: 'x/{key}' }).prepare(record('{}'), 2)).reason, /^input line 2: .*"users".*"id" is missing/);
+    assert.match(
+      rejected(laneFor({ topic_pattern: 'x/{key}' }).prepare(record('{}'), 2)).reason,
+      /^input line 2: .*"users".*"id" is missing/,
+    );
   });
 
   it('rejects a key with a lone surrogate, naming line, stream and field', () => {
-    const result = rejected(laneFor({}, { ...dedup, primaryKey: [['a'], ['b']] }).prepare(record('{"a":"ok","b":"x\\ud800"}'), 5));
-    assert.equal(result.reason, 'input line 5: the record of stream "users" has primary key field "b" with a lone UTF-16 surrogate, which no topic can hold');
+    const result = rejected(
+      laneFor({}, { ...dedup, primaryKey: [['a'], ['b']] }).prepare(record('{"a":"ok","b":"x\\ud800"}'), 5),
+    );
+    assert.equal(
+      result.reason,
+      'input line 5: the record of stream "users" has primary key field "b" with a lone UTF-16 surrogate, which no topic can hold',
+    );
   });
 
   it('never echoes the record in a reason', () => {
@@ -301,7 +349,10 @@ describe('Lane.prepare: topic length', () => {
     const ok = published(lane.prepare(record(JSON.stringify({ id: keyOf(fits) })), 1));
     assert.equal(Buffer.byteLength(ok.target.topic), MAX_TOPIC_BYTES, `${pattern}: ${fits} fits exactly`);
     const tooLong = rejected(lane.prepare(record(JSON.stringify({ id: keyOf(fits + 1) })), 9));
-    assert.equal(tooLong.reason, `input line 9: the record of stream "users" has a key whose topic is longer than the ${MAX_TOPIC_BYTES} bytes MQTT allows`);
+    assert.equal(
+      tooLong.reason,
+      `input line 9: the record of stream "users" has a key whose topic is longer than the ${MAX_TOPIC_BYTES} bytes MQTT allows`,
+    );
   }
 
   it('accepts a key topic of exactly 65,535 bytes and rejects one byte more', () => {
@@ -320,7 +371,10 @@ describe('Lane.prepare: topic length', () => {
 
   it('rejects a topic of four-byte characters one over the limit', () => {
     const lane = laneFor({ topic_pattern: '{key}/ab' });
-    assert.equal(Buffer.byteLength(published(lane.prepare(record(JSON.stringify({ id: '😀'.repeat(16_383) })), 1)).target.topic), MAX_TOPIC_BYTES);
+    assert.equal(
+      Buffer.byteLength(published(lane.prepare(record(JSON.stringify({ id: '😀'.repeat(16_383) })), 1)).target.topic),
+      MAX_TOPIC_BYTES,
+    );
     rejected(lane.prepare(record(JSON.stringify({ id: `${'😀'.repeat(16_383)}x` })), 1));
   });
 
@@ -379,10 +433,19 @@ describe('Lane: per-message values and properties', () => {
       airbyte_generation_id: '2',
     });
     // Retained by message_retained rather than by the mode: what the broker keeps carries its generation all the same.
-    assert.deepEqual(propertiesOf(laneFor({ protocol_version: '5', message_retained: true, mqtt5_user_properties: false }, { generationId: 7 }).target).user, {
-      airbyte_generation_id: '7',
-    });
-    assert.deepEqual(propertiesOf(laneFor({ protocol_version: '5', mqtt5_user_properties: false }, { generationId: 7 }).target).user, {});
+    assert.deepEqual(
+      propertiesOf(
+        laneFor({ protocol_version: '5', message_retained: true, mqtt5_user_properties: false }, { generationId: 7 })
+          .target,
+      ).user,
+      {
+        airbyte_generation_id: '7',
+      },
+    );
+    assert.deepEqual(
+      propertiesOf(laneFor({ protocol_version: '5', mqtt5_user_properties: false }, { generationId: 7 }).target).user,
+      {},
+    );
   });
 });
 
@@ -399,7 +462,11 @@ describe('Lane: the retain flag', () => {
     for (const [config, stream, retain] of cases) {
       const lane = laneFor(config, stream);
       assert.equal(lane.target.retain, retain, JSON.stringify([config, stream]));
-      assert.equal(published(lane.prepare(record('{"id":1}'), 1)).target.retain, retain, JSON.stringify([config, stream]));
+      assert.equal(
+        published(lane.prepare(record('{"id":1}'), 1)).target.retain,
+        retain,
+        JSON.stringify([config, stream]),
+      );
     }
   });
 });

@@ -13,7 +13,11 @@ describe('progress', () => {
   });
 
   it('names records received, acknowledged and in flight, states emitted and the rate', () => {
-    const line = progressMessage({ received: 12_000, acknowledged: 11_000, statesEmitted: 7, connected: true }, 1000, 2000);
+    const line = progressMessage(
+      { received: 12_000, acknowledged: 11_000, statesEmitted: 7, connected: true },
+      1000,
+      2000,
+    );
     assert.equal(
       line,
       'Progress: 12000 record(s) received, 11000 acknowledged, 1000 in flight, 7 state(s) emitted; 5000 record(s)/s acknowledged over the last 2.0 s.',
@@ -27,7 +31,11 @@ describe('progress', () => {
   it('counts the input bytes read, and the bytes of a line still arriving', () => {
     const sample = { received: 0, acknowledged: 0, statesEmitted: 0, connected: true };
     assert.match(
-      progressMessage({ ...sample, input: { bytesRead: 5_000_000, pendingLineNumber: 1, pendingLineBytes: 5_000_000 } }, 0, 1000),
+      progressMessage(
+        { ...sample, input: { bytesRead: 5_000_000, pendingLineNumber: 1, pendingLineBytes: 5_000_000 } },
+        0,
+        1000,
+      ),
       /; 5000000 input byte\(s\) read, line 1 arriving \(5000000 bytes so far\)\.$/,
     );
     assert.match(

@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { RateLimit, rateLimit } from '../../../src/sync/rate-limit.js';
 
 /** Sends as fast as the limit allows for `seconds` of simulated time; returns each message's send time in ms. */
-function sendAsAllowed(limit: RateLimit, clock: { now: number }, seconds: number, sizeOf: (n: number) => number): number[] {
+function sendAsAllowed(
+  limit: RateLimit,
+  clock: { now: number },
+  seconds: number,
+  sizeOf: (n: number) => number,
+): number[] {
   const times: number[] = [];
   for (let n = 0; clock.now < seconds * 1000; n++) {
     times.push(clock.now);
@@ -33,7 +38,10 @@ describe('RateLimit', () => {
       const limit = new RateLimit(perSecond, undefined, () => clock.now);
       const times = sendAsAllowed(limit, clock, 60, () => 100);
       const ones = times.map(() => 1);
-      assert.ok(busiestWindow(times, ones, 10_000) <= perSecond * 10 * 1.01 + 1, `${perSecond}/s: ${busiestWindow(times, ones, 10_000)} in 10 s`);
+      assert.ok(
+        busiestWindow(times, ones, 10_000) <= perSecond * 10 * 1.01 + 1,
+        `${perSecond}/s: ${busiestWindow(times, ones, 10_000)} in 10 s`,
+      );
       assert.ok(times.length >= perSecond * 60 * 0.97, `${perSecond}/s: only ${times.length} in 60 s`);
     }
   });
@@ -45,7 +53,10 @@ describe('RateLimit', () => {
     const sizes = (n: number): number => (n % 50 === 0 ? 250_000 : 100 + ((n * 7919) % 5000));
     const times = sendAsAllowed(limit, clock, 120, sizes);
     const bytes = times.map((_, n) => sizes(n));
-    assert.ok(busiestWindow(times, bytes, 10_000) <= perSecond * 10 * 1.01 + 250_000, String(busiestWindow(times, bytes, 10_000)));
+    assert.ok(
+      busiestWindow(times, bytes, 10_000) <= perSecond * 10 * 1.01 + 250_000,
+      String(busiestWindow(times, bytes, 10_000)),
+    );
     const total = bytes.reduce((a, b) => a + b, 0);
     assert.ok(total >= perSecond * 120 * 0.95, `${total} bytes in 120 s`);
   });

@@ -25,7 +25,10 @@ class Router extends BaseRouter {
   override connectionFor(route: StreamRoute, data: string | readonly string[] | undefined): number {
     if (typeof data !== 'string') return super.connectionFor(route, data);
     const key = keyValues(data, route.primaryKey);
-    return super.connectionFor(route, key.length > 0 && key.every(isScalar) ? key.map((value) => value.json) : undefined);
+    return super.connectionFor(
+      route,
+      key.length > 0 && key.every(isScalar) ? key.map((value) => value.json) : undefined,
+    );
   }
 }
 
@@ -39,7 +42,10 @@ describe('Router', () => {
     const router = new Router(8);
     const users = route('crm/users', [['id'], ['region', 'code']]);
     const first = router.connectionFor(users, '{"id":42,"region":{"code":"eu"},"name":"a"}');
-    for (const data of ['{"name":"b","region":{"code":"eu"},"id":42}', '{ "id" : 42 , "region" : { "code" : "eu" }, "extra": [1,2,3] }']) {
+    for (const data of [
+      '{"name":"b","region":{"code":"eu"},"id":42}',
+      '{ "id" : 42 , "region" : { "code" : "eu" }, "extra": [1,2,3] }',
+    ]) {
       assert.equal(router.connectionFor(users, data), first, data);
     }
   });
@@ -62,7 +68,8 @@ describe('Router', () => {
         counts[index] = (counts[index] ?? 0) + 1;
       }
       const mean = keys / connections;
-      for (const count of counts) assert.ok(Math.abs(count - mean) < mean * 0.15, `${connections} connections: ${counts.join(', ')}`);
+      for (const count of counts)
+        assert.ok(Math.abs(count - mean) < mean * 0.15, `${connections} connections: ${counts.join(', ')}`);
     }
   });
 
