@@ -11,7 +11,8 @@
  */
 import { wholeMilliseconds } from '../../src/payload/emitted-at.js';
 import { keySubject } from '../../src/payload/cloudevents.js';
-import { type MessageFormat, prepareFormat, type RecordParts } from '../../src/payload/formats.js';
+import { prepareFormat } from '../../src/payload/formats.js';
+import type { MessageFormat, PayloadParts } from '../../src/payload/payload-format.js';
 import { keyValues } from '../../src/payload/key-values.js';
 import { type IdStream, recordIds } from '../../src/payload/record-id.js';
 
@@ -104,7 +105,7 @@ for (const format of FORMATS) {
     row(`chain ${format}, ${label} id`, (i) => {
       const { dataJson, emittedAtJson } = sample(i);
       const values = ids.keyPaths.length > 0 ? keyValues(dataJson, ids.keyPaths) : undefined;
-      const parts: RecordParts = {
+      const parts: PayloadParts = {
         id: ids.idOf(dataJson, values),
         dataJson,
         emittedAtMs: wholeMilliseconds(emittedAtJson) ?? '0',

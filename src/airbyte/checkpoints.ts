@@ -9,7 +9,7 @@
  * is safely on the broker.
  */
 import type { StateMessage } from './input.js';
-import { findPath, setMember } from './raw-json.js';
+import { findPath, setMember } from '../text/raw-json.js';
 import { streamKey } from './catalog.js';
 
 const OPEN_BRACE = 0x7b;

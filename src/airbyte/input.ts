@@ -4,7 +4,7 @@
  * the source's own text (see raw-json.ts).
  */
 import { InputError } from '../errors.js';
-import { findPath, type Span } from './raw-json.js';
+import { findPath, type Span } from '../text/raw-json.js';
 import { scanRecord } from './record-scan.js';
 
 interface RecordMessage {

@@ -11,9 +11,8 @@
  */
 import type { Writable } from 'node:stream';
 import type { ConnectorError } from '../errors.js';
-import { REDACTED, Redactor } from './redaction.js';
-
-export type LogLevel = 'FATAL' | 'ERROR' | 'WARN' | 'INFO' | 'DEBUG' | 'TRACE';
+import type { LogLevel } from '../log.js';
+import { REDACTED, Redactor } from '../text/redaction.js';
 
 const LEVELS: readonly LogLevel[] = ['FATAL', 'ERROR', 'WARN', 'INFO', 'DEBUG', 'TRACE'];
 export { REDACTED };

@@ -17,7 +17,7 @@ interface ScannedRecord {
   readonly metaEnd: number;
 }
 
-import { C, INVALID, JsonScanner } from './json-scanner.js';
+import { C, INVALID, JsonScanner } from '../text/json-scanner.js';
 
 /**
  * The parts of a RECORD line, or undefined when the line is not a well-formed RECORD message with an object

@@ -10,18 +10,13 @@
  * dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
-import {
-  type StreamRoute,
-  describeStream,
-  readCatalog,
-  routeStreams,
-  sharedTopics,
-  streamKey,
-} from '../airbyte/catalog.js';
+import { describeStream, readCatalog, streamKey } from '../airbyte/catalog.js';
+import { type StreamRoute, routeStreams, sharedTopics } from '../sync/routes.js';
 import { Checkpoints } from '../airbyte/checkpoints.js';
 import { parseLine } from '../airbyte/input.js';
-import { type LineSplitter, readLines } from '../airbyte/line-reader.js';
-import type { LogLevel, Output } from '../airbyte/output.js';
+import { type LineSplitter, readLines } from '../text/line-reader.js';
+import type { Output } from '../airbyte/output.js';
+import type { LogLevel } from '../log.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { ConfigError, type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
 import { field } from '../config/spec.js';

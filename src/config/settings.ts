@@ -9,13 +9,13 @@ import { readFile } from 'node:fs/promises';
 // anyway, while importing uuid added 24 ms of CPU to every start (Node 20, unbundled).
 import { randomUUID } from 'node:crypto';
 import { ConfigError } from '../errors.js';
-import type { MessageFormat } from '../payload/formats.js';
+import type { MessageFormat } from '../payload/payload-format.js';
 import type { RecordIdKind } from '../payload/record-id.js';
 import { type TopicEscaping, patternProblem, topicProblem } from '../payload/topic.js';
 import { parseBrokerUrl } from './broker-url.js';
 import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
-import { REDACTED, Redactor } from '../airbyte/redaction.js';
+import { REDACTED, Redactor } from '../text/redaction.js';
 
 export type QoS = 0 | 1 | 2;
 export type RejectedRecords = 'fail' | 'skip' | 'dead_letter';

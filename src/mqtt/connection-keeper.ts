@@ -15,7 +15,7 @@ import { field } from '../config/spec.js';
 import { decideOnLoss } from './connection-loss.js';
 import type { SendEvidence } from './close-causes.js';
 import { BrokerRefusedError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
-import type { LogLevel } from '../airbyte/output.js';
+import type { Log } from '../log.js';
 
 interface KeeperEvents {
   /** The connection is gone and a new one is being sought; nothing can be sent meanwhile. */
@@ -27,8 +27,6 @@ interface KeeperEvents {
   /** What the connection carried when it closed, to judge why (asked before `lost`). */
   evidence?(): SendEvidence;
 }
-
-type Logger = (level: LogLevel, message: string) => void;
 
 export class ConnectionKeeper {
   private current: Connection | undefined;
@@ -44,7 +42,7 @@ export class ConnectionKeeper {
     private readonly settings: Settings,
     first: Connection,
     private readonly events: KeeperEvents,
-    private readonly log: Logger,
+    private readonly log: Log,
   ) {
     this.watch(first);
   }

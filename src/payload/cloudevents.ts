@@ -34,7 +34,7 @@
  * once that exists, but it needs its own `message_format` value, which the current enum does not have; until someone
  * asks for it, structured mode, which works on every MQTT version, is the one offered.
  */
-import type { FormatStream, RecordParts } from './formats.js';
+import type { FormatStream, PayloadParts } from './payload-format.js';
 import { rfc3339 } from './emitted-at.js';
 import { isScalar, type KeyValue, keyValueText } from './key-values.js';
 
@@ -85,7 +85,7 @@ export function keySubject(values: readonly KeyValue[]): string | undefined {
 }
 
 /** Structured-mode events of `stream`: the `render` of the `cloudevents` format. */
-export function structuredCloudEvent(stream: FormatStream): (parts: RecordParts) => string {
+export function structuredCloudEvent(stream: FormatStream): (parts: PayloadParts) => string {
   const afterId = `","source":${JSON.stringify(cloudEventsSource(stream.namespace, stream.name))},"type":"${CLOUDEVENTS_TYPE}"`;
   const beforeData = `,"datacontenttype":"${DATA_CONTENT_TYPE}","data":`;
   return (parts) => {
@@ -112,7 +112,7 @@ export interface CloudEventsBinary {
   /** User properties that are the same for every record of the stream. */
   readonly streamProperties: Readonly<Record<string, string>>;
   /** User properties of one record, in order: `id`, then `time` and `subject` when it has them. */
-  recordProperties(parts: RecordParts): [string, string][];
+  recordProperties(parts: PayloadParts): [string, string][];
 }
 
 export function binaryCloudEvent(stream: FormatStream): CloudEventsBinary {

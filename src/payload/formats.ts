@@ -19,49 +19,11 @@
  * source wrote it: re-serialising would round large integers and long decimals, and parsing every record would cost
  * more than publishing it. `emitted_at` arrives already as whole milliseconds (emitted-at.ts).
  */
-import { C } from '../airbyte/json-scanner.js';
-import { findPath } from '../airbyte/raw-json.js';
+import { C } from '../text/json-scanner.js';
+import { findPath } from '../text/raw-json.js';
 import { SystemError } from '../errors.js';
 import { structuredCloudEvent, CLOUDEVENTS_CONTENT_TYPE } from './cloudevents.js';
-
-export type MessageFormat = 'airbyte_envelope' | 'data' | 'airbyte_v2' | 'cloudevents';
-
-/** What a format needs to know about the stream, from the configured catalog. */
-export interface FormatStream {
-  readonly name: string;
-  readonly namespace: string | undefined;
-  /** The catalog's `sync_id` for the stream; undefined when the platform sent none. */
-  readonly syncId?: number | undefined;
-  /** The catalog's `generation_id` for the stream; undefined when the platform sent none (generation 0). */
-  readonly generationId?: number | undefined;
-}
-
-/** What changes from one record to the next. */
-export interface RecordParts {
-  /** The record's id, a UUID (record-id.ts); it is written between quotes as is. */
-  readonly id: string;
-  /** `record.data` exactly as the source wrote it (a JSON object). */
-  readonly dataJson: string;
-  /** `record.emitted_at` as whole milliseconds, integer JSON text (wholeMilliseconds in emitted-at.ts). */
-  readonly emittedAtMs: string;
-  /** `record.meta` exactly as the source wrote it, when the record has one. */
-  readonly metaJson?: string | undefined;
-  /** The record's key rendered for CloudEvents `subject` (keySubject in cloudevents.ts); undefined when it has none. */
-  readonly subject?: string | undefined;
-}
-
-/** A format prepared for one stream. */
-export interface PayloadFormat {
-  readonly format: MessageFormat;
-  /** The MQTT 5 Content Type property of every payload in this format. */
-  readonly contentType: string;
-  /** Whether the payload carries the record id; otherwise only an MQTT 5 user property can. */
-  readonly carriesId: boolean;
-  /** Whether a consumer can tell from the payload alone which stream, and which namespace, it came from. */
-  readonly carriesStream: boolean;
-  readonly carriesNamespace: boolean;
-  render(parts: RecordParts): string;
-}
+import type { FormatStream, MessageFormat, PayloadFormat } from './payload-format.js';
 
 const JSON_CONTENT_TYPE = 'application/json';
 

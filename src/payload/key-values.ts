@@ -8,8 +8,8 @@
  * is: a key needs a string, number or boolean, and a missing field, a null, an object or an array each get their own
  * answer so an error can say which it was.
  */
-import { C, INVALID, JsonScanner } from '../airbyte/json-scanner.js';
-import { findPath, type Span } from '../airbyte/raw-json.js';
+import { C, INVALID, JsonScanner } from '../text/json-scanner.js';
+import { findPath, type Span } from '../text/raw-json.js';
 
 /** The path of one field inside `data`: `["id"]`, `["org", "id"]`. */
 export type KeyPath = readonly string[];

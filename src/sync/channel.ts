@@ -5,7 +5,7 @@
  */
 import type { Settings } from '../config/settings.js';
 import type { ConnectorError } from '../errors.js';
-import type { LogLevel } from '../airbyte/output.js';
+import type { Log } from '../log.js';
 import { type Connection, confirmProtocolVersion, connectBroker, describeLimits } from '../mqtt/connect.js';
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
@@ -19,7 +19,7 @@ export interface ChannelEvents {
   failed(error: ConnectorError): void;
   /** The broker refused one message for a reason of its own (publisher.ts); absent, such a refusal fails the sync. */
   refused?(refusal: Refusal): void;
-  log(level: LogLevel, message: string): void;
+  readonly log: Log;
 }
 
 /** The client ID of connection `index` of `count`: the configured one alone, or `<client>-1` to `<client>-N`. */

@@ -17,7 +17,8 @@
  * filter may hold wildcards (`+` for per-record key levels), so one subscription covers every topic of a stream.
  */
 import type { MqttClient } from 'mqtt';
-import { type StreamRoute, describeStream } from '../airbyte/catalog.js';
+import { describeStream } from '../airbyte/catalog.js';
+import type { StreamRoute } from './routes.js';
 import type { Settings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { ConfigError, asConnectorError } from '../errors.js';

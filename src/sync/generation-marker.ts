@@ -11,7 +11,7 @@
  * that no earlier attempt of this generation published anything, and every key this attempt does not write is stale.
  * A marker the connector cannot read back proves nothing, and everything is kept.
  */
-import type { StreamRoute } from '../airbyte/catalog.js';
+import type { StreamRoute } from './routes.js';
 import type { Settings } from '../config/settings.js';
 import { encodeKeyLevel } from '../payload/topic.js';
 import { type RetainedScan, ownTopicBase } from '../mqtt/retained-scan.js';

@@ -6,20 +6,22 @@
  * Keyed streams (a `{key}` topic, or a sync mode that keeps one retained message per key) put each record on its
  * key's topic; a CDC delete there becomes a zero-byte retained message, which removes the key from the broker.
  */
-import { type StreamRoute, describeStream, streamKey } from '../airbyte/catalog.js';
-import { findPath } from '../airbyte/raw-json.js';
+import { describeStream, streamKey } from '../airbyte/catalog.js';
+import type { StreamRoute } from './routes.js';
+import { findPath } from '../text/raw-json.js';
 import type { Settings } from '../config/settings.js';
 import { type MessageValues, NO_VALUES, type PublishTarget, publishTarget, retarget } from '../mqtt/packets.js';
 import { InputError } from '../errors.js';
 import { keySubject } from '../payload/cloudevents.js';
 import { wholeMilliseconds } from '../payload/emitted-at.js';
-import { type PayloadFormat, prepareFormat } from '../payload/formats.js';
+import { prepareFormat } from '../payload/formats.js';
+import type { PayloadFormat } from '../payload/payload-format.js';
 import { type KeyValue, keyValueText, keyValues, unusableKeyReason } from '../payload/key-values.js';
 import { type RecordIds, recordIds } from '../payload/record-id.js';
 import { MAX_TOPIC_BYTES, encodeKeyLevel, keyTopic } from '../payload/topic.js';
 
-/** The parts of a RECORD line a lane needs (see airbyte/input.ts). */
-export interface RecordParts {
+/** A RECORD line's own text, as the source wrote it: the parts a lane needs (see airbyte/input.ts). */
+export interface RecordText {
   readonly dataJson: string;
   readonly emittedAtJson: string;
   /** `record.meta` as the source wrote it, when present. */
@@ -112,7 +114,7 @@ export class Lane {
   }
 
   /** What the record of input line `line` becomes. */
-  prepare(record: RecordParts, line: number): Publish | Rejection {
+  prepare(record: RecordText, line: number): Publish | Rejection {
     const { route } = this;
     // One pass over the data for every field the record's topic, routing, id and subject need.
     const values = this.paths.length > 0 ? keyValues(record.dataJson, this.paths) : NO_KEY;

@@ -2,7 +2,7 @@
  * A LOG line at a steady interval (30 s at most) while a sync runs, so that whoever watches a long sync sees it move,
  * and sees it stall: records received, acknowledged, in flight, states emitted and the acknowledgement rate.
  */
-import type { LogLevel } from '../airbyte/output.js';
+import type { Log } from '../log.js';
 
 const MAX_PROGRESS_INTERVAL_MS = 30_000;
 
@@ -54,7 +54,7 @@ export class Progress {
   constructor(
     private readonly intervalMs: number,
     private readonly sample: () => ProgressSample,
-    private readonly log: (level: LogLevel, message: string) => void,
+    private readonly log: Log,
   ) {}
 
   start(): void {

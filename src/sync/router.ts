@@ -4,7 +4,7 @@
  * the records of one primary key when the stream has one (a later row of a key must not overtake an earlier one),
  * otherwise all the records of one topic. Different keys spread over the connections by a hash.
  */
-import type { StreamRoute } from '../airbyte/catalog.js';
+import type { StreamRoute } from './routes.js';
 
 const FNV_OFFSET = 0x811c9dc5;
 const FNV_PRIME = 0x01000193;

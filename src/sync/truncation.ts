@@ -20,8 +20,9 @@
  * retained there. For it the steps are a courtesy: a broker that will not let the connector read its territory only
  * earns a warning, where a retained stream's sync fails rather than leave stale keys unnoticed.
  */
-import { type StreamRoute, describeStream } from '../airbyte/catalog.js';
-import type { LogLevel } from '../airbyte/output.js';
+import { describeStream } from '../airbyte/catalog.js';
+import type { StreamRoute } from './routes.js';
+import type { Log } from '../log.js';
 import type { Settings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { asConnectorError } from '../errors.js';
@@ -42,8 +43,6 @@ interface TruncatedStream {
   /** Retained messages of a generation below this are stale unless rewritten. */
   readonly belowGeneration: number;
 }
-
-type Log = (level: LogLevel, message: string) => void;
 
 /**
  * Which of a truncated stream's retained messages are stale unless this attempt writes them.

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { Output } from '../../../src/airbyte/output.js';
-import { REDACTED, Redactor } from '../../../src/airbyte/redaction.js';
+import { REDACTED, Redactor } from '../../../src/text/redaction.js';
 import { ConfigError, SystemError, TransientError } from '../../../src/errors.js';
 import { PROJECT_ROOT } from '../../support/connector.js';
 import { streamStateLine } from '../../support/messages.js';

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError } from '../../../src/errors.js';
 import { parseLine } from '../../../src/airbyte/input.js';
-import { findPath, setMember } from '../../../src/airbyte/raw-json.js';
+import { findPath, setMember } from '../../../src/text/raw-json.js';
 import { scanRecord } from '../../../src/airbyte/record-scan.js';
 
 function prng(seed: number): () => number {

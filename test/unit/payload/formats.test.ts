@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { SystemError } from '../../../src/errors.js';
-import { metaChanges, type MessageFormat, prepareFormat, type RecordParts } from '../../../src/payload/formats.js';
+import { metaChanges, prepareFormat } from '../../../src/payload/formats.js';
+import type { MessageFormat, PayloadParts } from '../../../src/payload/payload-format.js';
 
 const ID = '0c2f4c1e-8a0b-4c1e-9d2f-6b1e2a3c4d5e';
 const STREAM = { name: 'orders', namespace: 'shop', syncId: 42, generationId: 3 };
@@ -18,7 +19,7 @@ const TRICKY_DATA = [
   '{}',
 ];
 
-function parts(dataJson: string, extra: Partial<RecordParts> = {}): RecordParts {
+function parts(dataJson: string, extra: Partial<PayloadParts> = {}): PayloadParts {
   return { id: ID, dataJson, emittedAtMs: '1700000000002', ...extra };
 }
 
@@ -184,7 +185,7 @@ describe('metaChanges', () => {
 describe('cloudevents', () => {
   const render = (
     stream: { name: string; namespace: string | undefined },
-    extra: Partial<RecordParts> = {},
+    extra: Partial<PayloadParts> = {},
   ): Record<string, unknown> =>
     JSON.parse(prepareFormat('cloudevents', stream).render(parts('{"id":7}', extra))) as Record<string, unknown>;
 

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type ConfiguredStream, routeStreams, streamKey } from '../../../src/airbyte/catalog.js';
+import { type ConfiguredStream, streamKey } from '../../../src/airbyte/catalog.js';
+import { routeStreams } from '../../../src/sync/routes.js';
 import { type Settings, toSettings } from '../../../src/config/settings.js';
 import { NO_VALUES, type PublishTarget } from '../../../src/mqtt/packets.js';
 import { MAX_TOPIC_BYTES, encodeKeyLevel } from '../../../src/payload/topic.js';
-import { Lane, type Publish, type RecordParts, type Rejection, isCdcDelete } from '../../../src/sync/lane.js';
+import { Lane, type Publish, type RecordText, type Rejection, isCdcDelete } from '../../../src/sync/lane.js';
 import { configuredStream } from '../../support/messages.js';
 import { mulberry32 } from '../../support/random.js';
 
@@ -27,7 +28,7 @@ function laneFor(config: Record<string, unknown> = {}, stream: Partial<Configure
   return new Lane(route, settings);
 }
 
-function record(dataJson: string, emittedAtJson = EMITTED_AT): RecordParts {
+function record(dataJson: string, emittedAtJson = EMITTED_AT): RecordText {
   return { dataJson, emittedAtJson };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type StreamRoute, routeStreams } from '../../../src/airbyte/catalog.js';
+import { type StreamRoute, routeStreams } from '../../../src/sync/routes.js';
 import { Router as BaseRouter } from '../../../src/sync/router.js';
 import { isScalar, keyValues } from '../../../src/payload/key-values.js';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { InputError } from '../../../src/errors.js';
-import { LineSplitter, maxLineBytes, readLines } from '../../../src/airbyte/line-reader.js';
+import { LineSplitter, maxLineBytes, readLines } from '../../../src/text/line-reader.js';
 
 async function linesOf(chunks: readonly Buffer[], limit = 1 << 20): Promise<string[]> {
   const lines: string[] = [];

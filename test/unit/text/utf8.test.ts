@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, it } from 'node:test';
 import { InputError } from '../../../src/errors.js';
-import { Utf8Guard } from '../../../src/airbyte/utf8.js';
+import { Utf8Guard } from '../../../src/text/utf8.js';
 
 function through(chunks: Buffer[]): Promise<Buffer> {
   return buffer(Readable.from(chunks).pipe(new Utf8Guard()));
