@@ -7,6 +7,9 @@
  * the line, other fields of `destinationStats` included, is echoed byte for byte. A state that is never released (the
  * sync failed first) is never emitted, which is exactly what lets the platform resume from the last state whose data
  * is safely on the broker.
+ *
+ * The ledger emits what it releases itself (to `emit`, the output's state lines): an acknowledgement goes from the
+ * publisher to the ledger and from there out, and nothing between them can hold a released state back or reorder it.
  */
 import type { StateMessage } from './input.js';
 import { findPath, setMember } from '../text/raw-json.js';
@@ -63,6 +66,7 @@ interface HeldState {
 
 export class Checkpoints {
   private received = 0;
+  private emitted = 0;
   /** Every record numbered below this has been acknowledged. */
   private ackedBelow = 0;
   /** Acknowledgements that arrived ahead of an older, still outstanding record (QoS 2, republishing). */
@@ -109,22 +113,24 @@ export class Checkpoints {
     if (!globalCounted) this.rejectedSinceGlobalState++;
   }
 
-  /** Returns the state lines (each with its stats) that this acknowledgement releases, in input order. */
-  acknowledged(recordNumber: number): string[] {
+  constructor(private readonly emit: (stateLine: string) => void) {}
+
+  /** Record `recordNumber` is done with (acknowledged, or rejected); emits the states that this releases, in order. */
+  acknowledged(recordNumber: number): void {
     if (recordNumber === this.ackedBelow) {
       this.ackedBelow++;
       while (this.ackedAhead.delete(this.ackedBelow)) this.ackedBelow++;
     } else if (recordNumber > this.ackedBelow && recordNumber < this.received) {
       this.ackedAhead.add(recordNumber);
-      return [];
+      return;
     } else {
       throw new RangeError(`record ${recordNumber} acknowledged twice or never sent`);
     }
-    return this.release();
+    this.release();
   }
 
-  /** Holds the state (its counts taken now, from what preceded it) and returns whatever can be released already. */
-  stateReceived(state: StateMessage): string[] {
+  /** Holds the state (its counts taken now, from what preceded it) and emits whatever can be released already. */
+  stateReceived(state: StateMessage): void {
     let count: number;
     let rejected: number;
     let key: string | undefined;
@@ -141,7 +147,7 @@ export class Checkpoints {
       this.rejectedSinceGlobalState = 0;
     }
     this.held.push({ coversBelow: this.received, state, stream: key, recordCount: count, rejected });
-    return this.release();
+    this.release();
   }
 
   get recordsReceived(): number {
@@ -161,20 +167,24 @@ export class Checkpoints {
     return this.held.length - this.heldHead;
   }
 
-  private release(): string[] {
-    const released: string[] = [];
+  /** States released and emitted. */
+  get statesEmitted(): number {
+    return this.emitted;
+  }
+
+  private release(): void {
     while (this.heldHead < this.held.length) {
       const next = this.held[this.heldHead];
       if (next === undefined || next.coversBelow > this.ackedBelow) break;
       // The counts are written now, when nothing before the state can still be refused.
       const { recordCount, rejected } = next;
-      released.push(
-        withDestinationStats(
-          next.state,
-          rejected > 0 ? { recordCount, rejectedRecordCount: rejected } : { recordCount },
-        ),
+      const line = withDestinationStats(
+        next.state,
+        rejected > 0 ? { recordCount, rejectedRecordCount: rejected } : { recordCount },
       );
       this.held[this.heldHead++] = undefined;
+      this.emitted++;
+      this.emit(line);
     }
     if (this.heldHead === this.held.length) {
       this.held = [];
@@ -183,6 +193,5 @@ export class Checkpoints {
       this.held = this.held.slice(this.heldHead);
       this.heldHead = 0;
     }
-    return released;
   }
 }

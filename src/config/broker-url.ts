@@ -67,3 +67,20 @@ export function parseBrokerUrl(text: string): BrokerAddress | Error {
     return err as Error;
   }
 }
+
+/** What `brokerAddress` writes out: the parts of the broker settings that say where the broker is. */
+interface Address {
+  readonly transport: 'tcp' | 'websocket';
+  readonly tls: unknown;
+  readonly host: string;
+  readonly port: number;
+  readonly websocketPath: string;
+}
+
+/** The broker as a URL, for messages: `mqtts://broker.example.com:8883`, `wss://[::1]:443/mqtt`. */
+export function brokerAddress(address: Address): string {
+  const secure = address.tls !== undefined;
+  const scheme = address.transport === 'websocket' ? (secure ? 'wss' : 'ws') : secure ? 'mqtts' : 'mqtt';
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${scheme}://${host}:${address.port}${address.transport === 'websocket' ? address.websocketPath : ''}`;
+}

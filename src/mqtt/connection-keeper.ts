@@ -9,8 +9,9 @@
  */
 import type { IDisconnectPacket } from 'mqtt';
 import { backoffDelay } from './backoff.js';
-import { type Connection, brokerAddress, connectBroker, disconnect } from './connect.js';
-import type { Settings } from '../config/settings.js';
+import { brokerAddress } from '../config/broker-url.js';
+import type { BrokerSettings } from '../config/settings.js';
+import { type ConnectAs, type Connection, connectBroker, disconnect } from './connect.js';
 import { field } from '../config/spec.js';
 import { decideOnLoss } from './connection-loss.js';
 import type { SendEvidence } from './close-causes.js';
@@ -39,7 +40,9 @@ export class ConnectionKeeper {
   private replacing: string | undefined;
 
   constructor(
-    private readonly settings: Settings,
+    private readonly broker: BrokerSettings,
+    /** How the connections it makes differ from the configured one: their client ID, what they send. */
+    private readonly as: ConnectAs,
     first: Connection,
     private readonly events: KeeperEvents,
     private readonly log: Log,
@@ -116,7 +119,7 @@ export class ConnectionKeeper {
     if (replacing !== undefined) {
       // Dropped on purpose: not a loss that says anything about the broker's view of this client.
       this.quickLosses = 0;
-      if (!this.settings.automaticReconnect) {
+      if (!this.broker.automaticReconnect) {
         this.fail(
           new TransientError(
             `The broker left ${replacing}, and ${field('automatic_reconnect')} is off, so they cannot be sent again.`,
@@ -137,7 +140,7 @@ export class ConnectionKeeper {
         quickLossesBefore: this.quickLosses,
         evidence: this.events.evidence?.(),
       },
-      { automaticReconnect: this.settings.automaticReconnect, clientId: this.settings.clientId },
+      { automaticReconnect: this.broker.automaticReconnect, clientId: this.as.clientId ?? this.broker.clientId },
     );
     this.quickLosses = decision.quickLosses;
     if (decision.action === 'fail') {
@@ -150,7 +153,7 @@ export class ConnectionKeeper {
   }
 
   private async reconnect(lostAt: number): Promise<void> {
-    const deadline = lostAt + this.settings.reconnectTimeoutMs;
+    const deadline = lostAt + this.broker.reconnectTimeoutMs;
     let lastError: ConnectorError | undefined;
     // Losing connection after connection backs off further, as failing to connect does.
     for (let attempt = 1; ; attempt++) {
@@ -163,8 +166,8 @@ export class ConnectionKeeper {
       if (this.closing) return;
       let connection: Connection;
       try {
-        const connectTimeoutMs = Math.max(1000, Math.min(this.settings.connectTimeoutMs, deadline - Date.now()));
-        connection = await connectBroker({ ...this.settings, connectTimeoutMs });
+        const connectTimeoutMs = Math.max(1000, Math.min(this.broker.connectTimeoutMs, deadline - Date.now()));
+        connection = await connectBroker(this.broker, { ...this.as, connectTimeoutMs });
       } catch (err) {
         const error = asConnectorError(err);
         if (this.closing) return;
@@ -188,9 +191,9 @@ export class ConnectionKeeper {
   }
 
   private unreachable(attempts: number, lastError: ConnectorError | undefined): ConnectorError {
-    const seconds = this.settings.reconnectTimeoutMs / 1000;
+    const seconds = this.broker.reconnectTimeoutMs / 1000;
     return new TransientError(
-      `The broker at ${brokerAddress(this.settings)} could not be reached again within ${seconds} s of losing the connection (${field('reconnect_timeout_seconds')}), after ${attempts} attempt(s)` +
+      `The broker at ${brokerAddress(this.broker)} could not be reached again within ${seconds} s of losing the connection (${field('reconnect_timeout_seconds')}), after ${attempts} attempt(s)` +
         `${lastError ? `; last: ${lastError.message}` : ''}`,
       lastError?.internalMessage,
     );

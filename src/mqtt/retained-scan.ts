@@ -18,7 +18,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IPublishPacket, ISubscriptionGrant, MqttClient } from 'mqtt';
-import type { Settings } from '../config/settings.js';
+import type { BrokerSettings } from '../config/settings.js';
 import { ConfigError, TransientError } from '../errors.js';
 import { connectBroker } from './connect.js';
 
@@ -41,8 +41,8 @@ export interface ScanResult {
  * Where the connector keeps topics of its own (the scan's end marker, a stream's generation marker): under the test
  * topic, which the user already lets it publish to, or `airbyte/destination-mqtt` when none is set.
  */
-export function ownTopicBase(settings: Pick<Settings, 'testTopic'>): string {
-  return settings.testTopic ?? 'airbyte/destination-mqtt';
+export function ownTopicBase(testTopic: string | undefined): string {
+  return testTopic ?? 'airbyte/destination-mqtt';
 }
 
 export class RetainedScan {
@@ -52,14 +52,13 @@ export class RetainedScan {
     private readonly timeoutMs: number,
   ) {}
 
-  /** Connects the scanning connection. */
-  static async open(settings: Settings): Promise<RetainedScan> {
-    const clientId = `${settings.clientId}-keys`;
-    const connection = await connectBroker({ ...settings, clientId, cleanSession: true, sessionExpirySeconds: 0 });
+  /** Connects the scanning connection; its end markers go under the test topic, `testTopic`, or the default base. */
+  static async open(broker: BrokerSettings, testTopic: string | undefined): Promise<RetainedScan> {
+    const connection = await connectBroker(broker, { clientId: `${broker.clientId}-keys`, freshSession: true });
     return new RetainedScan(
       connection.client,
-      `${ownTopicBase(settings)}/scan-marker/${randomUUID()}`,
-      Math.max(settings.connectTimeoutMs, 30_000),
+      `${ownTopicBase(testTopic)}/scan-marker/${randomUUID()}`,
+      Math.max(broker.connectTimeoutMs, 30_000),
     );
   }
 

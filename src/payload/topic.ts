@@ -11,14 +11,14 @@ const KEY_MARK = '\u0000';
 // Wildcards are not allowed in topic names; control characters and lone surrogates (which cannot be encoded as
 // UTF-8) are not allowed or not advisable. Only substituted values are cleaned: the pattern is the user's and is
 // validated instead, so a mistake there is reported rather than silently changed.
-// eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
 const UNSAFE_IN_VALUE =
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
   /[+#\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 // Brokers that map topics to their own subjects refuse more: NATS turns `/` into `.` and closes the connection on a
 // topic with `.`, a space, `*` or `>`; RabbitMQ swaps `/` and `.`. `topic_value_escaping` strict avoids them too.
-// eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
 const UNSAFE_IN_VALUE_STRICT =
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
   /[+#.\s*>\u0000-\u001f\u007f-\u009f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 // Unicode non-characters (U+FDD0 to U+FDEF, and the last two code points of every plane): MQTT says a topic should

@@ -1,7 +1,10 @@
 /**
- * One of the sync's connections to the broker, with everything that is its own: a client ID, the publisher that owns
- * its session's messages in flight, and the keeper that reconnects it. A sync has one channel per `connections`;
- * each reconnects on its own and is watched for takeover on its own, while the others go on.
+ * The sync's connections to the broker. A channel is one of them, with everything that is its own: a client ID, the
+ * publisher that owns its session's messages in flight, and the keeper that reconnects it. A sync has one channel per
+ * `connections`; each reconnects on its own and is watched for takeover on its own, while the others go on.
+ *
+ * A channel offers verbs (send, wait for room, drain, close), not its parts: what a publisher or a keeper is stays
+ * inside. `Channels` is the set: which channel a record goes over, and what is true of all of them.
  */
 import type { Settings } from '../config/settings.js';
 import type { ConnectorError } from '../errors.js';
@@ -9,70 +12,69 @@ import type { Log } from '../log.js';
 import { type Connection, confirmProtocolVersion, connectBroker, describeLimits } from '../mqtt/connect.js';
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
-import { PublishEncoder } from '../mqtt/packets.js';
+import { type MessageValues, NO_VALUES, PublishEncoder, type PublishTarget } from '../mqtt/packets.js';
 import { Publisher, type Refusal } from '../mqtt/publisher.js';
+import { Router } from './router.js';
+import type { StreamRoute } from './routes.js';
+
+export type RefusedMessage = Refusal;
 
 export interface ChannelEvents {
-  /** The message sent with this token is acknowledged. */
+  /** The message sent with this token (a record's number in the ledger) is acknowledged. */
   acknowledged(token: number): void;
   /** The channel cannot go on (the broker refused a message, or the connection could not be kept); at most once. */
   failed(error: ConnectorError): void;
   /** The broker refused one message for a reason of its own (publisher.ts); absent, such a refusal fails the sync. */
-  refused?(refusal: Refusal): void;
+  refused?(refusal: RefusedMessage): void;
   readonly log: Log;
 }
+
+/**
+ * The token of the sync's own messages (the empty retained messages that clear stale keys): they are not records, so
+ * their acknowledgements never reach the ledger; `drain` waits for them like for any message.
+ */
+const OWN_MESSAGE = -1;
 
 /** The client ID of connection `index` of `count`: the configured one alone, or `<client>-1` to `<client>-N`. */
 export function channelClientId(clientId: string, index: number, count: number): string {
   return count === 1 ? clientId : `${clientId}-${index + 1}`;
 }
 
-/**
- * Connects every channel's first connection, in parallel. If any fails, the others are closed and the first failure is
- * what the sync reports (a suspected protocol version confirmed or not first).
- */
-export async function connectChannels(settings: Settings): Promise<Connection[]> {
-  const attempts = Array.from({ length: settings.connections }, (_, index) =>
-    connectBroker({ ...settings, clientId: channelClientId(settings.clientId, index, settings.connections) }),
-  );
-  const results = await Promise.allSettled(attempts);
-  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (!failure) return results.map((result) => (result as PromiseFulfilledResult<Connection>).value);
-  for (const result of results) if (result.status === 'fulfilled') result.value.client.end(true);
-  throw await confirmProtocolVersion(settings, failure.reason);
-}
-
 export class Channel {
-  readonly publisher: Publisher;
-  readonly keeper: ConnectionKeeper;
+  private readonly publisher: Publisher;
+  private readonly keeper: ConnectionKeeper;
   readonly clientId: string;
   private stopped = false;
 
   constructor(
-    readonly index: number,
+    private readonly index: number,
     private readonly settings: Settings,
     first: Connection,
     private readonly events: ChannelEvents,
   ) {
-    this.clientId = channelClientId(settings.clientId, index, settings.connections);
+    const { messages, sync } = settings;
+    this.clientId = channelClientId(settings.broker.clientId, index, sync.connections);
     this.publisher = new Publisher(
-      new PublishEncoder(settings.qos, false, settings.mqttVersion === '5'),
+      new PublishEncoder(messages.qos, false, messages.mqtt5),
       {
-        qos: settings.qos,
-        maxInflight: settings.maxInflight,
-        oneAtATime: settings.publisherSync,
-        maxMessageBytes: settings.maxMessageBytes,
-        ackTimeoutMs: settings.ackTimeoutMs,
+        qos: messages.qos,
+        maxInflight: sync.maxInflight,
+        oneAtATime: sync.publisherSync,
+        maxMessageBytes: messages.maxMessageBytes,
+        ackTimeoutMs: sync.ackTimeoutMs,
       },
       {
-        acknowledged: events.acknowledged,
+        acknowledged: (token) => {
+          if (token !== OWN_MESSAGE) events.acknowledged(token);
+        },
         failed: events.failed,
         refused: events.refused,
         silent: (description) => this.silent(description),
       },
     );
     this.keeper = new ConnectionKeeper(
-      { ...settings, clientId: this.clientId },
+      settings.broker,
+      { clientId: this.clientId, sends: { qos: messages.qos, retain: messages.retain } },
       first,
       {
         lost: (cause) => this.lost(cause),
@@ -86,13 +88,75 @@ export class Channel {
       'DEBUG',
       `${this.single ? 'Connected' : `${this.name} connected`}; broker limits: ${describeLimits(first.limits)}.`,
     );
-    if (first.sessionPresent)
+    if (first.sessionPresent) {
       events.log('INFO', `The broker resumed the session it kept for client ID "${this.clientId}".`);
+    }
     this.publisher.attach(mqttPort(first));
+  }
+
+  /**
+   * Sends a record's message, numbered `token` in the ledger; `line` names its origin if it cannot be sent. Returns 0,
+   * or the message's size when it is larger than this connection may carry: then nothing is sent.
+   */
+  send(
+    target: PublishTarget,
+    payload: string,
+    bytes: number,
+    values: MessageValues,
+    token: number,
+    line: number,
+  ): number {
+    const oversize = this.publisher.oversize(target, bytes, values);
+    if (oversize > 0) return oversize;
+    this.publisher.send(target, payload, bytes, values, token, line);
+    return 0;
+  }
+
+  /** Sends an empty message of the sync's own (a tombstone that clears `target`'s retained message). */
+  sendOwn(target: PublishTarget): void {
+    this.publisher.send(target, '', 0, NO_VALUES, OWN_MESSAGE, 0);
+  }
+
+  /** Why a message of `size` bytes cannot be sent here, and the cheapest fix (publisher.ts). */
+  describeOversize(target: PublishTarget, bytes: number, size: number): string {
+    return this.publisher.describeOversize(undefined, target, bytes, size);
+  }
+
+  get hasRoom(): boolean {
+    return this.publisher.hasRoom;
+  }
+
+  /** Calls `resume` once there is room again, in a later turn of the event loop. */
+  whenRoom(resume: () => void): void {
+    this.publisher.whenRoom(resume);
+  }
+
+  /** Keeps new messages back until `release` settles (delivery-check.ts); see `Publisher.holdUntil`. */
+  holdUntil(release: (lastAcknowledged: Promise<void>) => Promise<void>): void {
+    this.publisher.holdUntil(release);
+  }
+
+  /** Resolves once everything sent is acknowledged; rejects if the sync stops first. */
+  drain(): Promise<void> {
+    return this.publisher.drain();
+  }
+
+  get unacknowledged(): number {
+    return this.publisher.unacknowledged;
+  }
+
+  /** Messages allowed in flight on this connection. */
+  get window(): number {
+    return this.publisher.window;
   }
 
   get connected(): boolean {
     return this.keeper.connection !== undefined;
+  }
+
+  /** How many messages of `group` (a topic, or a stream's key filter) the broker said nobody was subscribed to. */
+  noSubscribers(group: string): number {
+    return this.publisher.noSubscribers.get(group) ?? 0;
   }
 
   /** Stops publishing for good with `error`; the connection is dropped (`close` or `abort` it afterwards). */
@@ -101,8 +165,18 @@ export class Channel {
     this.publisher.stop(error);
   }
 
+  /** Ends the connection with a DISCONNECT. */
+  close(): Promise<void> {
+    return this.keeper.close();
+  }
+
+  /** Drops the connection at once. */
+  abort(): void {
+    this.keeper.abort();
+  }
+
   private get single(): boolean {
-    return this.settings.connections === 1;
+    return this.settings.sync.connections === 1;
   }
 
   /** How this channel is named in log lines: "The connection" alone, or with its client ID among several. */
@@ -121,10 +195,12 @@ export class Channel {
 
   private lost(cause: string): void {
     this.publisher.detach();
+    const waits = this.single ? 'Input waits' : 'Its messages wait';
     this.events.log(
       'WARN',
-      `${this.name} to the broker was lost (${cause}) with ${this.publisher.unacknowledged} message(s) not yet acknowledged. ` +
-        `${this.single ? 'Input waits' : 'Its messages wait'} while the connector reconnects, for up to ${this.settings.reconnectTimeoutMs / 1000} s.`,
+      `${this.name} to the broker was lost (${cause}) with ${this.publisher.unacknowledged} message(s) not yet ` +
+        `acknowledged. ${waits} while the connector reconnects, for up to ` +
+        `${this.settings.broker.reconnectTimeoutMs / 1000} s.`,
     );
   }
 
@@ -133,8 +209,83 @@ export class Channel {
     const session = connection.sessionPresent ? 'the broker resumed the session' : 'in a new session';
     this.events.log(
       'INFO',
-      `${this.single ? 'Reconnected' : `${this.name} reconnected`} after ${attempts} attempt(s) and ${(downtimeMs / 1000).toFixed(1)} s, ${session}; sending the ${this.publisher.unacknowledged} unacknowledged message(s) again.`,
+      `${this.single ? 'Reconnected' : `${this.name} reconnected`} after ${attempts} attempt(s) and ` +
+        `${(downtimeMs / 1000).toFixed(1)} s, ${session}; sending the ${this.publisher.unacknowledged} ` +
+        'unacknowledged message(s) again.',
     );
     this.publisher.attach(mqttPort(connection));
+  }
+}
+
+/**
+ * Connects every channel's first connection, in parallel. If any fails, the others are closed and the first failure is
+ * what the sync reports (a suspected protocol version confirmed or not first).
+ */
+export async function connectChannels(settings: Settings): Promise<Connection[]> {
+  const { broker, messages, sync } = settings;
+  const sends = { qos: messages.qos, retain: messages.retain };
+  const attempts = Array.from({ length: sync.connections }, (_, index) =>
+    connectBroker(broker, { clientId: channelClientId(broker.clientId, index, sync.connections), sends }),
+  );
+  const results = await Promise.allSettled(attempts);
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (!failure) return results.map((result) => (result as PromiseFulfilledResult<Connection>).value);
+  for (const result of results) if (result.status === 'fulfilled') result.value.client.end(true);
+  throw await confirmProtocolVersion(broker, channelClientId(broker.clientId, 0, sync.connections), failure.reason);
+}
+
+/** Every channel of a sync, and the one each record goes over. */
+export class Channels {
+  readonly all: readonly Channel[];
+  private readonly router: Router;
+
+  /** The channels over `connections` (connectChannels), each reporting to `events`. */
+  constructor(settings: Settings, connections: readonly Connection[], events: ChannelEvents) {
+    this.all = connections.map((connection, index) => new Channel(index, settings, connection, events));
+    this.router = new Router(this.all.length);
+  }
+
+  /**
+   * The channel for a record of `route` whose key values are `key` (see router.ts): one key's records, or one topic's
+   * when there is no key, always go over the same connection, so their order holds.
+   */
+  for(route: StreamRoute, key: readonly string[] | undefined): Channel {
+    return this.all[this.router.connectionFor(route, key)] as Channel;
+  }
+
+  /** `client IDs "a-1" to "a-4"`, or the one client ID. */
+  get clientIds(): string {
+    const first = this.all[0]?.clientId;
+    return this.all.length === 1 ? `client ID "${first}"` : `client IDs "${first}" to "${this.all.at(-1)?.clientId}"`;
+  }
+
+  get unacknowledged(): number {
+    return this.all.reduce((sum, channel) => sum + channel.unacknowledged, 0);
+  }
+
+  get connected(): boolean {
+    return this.all.every((channel) => channel.connected);
+  }
+
+  noSubscribers(group: string): number {
+    return this.all.reduce((sum, channel) => sum + channel.noSubscribers(group), 0);
+  }
+
+  /** Resolves once every channel's messages are acknowledged; rejects if the sync stops first. */
+  async drain(): Promise<void> {
+    await Promise.all(this.all.map((channel) => channel.drain()));
+  }
+
+  stop(error: ConnectorError): void {
+    for (const channel of this.all) channel.stop(error);
+  }
+
+  /** Ends every connection with a DISCONNECT. */
+  async close(): Promise<void> {
+    await Promise.all(this.all.map((channel) => channel.close()));
+  }
+
+  abort(): void {
+    for (const channel of this.all) channel.abort();
   }
 }

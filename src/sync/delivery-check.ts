@@ -19,7 +19,7 @@
 import type { MqttClient } from 'mqtt';
 import { describeStream } from '../airbyte/catalog.js';
 import type { StreamRoute } from './routes.js';
-import type { Settings } from '../config/settings.js';
+import type { BrokerSettings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { ConfigError, asConnectorError } from '../errors.js';
 import { connectBroker, disconnect } from '../mqtt/connect.js';
@@ -61,7 +61,7 @@ export class DeliveryCheck {
   private closed = false;
 
   private constructor(
-    private readonly settings: Settings,
+    private readonly broker: BrokerSettings,
     private readonly filters: VerifiedFilters,
     private readonly client: MqttClient | undefined,
     private readonly warn: (message: string) => void,
@@ -76,35 +76,31 @@ export class DeliveryCheck {
 
   /**
    * Subscribes to every filter over a connection of its own, and resolves once the broker has answered each
-   * subscription (or `connect_timeout` has passed). Returns undefined when nothing is to be verified (MQTT 5, or
-   * `verify_delivery` off). Anything that prevents verifying is passed to `warn` and leaves those filters unverified;
+   * subscription (or `connect_timeout` has passed). Returns undefined when nothing is to be verified (`verify`
+   * false: MQTT 5, or `verify_delivery` off). Anything that prevents verifying is passed to `warn` and leaves those filters unverified;
    * it never fails the sync.
    */
   static async open(
-    settings: Settings,
+    broker: BrokerSettings,
+    verify: boolean,
     filters: VerifiedFilters,
     warn: (message: string) => void,
   ): Promise<DeliveryCheck | undefined> {
-    if (!settings.verifyDelivery || filters.size === 0) return undefined;
+    if (!verify || filters.size === 0) return undefined;
     const unique = [...new Set([...filters.values()].map(({ filter }) => filter))];
     let client: MqttClient;
     try {
-      ({ client } = await connectBroker({
-        ...settings,
-        clientId: `${settings.clientId}-verify`,
-        cleanSession: true,
-        sessionExpirySeconds: 0,
-      }));
+      ({ client } = await connectBroker(broker, { clientId: `${broker.clientId}-verify`, freshSession: true }));
     } catch (err) {
       warn(
         `${cannotVerify(unique)}: the connection for the verifying subscription failed: ${asConnectorError(err).message}`,
       );
-      const check = new DeliveryCheck(settings, filters, undefined, warn);
+      const check = new DeliveryCheck(broker, filters, undefined, warn);
       for (const filter of unique) check.states.set(filter, 'unverifiable');
       return check;
     }
     client.on('error', () => undefined);
-    const check = new DeliveryCheck(settings, filters, client, warn);
+    const check = new DeliveryCheck(broker, filters, client, warn);
     const answers = unique.map(
       (filter) =>
         new Promise<string | undefined>((resolve) => {
@@ -114,15 +110,13 @@ export class DeliveryCheck {
         }),
     );
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>(
-      (resolve) => (timer = setTimeout(() => resolve('late'), settings.connectTimeoutMs)),
-    );
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), broker.connectTimeoutMs)));
     const answered = await Promise.race([Promise.all(answers), late]);
     clearTimeout(timer);
     if (answered === 'late') {
       for (const filter of unique) check.states.set(filter, 'unverifiable');
       warn(
-        `${cannotVerify(unique)}: the broker did not answer the subscription within ${settings.connectTimeoutMs / 1000} s.`,
+        `${cannotVerify(unique)}: the broker did not answer the subscription within ${broker.connectTimeoutMs / 1000} s.`,
       );
     } else {
       const refused = answered.filter((filter): filter is string => filter !== undefined);
@@ -155,7 +149,7 @@ export class DeliveryCheck {
       await acknowledged;
       let timer: NodeJS.Timeout | undefined;
       const late = new Promise<'late'>(
-        (resolve) => (timer = setTimeout(() => resolve('late'), this.settings.connectTimeoutMs)),
+        (resolve) => (timer = setTimeout(() => resolve('late'), this.broker.connectTimeoutMs)),
       );
       const outcome = await Promise.race([arrived, late]);
       clearTimeout(timer);
@@ -199,11 +193,11 @@ export class DeliveryCheck {
   }
 
   private swallowed(label: string, filter: string): ConfigError {
-    const user = this.settings.username === undefined ? 'anonymous clients' : `user "${this.settings.username}"`;
-    const seconds = this.settings.connectTimeoutMs / 1000;
+    const user = this.broker.username === undefined ? 'anonymous clients' : `user "${this.broker.username}"`;
+    const seconds = this.broker.connectTimeoutMs / 1000;
     return new ConfigError(
       `The broker acknowledged ${label} but did not deliver it to a subscription on ${JSON.stringify(filter)} within ${seconds} s (${field('verify_delivery')}). ` +
-        `With MQTT ${this.settings.mqttVersion} a broker whose access rules forbid publishing to a topic acknowledges the message and drops it, so most likely its ACL does not let ${user} publish there; ` +
+        `With MQTT ${this.broker.mqttVersion} a broker whose access rules forbid publishing to a topic acknowledges the message and drops it, so most likely its ACL does not let ${user} publish there; ` +
         `or it lets the user publish but not read the topic. Allow publishing (and reading) in the broker's ACL, or, if the user may only publish, turn off ${field('verify_delivery')}.`,
     );
   }

@@ -12,7 +12,7 @@
  * A marker the connector cannot read back proves nothing, and everything is kept.
  */
 import type { StreamRoute } from './routes.js';
-import type { Settings } from '../config/settings.js';
+import type { MessageSettings } from '../config/settings.js';
 import { encodeKeyLevel } from '../payload/topic.js';
 import { type RetainedScan, ownTopicBase } from '../mqtt/retained-scan.js';
 
@@ -24,10 +24,11 @@ export type EarlierAttempts = { readonly wrote: false } | { readonly wrote: true
  * (its key filter, whatever the mode of this sync) percent-encoded.
  */
 export function markerTopic(
-  settings: Pick<Settings, 'testTopic' | 'topicEscaping'>,
+  messages: Pick<MessageSettings, 'testTopic' | 'topicEscaping'>,
   route: Pick<StreamRoute, 'territory' | 'topicName'>,
 ): string {
-  return `${ownTopicBase(settings)}/generation/${encodeKeyLevel(route.territory[0] ?? route.topicName, settings.topicEscaping) ?? '_'}`;
+  const level = encodeKeyLevel(route.territory[0] ?? route.topicName, messages.topicEscaping) ?? '_';
+  return `${ownTopicBase(messages.testTopic)}/generation/${level}`;
 }
 
 function markerPayload(route: StreamRoute): string {
@@ -67,10 +68,10 @@ async function retainedAt(scan: RetainedScan, topic: string): Promise<Buffer | u
  */
 export async function claimGeneration(
   scan: RetainedScan,
-  settings: Settings,
+  messages: MessageSettings,
   route: StreamRoute,
 ): Promise<EarlierAttempts> {
-  const topic = markerTopic(settings, route);
+  const topic = markerTopic(messages, route);
   const earlier = readMarker(await retainedAt(scan, topic));
   await scan.publishRetained(topic, markerPayload(route));
   const own = readMarker(await retainedAt(scan, topic));

@@ -9,7 +9,7 @@
 import { describeStream, streamKey } from '../airbyte/catalog.js';
 import type { StreamRoute } from './routes.js';
 import { findPath } from '../text/raw-json.js';
-import type { Settings } from '../config/settings.js';
+import type { MessageSettings } from '../config/settings.js';
 import { type MessageValues, NO_VALUES, type PublishTarget, publishTarget, retarget } from '../mqtt/packets.js';
 import { InputError } from '../errors.js';
 import { keySubject } from '../payload/cloudevents.js';
@@ -56,6 +56,8 @@ const CDC_DELETED_PATH = [CDC_DELETED_AT];
 const CDC_DELETED_QUOTED = `"${CDC_DELETED_AT}"`;
 
 export class Lane {
+  /** The stream's key (`streamKey`): what the ledger and the summary count its records by. */
+  readonly key: string;
   readonly label: string;
   readonly target: PublishTarget;
   /** The target that tombstones share (no per-message properties: an empty message carries none), where there are any. */
@@ -67,13 +69,14 @@ export class Lane {
   private readonly keyFields: number;
   private readonly withSubject: boolean;
   private readonly withValues: boolean;
-  private readonly escaping: Settings['topicEscaping'];
+  private readonly escaping: MessageSettings['topicEscaping'];
 
   constructor(
     readonly route: StreamRoute,
-    settings: Settings,
+    settings: MessageSettings,
   ) {
-    const mqtt5 = settings.mqttVersion === '5';
+    const { mqtt5 } = settings;
+    this.key = streamKey(route.namespace, route.name);
     this.escaping = settings.topicEscaping;
     this.label = `the record of stream ${describeStream(route.namespace, route.name)}`;
     const userProperties: Record<string, string> = {};
@@ -96,7 +99,7 @@ export class Lane {
       aliasable: !route.keyed,
       label: this.label,
       group: route.topicName,
-      source: streamKey(route.namespace, route.name),
+      source: this.key,
     };
     this.target = publishTarget(route.keyed ? route.topicName : route.topic.before, {
       ...common,

@@ -5,8 +5,10 @@
  * anything is published rather than halfway through; so do streams whose messages would be indistinguishable.
  */
 import { type ConfiguredStream, describeStream, streamKey } from '../airbyte/catalog.js';
+import type { MessageSettings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { ConfigError } from '../errors.js';
+import { prepareFormat } from '../payload/formats.js';
 import {
   type StreamTopic,
   type TopicEscaping,
@@ -144,6 +146,13 @@ function filtersOverlap(a: string, b: string): boolean {
 export interface MessageIdentity {
   readonly carriesStream: boolean;
   readonly carriesNamespace: boolean;
+}
+
+/** What each message says about its stream with these settings: the format's own fields, and MQTT 5 user properties. */
+export function messageIdentity(messages: MessageSettings): MessageIdentity {
+  const properties = messages.mqtt5 && messages.mqtt5UserProperties;
+  const format = prepareFormat(messages.messageFormat, { name: '', namespace: undefined });
+  return { carriesStream: properties || format.carriesStream, carriesNamespace: properties || format.carriesNamespace };
 }
 
 /**

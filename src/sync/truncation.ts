@@ -23,12 +23,19 @@
 import { describeStream } from '../airbyte/catalog.js';
 import type { StreamRoute } from './routes.js';
 import type { Log } from '../log.js';
-import type { Settings } from '../config/settings.js';
+import type { BrokerSettings, MessageSettings, OverwriteCleanup } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { asConnectorError } from '../errors.js';
 import { RetainedScan } from '../mqtt/retained-scan.js';
 import { claimGeneration } from './generation-marker.js';
 import { Keyspace } from './keyspace.js';
+
+/** What a truncation needs of the settings: the broker to read from, how messages say their generation, when to clear. */
+export interface TruncationSettings {
+  readonly broker: BrokerSettings;
+  readonly messages: MessageSettings;
+  readonly overwriteCleanup: OverwriteCleanup;
+}
 
 interface TruncatedStream {
   readonly route: StreamRoute;
@@ -58,16 +65,17 @@ interface TruncatedStream {
  */
 async function staleRule(
   scan: RetainedScan,
-  settings: Settings,
+  settings: TruncationSettings,
   route: StreamRoute,
 ): Promise<Pick<TruncatedStream, 'keepAll' | 'belowGeneration'>> {
   if (route.minimumGenerationId === 0) return { keepAll: undefined, belowGeneration: Number.POSITIVE_INFINITY };
-  const tagged = settings.mqttVersion === '5' || settings.messageFormat === 'airbyte_v2';
+  const { messages } = settings;
+  const tagged = messages.mqtt5 || messages.messageFormat === 'airbyte_v2';
   if (tagged) return { keepAll: undefined, belowGeneration: route.minimumGenerationId };
   const spansAttempts = route.syncMode === 'incremental' || route.resumable;
-  const earlier = spansAttempts ? await claimGeneration(scan, settings, route) : { wrote: false as const };
+  const earlier = spansAttempts ? await claimGeneration(scan, messages, route) : { wrote: false as const };
   const keepAll = earlier.wrote
-    ? `${earlier.why}, and MQTT ${settings.mqttVersion} messages cannot carry their generation, so those keys cannot be told from stale ones; ` +
+    ? `${earlier.why}, and MQTT ${settings.broker.mqttVersion} messages cannot carry their generation, so those keys cannot be told from stale ones; ` +
       'use MQTT 5 (or the airbyte_v2 message format, which carries it) for refreshes to clear stale keys whatever the attempt'
     : undefined;
   return { keepAll, belowGeneration: Number.POSITIVE_INFINITY };
@@ -79,14 +87,14 @@ function filterList(filters: readonly string[]): string {
 
 export class Truncation {
   private constructor(
-    private readonly settings: Settings,
+    private readonly settings: TruncationSettings,
     private readonly streams: ReadonlyMap<string, TruncatedStream>,
     private readonly log: Log,
   ) {}
 
   /** Step 1: reads every truncated stream's retained messages; undefined when no stream is truncated. */
   static async prepare(
-    settings: Settings,
+    settings: TruncationSettings,
     routes: ReadonlyMap<string, StreamRoute>,
     log: Log,
   ): Promise<Truncation | undefined> {
@@ -94,7 +102,7 @@ export class Truncation {
     if (truncated.length === 0) return undefined;
     let scan: RetainedScan;
     try {
-      scan = await RetainedScan.open(settings);
+      scan = await RetainedScan.open(settings.broker, settings.messages.testTopic);
     } catch (err) {
       if (truncated.some(([, route]) => route.retained)) throw err;
       log(
@@ -117,7 +125,7 @@ export class Truncation {
 
   private static async read(
     scan: RetainedScan,
-    settings: Settings,
+    settings: TruncationSettings,
     route: StreamRoute,
     log: Log,
   ): Promise<TruncatedStream | undefined> {
@@ -222,7 +230,7 @@ export class Truncation {
           );
           continue;
         }
-        scan ??= await RetainedScan.open(this.settings);
+        scan ??= await RetainedScan.open(this.settings.broker, this.settings.messages.testTopic);
         // The stale topics are collected first and cleared after, with flow control: only they are kept as strings.
         const topics: string[] = [];
         let unseen = 0;

@@ -208,10 +208,13 @@ describe('write against aedes', () => {
       .map((m) => (m.log as { message: string }).message)
       .find((m) => m.startsWith('Effective configuration: '));
     assert.ok(effective, info.stdout);
-    const described = JSON.parse(effective.slice('Effective configuration: '.length)) as Record<string, unknown>;
-    assert.equal(described.password, '**********');
-    assert.equal(described.topicPattern, 'logs/{stream}');
-    assert.equal(described.qos, 1);
+    const described = JSON.parse(effective.slice('Effective configuration: '.length)) as Record<
+      'broker' | 'messages',
+      Record<string, unknown>
+    >;
+    assert.equal(described.broker.password, '**********');
+    assert.equal(described.messages.topicPattern, 'logs/{stream}');
+    assert.equal(described.messages.qos, 1);
     assert.doesNotMatch(info.stdout + info.stderr, /sw0rdf1sh/);
     assert.ok(!info.ofType('LOG').some((m) => (m.log as { level: string }).level === 'DEBUG'));
 

@@ -16,6 +16,53 @@ function recordCount(line: string): unknown {
   return (parseProtocolLine(line).state as { destinationStats: { recordCount: unknown } }).destinationStats.recordCount;
 }
 
+/**
+ * The ledger as the tests read it: each call returns the state lines it emitted, in order, as the output would
+ * receive them.
+ */
+class Ledger {
+  private readonly out: string[] = [];
+  readonly ledger = new Checkpoints((line) => this.out.push(line));
+
+  recordReceived(key: string): number {
+    return this.ledger.recordReceived(key);
+  }
+
+  recordRefused(recordNumber: number, key: string): void {
+    this.ledger.recordRefused(recordNumber, key);
+  }
+
+  acknowledged(recordNumber: number): string[] {
+    this.ledger.acknowledged(recordNumber);
+    return this.out.splice(0);
+  }
+
+  stateReceived(message: StateMessage): string[] {
+    this.ledger.stateReceived(message);
+    return this.out.splice(0);
+  }
+
+  get statesHeld(): number {
+    return this.ledger.statesHeld;
+  }
+
+  get recordsReceived(): number {
+    return this.ledger.recordsReceived;
+  }
+
+  get recordsAcknowledged(): number {
+    return this.ledger.recordsAcknowledged;
+  }
+
+  get unacknowledged(): number {
+    return this.ledger.unacknowledged;
+  }
+
+  get statesEmitted(): number {
+    return this.ledger.statesEmitted;
+  }
+}
+
 const USERS = { name: 'users', namespace: 'crm' };
 const ORDERS = { name: 'orders' };
 const usersKey = streamKey('crm', 'users');
@@ -23,7 +70,7 @@ const ordersKey = streamKey(undefined, 'orders');
 
 describe('Checkpoints', () => {
   it('holds a state until every record before it is acknowledged', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     const a = cp.recordReceived(usersKey);
     const b = cp.recordReceived(usersKey);
     assert.deepEqual(cp.stateReceived(state(streamStateLine(USERS, 1))), []);
@@ -35,14 +82,14 @@ describe('Checkpoints', () => {
   });
 
   it('releases a state at once when nothing before it is outstanding', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     assert.equal(cp.stateReceived(state(streamStateLine(USERS, 'c0'))).length, 1);
     cp.acknowledged(cp.recordReceived(usersKey));
     assert.equal(cp.stateReceived(state(streamStateLine(USERS, 'c1'))).length, 1);
   });
 
   it('releases states in input order even when acknowledgements arrive out of order', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     const r0 = cp.recordReceived(usersKey);
     cp.stateReceived(state(streamStateLine(USERS, 's1')));
     const r1 = cp.recordReceived(usersKey);
@@ -64,7 +111,7 @@ describe('Checkpoints', () => {
   });
 
   it('counts records per stream for STREAM states', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     for (let i = 0; i < 3; i++) cp.acknowledged(cp.recordReceived(usersKey));
     for (let i = 0; i < 2; i++) cp.acknowledged(cp.recordReceived(ordersKey));
     assert.equal(recordCount(cp.stateReceived(state(streamStateLine(ORDERS, 1)))[0] ?? ''), 2);
@@ -74,7 +121,7 @@ describe('Checkpoints', () => {
   });
 
   it('counts all records since the previous GLOBAL or LEGACY state', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     cp.acknowledged(cp.recordReceived(usersKey));
     cp.acknowledged(cp.recordReceived(ordersKey));
     assert.equal(recordCount(cp.stateReceived(state(globalStateLine(1)))[0] ?? ''), 2);
@@ -83,7 +130,7 @@ describe('Checkpoints', () => {
   });
 
   it('keeps every other field of the state, big numbers and unknown fields included', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     const line = streamStateLine(
       USERS,
       'c',
@@ -94,7 +141,7 @@ describe('Checkpoints', () => {
   });
 
   it('writes counts with a decimal point, as the protocol asks of a double', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     for (let i = 0; i < 2; i++) cp.acknowledged(cp.recordReceived(usersKey));
     const out = cp.stateReceived(state(streamStateLine(USERS, 'c')))[0] ?? '';
     assert.match(out, /"destinationStats":\{"recordCount":2\.0\}/);
@@ -102,7 +149,7 @@ describe('Checkpoints', () => {
   });
 
   it('sets only its own count in a destinationStats the input already carried, keeping every other field', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     cp.acknowledged(cp.recordReceived(usersKey));
     const carried =
       ' "destinationStats" : { "recordCount" : 99, "stagedBytes": 12345678901234567890, "note": {"a":[1.50]} }';
@@ -133,7 +180,7 @@ describe('Checkpoints', () => {
   });
 
   it('refuses an acknowledgement for a record never sent or already acknowledged', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     const r = cp.recordReceived(usersKey);
     cp.acknowledged(r);
     assert.throws(() => cp.acknowledged(r), RangeError);
@@ -141,7 +188,7 @@ describe('Checkpoints', () => {
   });
 
   it('never releases a state whose records stay unacknowledged', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     cp.recordReceived(usersKey);
     const r1 = cp.recordReceived(usersKey);
     cp.stateReceived(state(streamStateLine(USERS, 1)));
@@ -151,7 +198,7 @@ describe('Checkpoints', () => {
   });
 
   it('stays correct over many states (the held queue is compacted)', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     let released = 0;
     for (let i = 0; i < 5000; i++) {
       const r = cp.recordReceived(usersKey);
@@ -163,7 +210,7 @@ describe('Checkpoints', () => {
   });
 
   it('refuses an acknowledgement of a record not yet received, even the very next one', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     const r0 = cp.recordReceived(usersKey);
     assert.throws(() => cp.acknowledged(r0 + 1), RangeError);
     assert.deepEqual(cp.acknowledged(r0), []);
@@ -171,7 +218,7 @@ describe('Checkpoints', () => {
   });
 
   it('releases states in order while later ones stay held, across the compaction of the held queue', () => {
-    const cp = new Checkpoints();
+    const cp = new Ledger();
     const records: number[] = [];
     for (let i = 0; i < 100; i++) {
       records.push(cp.recordReceived(usersKey));

@@ -74,12 +74,23 @@ describe('settings from a broker URL', () => {
   it('takes host, port, TLS, transport, path and user name from the URL', () => {
     const s = toSettings({ ...base, broker_url: 'wss://bob@broker.example.com:8084/ws', password: 'secret' });
     assert.deepEqual(
-      [s.host, s.port, s.transport, s.websocketPath, s.username, s.password, s.tls !== undefined],
+      [
+        s.broker.host,
+        s.broker.port,
+        s.broker.transport,
+        s.broker.websocketPath,
+        s.broker.username,
+        s.broker.password,
+        s.broker.tls !== undefined,
+      ],
       ['broker.example.com', 8084, 'websocket', '/ws', 'bob', 'secret', true],
     );
     assert.ok(s.secrets.includes('secret'));
-    assert.equal(toSettings({ ...base, broker_url: 'ws://h' }).websocketPath, '/mqtt');
-    assert.equal(toSettings({ ...base, broker_url: 'ws://h', websocket_path: '/custom' }).websocketPath, '/custom');
+    assert.equal(toSettings({ ...base, broker_url: 'ws://h' }).broker.websocketPath, '/mqtt');
+    assert.equal(
+      toSettings({ ...base, broker_url: 'ws://h', websocket_path: '/custom' }).broker.websocketPath,
+      '/custom',
+    );
   });
 
   it('rejects broker_url together with broker_host or broker_port, naming both', () => {
@@ -128,7 +139,8 @@ describe('settings from a broker URL', () => {
   });
 
   it('defaults ports by transport and TLS when given host and flags', () => {
-    const port = (extra: Record<string, unknown>): number => toSettings({ ...base, broker_host: 'h', ...extra }).port;
+    const port = (extra: Record<string, unknown>): number =>
+      toSettings({ ...base, broker_host: 'h', ...extra }).broker.port;
     assert.equal(port({}), 1883);
     assert.equal(port({ use_tls: true }), 8883);
     assert.equal(port({ transport: 'websocket' }), 80);

@@ -96,8 +96,8 @@ describe('configurations as the form saves them', () => {
         const url = typeof broker.broker_url === 'string' ? new URL(broker.broker_url) : undefined;
         if (url) {
           // The URL decides, whatever transport and TLS the form saved by default.
-          assert.equal(settings.transport, url.protocol.startsWith('ws') ? 'websocket' : 'tcp');
-          assert.equal(settings.tls !== undefined, /^(ssl|tls|mqtts|tcps|wss):$/.test(url.protocol));
+          assert.equal(settings.broker.transport, url.protocol.startsWith('ws') ? 'websocket' : 'tcp');
+          assert.equal(settings.broker.tls !== undefined, /^(ssl|tls|mqtts|tcps|wss):$/.test(url.protocol));
         }
       }
     });

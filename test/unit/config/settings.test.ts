@@ -40,19 +40,19 @@ function configError(config: unknown): ConfigError {
 describe('toSettings', () => {
   it("accepts the Java connector's configuration unchanged", () => {
     const s = toSettings(JAVA_CONFIG);
-    assert.equal(s.host, 'broker.example.com');
-    assert.equal(s.port, 1883);
-    assert.equal(s.username, 'airbyte');
-    assert.equal(s.password, 's3cr3t-pa55');
-    assert.equal(s.topicPattern, '{namespace}/{stream}/sample');
-    assert.equal(s.testTopic, 'test/topic');
-    assert.equal(s.clientId, 'airbyte-producer');
-    assert.equal(s.connectTimeoutMs, 30_000);
-    assert.equal(s.qos, 1);
-    assert.equal(s.retain, false);
-    assert.equal(s.cleanSession, true);
-    assert.equal(s.automaticReconnect, true);
-    assert.equal(s.publisherSync, false);
+    assert.equal(s.broker.host, 'broker.example.com');
+    assert.equal(s.broker.port, 1883);
+    assert.equal(s.broker.username, 'airbyte');
+    assert.equal(s.broker.password, 's3cr3t-pa55');
+    assert.equal(s.messages.topicPattern, '{namespace}/{stream}/sample');
+    assert.equal(s.messages.testTopic, 'test/topic');
+    assert.equal(s.broker.clientId, 'airbyte-producer');
+    assert.equal(s.broker.connectTimeoutMs, 30_000);
+    assert.equal(s.messages.qos, 1);
+    assert.equal(s.messages.retain, false);
+    assert.equal(s.broker.cleanSession, true);
+    assert.equal(s.broker.automaticReconnect, true);
+    assert.equal(s.sync.publisherSync, false);
   });
 
   it('keeps a non-clean session for the session expiry, and warns when no client ID makes it resumable', () => {
@@ -63,7 +63,7 @@ describe('toSettings', () => {
       clean_session: false,
       protocol_version: '5',
     });
-    assert.equal(kept.sessionExpirySeconds, 3600);
+    assert.equal(kept.broker.sessionExpirySeconds, 3600);
     assert.deepEqual(kept.warnings, []);
     assert.equal(
       toSettings({
@@ -72,11 +72,11 @@ describe('toSettings', () => {
         client: 'fixed',
         clean_session: false,
         session_expiry_seconds: 60,
-      }).sessionExpirySeconds,
+      }).broker.sessionExpirySeconds,
       60,
     );
     assert.equal(
-      toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: true, session_expiry_seconds: 60 })
+      toSettings({ broker_host: 'h', topic_pattern: 't', clean_session: true, session_expiry_seconds: 60 }).broker
         .sessionExpirySeconds,
       0,
     );
@@ -92,9 +92,9 @@ describe('toSettings', () => {
       shutdown_grace_seconds: 0,
       max_message_bytes: 131_072,
     });
-    assert.equal(s.reconnectTimeoutMs, 5000);
-    assert.equal(s.shutdownGraceMs, 0);
-    assert.equal(s.maxMessageBytes, 131_072);
+    assert.equal(s.broker.reconnectTimeoutMs, 5000);
+    assert.equal(s.sync.shutdownGraceMs, 0);
+    assert.equal(s.messages.maxMessageBytes, 131_072);
     assert.match(
       configError({ broker_host: 'h', topic_pattern: 't', max_message_bytes: 10 }).message,
       /max_message_bytes/,
@@ -103,61 +103,65 @@ describe('toSettings', () => {
 
   it('reads the acknowledgement timeout, and verifies delivery only where MQTT cannot report refusals', () => {
     const base = { broker_host: 'h', topic_pattern: 't' };
-    assert.equal(toSettings({ ...base, ack_timeout_seconds: 3 }).ackTimeoutMs, 3000);
+    assert.equal(toSettings({ ...base, ack_timeout_seconds: 3 }).sync.ackTimeoutMs, 3000);
     assert.match(configError({ ...base, ack_timeout_seconds: 0 }).message, /ack_timeout_seconds/);
     for (const version of ['3.1', '3.1.1'] as const)
-      assert.equal(toSettings({ ...base, protocol_version: version }).verifyDelivery, true, version);
-    assert.equal(toSettings({ ...base, verify_delivery: false }).verifyDelivery, false);
+      assert.equal(toSettings({ ...base, protocol_version: version }).sync.verifyDelivery, true, version);
+    assert.equal(toSettings({ ...base, verify_delivery: false }).sync.verifyDelivery, false);
     assert.equal(
-      toSettings({ ...base, protocol_version: '5' }).verifyDelivery,
+      toSettings({ ...base, protocol_version: '5' }).sync.verifyDelivery,
       false,
       'MQTT 5 reports refusals in PUBACK',
     );
   });
 
   it('maps every QoS name', () => {
-    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'AT_MOST_ONCE' }).qos, 0);
-    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'EXACTLY_ONCE' }).qos, 2);
+    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'AT_MOST_ONCE' }).messages.qos, 0);
+    assert.equal(toSettings({ ...JAVA_CONFIG, message_qos: 'EXACTLY_ONCE' }).messages.qos, 2);
   });
 
   it('applies the documented defaults to a minimal configuration', () => {
     const s = toSettings({ broker_host: 'localhost', topic_pattern: 't' });
-    assert.equal(s.port, 1883);
-    assert.equal(s.qos, 1);
-    assert.equal(s.connectTimeoutMs, 30_000);
-    assert.equal(s.automaticReconnect, true);
-    assert.equal(s.cleanSession, true);
-    assert.equal(s.retain, false);
-    assert.equal(s.publisherSync, false);
-    assert.equal(s.maxInflight, 1000);
-    assert.equal(s.reconnectTimeoutMs, 300_000);
-    assert.equal(s.shutdownGraceMs, 10_000);
-    assert.equal(s.sessionExpirySeconds, 0, 'a clean session ends with its connection');
-    assert.equal(s.maxMessageBytes, 268_435_460, 'the most MQTT can encode');
-    assert.match(s.clientId, /^airbyte-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
-    assert.notEqual(toSettings({ broker_host: 'localhost', topic_pattern: 't' }).clientId, s.clientId);
-    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', use_tls: true }).port, 8883);
+    assert.equal(s.broker.port, 1883);
+    assert.equal(s.messages.qos, 1);
+    assert.equal(s.broker.connectTimeoutMs, 30_000);
+    assert.equal(s.broker.automaticReconnect, true);
+    assert.equal(s.broker.cleanSession, true);
+    assert.equal(s.messages.retain, false);
+    assert.equal(s.sync.publisherSync, false);
+    assert.equal(s.sync.maxInflight, 1000);
+    assert.equal(s.broker.reconnectTimeoutMs, 300_000);
+    assert.equal(s.sync.shutdownGraceMs, 10_000);
+    assert.equal(s.broker.sessionExpirySeconds, 0, 'a clean session ends with its connection');
+    assert.equal(s.messages.maxMessageBytes, 268_435_460, 'the most MQTT can encode');
+    assert.match(s.broker.clientId, /^airbyte-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.notEqual(toSettings({ broker_host: 'localhost', topic_pattern: 't' }).broker.clientId, s.broker.clientId);
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', use_tls: true }).broker.port, 8883);
   });
 
   it('keeps QoS 2 within what a default Mosquitto accepts unless told otherwise', () => {
-    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE' }).maxInflight, 20);
     assert.equal(
-      toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE', max_inflight: 100 }).maxInflight,
+      toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE' }).sync.maxInflight,
+      20,
+    );
+    assert.equal(
+      toSettings({ broker_host: 'h', topic_pattern: 't', message_qos: 'EXACTLY_ONCE', max_inflight: 100 }).sync
+        .maxInflight,
       100,
     );
   });
 
   it("accepts the Java connector's connect_timeout 0 (no limit there) as an hour, and long timeouts as they are", () => {
-    assert.equal(toSettings({ ...JAVA_CONFIG, connect_timeout: 0 }).connectTimeoutMs, 3_600_000);
-    assert.equal(toSettings({ ...JAVA_CONFIG, connect_timeout: 7200 }).connectTimeoutMs, 7_200_000);
+    assert.equal(toSettings({ ...JAVA_CONFIG, connect_timeout: 0 }).broker.connectTimeoutMs, 3_600_000);
+    assert.equal(toSettings({ ...JAVA_CONFIG, connect_timeout: 7200 }).broker.connectTimeoutMs, 7_200_000);
   });
 
   it('accepts the keys the Java connector read by mistake', () => {
     const s = toSettings({ broker_host: 'h', topic_pattern: 't', test_topic: 'legacy/test', client_id: 'legacy-id' });
-    assert.equal(s.testTopic, 'legacy/test');
-    assert.equal(s.clientId, 'legacy-id');
+    assert.equal(s.messages.testTopic, 'legacy/test');
+    assert.equal(s.broker.clientId, 'legacy-id');
     const same = toSettings({ broker_host: 'h', topic_pattern: 't', client: 'x', client_id: 'x' });
-    assert.equal(same.clientId, 'x');
+    assert.equal(same.broker.clientId, 'x');
   });
 
   it('rejects a documented key and its legacy name set to different values', () => {
@@ -194,11 +198,11 @@ describe('toSettings', () => {
       /dead_letter_topic\): MQTT does not allow the wildcards/,
     );
     assert.equal(
-      toSettings({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl' }).deadLetterTopic,
+      toSettings({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl' }).sync.deadLetterTopic,
       'dl',
     );
     const unused = toSettings({ ...base, dead_letter_topic: 'dl' });
-    assert.equal(unused.deadLetterTopic, undefined);
+    assert.equal(unused.sync.deadLetterTopic, undefined);
     assert.match(
       unused.warnings.join(' '),
       /"Dead letter topic" \(dead_letter_topic\) is set but "Rejected records" \(rejected_records\) is fail/,
@@ -244,7 +248,7 @@ describe('toSettings', () => {
     assert.match(configError({ ...base, client: long }).message, /"Client ID" \(client\) is 65536 bytes long in UTF-8/);
     assert.match(configError({ ...base, client_id: long }).message, /"Client ID" \(client\) is 65536 bytes long/);
     const fits = 'c'.repeat(65_535);
-    assert.equal(toSettings({ ...base, username: fits, password: fits, client: fits }).clientId, fits);
+    assert.equal(toSettings({ ...base, username: fits, password: fits, client: fits }).broker.clientId, fits);
     // Several connections append "-<n>" to the client ID.
     assert.match(
       configError({ ...base, client: 'c'.repeat(65_533), connections: 10 }).message,
@@ -259,8 +263,8 @@ describe('toSettings', () => {
       /"Password" \(password\) is set without a "Username" \(username\): MQTT 3\.1 and 3\.1\.1 allow a password only with a user name, and MQTT 5, which allows it alone/,
     );
     assert.doesNotMatch(err.message, /token-only/);
-    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', username: 'u' }).password, undefined);
-    assert.equal(toSettings({ broker_url: 'mqtt://u@h', topic_pattern: 't', password: 'p' }).username, 'u');
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', username: 'u' }).broker.password, undefined);
+    assert.equal(toSettings({ broker_url: 'mqtt://u@h', topic_pattern: 't', password: 'p' }).broker.username, 'u');
   });
 
   it('rejects a configuration that is not an object', () => {
@@ -269,7 +273,7 @@ describe('toSettings', () => {
   });
 
   it('accepts unknown keys, as Airbyte configurations may carry them', () => {
-    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', some_future_key: 1 }).host, 'h');
+    assert.equal(toSettings({ broker_host: 'h', topic_pattern: 't', some_future_key: 1 }).broker.host, 'h');
   });
 
   it('normalises a minimal configuration to every default spec.json declares', () => {
@@ -279,30 +283,30 @@ describe('toSettings', () => {
     const keptSession = { ...minimal, clean_session: false, client: 'fixed' };
     // Where each declared default shows in the settings. A default added to spec.json without a row here fails below.
     const observed: Readonly<Record<string, readonly [Record<string, unknown>, (s: Settings) => unknown]>> = {
-      use_tls: [minimal, (s) => s.tls !== undefined],
-      transport: [minimal, (s) => s.transport],
-      websocket_path: [minimal, (s) => s.websocketPath],
-      protocol_version: [minimal, (s) => s.mqttVersion],
-      connect_timeout: [minimal, (s) => s.connectTimeoutMs / 1000],
-      tls_ca_only: [withTls, (s) => s.tls?.ca?.length === 1],
-      tls_insecure_skip_verify: [withTls, (s) => s.tls?.rejectUnauthorized === false],
-      message_qos: [minimal, (s) => ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'][s.qos]],
-      message_retained: [minimal, (s) => s.retain],
-      mqtt5_user_properties: [minimal, (s) => s.mqtt5UserProperties],
-      message_format: [minimal, (s) => s.messageFormat],
-      record_id: [minimal, (s) => s.recordId],
-      rejected_records: [minimal, (s) => s.rejectedRecords],
-      overwrite_cleanup: [minimal, (s) => s.overwriteCleanup],
-      topic_value_escaping: [minimal, (s) => s.topicEscaping],
-      clean_session: [minimal, (s) => s.cleanSession],
-      automatic_reconnect: [minimal, (s) => s.automaticReconnect],
-      reconnect_timeout_seconds: [minimal, (s) => s.reconnectTimeoutMs / 1000],
-      publisher_sync: [minimal, (s) => s.publisherSync],
-      session_expiry_seconds: [keptSession, (s) => s.sessionExpirySeconds],
-      shutdown_grace_seconds: [minimal, (s) => s.shutdownGraceMs / 1000],
-      connections: [minimal, (s) => s.connections],
-      ack_timeout_seconds: [minimal, (s) => s.ackTimeoutMs / 1000],
-      verify_delivery: [minimal, (s) => s.verifyDelivery],
+      use_tls: [minimal, (s) => s.broker.tls !== undefined],
+      transport: [minimal, (s) => s.broker.transport],
+      websocket_path: [minimal, (s) => s.broker.websocketPath],
+      protocol_version: [minimal, (s) => s.broker.mqttVersion],
+      connect_timeout: [minimal, (s) => s.broker.connectTimeoutMs / 1000],
+      tls_ca_only: [withTls, (s) => s.broker.tls?.ca?.length === 1],
+      tls_insecure_skip_verify: [withTls, (s) => s.broker.tls?.rejectUnauthorized === false],
+      message_qos: [minimal, (s) => ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'][s.messages.qos]],
+      message_retained: [minimal, (s) => s.messages.retain],
+      mqtt5_user_properties: [minimal, (s) => s.messages.mqtt5UserProperties],
+      message_format: [minimal, (s) => s.messages.messageFormat],
+      record_id: [minimal, (s) => s.messages.recordId],
+      rejected_records: [minimal, (s) => s.sync.rejectedRecords],
+      overwrite_cleanup: [minimal, (s) => s.sync.overwriteCleanup],
+      topic_value_escaping: [minimal, (s) => s.messages.topicEscaping],
+      clean_session: [minimal, (s) => s.broker.cleanSession],
+      automatic_reconnect: [minimal, (s) => s.broker.automaticReconnect],
+      reconnect_timeout_seconds: [minimal, (s) => s.broker.reconnectTimeoutMs / 1000],
+      publisher_sync: [minimal, (s) => s.sync.publisherSync],
+      session_expiry_seconds: [keptSession, (s) => s.broker.sessionExpirySeconds],
+      shutdown_grace_seconds: [minimal, (s) => s.sync.shutdownGraceMs / 1000],
+      connections: [minimal, (s) => s.sync.connections],
+      ack_timeout_seconds: [minimal, (s) => s.sync.ackTimeoutMs / 1000],
+      verify_delivery: [minimal, (s) => s.sync.verifyDelivery],
     };
     const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(
       ([, schema]) => schema.default !== undefined,

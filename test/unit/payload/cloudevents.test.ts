@@ -13,8 +13,8 @@ function subjectOf(data: string, ...paths: string[][]): string | undefined {
 }
 
 /** What CloudEvents forbids in a String (spec.md, "Type System"). */
-// eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
 const FORBIDDEN =
+  // eslint-disable-next-line no-control-regex -- control characters are exactly what this must find
   /[\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 describe('cloudEventsSource', () => {

@@ -20,12 +20,12 @@ function settingsOf(config: Record<string, unknown>): Settings {
 function laneFor(config: Record<string, unknown> = {}, stream: Partial<ConfiguredStream> = {}): Lane {
   const settings = settingsOf(config);
   const configured = configuredStream('users', stream);
-  const route = routeStreams([configured], settings.topicPattern, {
-    escaping: settings.topicEscaping,
-    retain: settings.retain,
+  const route = routeStreams([configured], settings.messages.topicPattern, {
+    escaping: settings.messages.topicEscaping,
+    retain: settings.messages.retain,
   }).get(streamKey(configured.namespace, configured.name));
   assert.ok(route);
-  return new Lane(route, settings);
+  return new Lane(route, settings.messages);
 }
 
 function record(dataJson: string, emittedAtJson = EMITTED_AT): RecordText {

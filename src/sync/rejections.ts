@@ -1,0 +1,147 @@
+/**
+ * Records that cannot be published, handled as `rejected_records` says: the sync fails; or the record is counted as
+ * rejected (in the states that cover it, and the stream's summary) and skipped with a warning, or reported on the
+ * dead letter topic. A rejected record still holds back the states after it until it is done with: at once when
+ * skipped, on its report's acknowledgement otherwise, so no state claims more than was done.
+ *
+ * A record is rejected before it is sent (no usable key, a message too large), or after, when the broker refuses it
+ * for a reason of its own (MQTT 5 Not authorized, Topic Name invalid, Quota exceeded, Payload format invalid): the
+ * report then carries the message that was refused rather than the record's data.
+ */
+import type { Checkpoints } from '../airbyte/checkpoints.js';
+import type { Settings } from '../config/settings.js';
+import { field } from '../config/spec.js';
+import { ConfigError, type ConnectorError } from '../errors.js';
+import type { Log } from '../log.js';
+import { NO_VALUES, type PublishTarget, publishTarget } from '../mqtt/packets.js';
+import type { Channel, Channels, RefusedMessage } from './channel.js';
+import type { Lane } from './lane.js';
+import type { Summary } from './summary.js';
+
+/** Where a report went, for the caller to pace input by. */
+export interface Sent {
+  readonly channel: Channel;
+  readonly bytes: number;
+}
+
+/** A rejected record: which lane, why, its number in the ledger, and what the report carries of it. */
+interface Rejected {
+  readonly lane: Lane;
+  readonly reason: string;
+  readonly token: number;
+  readonly line: number;
+  readonly recordId: string | undefined;
+  /** The report's member for the record: its data, or the refused message, as JSON text. */
+  readonly name: 'data' | 'message';
+  readonly json: string;
+  /** Its size as the report gives it when the whole would be too large. */
+  readonly bytes: number;
+}
+
+export class Rejections {
+  /** Where reports go, when `rejected_records` is `dead_letter`. */
+  private readonly deadLetter: PublishTarget | undefined;
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly lanes: ReadonlyMap<string, Lane>,
+    private readonly channels: Channels,
+    private readonly ledger: Checkpoints,
+    private readonly summary: Summary,
+    private readonly log: Log,
+  ) {
+    const topic = settings.sync.deadLetterTopic;
+    this.deadLetter =
+      topic === undefined
+        ? undefined
+        : publishTarget(topic, {
+            mqtt5: settings.messages.mqtt5,
+            contentType: 'application/json',
+            label: 'the dead letter report',
+          });
+  }
+
+  /** Whether a broker's refusal of one record rejects it (and the sync goes on) rather than failing the sync. */
+  get takesRefusals(): boolean {
+    return this.settings.sync.rejectedRecords !== 'fail';
+  }
+
+  /**
+   * A record of `lane` that cannot be published, on input line `line`. With `fail` this throws the error that ends
+   * the sync; otherwise the record is rejected under its number in the ledger (`numbered`, or a new one). Returns
+   * where its report went, if anywhere.
+   */
+  reject(
+    lane: Lane,
+    reason: string,
+    line: number,
+    recordId: string,
+    dataJson: string,
+    numbered?: number,
+  ): Sent | undefined {
+    if (!this.takesRefusals) {
+      // Reasons start with the input line, as every input error does.
+      throw new ConfigError(
+        `${reason.charAt(0).toUpperCase()}${reason.slice(1)}. ` +
+          `Set ${field('rejected_records')} to skip or dead_letter to go on past such records.`,
+      );
+    }
+    const token = numbered ?? this.ledger.recordReceived(lane.key);
+    const bytes = Buffer.byteLength(dataJson, 'utf8');
+    return this.drop({ lane, reason, token, line, recordId, name: 'data', json: dataJson, bytes });
+  }
+
+  /**
+   * The broker refused a record it was sent, for a reason of that record's own: it is rejected as if it had been
+   * refused before sending. Returns the error to end the sync with when it cannot be (the stream is unknown).
+   */
+  refused(refusal: RefusedMessage): ConnectorError | undefined {
+    const { target } = refusal;
+    const lane = this.lanes.get(target.source);
+    if (!lane)
+      return new ConfigError(`The broker refused ${target.label} on topic "${target.topic}": ${refusal.reason}.`);
+    const reason = `input line ${refusal.line}: ${target.label} was refused by the broker on topic "${target.topic}": ${refusal.reason}`;
+    // The report takes the refused message's place in the window; the reader's own checks keep input within room.
+    const { payload, token, line } = refusal;
+    const bytes = Buffer.byteLength(payload, 'utf8');
+    this.drop({ lane, reason, token, line, recordId: undefined, name: 'message', json: payload || 'null', bytes });
+    return undefined;
+  }
+
+  private drop(rejected: Rejected): Sent | undefined {
+    const { lane, token } = rejected;
+    this.summary.rejected(lane.key);
+    this.ledger.recordRefused(token, lane.key);
+    if (this.settings.sync.rejectedRecords === 'skip' || !this.deadLetter) {
+      this.log('WARN', `Skipped ${rejected.reason}.`);
+      this.ledger.acknowledged(token);
+      return undefined;
+    }
+    const channel = this.channels.for(lane.route, undefined);
+    let report = deadLetterReport(rejected, rejected.json);
+    if (channel.send(this.deadLetter, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line) > 0) {
+      // Too large for the broker with the record in it: the report says how large the record was instead.
+      report = deadLetterReport(rejected, undefined);
+      channel.send(this.deadLetter, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line);
+    }
+    return { channel, bytes: Buffer.byteLength(report, 'utf8') };
+  }
+}
+
+/**
+ * The dead letter report: reason, stream, namespace, input line and record ID, then the record's data (or the refused
+ * message) as the source wrote it, spliced in as text so that its numbers stay exact; or, when `json` is undefined,
+ * only its size in bytes (`data_bytes`, `message_bytes`).
+ */
+function deadLetterReport(rejected: Rejected, json: string | undefined): string {
+  const { route } = rejected.lane;
+  const head = JSON.stringify({
+    reason: rejected.reason,
+    stream: route.name,
+    namespace: route.namespace ?? null,
+    line: rejected.line,
+    record_id: rejected.recordId ?? null,
+  });
+  const body = json === undefined ? `"${rejected.name}_bytes":${rejected.bytes}` : `"${rejected.name}":${json}`;
+  return `${head.slice(0, -1)},${body}}`;
+}
