@@ -40,7 +40,7 @@ export interface ConnectionPort {
   listen(listener: PortListener): () => void;
 }
 
-/** The facts of a connection that the port passes on; `Connection` in broker.ts has them all. */
+/** The facts of a connection that the port passes on; `Connection` in connect.ts has them all. */
 interface MqttConnection {
   readonly client: MqttClient;
   readonly limits: SendLimits;

@@ -25,14 +25,10 @@
  * - `data` is the record's `data` as the source wrote it; with `datacontenttype` `application/json` the JSON format
  *   carries it as a JSON value, not a string.
  *
- * Binary mode (MQTT 5 only): the payload is `data` alone, `datacontenttype` becomes the Content Type, and every other
- * attribute a user property named as the attribute (binding section 3.1). `binaryCloudEvent` builds those properties.
- * Is it worth wiring? It gives consumers that know nothing of CloudEvents the plain `data` payload while CloudEvents
- * routers still see an event, at about 150 bytes of properties per message. The per-stream attributes fit the static
- * properties packets.ts already encodes once per topic; `id`, `time` and `subject` change per record and need
- * per-message user properties, which the record id property of MQTT 5 (issue 13, point 5) needs anyway. So it is cheap
- * once that exists, but it needs its own `message_format` value, which the current enum does not have; until someone
- * asks for it, structured mode, which works on every MQTT version, is the one offered.
+ * Binary mode (MQTT 5 only: the payload is `data` alone and every other attribute a user property) is not offered.
+ * `id`, `time` and `subject` change per record, and the per-message user properties packets.ts encodes carry ASCII
+ * values only (record ids and times), while a subject is a key value in any script; structured mode works on every
+ * MQTT version and with every consumer.
  */
 import type { FormatStream, PayloadParts } from './payload-format.js';
 import { rfc3339 } from './emitted-at.js';
@@ -102,33 +98,5 @@ export function structuredCloudEvent(stream: FormatStream): (parts: PayloadParts
       parts.dataJson +
       '}'
     );
-  };
-}
-
-/** A binary-mode event's MQTT 5 metadata (see the module comment; not offered as a format yet). */
-export interface CloudEventsBinary {
-  /** The MQTT 5 Content Type: `datacontenttype`. The payload is the record's `data` as written. */
-  readonly contentType: string;
-  /** User properties that are the same for every record of the stream. */
-  readonly streamProperties: Readonly<Record<string, string>>;
-  /** User properties of one record, in order: `id`, then `time` and `subject` when it has them. */
-  recordProperties(parts: PayloadParts): [string, string][];
-}
-
-export function binaryCloudEvent(stream: FormatStream): CloudEventsBinary {
-  return {
-    contentType: DATA_CONTENT_TYPE,
-    streamProperties: {
-      specversion: '1.0',
-      source: cloudEventsSource(stream.namespace, stream.name),
-      type: CLOUDEVENTS_TYPE,
-    },
-    recordProperties(parts) {
-      const properties: [string, string][] = [['id', parts.id]];
-      const time = rfc3339(parts.emittedAtMs);
-      if (time !== undefined) properties.push(['time', time]);
-      if (parts.subject !== undefined && parts.subject !== '') properties.push(['subject', parts.subject]);
-      return properties;
-    },
   };
 }

@@ -14,7 +14,7 @@ import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
 import { type MessageValues, NO_VALUES, PublishEncoder, type PublishTarget } from '../mqtt/packets.js';
 import { Publisher, type Refusal } from '../mqtt/publisher.js';
-import { Router } from './router.js';
+import { KeySpread } from './key-spread.js';
 import type { StreamRoute } from './routes.js';
 
 export type RefusedMessage = Refusal;
@@ -237,20 +237,20 @@ export async function connectChannels(settings: Settings): Promise<Connection[]>
 /** Every channel of a sync, and the one each record goes over. */
 export class Channels {
   readonly all: readonly Channel[];
-  private readonly router: Router;
+  private readonly spread: KeySpread;
 
   /** The channels over `connections` (connectChannels), each reporting to `events`. */
   constructor(settings: Settings, connections: readonly Connection[], events: ChannelEvents) {
     this.all = connections.map((connection, index) => new Channel(index, settings, connection, events));
-    this.router = new Router(this.all.length);
+    this.spread = new KeySpread(this.all.length);
   }
 
   /**
-   * The channel for a record of `route` whose key values are `key` (see router.ts): one key's records, or one topic's
+   * The channel for a record of `route` whose key values are `key` (see key-spread.ts): one key's records, or one topic's
    * when there is no key, always go over the same connection, so their order holds.
    */
   for(route: StreamRoute, key: readonly string[] | undefined): Channel {
-    return this.all[this.router.connectionFor(route, key)] as Channel;
+    return this.all[this.spread.indexFor(route, key)] as Channel;
   }
 
   /** `client IDs "a-1" to "a-4"`, or the one client ID. */

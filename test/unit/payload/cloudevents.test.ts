@@ -1,11 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import {
-  binaryCloudEvent,
-  CLOUDEVENTS_CONTENT_TYPE,
-  cloudEventsSource,
-  keySubject,
-} from '../../../src/payload/cloudevents.js';
+import { cloudEventsSource, keySubject } from '../../../src/payload/cloudevents.js';
 import { keyValues } from '../../../src/payload/key-values.js';
 
 function subjectOf(data: string, ...paths: string[][]): string | undefined {
@@ -61,29 +56,5 @@ describe('keySubject', () => {
     for (const data of ['{}', '{"id":null}', '{"id":{"a":1}}', '{"id":[1]}', '{"id":""}'])
       assert.equal(subjectOf(data, ['id']), undefined, data);
     assert.equal(subjectOf('{"a":"","b":""}', ['a'], ['b']), '/');
-  });
-});
-
-describe('binaryCloudEvent', () => {
-  it('maps the attributes to MQTT 5 properties as the MQTT binding says', () => {
-    const binary = binaryCloudEvent({ name: 'users', namespace: 'crm' });
-    assert.equal(binary.contentType, 'application/json');
-    assert.notEqual(binary.contentType, CLOUDEVENTS_CONTENT_TYPE);
-    assert.deepEqual(binary.streamProperties, {
-      specversion: '1.0',
-      source: 'airbyte:crm/users',
-      type: 'io.airbyte.record',
-    });
-    assert.deepEqual(
-      binary.recordProperties({ id: 'i-1', dataJson: '{}', emittedAtMs: '1700000000000', subject: '7' }),
-      [
-        ['id', 'i-1'],
-        ['time', '2023-11-14T22:13:20.000Z'],
-        ['subject', '7'],
-      ],
-    );
-    assert.deepEqual(binary.recordProperties({ id: 'i-2', dataJson: '{}', emittedAtMs: '253402300800000' }), [
-      ['id', 'i-2'],
-    ]);
   });
 });

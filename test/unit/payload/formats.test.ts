@@ -86,7 +86,7 @@ describe('every format', () => {
         connectionSpecification: { properties: Record<string, { enum?: string[] } | undefined> };
       }
     ).connectionSpecification.properties.message_format;
-    // Until the spec has the field, the four formats of issue 13 stand in for its enum.
+    // Every format the spec offers renders, and renders JSON.
     for (const format of property?.enum ?? FORMATS) {
       const prepared = prepareFormat(format as MessageFormat, STREAM);
       assert.equal(prepared.format, format);

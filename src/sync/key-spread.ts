@@ -16,7 +16,7 @@ function hash(text: string, seed: number): number {
   return h >>> 0;
 }
 
-export class Router {
+export class KeySpread {
   constructor(readonly connections: number) {}
 
   /**
@@ -24,7 +24,7 @@ export class Router {
    * as the source wrote them) are `key`; undefined when the stream has no key or the record's key is unusable, which
    * keeps such records in order on their topic's connection.
    */
-  connectionFor(route: StreamRoute, key: readonly string[] | undefined): number {
+  indexFor(route: StreamRoute, key: readonly string[] | undefined): number {
     if (this.connections === 1) return 0;
     let h = hash(route.topicName, FNV_OFFSET);
     if (key !== undefined) {
