@@ -304,6 +304,77 @@ describe('sync modes against Mosquitto', { skip }, () => {
     ]);
   });
 
+  it('clears only the streams the platform reported complete, when several are truncated', async () => {
+    const topicRoot = root();
+    const SENSORS = { name: 'sensors', namespace: 'fleet' };
+    await putRetained(mosquitto.url, {
+      [`${topicRoot}/devices/old`]: '{}',
+      [`${topicRoot}/sensors/old`]: '{}',
+    });
+    const both = {
+      streams: [catalog({ mode: 'overwrite' }), catalog({ mode: 'overwrite', name: 'sensors' })].flatMap(
+        (c) => (c as { streams: unknown[] }).streams,
+      ),
+    };
+    // The platform reports devices complete, not sensors (its source failed after emitting it).
+    const result = await runWrite(
+      config(topicRoot),
+      both,
+      lines(recordLine(DEVICES, { id: 'new' }), recordLine(SENSORS, { id: 'new' }), COMPLETE),
+    );
+    assertOk(result);
+    assert.deepEqual(Object.keys(await retainedData(mosquitto, `${topicRoot}/#`)).sort(), [
+      `${topicRoot}/devices/new`,
+      `${topicRoot}/sensors/new`,
+      `${topicRoot}/sensors/old`,
+    ]);
+    assert.match(
+      logMessages(result, /kept/).join('\n'),
+      /Stream "fleet\.sensors": kept 1 stale retained key\(s\), because the platform did not report the stream complete/,
+    );
+  });
+
+  it('keeps the stale keys of an overwrite that rejected a record: its key may be among them', async () => {
+    const topicRoot = root();
+    await putRetained(mosquitto.url, { [`${topicRoot}/devices/old`]: '{}' });
+    const result = await runWrite(
+      config(topicRoot, { rejected_records: 'skip' }),
+      catalog({ mode: 'overwrite' }),
+      lines(recordLine(DEVICES, { id: 'new' }), recordLine(DEVICES, { n: 'no key' }), COMPLETE),
+    );
+    assertOk(result);
+    assert.deepEqual(Object.keys(await retainedData(mosquitto, `${topicRoot}/devices/+`)).sort(), [
+      `${topicRoot}/devices/new`,
+      `${topicRoot}/devices/old`,
+    ]);
+    assert.match(
+      logMessages(result, /kept/).join('\n'),
+      /kept 1 stale retained key\(s\), because 1 record\(s\) of the stream were rejected/,
+    );
+  });
+
+  it('tells keys of the current generation from older ones exactly, and says so (MQTT 5)', async () => {
+    const topicRoot = root();
+    const v5 = config(topicRoot, { protocol_version: '5' });
+    await putRetained(mosquitto.url, { [`${topicRoot}/devices/older`]: '{}' }, 1);
+    await putRetained(mosquitto.url, { [`${topicRoot}/devices/same`]: '{}' }, 2);
+    const result = await runWrite(
+      v5,
+      catalog({ mode: 'append_dedup', generation: 2, minimum: 2 }),
+      lines(recordLine(DEVICES, { id: 'new' }), COMPLETE),
+    );
+    assertOk(result);
+    // Generation 1 is below the minimum of 2 and goes; generation 2 is this one's, written by an earlier attempt.
+    assert.deepEqual(Object.keys(await retainedData(mosquitto, `${topicRoot}/devices/+`)).sort(), [
+      `${topicRoot}/devices/new`,
+      `${topicRoot}/devices/same`,
+    ]);
+    const said = logMessages(result, /retained/).join('\n');
+    assert.match(said, /2 retained message\(s\) under "[^"]+\/devices\/\+", 1 of them of a generation below 2:/);
+    assert.match(said, /clearing 1 stale retained key\(s\)/);
+    assert.doesNotMatch(said, /not there when the sync started/);
+  });
+
   it('reads and clears more keys than a default Mosquitto queues for a subscriber (1,000)', async () => {
     // A broker as installed: 20 messages in flight and 1,000 queued per client, beyond which it drops messages.
     const stock = await startMosquitto({ config: 'max_queued_messages 1000' });

@@ -110,6 +110,22 @@ describe('Checkpoints', () => {
     assert.equal(cp.unacknowledged, 0);
   });
 
+  it('holds a state while an earlier record on a slower connection is unacknowledged, however many later ones are', () => {
+    // Record 0 went over a slow connection, the others over a fast one whose acknowledgements all come first.
+    const cp = new Ledger();
+    const slow = cp.recordReceived(usersKey);
+    const fast = [cp.recordReceived(usersKey), cp.recordReceived(usersKey)];
+    assert.deepEqual(cp.stateReceived(state(streamStateLine(USERS, 'after-2'))), []);
+    fast.push(cp.recordReceived(usersKey));
+    for (const record of fast) assert.deepEqual(cp.acknowledged(record), []);
+    // As many records acknowledged as the first state covers, and more: still not the one before it.
+    assert.equal(cp.recordsAcknowledged, 3);
+    assert.deepEqual(cp.stateReceived(state(streamStateLine(USERS, 'after-3'))), []);
+    assert.equal(cp.statesHeld, 2);
+    assert.equal(cp.acknowledged(slow).length, 2);
+    assert.equal(cp.statesEmitted, 2);
+  });
+
   it('counts records per stream for STREAM states', () => {
     const cp = new Ledger();
     for (let i = 0; i < 3; i++) cp.acknowledged(cp.recordReceived(usersKey));
