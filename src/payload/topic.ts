@@ -4,6 +4,8 @@
  * after every reconnect, so an invalid topic must never reach the wire.
  */
 
+import type { KeyPath } from './key-values.js';
+
 const PLACEHOLDER = /\{(namespace|stream)\}/g;
 const KEY = '{key}';
 /** Stands in for the key's levels while the rest of the pattern is rendered: no substituted value can contain it. */
@@ -38,14 +40,24 @@ export function sanitizeTopicValue(value: string, escaping: TopicEscaping = 'sta
 }
 
 /**
- * A stream's topic, with the place where each record's key goes when the pattern has `{key}` (or the sync mode keys
- * its messages): the record's topic is then `before` + the key's levels + `after`.
+ * What a record fills into its stream's topic: its key (one level per key field) or one of its fields (one level).
+ * `field` indexes the pattern's fields (`patternFields`).
+ */
+export type TopicSlot = { readonly kind: 'key' } | { readonly kind: 'field'; readonly field: number };
+
+/**
+ * A stream's topic as a template: literal text around the levels each record fills in. A topic without slots is the
+ * same for every record (`texts[0]`); otherwise `texts[i]` comes before `slots[i]`, and the last text ends the topic.
  */
 export interface StreamTopic {
-  /** The topic of every message, or for keyed topics the text before the key's levels. */
-  readonly before: string;
-  /** For keyed topics, the text after the key's levels; undefined when messages are not keyed. */
-  readonly after: string | undefined;
+  readonly texts: readonly string[];
+  readonly slots: readonly TopicSlot[];
+}
+
+/** A field a pattern names (`{field:device.id}`): its path into `data`, and the placeholder as written, for messages. */
+export interface PatternField {
+  readonly path: KeyPath;
+  readonly placeholder: string;
 }
 
 /**
@@ -91,8 +103,33 @@ function renderLevels(
 }
 
 /**
+ * The pattern's levels: split at every `/` outside a placeholder, so that `{field:/a.b/c}` (a JSON Pointer) is one
+ * level. An unclosed `{` takes the rest of the pattern (patternProblem refuses it).
+ */
+export function patternLevels(pattern: string): string[] {
+  const levels: string[] = [];
+  let from = 0;
+  let inside = false;
+  for (let at = 0; at < pattern.length; at++) {
+    const char = pattern[at];
+    if (char === '{') inside = true;
+    else if (char === '}') inside = false;
+    else if (char === '/' && !inside) {
+      levels.push(pattern.slice(from, at));
+      from = at + 1;
+    }
+  }
+  levels.push(pattern.slice(from));
+  return levels;
+}
+
+// Each slot's level stands in the pattern as a mark no substituted value can contain (they lose control characters):
+// the key as KEY_MARK, field i as FIELD_MARK, i, FIELD_MARK.
+const FIELD_MARK = '\u0001';
+
+/**
  * The stream's topic. `keyed` asks for a place for the record's key even when the pattern has no `{key}`: the key's
- * levels then follow the stream's topic.
+ * levels then follow the stream's topic (after any field levels).
  */
 export function streamTopic(
   pattern: string,
@@ -101,34 +138,86 @@ export function streamTopic(
   keyed: boolean,
   escaping: TopicEscaping = 'standard',
 ): StreamTopic {
-  const hasKey = pattern.split('/').includes(KEY);
-  if (!hasKey && !keyed) return { before: renderTopic(pattern, namespace, stream, escaping), after: undefined };
-  const template = hasKey
-    ? pattern
-        .split('/')
-        .map((level) => (level === KEY ? KEY_MARK : level))
-        .join('/')
-    : `${pattern}/${KEY_MARK}`;
-  const rendered = renderLevels(template, namespace, stream, escaping).join('/');
-  const at = rendered.indexOf(KEY_MARK);
-  return { before: rendered.slice(0, at), after: rendered.slice(at + 1) };
+  let field = 0;
+  const levels = patternLevels(pattern).map((level) => {
+    if (level === KEY) return KEY_MARK;
+    return FIELD_LEVEL.test(level) ? `${FIELD_MARK}${field++}${FIELD_MARK}` : level;
+  });
+  if (keyed && !levels.includes(KEY_MARK)) levels.push(KEY_MARK);
+  const rendered = renderLevels(levels.join('/'), namespace, stream, escaping).join('/');
+  const texts: string[] = [];
+  const slots: TopicSlot[] = [];
+  let from = 0;
+  for (let at = 0; at < rendered.length; at++) {
+    const char = rendered[at];
+    if (char !== KEY_MARK && char !== FIELD_MARK) continue;
+    texts.push(rendered.slice(from, at));
+    if (char === KEY_MARK) {
+      slots.push({ kind: 'key' });
+      from = at + 1;
+    } else {
+      const close = rendered.indexOf(FIELD_MARK, at + 1);
+      slots.push({ kind: 'field', field: Number(rendered.slice(at + 1, close)) });
+      from = close + 1;
+      at = close;
+    }
+  }
+  texts.push(rendered.slice(from));
+  return { texts, slots };
 }
 
 /** Whether the pattern puts the record's key in the topic. */
 export function patternHasKey(pattern: string): boolean {
-  return pattern.split('/').includes(KEY);
+  return patternLevels(pattern).includes(KEY);
 }
 
-/** The topic of a record whose key levels are `levels` (each already encoded by `encodeKeyLevel`). */
-export function keyTopic(topic: StreamTopic, levels: readonly string[]): string {
-  return levels.length === 1
-    ? topic.before + (levels[0] as string) + (topic.after ?? '')
-    : topic.before + levels.join('/') + (topic.after ?? '');
+const FIELD_LEVEL = /^\{field:.+\}$/s;
+
+/** The fields the pattern's `{field:PATH}` levels name, in order (the pattern has passed `patternProblem`). */
+export function patternFields(pattern: string): PatternField[] {
+  return patternLevels(pattern)
+    .filter((level) => FIELD_LEVEL.test(level))
+    .map((placeholder) => ({ path: fieldPath(placeholder.slice('{field:'.length, -1)) as KeyPath, placeholder }));
 }
 
-/** The filter that matches the topic of every key of a stream with `keyFields` key fields. */
-export function keyFilter(topic: StreamTopic, keyFields: number): string {
-  return topic.before + new Array<string>(keyFields).fill('+').join('/') + (topic.after ?? '');
+/**
+ * A field's path from a placeholder's PATH: a JSON Pointer when it starts with `/` (`/a.b/c` is `["a.b", "c"]`, `~1`
+ * a `/` and `~0` a `~` in a name), else names separated by dots (`device.id`). Returns a description of the problem
+ * when it names no field.
+ */
+export function fieldPath(text: string): KeyPath | string {
+  if (text === '') return 'it names no field';
+  if (text.startsWith('/')) {
+    const names = text.slice(1).split('/');
+    if (names.some((name) => /~[^01]|~$/.test(name))) return 'a ~ in a JSON Pointer must be ~0 (for ~) or ~1 (for /)';
+    return names.map((name) => name.replaceAll('~1', '/').replaceAll('~0', '~'));
+  }
+  const names = text.split('.');
+  if (names.some((name) => name === '')) {
+    return 'a dot path needs a name between its dots (for names with dots, use a JSON Pointer: {field:/a.b/c})';
+  }
+  return names;
+}
+
+/**
+ * The topic of a record: the template with its slots filled, each level already encoded (`encodeKeyLevel`). `key` is
+ * the key's levels, `fields` the field levels by field index; either may be empty when no slot asks for it.
+ */
+export function fillTopic(topic: StreamTopic, key: readonly string[], fields: readonly string[]): string {
+  const { texts, slots } = topic;
+  let filled = texts[0] as string;
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i] as TopicSlot;
+    filled += slot.kind === 'key' ? (key.length === 1 ? (key[0] as string) : key.join('/')) : fields[slot.field];
+    filled += texts[i + 1] as string;
+  }
+  return filled;
+}
+
+/** The filter that matches the topic of every record of a stream whose key has `keyFields` fields: `+` per slot level. */
+export function topicFilter(topic: StreamTopic, keyFields: number): string {
+  const key = new Array<string>(keyFields).fill('+');
+  return fillTopic(topic, key, new Array<string>(topic.slots.length).fill('+'));
 }
 
 // What a key level must not contain as itself: the level separator, wildcards, `%` (the escape itself), `$` (a topic
@@ -181,15 +270,24 @@ export function topicProblem(topic: string): string | undefined {
   return undefined;
 }
 
-/** Why `pattern` can never give a valid topic, or undefined. Checked on its own so `check` can report it early. */
-export function patternProblem(pattern: string): string | undefined {
-  const levels = pattern.split('/');
+/** The placeholders a pattern may hold, as the error for an unknown one lists them. */
+const KNOWN_PLACEHOLDERS = '{namespace}, {stream}, {key} and {field:PATH}';
+const ANY_PLACEHOLDER = /\{[^{}]*\}?/g;
+
+/**
+ * Why `pattern` can never give a valid topic, or undefined. Checked on its own so `check` can report it early.
+ * `key` says whether `{key}` is allowed (the dead letter topic has no key of its own).
+ */
+export function patternProblem(pattern: string, key = true): string | undefined {
+  const levels = patternLevels(pattern);
+  for (const [placeholder] of pattern.matchAll(ANY_PLACEHOLDER)) {
+    const problem = placeholderProblem(placeholder, levels, key);
+    if (problem) return problem;
+  }
   const keys = levels.filter((level) => level === KEY).length;
   if (keys > 1) return 'it contains {key} more than once';
-  if (pattern.split(KEY).length - 1 > keys)
-    return '{key} must be a topic level of its own (between slashes), as in devices/{key}/config';
   const literal = levels
-    .filter((level) => level !== KEY)
+    .filter((level) => level !== KEY && !FIELD_LEVEL.test(level))
     .join('/')
     .replace(PLACEHOLDER, '');
   if (literal.includes('+') || literal.includes('#')) {
@@ -197,4 +295,25 @@ export function patternProblem(pattern: string): string | undefined {
   }
   if (literal.includes('\u0000')) return 'it contains the character U+0000, which MQTT does not allow';
   return undefined;
+}
+
+function placeholderProblem(placeholder: string, levels: readonly string[], key: boolean): string | undefined {
+  if (placeholder === '{namespace}' || placeholder === '{stream}') return undefined;
+  // Each {key} and {field:PATH} is a level of its own: as many levels as the pattern holds such placeholders.
+  const ownLevel = (): boolean =>
+    levels.filter((level) => level === placeholder).length === levels.join('/').split(placeholder).length - 1;
+  if (placeholder === KEY && key) {
+    return ownLevel()
+      ? undefined
+      : '{key} must be a topic level of its own (between slashes), as in devices/{key}/config';
+  }
+  if (placeholder.startsWith('{field:') && placeholder.endsWith('}')) {
+    const path = fieldPath(placeholder.slice('{field:'.length, -1));
+    if (typeof path === 'string') return `its placeholder ${placeholder} is invalid: ${path}`;
+    return ownLevel()
+      ? undefined
+      : `${placeholder} must be a topic level of its own (between slashes), as in site/{field:site}/data`;
+  }
+  const known = key ? KNOWN_PLACEHOLDERS : KNOWN_PLACEHOLDERS.replace(', {key}', '');
+  return `it contains ${placeholder}, which is not a placeholder the connector knows (it knows ${known})`;
 }

@@ -18,7 +18,7 @@ import { prepareFormat } from '../payload/formats.js';
 import type { PayloadFormat } from '../payload/payload-format.js';
 import { type KeyValue, keyValueText, keyValues, unusableKeyReason } from '../payload/key-values.js';
 import { type RecordIds, recordIds } from '../payload/record-id.js';
-import { MAX_TOPIC_BYTES, encodeKeyLevel, keyTopic } from '../payload/topic.js';
+import { MAX_TOPIC_BYTES, encodeKeyLevel, fillTopic } from '../payload/topic.js';
 
 /** A RECORD line's own text, as the source wrote it: the parts a lane needs (see airbyte/input.ts). */
 export interface RecordText {
@@ -64,9 +64,15 @@ export class Lane {
   private readonly tombstoneTarget: PublishTarget | undefined;
   private readonly format: PayloadFormat;
   private readonly ids: RecordIds;
-  /** The key fields read from each record: the primary key's, then (for deterministic ids) the cursor's. */
+  /**
+   * The fields read from each record: the primary key's, then (for deterministic ids) the cursor's, then the fields
+   * the topic holds, from `fieldsFrom` on.
+   */
   private readonly paths: readonly (readonly string[])[];
   private readonly keyFields: number;
+  private readonly fieldsFrom: number;
+  /** Each record has a topic of its own: the template has key or field levels. */
+  private readonly perRecord: boolean;
   private readonly withSubject: boolean;
   private readonly withValues: boolean;
   private readonly escaping: MessageSettings['topicEscaping'];
@@ -101,19 +107,22 @@ export class Lane {
       group: route.topicName,
       source: this.key,
     };
-    this.target = publishTarget(route.keyed ? route.topicName : route.topic.before, {
+    this.perRecord = route.topic.slots.length > 0;
+    this.target = publishTarget(route.topicName, {
       ...common,
       messageProperties: this.withValues ? ['airbyte_emitted_at', 'airbyte_record_id'] : [],
     });
     // Zero-byte retained messages clear keys: CDC deletes on a keyed stream, and a truncation's stale topics.
     // They are retained whatever the stream's own messages are: only a retained empty message removes one.
     this.tombstoneTarget =
-      route.keyed || route.truncate
+      this.perRecord || route.truncate
         ? publishTarget(route.topicName, { ...common, retain: true, contentType: undefined, userProperties: undefined })
         : undefined;
     this.ids = recordIds(settings.recordId, route);
     this.keyFields = route.primaryKey.length;
-    this.paths = this.ids.keyPaths.length > 0 ? this.ids.keyPaths : route.primaryKey;
+    const keyPaths = this.ids.keyPaths.length > 0 ? this.ids.keyPaths : route.primaryKey;
+    this.fieldsFrom = keyPaths.length;
+    this.paths = [...keyPaths, ...route.fields.map((field) => field.path)];
   }
 
   /** What the record of input line `line` becomes. */
@@ -123,51 +132,18 @@ export class Lane {
     const values = this.paths.length > 0 ? keyValues(record.dataJson, this.paths) : NO_KEY;
     const keyed = values.length > this.keyFields ? values.slice(0, this.keyFields) : values;
     const unusable = keyed.findIndex((value) => unusableKeyReason(value) !== undefined);
-    const recordId = this.ids.idOf(record.dataJson, this.ids.keyPaths.length > 0 ? values : undefined);
-    if (unusable >= 0 && route.keyed) {
-      const path = (route.primaryKey[unusable] as readonly string[]).join('.');
-      const reason = unusableKeyReason(keyed[unusable] as KeyValue) as string;
-      return {
-        kind: 'reject',
-        recordId,
-        reason: `input line ${line}: ${this.label} has no topic of its own: its primary key field "${path}" ${reason}`,
-      };
-    }
-    const key = unusable < 0 && keyed.length > 0 ? keyed.map((value) => value.json) : undefined;
+    const idValues = values.length > this.fieldsFrom ? values.slice(0, this.fieldsFrom) : values;
+    const recordId = this.ids.idOf(record.dataJson, this.ids.keyPaths.length > 0 ? idValues : undefined);
+    let key = unusable < 0 && keyed.length > 0 ? keyed.map((value) => value.json) : undefined;
     let target = this.target;
     let tombstone = false;
-    if (route.keyed) {
-      const levels: string[] = [];
-      for (const [index, value] of keyed.entries()) {
-        const level = encodeKeyLevel(keyValueText(value), this.escaping);
-        if (level === undefined) {
-          const path = (route.primaryKey[index] as readonly string[]).join('.');
-          return {
-            kind: 'reject',
-            recordId,
-            reason: `input line ${line}: ${this.label} has primary key field "${path}" with a lone UTF-16 surrogate, which no topic can hold`,
-          };
-        }
-        levels.push(level);
-      }
-      const topic = keyTopic(route.topic, levels);
-      if (topic === '')
-        return {
-          kind: 'reject',
-          recordId,
-          reason: `input line ${line}: ${this.label} has an empty key, which makes an empty topic (MQTT allows none)`,
-        };
-      // Key levels are escaped, so only emptiness and the length can make the topic invalid; bytes are at most three
-      // per UTF-16 unit.
-      if (topic.length * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) {
-        return {
-          kind: 'reject',
-          recordId,
-          reason: `input line ${line}: ${this.label} has a key whose topic is longer than the ${MAX_TOPIC_BYTES} bytes MQTT allows`,
-        };
-      }
+    if (this.perRecord) {
+      const topic = this.topicOf(keyed, values, line);
+      if (typeof topic !== 'string') return { kind: 'reject', recordId, reason: topic.reason };
       tombstone = route.deduped && isCdcDelete(record.dataJson);
       target = retarget(tombstone ? (this.tombstoneTarget as PublishTarget) : this.target, topic);
+      // A topic a field decides keeps its records in order over one connection; a key's records share its topic.
+      if (route.fields.length > 0) key = [topic];
     }
     if (tombstone)
       return { kind: 'publish', target, payload: '', bytes: 0, values: NO_VALUES, key, recordId, tombstone };
@@ -195,6 +171,59 @@ export class Lane {
       recordId,
       tombstone,
     };
+  }
+
+  /**
+   * The record's own topic: its key's levels and field levels in the stream's template. `keyed` are the key field
+   * values, `values` every value read (the fields' from `fieldsFrom` on). A value that cannot be a level is a reason
+   * to reject the record, naming the field.
+   */
+  private topicOf(keyed: readonly KeyValue[], values: readonly KeyValue[], line: number): string | { reason: string } {
+    const { route } = this;
+    const levels: string[] = [];
+    if (route.keyed) {
+      for (const [index, value] of keyed.entries()) {
+        const path = (route.primaryKey[index] as readonly string[]).join('.');
+        const level = this.level(value, `its primary key field "${path}"`, line);
+        if (typeof level !== 'string') return level;
+        levels.push(level);
+      }
+    }
+    const fields: string[] = [];
+    for (const [index, field] of route.fields.entries()) {
+      const level = this.level(values[this.fieldsFrom + index] as KeyValue, `its field ${field.placeholder}`, line);
+      if (typeof level !== 'string') return level;
+      fields.push(level);
+    }
+    const topic = fillTopic(route.topic, levels, fields);
+    if (topic === '') {
+      return {
+        reason: `input line ${line}: ${this.label} has an empty key, which makes an empty topic (MQTT allows none)`,
+      };
+    }
+    // Levels are escaped, so only emptiness and the length can make the topic invalid; bytes are at most three per
+    // UTF-16 unit.
+    if (topic.length * 3 > MAX_TOPIC_BYTES && Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES) {
+      return {
+        reason:
+          `input line ${line}: ${this.label} has ${route.fields.length > 0 ? 'a topic' : 'a key whose topic is'} ` +
+          `longer than the ${MAX_TOPIC_BYTES} bytes MQTT allows`,
+      };
+    }
+    return topic;
+  }
+
+  /** `value` as a topic level, or why it cannot be one: `what` names the field in the reason. */
+  private level(value: KeyValue, what: string, line: number): string | { reason: string } {
+    const unusable = unusableKeyReason(value);
+    if (unusable) return { reason: `input line ${line}: ${this.label} has no topic of its own: ${what} ${unusable}` };
+    const level = encodeKeyLevel(keyValueText(value), this.escaping);
+    if (level === undefined) {
+      return {
+        reason: `input line ${line}: ${this.label} has ${what.replace(/^its /, '')} with a lone UTF-16 surrogate, which no topic can hold`,
+      };
+    }
+    return level;
   }
 
   /** The target of a zero-byte retained message that clears `topic`, one of this stream's key topics. */

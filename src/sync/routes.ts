@@ -10,18 +10,22 @@ import { field } from '../config/spec.js';
 import { ConfigError } from '../errors.js';
 import { prepareFormat } from '../payload/formats.js';
 import {
+  type PatternField,
   type StreamTopic,
   type TopicEscaping,
-  keyFilter,
+  patternFields,
   patternHasKey,
   streamTopic,
+  topicFilter,
   topicProblem,
 } from '../payload/topic.js';
 
 export interface StreamRoute extends ConfiguredStream {
   /** Where its messages go: one topic, or for keyed messages the topic around each record's key levels. */
   readonly topic: StreamTopic;
-  /** The topic of every message, or for keyed topics the filter that matches every key's topic: for logs and errors. */
+  /** The record fields the topic holds (`{field:PATH}`), by the index its slots give. */
+  readonly fields: readonly PatternField[];
+  /** The topic of every message, or for topics with slots the filter that matches every record's: for logs, errors and scans. */
   readonly topicName: string;
   /** Each record goes to its own key's topic. */
   readonly keyed: boolean;
@@ -53,12 +57,11 @@ function shorten(text: string): string {
 /** The filters of a truncated stream's territory (see `StreamRoute.territory`). */
 function retainedTerritory(pattern: string, stream: ConfiguredStream, escaping: TopicEscaping): string[] {
   const filters: string[] = [];
-  if (stream.primaryKey.length > 0)
-    filters.push(
-      keyFilter(streamTopic(pattern, stream.namespace, stream.name, true, escaping), stream.primaryKey.length),
-    );
-  if (!patternHasKey(pattern))
-    filters.push(streamTopic(pattern, stream.namespace, stream.name, false, escaping).before);
+  const { namespace, name, primaryKey } = stream;
+  if (primaryKey.length > 0) {
+    filters.push(topicFilter(streamTopic(pattern, namespace, name, true, escaping), primaryKey.length));
+  }
+  if (!patternHasKey(pattern)) filters.push(topicFilter(streamTopic(pattern, namespace, name, false, escaping), 0));
   return filters;
 }
 
@@ -80,6 +83,7 @@ export function routeStreams(
   const routes = new Map<string, StreamRoute>();
   const problems: string[] = [];
   const patternKeyed = patternHasKey(topicPattern);
+  const fields = patternFields(topicPattern);
   for (const stream of streams) {
     const { name, namespace, primaryKey, mode } = stream;
     const deduped = mode !== 'append';
@@ -95,9 +99,10 @@ export function routeStreams(
       continue;
     }
     const topic = streamTopic(topicPattern, namespace, name, keyed, escaping);
-    const topicName = keyed ? keyFilter(topic, primaryKey.length) : topic.before;
-    // For keyed topics, the filter stands for every key's topic: `+` is a valid level there and means "some key".
-    const problem = topicProblem(keyed ? topicName.replaceAll('+', 'k') : topicName);
+    const perRecord = topic.slots.length > 0;
+    const topicName = topicFilter(topic, primaryKey.length);
+    // For topics with slots, the filter stands for every record's topic: `+` is a valid level there ("some value").
+    const problem = topicProblem(perRecord ? topicName.replaceAll('+', 'k') : topicName);
     const retained = deduped || options.retain === true;
     const truncate =
       overwrite || (stream.minimumGenerationId > 0 && stream.minimumGenerationId === stream.generationId);
@@ -114,6 +119,7 @@ export function routeStreams(
       ...stream,
       topic,
       topicName,
+      fields,
       keyed,
       deduped,
       retained,

@@ -5,16 +5,18 @@ import {
   type StreamTopic,
   type TopicEscaping,
   encodeKeyLevel,
-  keyFilter,
-  keyTopic,
+  fillTopic,
   patternHasKey,
   patternProblem,
   renderTopic,
   sanitizeTopicValue,
   streamTopic,
+  topicFilter,
   topicProblem,
 } from '../../../src/payload/topic.js';
 import { type Random, mulberry32 } from '../../support/random.js';
+
+const KEY_SLOT = { kind: 'key' } as const;
 
 describe('renderTopic', () => {
   it('substitutes namespace and stream', () => {
@@ -169,9 +171,10 @@ function keyString(random: Random): string {
 
 /** The levels of `topic` (a key topic of `stream`) that hold the key. */
 function keyLevelsOf(topic: string, stream: StreamTopic): string[] {
-  assert.ok(topic.startsWith(stream.before), `${JSON.stringify(topic)} starts with ${JSON.stringify(stream.before)}`);
-  assert.ok(topic.endsWith(stream.after ?? ''), `${JSON.stringify(topic)} ends with ${JSON.stringify(stream.after)}`);
-  return topic.slice(stream.before.length, topic.length - (stream.after ?? '').length).split('/');
+  const [before = '', after = ''] = stream.texts;
+  assert.ok(topic.startsWith(before), `${JSON.stringify(topic)} starts with ${JSON.stringify(before)}`);
+  assert.ok(topic.endsWith(after), `${JSON.stringify(topic)} ends with ${JSON.stringify(after)}`);
+  return topic.slice(before.length, topic.length - after.length).split('/');
 }
 
 /** Whether `topic` matches the subscription `filter` (only `+` wildcards, as key filters have). */
@@ -201,77 +204,44 @@ const ESCAPINGS: readonly TopicEscaping[] = ['standard', 'strict'];
 
 describe('streamTopic', () => {
   it('gives one topic and no key place when the pattern has no {key} and the stream is not keyed', () => {
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', false), {
-      before: 'airbyte/crm/users',
-      after: undefined,
-    });
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', undefined, 'users', false), {
-      before: 'airbyte/users',
-      after: undefined,
-    });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', false), { texts: ['airbyte/crm/users'], slots: [] });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', undefined, 'users', false), { texts: ['airbyte/users'], slots: [] });
   });
 
   it('splits the topic around a {key} level wherever it is', () => {
-    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', false), {
-      before: 'devices/',
-      after: '/config',
-    });
-    assert.deepEqual(streamTopic('{key}/{stream}', undefined, 'users', false), { before: '', after: '/users' });
-    assert.deepEqual(streamTopic('{namespace}/{stream}/{key}', 'crm', 'users', false), {
-      before: 'crm/users/',
-      after: '',
-    });
-    assert.deepEqual(streamTopic('{key}', 'crm', 'users', false), { before: '', after: '' });
+    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', false), { texts: ['devices/', '/config'], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{key}/{stream}', undefined, 'users', false), { texts: ['', '/users'], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{stream}/{key}', 'crm', 'users', false), { texts: ['crm/users/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{key}', 'crm', 'users', false), { texts: ['', ''], slots: [KEY_SLOT] });
   });
 
   it('puts the key levels after the stream topic for a keyed stream whose pattern has no {key}', () => {
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', true), {
-      before: 'airbyte/crm/users/',
-      after: '',
-    });
-    assert.deepEqual(streamTopic('{stream}', undefined, 'users', true), { before: 'users/', after: '' });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', true), { texts: ['airbyte/crm/users/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{stream}', undefined, 'users', true), { texts: ['users/', ''], slots: [KEY_SLOT] });
     // keyed changes nothing when the pattern places the key itself
-    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', true), {
-      before: 'devices/',
-      after: '/config',
-    });
+    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', true), { texts: ['devices/', '/config'], slots: [KEY_SLOT] });
   });
 
   it('drops a level left empty by a missing namespace, also around the key', () => {
-    assert.deepEqual(streamTopic('{namespace}/{key}', undefined, 'users', false), { before: '', after: '' });
-    assert.deepEqual(streamTopic('a/{namespace}/{key}/{namespace}', undefined, 'users', false), {
-      before: 'a/',
-      after: '',
-    });
-    assert.deepEqual(streamTopic('{namespace}', undefined, 'users', true), { before: '', after: '' });
-    assert.deepEqual(streamTopic('a//{key}', undefined, 'users', false), { before: 'a//', after: '' });
+    assert.deepEqual(streamTopic('{namespace}/{key}', undefined, 'users', false), { texts: ['', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('a/{namespace}/{key}/{namespace}', undefined, 'users', false), { texts: ['a/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}', undefined, 'users', true), { texts: ['', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('a//{key}', undefined, 'users', false), { texts: ['a//', ''], slots: [KEY_SLOT] });
   });
 
   it('cleans substituted values as renderTopic does, on both sides of the key', () => {
-    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'n+s', 'u#\u0000\u009f', false), {
-      before: 'n_s/',
-      after: '/u___',
-    });
-    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'crm.eu', 'user list', false, 'strict'), {
-      before: 'crm_eu/',
-      after: '/user_list',
-    });
-    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a*>', true, 'strict'), {
-      before: 'crm_eu/a__/',
-      after: '',
-    });
-    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a b', true), { before: 'crm.eu/a b/', after: '' });
+    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'n+s', 'u#\u0000\u009f', false), { texts: ['n_s/', '/u___'], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'crm.eu', 'user list', false, 'strict'), { texts: ['crm_eu/', '/user_list'], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a*>', true, 'strict'), { texts: ['crm_eu/a__/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a b', true), { texts: ['crm.eu/a b/', ''], slots: [KEY_SLOT] });
   });
 
   it('never lets a substituted value start the topic with $, and keeps a $ the pattern starts with', () => {
-    assert.deepEqual(streamTopic('{stream}/{key}', undefined, '$SYS', false), { before: '_SYS/', after: '' });
-    assert.deepEqual(streamTopic('{namespace}/{stream}', undefined, '$share', true), { before: '_share/', after: '' });
-    assert.deepEqual(streamTopic('{namespace}/{key}', '$aws', 'users', false), { before: '_aws/', after: '' });
-    assert.deepEqual(streamTopic('$aws/things/{stream}/{key}', undefined, '$x', false), {
-      before: '$aws/things/$x/',
-      after: '',
-    });
-    assert.deepEqual(streamTopic('${stream}/{key}', undefined, 'x', false), { before: '$x/', after: '' });
+    assert.deepEqual(streamTopic('{stream}/{key}', undefined, '$SYS', false), { texts: ['_SYS/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', undefined, '$share', true), { texts: ['_share/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{key}', '$aws', 'users', false), { texts: ['_aws/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('$aws/things/{stream}/{key}', undefined, '$x', false), { texts: ['$aws/things/$x/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('${stream}/{key}', undefined, 'x', false), { texts: ['$x/', ''], slots: [KEY_SLOT] });
   });
 });
 
@@ -287,24 +257,24 @@ describe('patternHasKey', () => {
   });
 });
 
-describe('keyTopic and keyFilter', () => {
+describe('fillTopic and topicFilter', () => {
   const config = streamTopic('devices/{key}/config', undefined, 'users', false);
   const trailing = streamTopic('{stream}', undefined, 'users', true);
   const bare = streamTopic('{key}', undefined, 'users', false);
 
   it('puts one level per key field between the parts of the stream topic', () => {
-    assert.equal(keyTopic(config, ['42']), 'devices/42/config');
-    assert.equal(keyTopic(config, ['eu', '42']), 'devices/eu/42/config');
-    assert.equal(keyTopic(trailing, ['42']), 'users/42');
-    assert.equal(keyTopic(trailing, ['eu', '', '42']), 'users/eu//42');
-    assert.equal(keyTopic(bare, ['a', 'b']), 'a/b');
+    assert.equal(fillTopic(config, ['42'], []), 'devices/42/config');
+    assert.equal(fillTopic(config, ['eu', '42'], []), 'devices/eu/42/config');
+    assert.equal(fillTopic(trailing, ['42'], []), 'users/42');
+    assert.equal(fillTopic(trailing, ['eu', '', '42'], []), 'users/eu//42');
+    assert.equal(fillTopic(bare, ['a', 'b'], []), 'a/b');
   });
 
   it('gives the filter with one + per key field', () => {
-    assert.equal(keyFilter(config, 1), 'devices/+/config');
-    assert.equal(keyFilter(config, 3), 'devices/+/+/+/config');
-    assert.equal(keyFilter(trailing, 2), 'users/+/+');
-    assert.equal(keyFilter(bare, 1), '+');
+    assert.equal(topicFilter(config, 1), 'devices/+/config');
+    assert.equal(topicFilter(config, 3), 'devices/+/+/+/config');
+    assert.equal(topicFilter(trailing, 2), 'users/+/+');
+    assert.equal(topicFilter(bare, 1), '+');
   });
 
   it('gives topics that match their filter and hold the key levels where the filter has +', () => {
@@ -317,10 +287,10 @@ describe('keyTopic and keyFilter', () => {
       ]);
       const fields = 1 + Math.floor(random() * 3);
       const values = Array.from({ length: fields }, () => keyString(random));
-      const topic = keyTopic(stream, encodeAll(values));
+      const topic = fillTopic(stream, encodeAll(values), []);
       assert.ok(
-        matchesFilter(topic, keyFilter(stream, fields)),
-        `${JSON.stringify(topic)} matches ${keyFilter(stream, fields)}`,
+        matchesFilter(topic, topicFilter(stream, fields)),
+        `${JSON.stringify(topic)} matches ${topicFilter(stream, fields)}`,
       );
       assert.deepEqual(keyLevelsOf(topic, stream).map(decodeURIComponent), values);
     });
@@ -451,7 +421,7 @@ describe('key topics as a whole', () => {
       for (let i = 0; i < 200; i++) {
         const values = Array.from({ length: fields }, () => keyString(random));
         const tuple = JSON.stringify(values);
-        const topic = keyTopic(stream, encodeAll(values, escaping));
+        const topic = fillTopic(stream, encodeAll(values, escaping), []);
         const earlier = seen.get(topic);
         assert.ok(
           earlier === undefined || earlier === tuple,
@@ -479,7 +449,7 @@ describe('key topics as a whole', () => {
       ['/', ''],
       ['', '/'],
     ];
-    const topics = tuples.map((tuple) => keyTopic(stream, encodeAll(tuple)));
+    const topics = tuples.map((tuple) => fillTopic(stream, encodeAll(tuple), []));
     assert.equal(new Set(topics).size, tuples.length, topics.join(' '));
   });
 });

@@ -34,7 +34,7 @@ describe('routeStreams', () => {
     assert.equal(users.retained, false);
     assert.equal(users.truncate, false);
     assert.equal(users.topicName, 'airbyte/crm/users');
-    assert.deepEqual(users.topic, { before: 'airbyte/crm/users', after: undefined });
+    assert.deepEqual(users.topic, { texts: ['airbyte/crm/users'], slots: [] });
     assert.equal(users.streamJson, '"users"');
     assert.equal(users.namespace, 'crm');
     assert.deepEqual(users.primaryKey, [['id']]);
@@ -140,7 +140,7 @@ describe('routeStreams', () => {
       'devices/+/+/config',
     );
     const keyed = route(routeStreams([stream('users', twoFields)], 'devices/{key}/config'), undefined, 'users');
-    assert.deepEqual(keyed.topic, { before: 'devices/', after: '/config' });
+    assert.deepEqual(keyed.topic, { texts: ['devices/', '/config'], slots: [{ kind: 'key' }] });
   });
 
   it('keys routes by namespace and stream, a missing namespace the same as an empty one', () => {
