@@ -77,6 +77,8 @@ export interface MosquittoOptions {
  * A Mosquitto for the tests of the calling `describe`: started in a `before` hook, stopped in an `after` hook, both
  * registered where this is called (so hooks registered after it find the broker running, and run their `after` once
  * it has stopped). The broker returned stands for the one started and may be used from the hooks and tests only.
+ * Not for the top level of a file: node:test starts each top-level `before` hook as it is registered, without
+ * waiting for the ones before it, so a later hook there would find no broker yet.
  *
  * `options` may be a function, called when the broker starts: what it writes (certificates, password files) is then
  * made only for tests that run. Skipping the `describe` when Mosquitto is missing stays with its caller
