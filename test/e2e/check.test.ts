@@ -2,26 +2,22 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { describe, it } from 'node:test';
+import { withAedes } from '../support/aedes.js';
 import { runCheck, checkStatus as status } from '../support/connector.js';
 import { freePort } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
 
 const PASSWORD = 'correct-horse-battery-staple';
 
-let broker: EmbeddedBroker;
-before(async () => {
-  broker = await startAedes({
-    authenticate: (_client, username, password, done) => {
-      if (username === undefined) return done(null, true);
-      if (username === 'airbyte' && password?.toString() === PASSWORD) return done(null, true);
-      const error = Object.assign(new Error('bad credentials'), { returnCode: 4 as const });
-      return done(error, null);
-    },
-  });
+const broker = withAedes({
+  authenticate: (_client, username, password, done) => {
+    if (username === undefined) return done(null, true);
+    if (username === 'airbyte' && password?.toString() === PASSWORD) return done(null, true);
+    const error = Object.assign(new Error('bad credentials'), { returnCode: 4 as const });
+    return done(error, null);
+  },
 });
-after(() => broker.close());
 
 describe('check', () => {
   it('reports parallel connections and rate limits, connecting as the first of the clients a sync would use', async () => {

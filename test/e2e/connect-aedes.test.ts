@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { withAedes } from '../support/aedes.js';
 import { type TestCertificates, generateCertificates, opensslSkipReason } from '../support/certs.js';
 import { runCheck, runWrite } from '../support/connector.js';
 import { catalogOf, recordLine } from '../support/messages.js';
@@ -17,20 +17,16 @@ function checkStatus(result: Awaited<ReturnType<typeof runCheck>>): { status: st
 }
 
 describe('aedes over TCP and WebSocket', () => {
-  let broker: EmbeddedBroker;
+  const broker = withAedes({}, { path: '/mqtt' });
   let subscriber: Subscriber;
   const protocols: string[] = [];
   before(async () => {
-    broker = await startAedes({}, { path: '/mqtt' });
     broker.aedes.on('client', (client) =>
       protocols.push(`${client.id}:${(client as unknown as { version: number }).version}`),
     );
     subscriber = await subscribe(broker.url, '#');
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.close();
-  });
+  after(() => subscriber?.close());
 
   for (const [version, wire] of [
     ['3.1', 3],
@@ -103,21 +99,19 @@ describe('aedes over TCP and WebSocket', () => {
 
 describe('aedes over secure WebSocket', { skip: opensslSkipReason() }, () => {
   let certs: TestCertificates;
-  let broker: EmbeddedBroker;
-  let subscriber: Subscriber;
-  before(async () => {
+  const broker = withAedes(() => {
     certs = generateCertificates();
-    broker = await startAedes(
+    return [
       {},
       { path: '/mqtt', tls: { cert: certs.serverCert, key: certs.serverKey } },
       { cert: certs.serverCert, key: certs.serverKey, ALPNProtocols: ['x-amzn-mqtt-ca'] },
-    );
+    ];
+  });
+  let subscriber: Subscriber;
+  before(async () => {
     subscriber = await subscribe(broker.url, '#');
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.close();
-  });
+  after(() => subscriber?.close());
 
   it('publishes over wss:// with a private CA and reports the TLS session', async () => {
     await syncThreeRecords(

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { type TestCertificates, generateCertificates, opensslSkipReason } from '../support/certs.js';
 import { type RunResult, runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { findExecutable, type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { findExecutable, mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { startProxy } from '../support/proxy.js';
 import { syncThreeRecords } from '../support/scenario.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
@@ -36,17 +36,10 @@ function passwordFile(): string {
 
 describe('connecting to Mosquitto', { skip }, () => {
   let certs: TestCertificates;
-  let broker: Mosquitto;
-  let subscriber: Subscriber;
-  let plain: number;
-  let secured: number;
-  let tlsPort: number;
-  let mtls: number;
-
-  before(async () => {
+  const broker = withMosquitto(() => {
     certs = generateCertificates();
     const tls = (dir: string): string => `cafile ${dir}/ca.crt\ncertfile ${dir}/server.crt\nkeyfile ${dir}/server.key`;
-    broker = await startMosquitto({
+    return {
       config: 'per_listener_settings true',
       portCount: 4,
       files: {
@@ -62,14 +55,19 @@ describe('connecting to Mosquitto', { skip }, () => {
           `listener ${p2} 127.0.0.1\nallow_anonymous true\n${tls(dir)}`,
           `listener ${p3} 127.0.0.1\nallow_anonymous true\n${tls(dir)}\nrequire_certificate true`,
         ].join('\n'),
-    });
+    };
+  });
+  let subscriber: Subscriber;
+  let plain: number;
+  let secured: number;
+  let tlsPort: number;
+  let mtls: number;
+
+  before(async () => {
     [plain, secured, tlsPort, mtls] = broker.ports as [number, number, number, number];
     subscriber = await subscribe(broker.url, '#');
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.stop();
-  });
+  after(() => subscriber?.close());
 
   it('publishes over a plain connection given as a broker URL', async () => {
     await syncThreeRecords({ broker_url: `tcp://127.0.0.1:${plain}` }, subscriber, 'url-plain');
@@ -309,20 +307,16 @@ describe('connecting to Mosquitto', { skip }, () => {
 });
 
 describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
-  let broker: Mosquitto;
+  const broker = withMosquitto({
+    config: 'max_packet_size 2048\nretain_available false',
+    files: { acl: 'topic deny denied/#\ntopic readwrite #\n' },
+    listeners: ([p], dir) => `listener ${p} 127.0.0.1\nallow_anonymous true\nmax_qos 1\nacl_file ${dir}/acl`,
+  });
   let subscriber: Subscriber;
   before(async () => {
-    broker = await startMosquitto({
-      config: 'max_packet_size 2048\nretain_available false',
-      files: { acl: 'topic deny denied/#\ntopic readwrite #\n' },
-      listeners: ([p], dir) => `listener ${p} 127.0.0.1\nallow_anonymous true\nmax_qos 1\nacl_file ${dir}/acl`,
-    });
     subscriber = await subscribe(broker.url, '#', { protocolVersion: 5 });
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.stop();
-  });
+  after(() => subscriber?.close());
 
   const v5 = (overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
     broker_host: '127.0.0.1',
@@ -451,12 +445,10 @@ describe('MQTT 5 against Mosquitto with announced limits', { skip }, () => {
 
 describe('Mosquitto over WebSocket', { skip }, () => {
   let certs: TestCertificates;
-  let broker: Mosquitto;
-  let subscriber: Subscriber;
-  before(async () => {
+  const broker = withMosquitto(() => {
     certs = generateCertificates();
     // WebSocket listeners get no bind address: this Mosquitto's libwebsockets backend refuses to start with one.
-    broker = await startMosquitto({
+    return {
       portCount: 3,
       files: { 'ca.crt': certs.caCert, 'server.crt': certs.serverCert, 'server.key': certs.serverKey },
       listeners: ([p0, p1, p2], dir) =>
@@ -465,13 +457,13 @@ describe('Mosquitto over WebSocket', { skip }, () => {
           `listener ${p1}\nprotocol websockets`,
           `listener ${p2}\nprotocol websockets\ncafile ${dir}/ca.crt\ncertfile ${dir}/server.crt\nkeyfile ${dir}/server.key`,
         ].join('\n'),
-    });
+    };
+  });
+  let subscriber: Subscriber;
+  before(async () => {
     subscriber = await subscribe(broker.url, '#');
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.stop();
-  });
+  after(() => subscriber?.close());
 
   it('publishes over ws:// and wss://', async () => {
     await syncThreeRecords({ broker_url: `ws://127.0.0.1:${broker.ports[1]}/mqtt` }, subscriber, 'mosquitto-ws');

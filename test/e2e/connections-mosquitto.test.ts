@@ -4,11 +4,11 @@
  * go on, another client taking over one connection's client ID, and a message rate held.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { runWrite, startWrite, logMessages, streamCursors } from '../support/connector.js';
 import { recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { startProxy } from '../support/proxy.js';
 import { type Delivery, subscribe } from '../support/subscriber.js';
 
@@ -54,11 +54,7 @@ function dataOf(delivery: Delivery): { order_id: string; seq: number; n: number 
 }
 
 describe('parallel connections and rate limits against Mosquitto', { skip }, () => {
-  let mosquitto: Mosquitto;
-  before(async () => {
-    mosquitto = await startMosquitto();
-  });
-  after(() => mosquitto?.stop());
+  const mosquitto = withMosquitto();
 
   it("keeps each key's records in order over 8 connections, with a client ID each, and echoes every state", async () => {
     const subscriber = await subscribe(mosquitto.url, 'par/#', { protocolVersion: 5 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine } from '../support/messages.js';
-import { findExecutable, freePort, type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { findExecutable, freePort, mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
@@ -28,7 +28,17 @@ function passwordFile(): string {
 }
 
 describe('credentials', { skip }, () => {
-  let broker: Mosquitto;
+  const broker = withMosquitto(() => ({
+    config: 'per_listener_settings true',
+    portCount: 3,
+    files: { passwd: passwordFile() },
+    listeners: ([p0, p1, p2], dir) =>
+      [
+        `listener ${p0} 127.0.0.1\nallow_anonymous true`,
+        `listener ${p1} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd`,
+        `listener ${p2} 127.0.0.1\nallow_anonymous true\nmax_connections 1`,
+      ].join('\n'),
+  }));
   let open: number;
   let secured: number;
   let full: number;
@@ -36,25 +46,11 @@ describe('credentials', { skip }, () => {
   const base = { topic_pattern: 'creds/{stream}', connect_timeout: 5 };
 
   before(async () => {
-    broker = await startMosquitto({
-      config: 'per_listener_settings true',
-      portCount: 3,
-      files: { passwd: passwordFile() },
-      listeners: ([p0, p1, p2], dir) =>
-        [
-          `listener ${p0} 127.0.0.1\nallow_anonymous true`,
-          `listener ${p1} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd`,
-          `listener ${p2} 127.0.0.1\nallow_anonymous true\nmax_connections 1`,
-        ].join('\n'),
-    });
     [open, secured, full] = broker.ports as [number, number, number];
     // Takes the one connection the third listener allows, so that it accepts the next one and closes it at once.
     holder = await subscribe(`mqtt://127.0.0.1:${full}`, 'nothing');
   });
-  after(async () => {
-    await holder?.close();
-    await broker?.stop();
-  });
+  after(() => holder?.close());
 
   /** check FAILED with `pattern`, and write a config_error with it, neither showing `hidden`. */
   async function refused(config: Record<string, unknown>, pattern: RegExp, hidden?: string): Promise<void> {

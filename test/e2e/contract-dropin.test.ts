@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { PROJECT_ROOT, runCheck, runWrite } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
 
 const JAVA_DEFINITION_ID = 'f3802bc4-5406-4752-9e8d-01e504ca8194';
@@ -97,17 +97,13 @@ describe('drop-in for the Java connector', () => {
 });
 
 describe('a configuration saved by the Java connector, on Mosquitto', { skip: mosquittoSkipReason() }, () => {
-  let broker: Mosquitto;
+  const broker = withMosquitto();
   let subscriber: Subscriber;
 
   before(async () => {
-    broker = await startMosquitto();
     subscriber = await subscribe(broker.url, 'java/#');
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.stop();
-  });
+  after(() => subscriber?.close());
 
   it('checks and syncs unchanged, with its client ID and test topic, and no empty level for a missing namespace', async () => {
     const javaConfig = {

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { type RunningConnector, startWrite } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
@@ -42,7 +42,7 @@ interface Measured {
 }
 
 describe('records of any length', { skip }, () => {
-  let broker: Mosquitto;
+  const broker = withMosquitto();
   let subscriber: Subscriber;
   // Delivery verification would hold a second copy of the first record (the one it waits to see come back): this
   // measures reading and publishing the line.
@@ -54,13 +54,9 @@ describe('records of any length', { skip }, () => {
   });
 
   before(async () => {
-    broker = await startMosquitto();
     subscriber = await subscribe(broker.url, 'size/#');
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.stop();
-  });
+  after(() => subscriber?.close());
 
   /** Syncs one record of `bytes` and a state; the peak memory is read once the state is out, before the process ends. */
   async function syncRecord(bytes: number): Promise<Measured> {

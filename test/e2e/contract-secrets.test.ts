@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Output } from '../../src/airbyte/output.js';
 import { check } from '../../src/commands/check.js';
 import { spec } from '../../src/commands/spec.js';
@@ -20,7 +20,7 @@ import { write } from '../../src/commands/write.js';
 import { asConnectorError } from '../../src/errors.js';
 import { runCheck, runWrite, writeTempJson } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { findExecutable, type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { findExecutable, mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { mulberry32 } from '../support/random.js';
 import { assertSameMessages, drawSecret, vocabularyOf } from '../support/secrets.js';
 
@@ -66,7 +66,16 @@ async function printed(command: (output: Output) => Promise<void> | void): Promi
 }
 
 describe('output under any password', { skip }, () => {
-  let broker: Mosquitto;
+  const broker = withMosquitto(() => ({
+    config: 'per_listener_settings true',
+    portCount: 2,
+    files: { passwd: passwordFile() },
+    listeners: ([p0, p1], dir) =>
+      [
+        `listener ${p0} 127.0.0.1\nallow_anonymous true`,
+        `listener ${p1} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd`,
+      ].join('\n'),
+  }));
   let open: number;
   let secured: number;
   const catalog = (): string => writeTempJson(catalogOf([STREAM]));
@@ -139,18 +148,8 @@ describe('output under any password', { skip }, () => {
       ),
   };
 
-  before(async () => {
-    broker = await startMosquitto({
-      config: 'per_listener_settings true',
-      portCount: 2,
-      files: { passwd: passwordFile() },
-      listeners: ([p0, p1], dir) =>
-        `listener ${p0} 127.0.0.1\nallow_anonymous true\nlistener ${p1} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd`,
-    });
+  before(() => {
     [open, secured] = broker.ports as [number, number];
-  });
-  after(async () => {
-    await broker?.stop();
   });
 
   it(

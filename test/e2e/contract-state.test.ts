@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { runWrite } from '../support/connector.js';
 import { catalogOf, globalStateLine, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { type Subscriber, subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
@@ -15,17 +15,13 @@ const USERS = { name: 'users', namespace: 'crm' };
 const ORDERS = { name: 'orders' };
 
 describe('state lines', { skip }, () => {
-  let broker: Mosquitto;
+  const broker = withMosquitto();
   let subscriber: Subscriber;
 
   before(async () => {
-    broker = await startMosquitto();
     subscriber = await subscribe(broker.url, 'state/#');
   });
-  after(async () => {
-    await subscriber?.close();
-    await broker?.stop();
-  });
+  after(() => subscriber?.close());
 
   it('keep the fields of an incoming destinationStats and get counts with a decimal point', async () => {
     const carried =

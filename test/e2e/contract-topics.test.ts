@@ -3,20 +3,16 @@
  * topic without their messages saying which is which. Against Mosquitto, which drops client messages under `$SYS`.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { logMessages, runCheck, runWrite } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
 
 describe('topics that would lose or merge data, against Mosquitto', { skip }, () => {
-  let mosquitto: Mosquitto;
-  before(async () => {
-    mosquitto = await startMosquitto();
-  });
-  after(() => mosquitto?.stop());
+  const mosquitto = withMosquitto();
 
   it('publishes a stream named $SYS where a # subscriber receives it, not under the broker-reserved $SYS', async () => {
     const subscriber = await subscribe(mosquitto.url, '#');

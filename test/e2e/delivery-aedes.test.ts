@@ -4,34 +4,33 @@
  * topic shared by several streams is verified once, over a connection of its own that closes when it is done.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { before, describe, it } from 'node:test';
+import { withAedes } from '../support/aedes.js';
 import { logMessages, runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 
-let broker: EmbeddedBroker;
 /** Per client ID, the filters it subscribed to, in order. */
 const subscriptions = new Map<string, string[]>();
 /** Client IDs in the order they disconnected. */
 const disconnected: string[] = [];
 
-before(async () => {
-  broker = await startAedes({
+describe('delivery verification', () => {
+  // In the describe: at the top level of a file node:test starts each before hook without waiting for the last one.
+  const broker = withAedes({
     authorizeSubscribe: (_client, subscription, done) => {
       // null refuses the subscription: SUBACK 0x80 for that filter.
       if (subscription.topic.startsWith('secret/')) return done(null, null);
       return done(null, subscription);
     },
   });
-  broker.aedes.on('subscribe', (subs, client) => {
-    if (!client) return;
-    subscriptions.set(client.id, [...(subscriptions.get(client.id) ?? []), ...subs.map((s) => s.topic)]);
+  before(() => {
+    broker.aedes.on('subscribe', (subs, client) => {
+      if (!client) return;
+      subscriptions.set(client.id, [...(subscriptions.get(client.id) ?? []), ...subs.map((s) => s.topic)]);
+    });
+    broker.aedes.on('clientDisconnect', (client) => void disconnected.push(client.id));
   });
-  broker.aedes.on('clientDisconnect', (client) => void disconnected.push(client.id));
-});
-after(() => broker.close());
 
-describe('delivery verification', () => {
   it('check succeeds, saying it could not verify, when the subscription is refused', async () => {
     const { status: outcome, message } = status(
       await runCheck({

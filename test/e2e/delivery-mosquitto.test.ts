@@ -8,10 +8,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { logMessages, runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, findExecutable, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { findExecutable, mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
 
 const skip =
@@ -46,7 +46,11 @@ function passwordFile(): string {
 }
 
 describe('delivery against Mosquitto access rules', { skip }, () => {
-  let mosquitto: Mosquitto;
+  const mosquitto = withMosquitto(() => ({
+    files: { acl: ACL, passwd: passwordFile() },
+    listeners: ([port], dir) =>
+      `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd\nacl_file ${dir}/acl`,
+  }));
   const config = (topicPattern: string, overrides: Record<string, unknown> = {}): Record<string, unknown> => ({
     broker_host: '127.0.0.1',
     broker_port: mosquitto.port,
@@ -56,14 +60,6 @@ describe('delivery against Mosquitto access rules', { skip }, () => {
     connect_timeout: 3,
     ...overrides,
   });
-  before(async () => {
-    mosquitto = await startMosquitto({
-      files: { acl: ACL, passwd: passwordFile() },
-      listeners: ([port], dir) =>
-        `listener ${port} 127.0.0.1\nallow_anonymous false\npassword_file ${dir}/passwd\nacl_file ${dir}/acl`,
-    });
-  });
-  after(() => mosquitto?.stop());
 
   it('MQTT 3.1.1: write fails with a config_error naming the ACL before emitting any state', async () => {
     const result = await runWrite(config('closed/{stream}'), CATALOG, INPUT);

@@ -4,8 +4,8 @@
  * clear error when the sync cannot go on.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { describe, it } from 'node:test';
+import { withAedes } from '../support/aedes.js';
 import { type RunResult, runWrite, startWrite, logMessages } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { startProxy } from '../support/proxy.js';
@@ -16,11 +16,7 @@ const CATALOG = catalogOf([EVENTS]);
 const CONNACK_BYTES = 4;
 const PUBACK_BYTES = 4;
 
-let broker: EmbeddedBroker;
-before(async () => {
-  broker = await startAedes();
-});
-after(() => broker.close());
+const broker = withAedes();
 
 /** Faults of the publishing connection: delivery verification (its own connection through the proxy) stays off. */
 function config(port: number, topic: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {

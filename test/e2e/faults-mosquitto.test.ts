@@ -4,11 +4,11 @@
  * records through a broker with its default limits.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { runWrite, startWrite, logMessages, streamCursors } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { startProxy } from '../support/proxy.js';
 import { type Delivery, subscribe } from '../support/subscriber.js';
 
@@ -35,11 +35,7 @@ function keysOf(messages: readonly Delivery[]): Map<number, number> {
 }
 
 describe('Mosquitto faults', { skip }, () => {
-  let mosquitto: Mosquitto;
-  before(async () => {
-    mosquitto = await startMosquitto();
-  });
-  after(() => mosquitto?.stop());
+  const mosquitto = withMosquitto();
 
   it('survives the broker process being killed and restarted, republishing what it had not acknowledged', async () => {
     // The connector reaches Mosquitto through a proxy, which keeps it out until the restarted broker has its subscriber

@@ -4,9 +4,9 @@
  * that a re-read record gets again, and a floating-point `emitted_at` published as whole milliseconds.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runWrite } from '../support/connector.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { type Delivery, subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
@@ -45,12 +45,8 @@ function userProperty(delivery: Delivery, name: string): string | undefined {
 }
 
 describe('payload formats and record ids against Mosquitto', { skip }, () => {
-  let mosquitto: Mosquitto;
+  const mosquitto = withMosquitto();
   let n = 0;
-  before(async () => {
-    mosquitto = await startMosquitto();
-  });
-  after(() => mosquitto?.stop());
 
   /** Runs one sync of `lines` and returns what a subscriber received. */
   async function publish(extra: Record<string, unknown>, lines: string[]): Promise<Delivery[]> {

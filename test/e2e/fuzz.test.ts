@@ -12,11 +12,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable, Writable } from 'node:stream';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { write } from '../../src/commands/write.js';
 import { ConnectorError } from '../../src/errors.js';
 import { Output } from '../../src/airbyte/output.js';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { type EmbeddedBroker, withAedes } from '../support/aedes.js';
 import { parseLines, runWrite } from '../support/connector.js';
 import { catalogOf, globalStateLine, legacyStateLine, recordLine, streamStateLine } from '../support/messages.js';
 import { mulberry32 as generator } from '../support/random.js';
@@ -243,14 +243,13 @@ function brokerIdle(broker: EmbeddedBroker, label: string): Promise<void> {
 }
 
 describe('fuzzed input', () => {
-  let broker: EmbeddedBroker;
+  const broker = withAedes();
   const onBroker = new Set<string>();
   let configPath: string;
   const configs = new Map<string, string>();
   let catalogPath: string;
 
-  before(async () => {
-    broker = await startAedes();
+  before(() => {
     broker.aedes.on('publish', (packet, client) => {
       if (!client) return;
       const marker = /"m":"(r\d+-\d+)"/.exec(packet.payload.toString())?.[1];
@@ -277,7 +276,6 @@ describe('fuzzed input', () => {
     }
     configPath = configs.get('AT_LEAST_ONCE') as string;
   });
-  after(() => broker.close());
 
   it(`ends ${IN_PROCESS_RUNS} in-process syncs in success or one intended error, never with a false state`, async (t) => {
     const outcomes = { success: 0, failed: 0 };

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import mqtt, { type MqttClient, type Packet } from 'mqtt';
 import { PublishEncoder, publishTarget, writePubrel } from '../../src/mqtt/packets.js';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { withAedes } from '../support/aedes.js';
 
 const PINGREQ = Buffer.from([0xc0, 0x00]);
 
@@ -41,21 +41,17 @@ function publishBytes(qos: 1 | 2, packetId: number): Buffer {
 }
 
 describe('MQTT.js, as the connector uses it', () => {
-  let broker: EmbeddedBroker;
+  const broker = withAedes();
   let client: MqttClient;
   const errors: Error[] = [];
   const seen: Packet[] = [];
 
   before(async () => {
-    broker = await startAedes();
     client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
     client.on('error', (err) => errors.push(err));
     client.on('packetreceive', (packet) => seen.push(packet));
   });
-  after(async () => {
-    await client.endAsync();
-    await broker.close();
-  });
+  after(() => client.endAsync());
 
   it('passes on a PUBACK for a packet id it did not allocate, and ignores it otherwise', async () => {
     const puback = nextPacket(client, (p) => p.cmd === 'puback' && p.messageId === 4242);

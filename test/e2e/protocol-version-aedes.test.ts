@@ -7,16 +7,12 @@
 import assert from 'node:assert/strict';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { describe, it } from 'node:test';
+import { withAedes } from '../support/aedes.js';
 import { runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine } from '../support/messages.js';
 
-let broker: EmbeddedBroker;
-before(async () => {
-  broker = await startAedes();
-});
-after(() => broker.close());
+const broker = withAedes();
 
 /** The protocol level of the CONNECT at the start of `data` (3 for MQTT 3.1, 4 for 3.1.1, 5), if it is all there. */
 function protocolLevel(data: Buffer): number | undefined {

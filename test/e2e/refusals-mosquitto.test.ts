@@ -5,10 +5,10 @@
  * fits once the user properties are left out says so.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runCheck, runWrite, checkStatus as status } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { type Mosquitto, mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 
 const skip = mosquittoSkipReason();
 const STREAM = { name: 'orders', namespace: 'shop' };
@@ -16,25 +16,17 @@ const CATALOG = catalogOf([STREAM]);
 const INPUT = [1, 2, 3].flatMap((i) => [recordLine(STREAM, { i }), streamStateLine(STREAM, i)]).join('\n');
 
 describe('Mosquitto refusing by closing the connection', { skip }, () => {
-  let limited: Mosquitto;
-  let small: Mosquitto;
+  // max_qos is a listener setting: before any listener line it would open a default listener on port 1883.
+  const limited = withMosquitto({
+    config: 'retain_available false',
+    listeners: ([port]) => `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_qos 1`,
+  });
+  const small = withMosquitto({ config: 'max_packet_size 256' });
   const config = (broker: Mosquitto, overrides: Record<string, unknown>): Record<string, unknown> => ({
     broker_host: '127.0.0.1',
     broker_port: broker.port,
     topic_pattern: 'refused/{namespace}/{stream}',
     ...overrides,
-  });
-  before(async () => {
-    // max_qos is a listener setting: before any listener line it would open a default listener on port 1883.
-    limited = await startMosquitto({
-      config: 'retain_available false',
-      listeners: ([port]) => `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_qos 1`,
-    });
-    small = await startMosquitto({ config: 'max_packet_size 256' });
-  });
-  after(async () => {
-    await limited?.stop();
-    await small?.stop();
   });
 
   it('QoS 2 above max_qos: write names QoS 2 as the likely cause, not a client ID', async () => {

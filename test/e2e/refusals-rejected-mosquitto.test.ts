@@ -5,10 +5,10 @@
  * (test/unit/mqtt/publisher-quirks.test.ts) and for records refused before sending (sync-modes-mosquitto.test.ts).
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { logMessages, runWrite } from '../support/connector.js';
 import { recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 
 const skip = mosquittoSkipReason();
 const DEVICES = { name: 'devices', namespace: 'fleet' };
@@ -32,15 +32,11 @@ const INPUT = `${[
 ].join('\n')}\n`;
 
 describe('records the broker refuses, under rejected_records', { skip }, () => {
-  let mosquitto: Mosquitto;
-  before(async () => {
-    // Anonymous clients may publish to t/ok and t/fine (and read the dead letters), nothing else under t/.
-    mosquitto = await startMosquitto({
-      files: { acl: 'topic write t/ok\ntopic write t/fine\ntopic readwrite dead\ntopic readwrite airbyte/#\n' },
-      listeners: (ports, dir) => `listener ${ports[0]} 127.0.0.1\nallow_anonymous true\nacl_file ${dir}/acl`,
-    });
+  // Anonymous clients may publish to t/ok and t/fine (and read the dead letters), nothing else under t/.
+  const mosquitto = withMosquitto({
+    files: { acl: 'topic write t/ok\ntopic write t/fine\ntopic readwrite dead\ntopic readwrite airbyte/#\n' },
+    listeners: (ports, dir) => `listener ${ports[0]} 127.0.0.1\nallow_anonymous true\nacl_file ${dir}/acl`,
   });
-  after(() => mosquitto?.stop());
 
   const config = (extra: Record<string, unknown>): Record<string, unknown> => ({
     broker_host: '127.0.0.1',

@@ -5,8 +5,8 @@
  * 200 KB) are what break write batching and framing, and small uniform records never reach them.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { describe, it } from 'node:test';
+import { type EmbeddedBroker, withAedes } from '../support/aedes.js';
 import { runWrite } from '../support/connector.js';
 import {
   type Wire,
@@ -51,11 +51,7 @@ function disconnected(broker: EmbeddedBroker, clientId: string, label: string): 
 }
 
 describe('records shaped like real data, through aedes', () => {
-  let broker: EmbeddedBroker;
-  before(async () => {
-    broker = await startAedes({}, { path: '/mqtt' });
-  });
-  after(() => broker.close());
+  const broker = withAedes({}, { path: '/mqtt' });
 
   CASES.forEach(({ qos, transport, version }, index) => {
     it(`delivers every size byte for byte and echoes every state at QoS ${qos} over ${transport} with MQTT ${version}`, async (t) => {

@@ -10,9 +10,9 @@
  * input line.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { runWrite } from '../support/connector.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import {
   type ShapeStream,
   type ShapedRecord,
@@ -35,18 +35,16 @@ import { subscribe } from '../support/subscriber.js';
 const skip = mosquittoSkipReason();
 
 describe('records shaped like real data, through Mosquitto', { skip }, () => {
-  let mosquitto: Mosquitto;
+  // A WebSocket listener takes no bind address: this Mosquitto's libwebsockets backend refuses to start with one.
+  const mosquitto = withMosquitto({
+    portCount: 2,
+    listeners: ([tcp, ws]) => `listener ${tcp} 127.0.0.1\nallow_anonymous true\nlistener ${ws}\nprotocol websockets`,
+  });
   let tcpPort: number;
   let wsPort: number;
-  before(async () => {
-    // A WebSocket listener takes no bind address: this Mosquitto's libwebsockets backend refuses to start with one.
-    mosquitto = await startMosquitto({
-      portCount: 2,
-      listeners: ([tcp, ws]) => `listener ${tcp} 127.0.0.1\nallow_anonymous true\nlistener ${ws}\nprotocol websockets`,
-    });
+  before(() => {
     [tcpPort, wsPort] = mosquitto.ports as [number, number];
   });
-  after(() => mosquitto?.stop());
 
   let index = 0;
   for (const version of ['3.1.1', '5'] as const) {
@@ -97,11 +95,7 @@ describe('records shaped like real data, through Mosquitto', { skip }, () => {
 describe('MQTT 5 Maximum Packet Size at its edge, against Mosquitto', { skip }, () => {
   /** Exactly one write batch: the largest packet that still fits a fresh batch buffer. */
   const LIMIT = 65_536;
-  let mosquitto: Mosquitto;
-  before(async () => {
-    mosquitto = await startMosquitto({ config: `max_packet_size ${LIMIT}` });
-  });
-  after(() => mosquitto?.stop());
+  const mosquitto = withMosquitto({ config: `max_packet_size ${LIMIT}` });
 
   /**
    * Runs `write` for records of one stream, of the data sizes `sizes` returns given the size that makes a packet of

@@ -12,7 +12,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { withAedes } from '../support/aedes.js';
 import { type TestCertificates, generateCertificates, opensslSkipReason } from '../support/certs.js';
 import { type AirbyteLine, PROJECT_ROOT, parseLines } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
@@ -30,17 +30,15 @@ interface Run {
 
 let dir: string;
 let installed: string;
-let broker: EmbeddedBroker;
+const broker = withAedes({}, { path: '/mqtt' });
 
-before(async () => {
+before(() => {
   dir = mkdtempSync(join(tmpdir(), 'shipped-entry-'));
   // As npm links a package's bin into node_modules/.bin: a symlink started through its #! line.
   installed = join(dir, 'destination-mqtt');
   symlinkSync(join(PROJECT_ROOT, BIN), installed);
-  broker = await startAedes({}, { path: '/mqtt' });
 });
-after(async () => {
-  await broker?.close();
+after(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -209,12 +207,10 @@ describe('the shipped entry point', () => {
 
 describe('the shipped entry point over TLS', { skip: opensslSkipReason() }, () => {
   let certs: TestCertificates;
-  let tlsBroker: EmbeddedBroker;
-  before(async () => {
+  const tlsBroker = withAedes(() => {
     certs = generateCertificates();
-    tlsBroker = await startAedes({}, undefined, { cert: certs.serverCert, key: certs.serverKey });
+    return [{}, undefined, { cert: certs.serverCert, key: certs.serverKey }];
   });
-  after(() => tlsBroker?.close());
 
   it('checks a broker over TLS with a private CA', async () => {
     const { status, message } = connectionStatus(

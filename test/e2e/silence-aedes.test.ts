@@ -5,8 +5,8 @@
  * unanswered once more. `check` reports the same silence within its connect timeout.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { describe, it } from 'node:test';
+import { withAedes } from '../support/aedes.js';
 import { type RunResult, logMessages, runCheck, runWrite } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { startProxy } from '../support/proxy.js';
@@ -15,11 +15,7 @@ const CONNACK_BYTES = 4;
 const STREAM = { name: 'events' };
 const CATALOG = catalogOf([STREAM]);
 
-let broker: EmbeddedBroker;
-before(async () => {
-  broker = await startAedes();
-});
-after(() => broker.close());
+const broker = withAedes();
 
 /** `count` records, a STREAM state after every `every` of them. */
 function input(count: number, every: number): string {

@@ -3,23 +3,19 @@
  * HiveMQ or AWS IoT answer a denied subscription with a failure SUBACK): the sync fails before anything is published.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runWrite } from '../support/connector.js';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { withAedes } from '../support/aedes.js';
 import { recordLine } from '../support/messages.js';
 
 const DEVICES = { name: 'devices', namespace: 'fleet' };
 
 describe('overwrite on a broker that refuses the subscription', () => {
-  let broker: EmbeddedBroker;
-  before(async () => {
-    broker = await startAedes({
-      authorizeSubscribe: (_client, subscription, callback) =>
-        // A null subscription is refused with a failure SUBACK (0x80); the connection stays up.
-        subscription.topic.startsWith('locked/') ? callback(null, null) : callback(null, subscription),
-    });
+  const broker = withAedes({
+    authorizeSubscribe: (_client, subscription, callback) =>
+      // A null subscription is refused with a failure SUBACK (0x80); the connection stays up.
+      subscription.topic.startsWith('locked/') ? callback(null, null) : callback(null, subscription),
   });
-  after(() => broker?.close());
 
   it('fails with a config_error that names the filter and the ways out, before publishing anything', async () => {
     const catalog = {

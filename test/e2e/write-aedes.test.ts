@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { describe, it } from 'node:test';
+import { withAedes } from '../support/aedes.js';
 import { PROJECT_ROOT, runWrite } from '../support/connector.js';
 import { assertDelivered } from '../support/expect.js';
 import { catalogOf, globalStateLine, legacyStateLine, recordLine, streamStateLine } from '../support/messages.js';
@@ -17,11 +17,7 @@ const EVENTS = { name: 'events' };
 const CATALOG = catalogOf([USERS, EVENTS]);
 const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'] as const;
 
-let broker: EmbeddedBroker;
-before(async () => {
-  broker = await startAedes();
-});
-after(() => broker.close());
+const broker = withAedes();
 
 function config(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {

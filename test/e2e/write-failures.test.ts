@@ -4,8 +4,8 @@
  * acknowledgements do not cover.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import { type EmbeddedBroker, startAedes } from '../support/aedes.js';
+import { describe, it } from 'node:test';
+import { withAedes } from '../support/aedes.js';
 import { runConnector, runWrite, writeTempJson } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { startProxy } from '../support/proxy.js';
@@ -17,11 +17,7 @@ const CATALOG = catalogOf([EVENTS, USERS]);
 /** MQTT 3.1.1 CONNACK is four bytes; holding everything after it means no PUBACK or PUBREC reaches the connector. */
 const CONNACK_BYTES = 4;
 
-let broker: EmbeddedBroker;
-before(async () => {
-  broker = await startAedes();
-});
-after(() => broker.close());
+const broker = withAedes();
 
 /** Failures of the publishing connection: delivery verification (its own connection through the proxy) stays off. */
 function config(port: number, overrides: Record<string, unknown> = {}): Record<string, unknown> {

@@ -4,11 +4,11 @@
  * defaults are proven.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { runWrite } from '../support/connector.js';
 import { assertDelivered } from '../support/expect.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
-import { type Mosquitto, mosquittoSkipReason, startMosquitto } from '../support/mosquitto.js';
+import { mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { subscribe } from '../support/subscriber.js';
 
 const skip = mosquittoSkipReason();
@@ -18,11 +18,7 @@ const CATALOG = catalogOf([A, B]);
 const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'] as const;
 
 describe('write against Mosquitto with default limits', { skip }, () => {
-  let mosquitto: Mosquitto;
-  before(async () => {
-    mosquitto = await startMosquitto();
-  });
-  after(() => mosquitto?.stop());
+  const mosquitto = withMosquitto();
 
   for (const qos of [0, 1, 2] as const) {
     it(`delivers 3,000 records with STREAM states at QoS ${qos}`, async () => {

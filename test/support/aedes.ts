@@ -7,6 +7,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer, type Server } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { after, before } from 'node:test';
 import { Aedes, type AedesOptions, type AedesPublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 
@@ -100,5 +101,57 @@ export async function startAedes(
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       for (const closable of closables) await new Promise<void>((resolve) => closable.close(() => resolve()));
     },
+  };
+}
+
+type AedesListeners = Parameters<typeof startAedes>;
+
+/**
+ * An aedes broker for the tests of the calling `describe` (or of the file, called at its top level): started in a
+ * `before` hook, closed in an `after` hook, both registered where this is called. The broker returned stands for the
+ * one started and may be used from the hooks and tests only. In a `describe`, hooks registered after this call find
+ * the broker running; at the top level of a file they do not, as node:test starts each top-level `before` hook when
+ * it is registered, without waiting for the ones before it.
+ *
+ * Takes what `startAedes` takes, or a function returning that, called when the broker starts (so that certificates
+ * are made only for tests that run).
+ */
+export function withAedes(...listeners: AedesListeners | [() => AedesListeners]): EmbeddedBroker {
+  let broker: EmbeddedBroker | undefined;
+  const started = (): EmbeddedBroker => {
+    if (!broker) throw new Error('aedes is used before its before hook started it, or after it failed to start');
+    return broker;
+  };
+  before(async () => {
+    const [first] = listeners;
+    broker = await startAedes(...(typeof first === 'function' ? first() : (listeners as AedesListeners)));
+  });
+  after(() => broker?.close());
+  return {
+    get aedes() {
+      return started().aedes;
+    },
+    get port() {
+      return started().port;
+    },
+    get url() {
+      return started().url;
+    },
+    get wsPort() {
+      return started().wsPort;
+    },
+    get wsFrames() {
+      return started().wsFrames;
+    },
+    get tlsPort() {
+      return started().tlsPort;
+    },
+    get alpn() {
+      return started().alpn;
+    },
+    get received() {
+      return started().received;
+    },
+    close: () => started().close(),
   };
 }

@@ -11,6 +11,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { after, before } from 'node:test';
 
 const SEARCH_PATH = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin', '/sbin'];
 
@@ -70,6 +71,47 @@ export interface MosquittoOptions {
   readonly listeners?: (ports: readonly number[], dir: string) => string;
   /** Files to write into the broker's directory before it starts (certificates, password files). */
   readonly files?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A Mosquitto for the tests of the calling `describe`: started in a `before` hook, stopped in an `after` hook, both
+ * registered where this is called (so hooks registered after it find the broker running, and run their `after` once
+ * it has stopped). The broker returned stands for the one started and may be used from the hooks and tests only.
+ * Not for the top level of a file: node:test starts each top-level `before` hook as it is registered, without
+ * waiting for the ones before it, so a later hook there would find no broker yet.
+ *
+ * `options` may be a function, called when the broker starts: what it writes (certificates, password files) is then
+ * made only for tests that run. Skipping the `describe` when Mosquitto is missing stays with its caller
+ * (`mosquittoSkipReason`): node:test does not even build a skipped suite, so no hook is registered.
+ */
+export function withMosquitto(options: MosquittoOptions | (() => MosquittoOptions) = {}): Mosquitto {
+  let broker: Mosquitto | undefined;
+  const started = (): Mosquitto => {
+    if (!broker) throw new Error('Mosquitto is used before its before hook started it, or after it failed to start');
+    return broker;
+  };
+  before(async () => {
+    broker = await startMosquitto(typeof options === 'function' ? options() : options);
+  });
+  after(() => broker?.stop());
+  return {
+    get port() {
+      return started().port;
+    },
+    get ports() {
+      return started().ports;
+    },
+    get url() {
+      return started().url;
+    },
+    get dir() {
+      return started().dir;
+    },
+    log: () => started().log(),
+    kill: () => started().kill(),
+    restart: () => started().restart(),
+    stop: () => started().stop(),
+  };
 }
 
 /**
