@@ -204,43 +204,94 @@ const ESCAPINGS: readonly TopicEscaping[] = ['standard', 'strict'];
 
 describe('streamTopic', () => {
   it('gives one topic and no key place when the pattern has no {key} and the stream is not keyed', () => {
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', false), { texts: ['airbyte/crm/users'], slots: [] });
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', undefined, 'users', false), { texts: ['airbyte/users'], slots: [] });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', false), {
+      texts: ['airbyte/crm/users'],
+      slots: [],
+    });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', undefined, 'users', false), {
+      texts: ['airbyte/users'],
+      slots: [],
+    });
   });
 
   it('splits the topic around a {key} level wherever it is', () => {
-    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', false), { texts: ['devices/', '/config'], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('{key}/{stream}', undefined, 'users', false), { texts: ['', '/users'], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('{namespace}/{stream}/{key}', 'crm', 'users', false), { texts: ['crm/users/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', false), {
+      texts: ['devices/', '/config'],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('{key}/{stream}', undefined, 'users', false), {
+      texts: ['', '/users'],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('{namespace}/{stream}/{key}', 'crm', 'users', false), {
+      texts: ['crm/users/', ''],
+      slots: [KEY_SLOT],
+    });
     assert.deepEqual(streamTopic('{key}', 'crm', 'users', false), { texts: ['', ''], slots: [KEY_SLOT] });
   });
 
   it('puts the key levels after the stream topic for a keyed stream whose pattern has no {key}', () => {
-    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', true), { texts: ['airbyte/crm/users/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('airbyte/{namespace}/{stream}', 'crm', 'users', true), {
+      texts: ['airbyte/crm/users/', ''],
+      slots: [KEY_SLOT],
+    });
     assert.deepEqual(streamTopic('{stream}', undefined, 'users', true), { texts: ['users/', ''], slots: [KEY_SLOT] });
     // keyed changes nothing when the pattern places the key itself
-    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', true), { texts: ['devices/', '/config'], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('devices/{key}/config', undefined, 'users', true), {
+      texts: ['devices/', '/config'],
+      slots: [KEY_SLOT],
+    });
   });
 
   it('drops a level left empty by a missing namespace, also around the key', () => {
-    assert.deepEqual(streamTopic('{namespace}/{key}', undefined, 'users', false), { texts: ['', ''], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('a/{namespace}/{key}/{namespace}', undefined, 'users', false), { texts: ['a/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{key}', undefined, 'users', false), {
+      texts: ['', ''],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('a/{namespace}/{key}/{namespace}', undefined, 'users', false), {
+      texts: ['a/', ''],
+      slots: [KEY_SLOT],
+    });
     assert.deepEqual(streamTopic('{namespace}', undefined, 'users', true), { texts: ['', ''], slots: [KEY_SLOT] });
     assert.deepEqual(streamTopic('a//{key}', undefined, 'users', false), { texts: ['a//', ''], slots: [KEY_SLOT] });
   });
 
   it('cleans substituted values as renderTopic does, on both sides of the key', () => {
-    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'n+s', 'u#\u0000\u009f', false), { texts: ['n_s/', '/u___'], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'crm.eu', 'user list', false, 'strict'), { texts: ['crm_eu/', '/user_list'], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a*>', true, 'strict'), { texts: ['crm_eu/a__/', ''], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a b', true), { texts: ['crm.eu/a b/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'n+s', 'u#\u0000\u009f', false), {
+      texts: ['n_s/', '/u___'],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('{namespace}/{key}/{stream}', 'crm.eu', 'user list', false, 'strict'), {
+      texts: ['crm_eu/', '/user_list'],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a*>', true, 'strict'), {
+      texts: ['crm_eu/a__/', ''],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', 'crm.eu', 'a b', true), {
+      texts: ['crm.eu/a b/', ''],
+      slots: [KEY_SLOT],
+    });
   });
 
   it('never lets a substituted value start the topic with $, and keeps a $ the pattern starts with', () => {
-    assert.deepEqual(streamTopic('{stream}/{key}', undefined, '$SYS', false), { texts: ['_SYS/', ''], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('{namespace}/{stream}', undefined, '$share', true), { texts: ['_share/', ''], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('{namespace}/{key}', '$aws', 'users', false), { texts: ['_aws/', ''], slots: [KEY_SLOT] });
-    assert.deepEqual(streamTopic('$aws/things/{stream}/{key}', undefined, '$x', false), { texts: ['$aws/things/$x/', ''], slots: [KEY_SLOT] });
+    assert.deepEqual(streamTopic('{stream}/{key}', undefined, '$SYS', false), {
+      texts: ['_SYS/', ''],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('{namespace}/{stream}', undefined, '$share', true), {
+      texts: ['_share/', ''],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('{namespace}/{key}', '$aws', 'users', false), {
+      texts: ['_aws/', ''],
+      slots: [KEY_SLOT],
+    });
+    assert.deepEqual(streamTopic('$aws/things/{stream}/{key}', undefined, '$x', false), {
+      texts: ['$aws/things/$x/', ''],
+      slots: [KEY_SLOT],
+    });
     assert.deepEqual(streamTopic('${stream}/{key}', undefined, 'x', false), { texts: ['$x/', ''], slots: [KEY_SLOT] });
   });
 });
