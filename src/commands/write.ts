@@ -24,7 +24,7 @@ import { Lane } from '../sync/lane.js';
 import { Pacing } from '../sync/pacing.js';
 import { Progress, progressIntervalMs } from '../sync/progress.js';
 import { Rejections, type Sent } from '../sync/rejections.js';
-import { type StreamRoute, messageIdentity, routeStreams, sharedTopics } from '../sync/routes.js';
+import { type StreamRoute, fieldTopicWarnings, messageIdentity, routeStreams, sharedTopics } from '../sync/routes.js';
 import { Summary, completeMessage, interruptedMessage, publishingMessage, stoppingMessage } from '../sync/summary.js';
 import { Truncation } from '../sync/truncation.js';
 import { type LineSplitter, readLines } from '../text/line-reader.js';
@@ -43,7 +43,8 @@ export async function write(configPath: string, catalogPath: string, output: Out
     escaping: messages.topicEscaping,
     retain: messages.retain,
   });
-  for (const warning of sharedTopics(routes, messageIdentity(messages))) output.log('WARN', warning);
+  const warnings = [...sharedTopics(routes, messageIdentity(messages)), ...fieldTopicWarnings(routes)];
+  for (const warning of warnings) output.log('WARN', warning);
   // 3. Before any connection publishes: a truncation must know the keys that were there before it.
   const log = output.log.bind(output);
   const truncation = await Truncation.prepare({ ...settings, overwriteCleanup: sync.overwriteCleanup }, routes, log);

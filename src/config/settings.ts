@@ -80,6 +80,11 @@ export const MQTT_MAX_PACKET_BYTES = 268_435_460;
 /** At QoS 2 a default Mosquitto 2.0 closes a 3.1.1 connection with more than 20 messages in flight. */
 const DEFAULT_MAX_INFLIGHT: Readonly<Record<QoS, number>> = { 0: 1000, 1: 1000, 2: 20 };
 
+/** The dead letter topic may hold {namespace}, {stream} and {field:PATH}, rendered for each report; not {key}. */
+function deadLetterProblem(topic: string): string | undefined {
+  return patternProblem(topic, false) ?? topicProblem(topic.replaceAll(/\{[^{}]*\}/g, 'x'));
+}
+
 function secretsOf(config: Config, extra: readonly (string | undefined)[]): string[] {
   const values = secretProperties().map((key) => stringOf(config, key));
   return [...values, ...extra].filter((v): v is string => v !== undefined && v.length >= 3);
@@ -126,7 +131,7 @@ function syncSettings(config: Config, problems: string[], warnings: string[], qo
     specDefault.string('rejected_records')) as RejectedRecords;
   const deadLetterTopic = stringOf(config, 'dead_letter_topic');
   if (rejectedRecords === 'dead_letter') {
-    const issue = deadLetterTopic === undefined ? 'it is not set' : topicProblem(deadLetterTopic);
+    const issue = deadLetterTopic === undefined ? 'it is not set' : deadLetterProblem(deadLetterTopic);
     if (issue)
       problems.push(
         `${field('rejected_records')} is dead_letter, which needs a valid ${field('dead_letter_topic')}: ${issue}`,

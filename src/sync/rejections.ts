@@ -13,7 +13,18 @@ import type { Settings } from '../config/settings.js';
 import { field } from '../config/spec.js';
 import { ConfigError, type ConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
-import { NO_VALUES, type PublishTarget, publishTarget } from '../mqtt/packets.js';
+import { NO_VALUES, type PublishTarget, publishTarget, retarget } from '../mqtt/packets.js';
+import { keyValueText, keyValues, unusableKeyReason } from '../payload/key-values.js';
+import {
+  type PatternField,
+  type StreamTopic,
+  type TopicEscaping,
+  encodeKeyLevel,
+  fillTopic,
+  patternFields,
+  streamTopic,
+  topicProblem,
+} from '../payload/topic.js';
 import type { Channel, Channels, RefusedMessage } from './channel.js';
 import type { Lane } from './lane.js';
 import type { Summary } from './summary.js';
@@ -39,8 +50,10 @@ interface Rejected {
 }
 
 export class Rejections {
-  /** Where reports go, when `rejected_records` is `dead_letter`. */
+  /** Where reports go, when `rejected_records` is `dead_letter`: the target, and the topic's template per stream. */
   private readonly deadLetter: PublishTarget | undefined;
+  private readonly reportTopics = new Map<string, StreamTopic>();
+  private readonly reportFields: readonly PatternField[];
 
   constructor(
     private readonly settings: Settings,
@@ -51,6 +64,7 @@ export class Rejections {
     private readonly log: Log,
   ) {
     const topic = settings.sync.deadLetterTopic;
+    this.reportFields = topic === undefined ? [] : patternFields(topic);
     this.deadLetter =
       topic === undefined
         ? undefined
@@ -108,6 +122,17 @@ export class Rejections {
     return undefined;
   }
 
+  private reportTopic(rejected: Rejected): string {
+    const { route, key } = rejected.lane;
+    const { messages, sync } = this.settings;
+    let template = this.reportTopics.get(key);
+    if (!template) {
+      template = streamTopic(sync.deadLetterTopic ?? '', route.namespace, route.name, false, messages.topicEscaping);
+      this.reportTopics.set(key, template);
+    }
+    return reportTopicOf(template, this.reportFields, rejected, messages.topicEscaping);
+  }
+
   private drop(rejected: Rejected): Sent | undefined {
     const { lane, token } = rejected;
     this.summary.rejected(lane.key);
@@ -118,14 +143,49 @@ export class Rejections {
       return undefined;
     }
     const channel = this.channels.for(lane.route, undefined);
+    const target = retarget(this.deadLetter, this.reportTopic(rejected));
     let report = deadLetterReport(rejected, rejected.json);
-    if (channel.send(this.deadLetter, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line) > 0) {
+    if (channel.send(target, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line) > 0) {
       // Too large for the broker with the record in it: the report says how large the record was instead.
       report = deadLetterReport(rejected, undefined);
-      channel.send(this.deadLetter, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line);
+      channel.send(target, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line);
     }
     return { channel, bytes: Buffer.byteLength(report, 'utf8') };
   }
+}
+
+/**
+ * The dead letter topic of one report: its {namespace} and {stream} from the record's stream, each {field:PATH} from
+ * the record's data. A field the report cannot give (missing, null, an object or an array, or a message the broker
+ * refused, whose data the report does not carry) leaves its level empty, as does any field when the topic would be
+ * longer than MQTT allows.
+ */
+function reportTopicOf(
+  template: StreamTopic,
+  fields: readonly PatternField[],
+  rejected: Rejected,
+  escaping: TopicEscaping,
+): string {
+  if (fields.length === 0) return template.texts[0] as string;
+  const values =
+    rejected.name === 'data'
+      ? keyValues(
+          rejected.json,
+          fields.map((field) => field.path),
+        )
+      : [];
+  const levels = fields.map((_field, index) => {
+    const value = values[index];
+    return value && unusableKeyReason(value) === undefined ? (encodeKeyLevel(keyValueText(value), escaping) ?? '') : '';
+  });
+  const topic = fillTopic(template, [], levels);
+  return topicProblem(topic) === undefined
+    ? topic
+    : fillTopic(
+        template,
+        [],
+        levels.map(() => ''),
+      );
 }
 
 /**

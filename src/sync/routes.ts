@@ -214,3 +214,24 @@ export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity:
   }
   return warnings;
 }
+
+/**
+ * Warnings for keyed retained streams whose topic holds a field that is not part of the primary key: when the field's
+ * value changes for a key, the key's message moves to another topic and its old retained message stays behind (a
+ * truncation clears it; append_dedup never does). One per stream.
+ */
+export function fieldTopicWarnings(routes: ReadonlyMap<string, StreamRoute>): string[] {
+  const warnings: string[] = [];
+  for (const route of routes.values()) {
+    if (!route.keyed || !route.retained) continue;
+    const keyPaths = route.primaryKey.map((path) => path.join('\u0000'));
+    const loose = route.fields.filter((field) => !keyPaths.includes(field.path.join('\u0000')));
+    if (loose.length === 0) continue;
+    warnings.push(
+      `Stream ${describeStream(route.namespace, route.name)} keeps one retained message per key on topics that hold ` +
+        `${loose.map((field) => field.placeholder).join(' and ')}, which is not part of its primary key: a key whose ` +
+        'value there changes leaves its old retained message behind, until an overwrite or a truncating refresh clears it.',
+    );
+  }
+  return warnings;
+}

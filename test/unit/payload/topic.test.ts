@@ -5,7 +5,10 @@ import {
   type StreamTopic,
   type TopicEscaping,
   encodeKeyLevel,
+  fieldPath,
   fillTopic,
+  patternFields,
+  patternLevels,
   patternHasKey,
   patternProblem,
   renderTopic,
@@ -502,6 +505,75 @@ describe('key topics as a whole', () => {
     ];
     const topics = tuples.map((tuple) => fillTopic(stream, encodeAll(tuple), []));
     assert.equal(new Set(topics).size, tuples.length, topics.join(' '));
+  });
+});
+
+describe('fields in patterns', () => {
+  it('reads dot paths and JSON Pointers, and says what is wrong with one that names no field', () => {
+    assert.deepEqual(fieldPath('site'), ['site']);
+    assert.deepEqual(fieldPath('device.id'), ['device', 'id']);
+    assert.deepEqual(fieldPath('/a.b/c'), ['a.b', 'c']);
+    assert.deepEqual(fieldPath('/a~1b/c~0d'), ['a/b', 'c~d']);
+    assert.deepEqual(fieldPath('/'), ['']);
+    assert.match(String(fieldPath('')), /names no field/);
+    assert.match(String(fieldPath('a..b')), /JSON Pointer/);
+    assert.match(String(fieldPath('/a~2')), /~0 \(for ~\) or ~1/);
+  });
+
+  it('finds the fields of a pattern in order, a JSON Pointer with slashes as one level', () => {
+    assert.deepEqual(patternLevels('a/{field:/x.y/z}/{stream}'), ['a', '{field:/x.y/z}', '{stream}']);
+    assert.deepEqual(
+      patternFields('p/{field:site}/{key}/{field:/a.b/c}').map((field) => [field.placeholder, field.path]),
+      [
+        ['{field:site}', ['site']],
+        ['{field:/a.b/c}', ['a.b', 'c']],
+      ],
+    );
+  });
+
+  it('makes a template with a slot per field and the key, and fills and filters it', () => {
+    const topic = streamTopic('p/{field:site}/{namespace}/{key}/{field:line}', undefined, 'users', false);
+    assert.deepEqual(topic, {
+      texts: ['p/', '/', '/', ''],
+      slots: [{ kind: 'field', field: 0 }, { kind: 'key' }, { kind: 'field', field: 1 }],
+    });
+    assert.equal(fillTopic(topic, ['k1', 'k2'], ['eu', '3']), 'p/eu/k1/k2/3');
+    assert.equal(topicFilter(topic, 2), 'p/+/+/+/+');
+    // Keyed by the mode without {key}: the key's levels follow every field level.
+    assert.deepEqual(streamTopic('{stream}/{field:site}', undefined, 'users', true).slots, [
+      { kind: 'field', field: 0 },
+      { kind: 'key' },
+    ]);
+  });
+
+  it('refuses a placeholder it does not know, naming it and listing the known ones', () => {
+    for (const pattern of ['a/{strem}', '{namespace}/{field:}', 'x/{fields:a}', 'a/{b', 'a/{}']) {
+      assert.match(
+        patternProblem(pattern) ?? '',
+        /\{namespace\}, \{stream\}, \{key\} and \{field:PATH\}|names no field/,
+        pattern,
+      );
+    }
+    assert.match(
+      patternProblem('a/{strem}') ?? '',
+      /it contains \{strem\}, which is not a placeholder the connector knows/,
+    );
+  });
+
+  it('wants each field placeholder as a level of its own, and refuses {key} where none is allowed', () => {
+    assert.match(patternProblem('a/site-{field:site}') ?? '', /\{field:site\} must be a topic level of its own/);
+    assert.match(patternProblem('a/{field:site}/x{field:site}') ?? '', /must be a topic level of its own/);
+    assert.equal(patternProblem('a/{field:site}/{field:site}'), undefined);
+    assert.equal(patternProblem('dead/{stream}/{field:/a.b/c}', false), undefined);
+    assert.match(
+      patternProblem('dead/{key}', false) ?? '',
+      /\{key\}, which is not a placeholder .*\{namespace\}, \{stream\} and \{field:PATH\}/,
+    );
+  });
+
+  it('lets a field value hold what a literal level may not: wildcards are only refused in the literal parts', () => {
+    assert.equal(patternProblem('{field:a+b}'), undefined);
+    assert.match(patternProblem('x+/{field:a}') ?? '', /wildcard/);
   });
 });
 

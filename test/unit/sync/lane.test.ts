@@ -191,6 +191,54 @@ describe('Lane.prepare: key topics', () => {
   });
 });
 
+describe('Lane.prepare: field topics', () => {
+  it('puts each record on the topic its fields give, dot paths and JSON Pointers alike, encoded as keys are', () => {
+    const lane = laneFor({ topic_pattern: 'plant/{field:site}/{field:/a.b/c}/{field:device.id}/{stream}' });
+    const cases: [string, string][] = [
+      ['{"site":"berlin","a.b":{"c":3},"device":{"id":"x"}}', 'plant/berlin/3/x/users'],
+      [
+        '{"site":"a/b+#$","a.b":{"c":12345678901234567890},"device":{"id":true}}',
+        'plant/a%2Fb%2B%23%24/12345678901234567890/true/users',
+      ],
+      ['{"site":"","a.b":{"c":-0.5},"device":{"id":"日本"}}', 'plant//-0.5/日本/users'],
+    ];
+    for (const [data, topic] of cases) assert.equal(published(lane.prepare(record(data), 1)).target.topic, topic, data);
+  });
+
+  it('routes a record by its topic, so that each topic keeps its order over one connection', () => {
+    const lane = laneFor({ topic_pattern: 'site/{field:site}' });
+    assert.deepEqual(published(lane.prepare(record('{"id":1,"site":"eu"}'), 1)).key, ['site/eu']);
+  });
+
+  it('rejects a record whose field is missing, null, an object or an array, naming the stream, line and field', () => {
+    const lane = laneFor({ topic_pattern: 'site/{field:device.site}' });
+    for (const [data, problem] of [
+      ['{"device":{}}', 'is missing'],
+      ['{"device":{"site":null}}', 'is null'],
+      ['{"device":{"site":{"a":1}}}', 'is an object'],
+      ['{"device":{"site":[1]}}', 'is an array'],
+      ['{"device":7}', 'is missing'],
+    ] as const) {
+      assert.equal(
+        rejected(lane.prepare(record(data), 9)).reason,
+        `input line 9: the record of stream "users" has no topic of its own: its field {field:device.site} ${problem}`,
+        data,
+      );
+    }
+  });
+
+  it('combines fields and the key, and keeps deterministic ids those of the key and cursor alone', () => {
+    const config = { topic_pattern: 'site/{field:site}/{key}', record_id: 'deterministic' };
+    const stream = { cursorField: ['updated'] };
+    const withFields = published(laneFor(config, stream).prepare(record('{"id":7,"site":"eu","updated":1}'), 1));
+    assert.equal(withFields.target.topic, 'site/eu/7');
+    const without = published(
+      laneFor({ ...config, topic_pattern: '{key}/x' }, stream).prepare(record('{"id":7,"site":"eu","updated":1}'), 1),
+    );
+    assert.equal(withFields.recordId, without.recordId);
+  });
+});
+
 describe('Lane.prepare: tombstones', () => {
   for (const mode of ['append_dedup', 'overwrite'] as const) {
     it(`publishes a CDC delete of an ${mode} stream as a zero-byte retained message on the key topic`, () => {
