@@ -21,7 +21,7 @@
  * message left unanswered once more fails the sync.
  */
 import type { Acknowledgement, ConnectionPort } from './connection-port.js';
-import { ConnectionState, MAX_PACKET_IDS, type SendOptions, windowSize } from './connection-state.js';
+import { MAX_PACKET_IDS, type SendOptions, SendState, windowSize } from './send-state.js';
 import { ConfigError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
 import { NO_MATCHING_SUBSCRIBERS, RECORD_REFUSALS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
 import type { QoS } from '../config/settings.js';
@@ -93,9 +93,9 @@ export class Publisher {
   private readonly ackWaiters = new Map<number, () => void>();
 
   /** The current connection's own state, built when it is attached and dropped with it. */
-  private connection: ConnectionState | undefined;
+  private connection: SendState | undefined;
   /** The last connection's state, kept for sizing messages while the next one is not up yet (its limits are the broker's). */
-  private sizingConnection: ConnectionState | undefined;
+  private sizingConnection: SendState | undefined;
   private unlisten: (() => void) | undefined;
   /** Counts connections attached, so that a message can tell whether it was written on the current one. */
   private connectionSerial = 0;
@@ -172,7 +172,7 @@ export class Publisher {
    */
   attach(port: ConnectionPort): void {
     this.detach();
-    const connection: ConnectionState = new ConnectionState(port, this.encoder, this.options, (chunk) =>
+    const connection: SendState = new SendState(port, this.encoder, this.options, (chunk) =>
       this.writeChunk(connection, chunk),
     );
     this.connection = connection;
@@ -326,7 +326,7 @@ export class Publisher {
     }
   }
 
-  private transmit(connection: ConnectionState, id: number): void {
+  private transmit(connection: SendState, id: number): void {
     const target = this.targetById[id] as PublishTarget;
     const bytes = this.bytesById[id] as number;
     // DUP marks a QoS 1/2 message sent before; QoS 0 must not carry it.
@@ -362,7 +362,7 @@ export class Publisher {
     return id;
   }
 
-  private writeChunk(connection: ConnectionState, chunk: Buffer): void {
+  private writeChunk(connection: SendState, chunk: Buffer): void {
     if (this.options.qos > 0) {
       connection.port.write(chunk);
       return;
@@ -584,7 +584,7 @@ export class Publisher {
     this.handlers.failed(error);
   }
 
-  private tooLarge(connection: ConnectionState, id: number, size: number): ConnectorError {
+  private tooLarge(connection: SendState, id: number, size: number): ConnectorError {
     const what = this.describeOversize(
       connection,
       this.targetById[id] as PublishTarget,
@@ -604,7 +604,7 @@ export class Publisher {
    * bytes, which fits; ...`.
    */
   describeOversize(
-    connection: ConnectionState | undefined,
+    connection: SendState | undefined,
     target: PublishTarget,
     payloadBytes: number,
     size: number,
