@@ -21,7 +21,8 @@
  * message left unanswered once more fails the sync.
  */
 import type { Acknowledgement, ConnectionPort } from './connection-port.js';
-import { MAX_PACKET_IDS, type SendOptions, SendState, windowSize } from './send-state.js';
+import { MAX_PACKET_IDS } from './inflight-store.js';
+import { type SendOptions, SendState, windowSize } from './send-state.js';
 import { ConfigError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
 import { NO_MATCHING_SUBSCRIBERS, RECORD_REFUSALS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
 import type { QoS } from '../config/settings.js';

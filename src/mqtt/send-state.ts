@@ -11,11 +11,9 @@
  */
 import type { ConnectionPort } from './connection-port.js';
 import { field } from '../config/spec.js';
+import { MAX_PACKET_IDS } from './inflight-store.js';
 import { type MessageValues, PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
 import { WriteBatch } from './write-batch.js';
-
-/** MQTT packet identifiers are 16 bits; more messages in flight would reuse ids and confuse acknowledgements. */
-export const MAX_PACKET_IDS = 65_535;
 
 export interface SendOptions {
   /** Configured bound on unacknowledged messages (`max_inflight`). */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { MQTT_MAX_PACKET_BYTES, type QoS } from '../../../src/config/settings.js';
 import { ConfigError, type ConnectorError, TransientError } from '../../../src/errors.js';
 import { PublishEncoder, type PublishTarget, publishTarget } from '../../../src/mqtt/packets.js';
-import { MAX_PACKET_IDS } from '../../../src/mqtt/send-state.js';
+import { MAX_PACKET_IDS } from '../../../src/mqtt/inflight-store.js';
 import { Publisher, type PublisherOptions } from '../../../src/mqtt/publisher.js';
 import { BATCH_BYTES } from '../../../src/mqtt/write-batch.js';
 import { FakePort, nextTurn } from '../../support/fake-port.js';
