@@ -1,18 +1,19 @@
 /**
  * What one connection has of its own for sending, and goes with it: how many messages may be in flight on it (the
  * configured bound and the broker's Receive Maximum), how many are, the topic aliases announced on it, the largest
- * packet it may carry, and the bytes waiting to be written to it (the batch). The publisher builds one when a
- * connection is ready and drops it when the connection is lost, so nothing of one connection leaks into the next: a
- * new connection announces its aliases again and starts with an empty batch and an empty window, without anyone
- * having to remember to reset them.
+ * packet it may carry, the bytes waiting to be written to it (the batch, and at QoS 0 the messages it carries), and
+ * the listening to its acknowledgements. The publisher builds one when a connection is ready and closes it when the
+ * connection is lost, so nothing of one connection leaks into the next: a new connection announces its aliases again
+ * and starts with an empty batch and an empty window, without anyone having to remember to reset them.
  *
  * Packet ids and the messages in flight are not here: they belong to the MQTT session, which outlives a connection
- * when the broker keeps it (a resumed session expects PUBREL with the ids it acknowledged), so the publisher keeps them.
+ * when the broker keeps it (a resumed session expects PUBREL with the ids it acknowledged): see inflight-store.ts.
  */
-import type { ConnectionPort } from './connection-port.js';
+import type { ConnectionPort, PortListener } from './connection-port.js';
 import { field } from '../config/spec.js';
 import { MAX_PACKET_IDS } from './inflight-store.js';
 import { type MessageValues, PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
+import type { Oversize } from './publish-errors.js';
 import { WriteBatch } from './write-batch.js';
 
 export interface SendOptions {
@@ -44,28 +45,44 @@ function sizeLimit(maxMessageBytes: number, brokerMaximum: number | undefined): 
     : { bytes: maxMessageBytes, source: `allowed by ${field('max_message_bytes')}, or by MQTT itself when unset` };
 }
 
+export interface SendEvents extends PortListener {
+  /**
+   * Given at QoS 0 only: the messages (their ids, as `carries` noted them) of a write the operating system took. QoS 0
+   * has no acknowledgement, so that write is their delivery.
+   */
+  delivered?(ids: readonly number[]): void;
+}
+
 export class SendState {
   readonly window: number;
   readonly sizeLimit: SizeLimit;
-  /** Messages written on this connection and not yet acknowledged (a PUBREL awaiting PUBCOMP counts): what the window bounds. */
-  onWire = 0;
+  /** Messages written here and not yet acknowledged (a PUBREL awaiting PUBCOMP counts): what the window bounds. */
+  private onWire = 0;
   /** The packets of this turn, written to the port as one chunk. */
   readonly batch: WriteBatch;
+  /** At QoS 0, the messages (their ids) in this turn's batch. */
+  private batchIds: number[] = [];
   /** Per topic, the alias it has on this connection (0: none); present once announced. */
   private readonly aliases = new Map<string, number>();
   private readonly aliasMaximum: number;
 
+  private readonly unlisten: () => void;
+  private readonly delivered: ((ids: readonly number[]) => void) | undefined;
+
+  /** Listens to `port` for `events` until `close`. */
   constructor(
     readonly port: ConnectionPort,
     private readonly encoder: PublishEncoder,
     options: SendOptions,
-    flushed: (chunk: Buffer) => void,
+    events: SendEvents,
   ) {
+    this.unlisten = port.listen(events);
+    this.delivered = events.delivered;
     const { limits } = port;
     this.window = windowSize({ ...options, brokerReceiveMaximum: limits.receiveMaximum });
     this.sizeLimit = sizeLimit(options.maxMessageBytes, limits.maximumPacketSize);
     this.aliasMaximum = limits.topicAliasMaximum ?? 0;
-    this.batch = new WriteBatch(flushed);
+    this.batch = new WriteBatch((chunk) => this.write(chunk));
   }
 
   /** Whether messages may carry a topic alias here: the first to a topic then also announces it (3 bytes more). */
@@ -111,6 +128,27 @@ export class SendState {
     return full > this.sizeLimit.bytes ? full : 0;
   }
 
+  /** The connection is gone: stop listening to it, and drop what was not written. */
+  close(): void {
+    this.unlisten();
+    this.batch.clear();
+  }
+
+  /** At QoS 0: message `id` is in this turn's batch. After `publish`, which may have flushed the packets before it. */
+  carries(id: number): void {
+    this.batchIds.push(id);
+  }
+
+  /** A message of `size` bytes, too large for this connection, as publish-errors.ts describes it. */
+  oversizeOf(target: PublishTarget, payloadBytes: number, size: number): Oversize {
+    // The cheapest fix, when there is one: the user properties repeat the stream, namespace and time on every message.
+    const withoutUserProperties =
+      target.messageProperties.length > 0 || target.userPropertyBytes > 0
+        ? this.encoder.sizeWithoutUserProperties(target, payloadBytes, this.usesTopicAliases)
+        : size;
+    return { label: target.label, size, limit: this.sizeLimit, withoutUserProperties };
+  }
+
   /**
    * The alias a message to `target` carries on this connection (0: none), and whether it spells out its topic. The
    * first message to a topic announces its alias, while the broker allows more: topic and alias together.
@@ -122,8 +160,33 @@ export class SendState {
     return { alias: this.aliases.size < this.aliasMaximum ? this.aliases.size + 1 : 0, withTopic: true };
   }
 
-  /** Encodes a PUBREL (QoS 2) for a message that goes out again as its release. */
+  /** Encodes a PUBREL (QoS 2) in answer to PUBREC: the message it releases is on the wire already. */
   release(packetId: number): void {
     this.batch.commit(writePubrel(this.batch.room(PUBREL_SIZE), this.batch.offset, packetId));
+  }
+
+  /** Encodes a PUBREL for a message that goes out again on this connection as its release; it counts on the wire. */
+  releaseAgain(packetId: number): void {
+    this.release(packetId);
+    this.onWire++;
+  }
+
+  /** A message on the wire is acknowledged or refused: its place in the window is free. */
+  settled(): void {
+    this.onWire--;
+  }
+
+  private write(chunk: Buffer): void {
+    const { delivered } = this;
+    if (!delivered) {
+      this.port.write(chunk);
+      return;
+    }
+    const ids = this.batchIds;
+    this.batchIds = [];
+    this.port.write(chunk, (err) => {
+      // A failed write belongs to a lost connection; its messages go out again on the next one.
+      if (!err) delivered(ids);
+    });
   }
 }
