@@ -47,7 +47,7 @@ interface PublisherHandlers {
    * The broker refused one message for a reason of that message only (`RECORD_REFUSALS`), which the caller handles:
    * the message is dropped, not acknowledged. Without this handler, a refusal fails publishing.
    */
-  refused?(refusal: Refusal): void;
+  refused?(refusal: RefusedMessage): void;
   /**
    * Messages waited `ackTimeoutMs` on this connection without an answer (`description`: how many, at which QoS, since
    * when): the connection should be replaced, which sends them again. At most once per connection.
@@ -56,13 +56,16 @@ interface PublisherHandlers {
 }
 
 /** A message the broker refused, as `PublisherHandlers.refused` reports it. */
-export interface Refusal {
+export interface RefusedMessage {
   readonly token: number;
   readonly line: number;
   readonly target: PublishTarget;
   readonly payload: string;
   readonly reason: string;
 }
+
+/** The name callers have used for `RefusedMessage`. */
+export type Refusal = RefusedMessage;
 
 export class Publisher {
   private readonly store = new InflightStore();
@@ -148,20 +151,29 @@ export class Publisher {
   }
 
   /**
-   * Queues one message; it leaves with the rest of this turn's batch. `token` is reported back on acknowledgement;
-   * `line` names the message's origin if it cannot be sent.
+   * Queues one message; it leaves with this turn's batch. `token` is reported back on acknowledgement; `line` names its
+   * origin if it cannot be sent. Returns 0, or its size when it is larger than the current connection (while
+   * reconnecting, the last one) may carry: then nothing is kept, written or reported, and the caller rejects it.
    */
-  send(target: PublishTarget, payload: string, bytes: number, values: MessageValues, token: number, line = 0): void {
+  send(target: PublishTarget, payload: string, bytes: number, values: MessageValues, token: number, line = 0): number {
     const { sendState, store } = this;
-    const id = store.add(target, payload, bytes, values, token, line);
-    if (sendState && !store.waiting && !sendState.windowFull) this.transmit(sendState, id);
-    else store.enqueue(id);
+    if (sendState && !store.waiting && !sendState.windowFull) {
+      // Written at once, under the id it gets if it fits; `publish` writes nothing when it does not.
+      const id = store.nextId;
+      const packetId = this.options.qos > 0 ? id : 0;
+      const tooLarge = sendState.publish(target, packetId, payload, bytes, values, false);
+      if (tooLarge > 0) return tooLarge;
+      store.add(target, payload, bytes, values, token, line);
+      this.published(sendState, id, target, bytes);
+      return 0;
+    }
+    const tooLarge = this.oversize(target, bytes, values);
+    if (tooLarge > 0) return tooLarge;
+    store.enqueue(store.add(target, payload, bytes, values, token, line));
+    return 0;
   }
 
-  /**
-   * The size of this message if it is larger than the current (or, while reconnecting, the last) connection may carry,
-   * or 0: lets the caller reject one record instead of failing the sync when `send` finds it too large.
-   */
+  /** The size `send` refuses this message for (larger than the current or last connection may carry), or 0. */
   oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
     return this.latestSendState?.oversize(target, payloadBytes, values) ?? 0;
   }
@@ -247,7 +259,7 @@ export class Publisher {
     this.afterAck();
   }
 
-  /** Writes message `id`: a resend carries DUP (QoS 1/2 only: QoS 0 must not). */
+  /** Writes message `id` from the queue: a resend carries DUP (QoS 1/2 only: QoS 0 must not). */
   private transmit(sendState: SendState, id: number): void {
     const { store } = this;
     const target = store.targetOf(id);
@@ -256,6 +268,7 @@ export class Publisher {
     const packetId = this.options.qos > 0 ? id : 0;
     const tooLarge = sendState.publish(target, packetId, store.payloadOf(id), bytes, store.valuesOf(id), dup);
     if (tooLarge > 0) {
+      // `send` refuses a message too large already, so this one was queued for a connection that allowed more.
       this.fail(messageTooLarge(sendState.oversizeOf(target, bytes, tooLarge), store.lineOf(id)));
       return;
     }
@@ -320,7 +333,7 @@ export class Publisher {
   /** The broker refused message `id` for a reason of its own: the caller handles it, and its place goes on. */
   private drop(id: number, reason: number): void {
     const { store } = this;
-    const refusal: Refusal = {
+    const refusal: RefusedMessage = {
       token: store.tokenOf(id),
       line: store.lineOf(id),
       target: store.targetOf(id),

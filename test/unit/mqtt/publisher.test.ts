@@ -15,7 +15,7 @@ interface Harness {
   readonly acknowledged: number[];
   readonly failures: ConnectorError[];
   /** Sends a message whose payload is `payload` (default: its token as text), with `token` as its token. */
-  send(token: number, payload?: string): void;
+  send(token: number, payload?: string): number;
 }
 
 function harness(qos: QoS, options: Partial<PublisherOptions> = {}, mqtt5 = false): Harness {
@@ -27,7 +27,7 @@ function harness(qos: QoS, options: Partial<PublisherOptions> = {}, mqtt5 = fals
     { acknowledged: (token) => acknowledged.push(token), failed: (error) => failures.push(error) },
   );
   const target = publishTarget('t/users', { mqtt5, emittedAtProperty: false, label: 'the record of stream "users"' });
-  const send = (token: number, payload = `{"n":${token}}`): void =>
+  const send = (token: number, payload = `{"n":${token}}`): number =>
     publisher.send(target, payload, Buffer.byteLength(payload), ['1700000000000'], token, 100 + token);
   return { publisher, target, acknowledged, failures, send };
 }
@@ -302,9 +302,10 @@ describe('Publisher', () => {
   it('fails, naming the input line and what the message is, when a message exceeds what the connection may carry', async () => {
     const { publisher, acknowledged, failures, send } = harness(1, { maxMessageBytes: 10_000 }, true);
     const port = new FakePort({ protocolVersion: 5, maximumPacketSize: 500, topicAliasMaximum: 5 });
-    publisher.attach(port);
+    // Queued before any connection, so that only the connection finds it too large (`send` refuses what it can tell).
     send(0, 'x'.repeat(400));
     send(1, 'x'.repeat(490));
+    publisher.attach(port);
     await nextTurn();
     assert.deepEqual(
       port.publishes().filter((p) => p.payload.length === 490),
@@ -324,19 +325,48 @@ describe('Publisher', () => {
   it('checks the size with the topic spelled out, so that a message fits again after a reconnect', async () => {
     // After the alias is announced, the packet without the topic would fit; the one a new connection starts with would not.
     // With a 100-byte payload the packet is 119 bytes with the topic and 112 without it.
-    const { publisher, failures, send } = harness(1, { maxMessageBytes: 115 }, true);
+    const { publisher, target, failures, send } = harness(1, { maxMessageBytes: 115 }, true);
     const port = new FakePort({ protocolVersion: 5, topicAliasMaximum: 5 });
     publisher.attach(port);
     send(0, 'x'.repeat(90));
     await nextTurn();
     assert.equal(failures.length, 0);
-    send(1, 'x'.repeat(100));
+    const size = send(1, 'x'.repeat(100));
     await nextTurn();
-    assert.equal(failures.length, 1);
+    assert.equal(size, 119, 'send refuses it at its size with the topic');
     assert.match(
-      failures[0]?.message ?? '',
+      publisher.describeOversize(undefined, target, 100, size),
       /makes a 119-byte MQTT message, larger than the 115 bytes allowed by "Maximum message size \(bytes\)" \(max_message_bytes\)/,
     );
+    assert.equal(port.publishes().length, 1, 'nothing of it is written');
+    assert.deepEqual(failures, [], "the record is the caller's to reject; publishing goes on");
+  });
+
+  it('refuses in send a message too large for the connection: returns its size, keeps and writes nothing', async () => {
+    const { publisher, acknowledged, failures, send } = harness(1, { maxInflight: 1 }, true);
+    const first = new FakePort({ protocolVersion: 5, maximumPacketSize: 500 });
+    publisher.attach(first);
+    assert.ok(send(0, 'x'.repeat(490)) > 500, 'written at once: refused');
+    assert.equal(publisher.unacknowledged, 0, 'nothing kept');
+    assert.equal(send(1), 0);
+    assert.ok(send(2, 'x'.repeat(490)) > 500, 'queued behind the window: refused too');
+    assert.equal(send(3), 0);
+    await nextTurn();
+    assert.deepEqual(ids(first), [1], 'no id was given to the refused message');
+    first.acknowledge('puback', 1);
+    await nextTurn();
+    assert.deepEqual(ids(first), [1, 2]);
+    first.acknowledge('puback', 2);
+    publisher.detach();
+    assert.ok(send(4, 'x'.repeat(490)) > 500, 'while reconnecting, sized against the last connection');
+    assert.equal(send(5), 0);
+    const second = new FakePort({ protocolVersion: 5, maximumPacketSize: 500 });
+    publisher.attach(second);
+    await nextTurn();
+    assert.deepEqual(ids(second), [3]);
+    second.acknowledge('puback', 3);
+    assert.deepEqual(acknowledged, [1, 3, 5]);
+    assert.deepEqual(failures, []);
   });
 
   it('wraps packet ids past 65,535 without reusing one still in flight', async () => {
