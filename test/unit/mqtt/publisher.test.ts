@@ -397,6 +397,29 @@ describe('Publisher', () => {
     assert.ok(!seen.includes(0), 'packet id 0 is never used');
   });
 
+  it('after a reconnect, sends the messages in flight across the id wrap again oldest first', async () => {
+    const { publisher, acknowledged, send } = harness(1, { maxInflight: 1000 });
+    const first = new FakePort();
+    publisher.attach(first);
+    let token = 0;
+    let next = 0; // index into the port's PUBLISH packets of the next one to acknowledge
+    while (token < MAX_PACKET_IDS - 2) {
+      while (publisher.hasRoom && token < MAX_PACKET_IDS - 2) send(token++);
+      await nextTurn();
+      const published = first.publishes();
+      for (; next < published.length; next++) first.acknowledge('puback', published[next]?.messageId ?? 0);
+    }
+    for (let n = 0; n < 5; n++) send(token++); // ids 65,534 and 65,535, then 1, 2 and 3
+    await nextTurn();
+    publisher.detach();
+    const second = new FakePort();
+    publisher.attach(second);
+    await nextTurn();
+    assert.deepEqual(ids(second), [65_534, 65_535, 1, 2, 3]);
+    for (const id of ids(second)) second.acknowledge('puback', id);
+    assert.deepEqual(acknowledged.slice(-5), [65_533, 65_534, 65_535, 65_536, 65_537]);
+  });
+
   it('counts a QoS 0 message as delivered only once its write succeeded, and sends it again after a failed write', async () => {
     const { publisher, acknowledged, send } = harness(0);
     const first = new FakePort({ holdWrites: true });
