@@ -48,10 +48,14 @@ const NATS_REFUSED = /[. ]/;
 
 /** `a message at QoS 1, not retained, on topic "a.b" (payload 120 bytes)`. */
 export function describeSuspect(evidence: SendEvidence, suspect: Suspect): string {
-  return `a message at QoS ${evidence.qos}, ${evidence.retain ? 'retained' : 'not retained'}, on topic ${JSON.stringify(suspect.topic)} (payload ${suspect.payloadBytes} bytes)`;
+  const retained = evidence.retain ? 'retained' : 'not retained';
+  return (
+    `a message at QoS ${evidence.qos}, ${retained}, on topic ${JSON.stringify(suspect.topic)} ` +
+    `(payload ${suspect.payloadBytes} bytes)`
+  );
 }
 
-/** The causes that fit the evidence, most likely first; each says what to change. Empty when every cause is ruled out. */
+/** The causes that fit the evidence, most likely first; each says what to change. Empty when all are ruled out. */
 export function likelyCauses(evidence: SendEvidence): string[] {
   const { suspect, acknowledgedAny } = evidence;
   const causes: { readonly weight: number; readonly text: string }[] = [];
@@ -59,26 +63,30 @@ export function likelyCauses(evidence: SendEvidence): string[] {
   if (evidence.qos === 2 && !acknowledgedAny) {
     add(
       90,
-      `the broker does not accept QoS 2 (NATS, AWS IoT and Mosquitto with max_qos 1 close the connection): set ${field('message_qos')} to AT_LEAST_ONCE`,
+      'the broker does not accept QoS 2 (NATS, AWS IoT and Mosquitto with max_qos 1 close the connection): ' +
+        `set ${field('message_qos')} to AT_LEAST_ONCE`,
     );
   }
   if (evidence.retain && !acknowledgedAny) {
     add(
       80,
-      `the broker does not accept retained messages (Mosquitto with retain_available false closes the connection): turn off ${field('message_retained')}`,
+      'the broker does not accept retained messages (Mosquitto with retain_available false closes the connection): ' +
+        `turn off ${field('message_retained')}`,
     );
   }
   if (acknowledgedAny && evidence.qos === 2 && evidence.unacknowledged > MOSQUITTO_QOS2_INFLIGHT) {
     add(
       75,
-      `the broker limits QoS 2 messages in flight per client (Mosquitto: ${MOSQUITTO_QOS2_INFLIGHT}) and ${evidence.unacknowledged} were: lower ${field('max_inflight')}`,
+      `the broker limits QoS 2 messages in flight per client (Mosquitto: ${MOSQUITTO_QOS2_INFLIGHT}) ` +
+        `and ${evidence.unacknowledged} were: lower ${field('max_inflight')}`,
     );
   }
   if (suspect && !suspect.topicAcknowledged) {
     if (NATS_REFUSED.test(suspect.topic) || suspect.topic.startsWith('$')) {
       add(
         85,
-        `the broker refuses characters in the topic (NATS refuses "." and spaces, and "$" topics are reserved): keep them out of ${field('topic_pattern')}, and out of stream and namespace names`,
+        'the broker refuses characters in the topic (NATS refuses "." and spaces, and "$" topics are reserved): ' +
+          `keep them out of ${field('topic_pattern')}, and out of stream and namespace names`,
       );
     } else {
       add(30, 'the broker refuses this topic (its name, or a limit on topic levels or length)');
@@ -87,13 +95,15 @@ export function likelyCauses(evidence: SendEvidence): string[] {
   if (suspect && suspect.payloadBytes > evidence.largestAcknowledged) {
     add(
       suspect.payloadBytes > COMMON_SIZE_LIMIT ? 70 : 40,
-      `the message is larger than the broker accepts (Mosquitto's message_size_limit or max_packet_size, AWS IoT's 128 KB): set ${field('max_message_bytes')} to the broker's limit`,
+      "the message is larger than the broker accepts (Mosquitto's message_size_limit or max_packet_size, " +
+        `AWS IoT's 128 KB): set ${field('max_message_bytes')} to the broker's limit`,
     );
   }
   if (suspect && !suspect.topicAcknowledged) {
     add(
       35,
-      "the broker's access rules forbid publishing to this topic, and it closes the connection instead of acknowledging",
+      "the broker's access rules forbid publishing to this topic, " +
+        'and it closes the connection instead of acknowledging',
     );
   }
   if (
@@ -105,10 +115,13 @@ export function likelyCauses(evidence: SendEvidence): string[] {
   return causes.sort((a, b) => b.weight - a.weight).map((cause) => cause.text);
 }
 
+const NOTHING_EXPLAINS =
+  "Nothing sent explains it (the broker had accepted the same kind of message before): check the broker's log.";
+
 /** `Likely causes, most likely first: (1) ...; (2) ....` or a pointer to the broker's log when nothing fits. */
 export function listCauses(evidence: SendEvidence): string {
   const causes = likelyCauses(evidence);
-  if (causes.length === 0)
-    return "Nothing sent explains it (the broker had accepted the same kind of message before): check the broker's log.";
-  return `Likely causes, most likely first: ${causes.map((cause, index) => `(${index + 1}) ${cause}`).join('; ')}. The broker's log says which.`;
+  if (causes.length === 0) return NOTHING_EXPLAINS;
+  const numbered = causes.map((cause, index) => `(${index + 1}) ${cause}`).join('; ');
+  return `Likely causes, most likely first: ${numbered}. The broker's log says which.`;
 }

@@ -1,44 +1,34 @@
 /**
- * Publishing with flow control. The publisher encodes and writes PUBLISH and PUBREL packets itself, through a small
- * port (connection-port.ts), because MQTT.js has no flow control (it ignores the broker's Receive Maximum, applies no
- * backpressure to QoS 1/2, and reuses message ids past 65,535), replays stored messages one per round trip after a
- * reconnect, and its per-message cost exceeds the broker's. The port also lets its logic be tested without a broker.
+ * Publishing with flow control, and the QoS handshakes. The publisher writes PUBLISH and PUBREL packets itself, through
+ * a port (connection-port.ts) that also lets it be tested without a broker, because MQTT.js has no flow control (it
+ * ignores the broker's Receive Maximum, applies no backpressure to QoS 1/2, and reuses message ids past 65,535),
+ * replays stored messages one per round trip after a reconnect, and its per-message cost exceeds the broker's.
  *
- * Messages sent in one turn of the event loop go out as one write (write-batch.ts). At most `window` messages (and `MAX_INFLIGHT_BYTES`
- * of payload) await acknowledgement; the caller stops reading input while there is no room and is told, in a later
- * turn (so that every acknowledgement already received is counted first), when to go on.
+ * Messages sent in one turn of the event loop go out as one write (write-batch.ts). At most `window` messages (and
+ * `MAX_INFLIGHT_BYTES` of payload) await acknowledgement; the caller stops reading input while there is no room and is
+ * told, in a later turn (so that every acknowledgement already received is counted first), when to go on.
  *
- * Every message is kept until it is acknowledged, so that after a lost connection it can be sent again on the next
- * one: in its original order, with the DUP flag, and at QoS 2 as a PUBREL instead when the broker kept the session and
- * had already received it.
- *
- * "Acknowledged" means PUBACK at QoS 1 and PUBCOMP at QoS 2. QoS 0 has no acknowledgement, so a message counts as
- * acknowledged once the write that carries it has been handed to the operating system.
+ * Every message is kept until it is acknowledged (inflight-store.ts): PUBACK at QoS 1, PUBCOMP at QoS 2, and at QoS 0
+ * the write that carries it. After a lost connection it is sent again on the next one, in its original order, with
+ * the DUP flag, and at QoS 2 as a PUBREL instead when the broker kept the session and had already received it.
  *
  * Nothing is awaited without bound while the connection is up: a broker that answers a QoS 2 message with PUBACK (it
- * downgraded it) fails the sync at once, and a message left unacknowledged for `ackTimeoutMs` is reported as silence,
- * so that the connection is replaced and the message sent again (the only retransmission MQTT allows); the same
- * message left unanswered once more fails the sync.
+ * downgraded it) fails the sync at once, and messages left unanswered are watched (ack-watchdog.ts).
  */
 import type { Acknowledgement, ConnectionPort } from './connection-port.js';
-import { ConnectionState, MAX_PACKET_IDS, type SendOptions, windowSize } from './connection-state.js';
-import { ConfigError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
-import { NO_MATCHING_SUBSCRIBERS, RECORD_REFUSALS, describeReason, isFailure, wouldRepeat } from './reason-codes.js';
+import { AckWatchdog } from './ack-watchdog.js';
+import { AWAITING_ACK, AWAITING_COMPLETE, InflightStore } from './inflight-store.js';
+import { type SendOptions, SendState, windowSize } from './send-state.js';
+import { type ConnectorError, asConnectorError } from '../errors.js';
+import { NO_MATCHING_SUBSCRIBERS, RECORD_REFUSALS, describeReason, isFailure } from './reason-codes.js';
 import type { QoS } from '../config/settings.js';
-import { field } from '../config/spec.js';
-import type { SendEvidence, Suspect } from './close-causes.js';
+import type { SendEvidence } from './close-causes.js';
+import { EvidenceCollector } from './send-evidence.js';
 import type { MessageValues, PublishEncoder, PublishTarget } from './packets.js';
+import { describeOversize, messageRefused, messageTooLarge, qos2Downgraded } from './publish-errors.js';
 
 /** Payload bytes kept for messages in flight: bounds memory when records are large, whatever the window. */
 const MAX_INFLIGHT_BYTES = 64 * 1024 * 1024;
-
-/**
- * The acknowledgement timeout is watched in this many ticks: a message counts as silent once it has waited at least
- * the timeout and at most a quarter more, without a clock read per message (a tick number is stored instead).
- */
-const WATCH_TICKS = 4;
-
-const ACK_NAMES: Readonly<Record<QoS, string>> = { 0: 'the write', 1: 'PUBACK', 2: 'PUBREC and PUBCOMP' };
 
 export interface PublisherOptions extends SendOptions {
   readonly qos: QoS;
@@ -54,20 +44,19 @@ interface PublisherHandlers {
   /** The broker refused a message; publishing cannot go on. Called at most once. */
   failed(error: ConnectorError): void;
   /**
-   * The broker refused one message with a reason that concerns that message only (`RECORD_REFUSALS`), and the options
-   * say such refusals are the caller's to handle: the message is dropped, not acknowledged. Without this handler, a
-   * refusal fails publishing.
+   * The broker refused one message for a reason of that message only (`RECORD_REFUSALS`), which the caller handles:
+   * the message is dropped, not acknowledged. Without this handler, a refusal fails publishing.
    */
-  refused?(refusal: Refusal): void;
+  refused?(refusal: RefusedMessage): void;
   /**
-   * Messages have waited `ackTimeoutMs` on this connection without an answer; `description` says how many, at which
-   * QoS, and since when. The connection should be replaced, which sends them again. At most once per connection.
+   * Messages waited `ackTimeoutMs` on this connection without an answer (`description`: how many, at which QoS, since
+   * when): the connection should be replaced, which sends them again. At most once per connection.
    */
   silent?(description: string): void;
 }
 
 /** A message the broker refused, as `PublisherHandlers.refused` reports it. */
-export interface Refusal {
+export interface RefusedMessage {
   readonly token: number;
   readonly line: number;
   readonly target: PublishTarget;
@@ -75,70 +64,32 @@ export interface Refusal {
   readonly reason: string;
 }
 
-const FREE = 0;
-const AWAITING_ACK = 1; // not yet sent on this connection, or awaiting PUBACK (QoS 1) / PUBREC (QoS 2) / the write (QoS 0)
-const AWAITING_COMPLETE = 2; // PUBCOMP, after our PUBREL
+/** The name callers have used for `RefusedMessage`. */
+export type Refusal = RefusedMessage;
 
 export class Publisher {
-  private inflight = 0;
-  private inflightBytes = 0;
-  private failure: ConnectorError | undefined;
-  private onRoom: (() => void) | undefined;
-  private roomScheduled = false;
-  private onIdle: (() => void) | undefined;
+  private readonly store = new InflightStore();
+  private readonly watchdog: AckWatchdog;
+  private readonly evidence: EvidenceCollector;
   private readonly maxInflightBytes: number;
+  private failure: ConnectorError | undefined;
+
+  /** The current connection's own state for sending, built when it is attached and dropped with it. */
+  private sendState: SendState | undefined;
+  /** The current connection's, or while reconnecting the last one's: what messages are sized against. */
+  private latestSendState: SendState | undefined;
+  /** Counts connections attached: the current one's number, so that a message can tell where it was written. */
+  private connectionNumber = 0;
+
+  /** The paused reader's callback (`whenRoom`), and the wake-up pending for it, if one is. */
+  private resume: (() => void) | undefined;
+  private wakeUp: NodeJS.Immediate | undefined;
+  /** The `drain` waiting for everything to be acknowledged, if one is. */
+  private drained: (() => void) | undefined;
   /** Holds that keep new messages back until they settle (`holdUntil`). */
   private holds = 0;
-  /** Callbacks waiting for one message's acknowledgement, by packet id (`holdUntil`). */
-  private readonly ackWaiters = new Map<number, () => void>();
 
-  /** The current connection's own state, built when it is attached and dropped with it. */
-  private connection: ConnectionState | undefined;
-  /** The last connection's state, kept for sizing messages while the next one is not up yet (its limits are the broker's). */
-  private sizingConnection: ConnectionState | undefined;
-  private unlisten: (() => void) | undefined;
-  /** Counts connections attached, so that a message can tell whether it was written on the current one. */
-  private connectionSerial = 0;
-
-  /** The acknowledgement watch: its timer, the tick it is at, and whether this connection's silence was reported. */
-  private watchdog: NodeJS.Timeout | undefined;
-  private tick = 0;
-  private silenceReported = false;
-
-  // What the broker has accepted so far, to judge what a connection it closed was refused for (close-causes.ts).
-  private acknowledgedAny = false;
-  private largestAcknowledged = 0;
-  private readonly acknowledgedTargets = new WeakSet<PublishTarget>();
-  /** The target added last: acknowledgements come in runs of one stream, so most skip the set. */
-  private lastAcknowledgedTarget: PublishTarget | undefined;
-  private lastTarget: PublishTarget | undefined;
-  private lastBytes = 0;
-  private lastConnection = 0;
-
-  // Messages in flight by packet id, in flat arrays: no object or closure per message. At QoS 0 the ids are internal.
-  private nextId = 1;
-  private readonly stage = new Uint8Array(MAX_PACKET_IDS + 1);
-  private readonly sent = new Uint8Array(MAX_PACKET_IDS + 1);
-  private readonly tokenById = new Float64Array(MAX_PACKET_IDS + 1);
-  private readonly lineById = new Float64Array(MAX_PACKET_IDS + 1);
-  private readonly bytesById = new Float64Array(MAX_PACKET_IDS + 1);
-  private readonly targetById: (PublishTarget | undefined)[] = new Array<PublishTarget | undefined>(MAX_PACKET_IDS + 1);
-  private readonly payloadById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
-  private readonly valuesById: (MessageValues | undefined)[] = new Array<MessageValues | undefined>(MAX_PACKET_IDS + 1);
-  /** The connection (its serial) a message was last written on, and the watch tick it was written at. */
-  private readonly wireConnection = new Uint32Array(MAX_PACKET_IDS + 1);
-  private readonly wireTick = new Float64Array(MAX_PACKET_IDS + 1);
-  /** 1 once a message has been reported silent: silent again, it fails the sync. */
-  private readonly silenced = new Uint8Array(MAX_PACKET_IDS + 1);
-
-  /** Messages waiting to be written, oldest first: those of a lost connection, then any sent meanwhile. */
-  private queue: number[] = [];
-  private queueHead = 0;
-
-  /** At QoS 0, the ids of the messages in the current connection's batch. */
-  private batchIds: number[] = [];
-
-  /** Per target group (a topic, or a stream's key filter), how many messages the broker accepted with "no matching subscribers". */
+  /** Per target group (a topic, or a stream's key filter), messages accepted with "no matching subscribers" (0x10). */
   readonly noSubscribers = new Map<string, number>();
 
   constructor(
@@ -147,23 +98,28 @@ export class Publisher {
     private readonly handlers: PublisherHandlers,
   ) {
     this.maxInflightBytes = options.maxInflightBytes ?? MAX_INFLIGHT_BYTES;
+    this.watchdog = new AckWatchdog(this.store, options, {
+      silent: (description) => this.handlers.silent?.(description),
+      failed: (error) => this.fail(error),
+    });
+    this.evidence = new EvidenceCollector(options.qos, encoder.retain);
   }
 
   get unacknowledged(): number {
-    return this.inflight;
+    return this.store.count;
   }
 
   /** Messages allowed in flight on the current connection (before one is attached: the configured bound). */
   get window(): number {
-    return this.connection?.window ?? windowSize({ ...this.options, brokerReceiveMaximum: undefined });
+    return this.sendState?.window ?? windowSize({ ...this.options, brokerReceiveMaximum: undefined });
   }
 
   /** Whether another message may be sent now. */
   get hasRoom(): boolean {
-    const connection = this.connection;
-    if (this.failure || !connection || this.holds > 0 || this.queueHead < this.queue.length) return false;
-    if (this.inflight >= connection.window || this.inflightBytes >= this.maxInflightBytes) return false;
-    return !connection.port.needsDrain;
+    const { sendState, store } = this;
+    if (this.failure || !sendState || this.holds > 0 || store.waiting) return false;
+    if (store.count >= sendState.window || store.payloadBytes >= this.maxInflightBytes) return false;
+    return !sendState.port.needsDrain;
   }
 
   /**
@@ -172,77 +128,71 @@ export class Publisher {
    */
   attach(port: ConnectionPort): void {
     this.detach();
-    const connection: ConnectionState = new ConnectionState(port, this.encoder, this.options, (chunk) =>
-      this.writeChunk(connection, chunk),
-    );
-    this.connection = connection;
-    this.sizingConnection = connection;
-    this.connectionSerial++;
-    this.silenceReported = false;
-    this.startWatchdog();
-    this.unlisten = port.listen({ acknowledged: (ack) => this.received(ack), drained: () => this.afterAck() });
-    this.queue = this.inflightIds();
-    this.queueHead = 0;
-    for (const id of this.queue) {
-      // Without the session, the broker has forgotten the QoS 2 messages it acknowledged with PUBREC: send them again.
-      if (this.stage[id] === AWAITING_COMPLETE && !port.sessionPresent) this.stage[id] = AWAITING_ACK;
-    }
-    this.sendQueued();
-    this.afterAck();
+    const state: SendState = new SendState(port, this.encoder, this.options, {
+      acknowledged: (ack) => this.received(ack),
+      drained: () => this.afterAck(),
+      delivered: this.options.qos === 0 ? (ids) => this.delivered(state, ids) : undefined,
+    });
+    this.sendState = state;
+    this.latestSendState = state;
+    this.connectionNumber++;
+    if (!this.failure) this.watchdog.start();
+    this.watchdog.watch(this.connectionNumber);
+    this.store.requeueAll(port.sessionPresent);
+    this.refill();
   }
 
   /** The connection is gone: stop writing. Messages in flight stay, to go out again on the next connection. */
   detach(): void {
-    if (!this.connection) return;
-    this.unlisten?.();
-    this.unlisten = undefined;
-    this.connection.batch.clear();
-    this.connection = undefined;
-    this.batchIds = [];
-  }
-
-  /** Queues one message; it leaves with the rest of this turn's batch. */
-  /** `token` is reported back on acknowledgement; `line` names the message's origin if it cannot be sent. */
-  send(
-    target: PublishTarget,
-    payload: string,
-    payloadBytes: number,
-    values: MessageValues,
-    token: number,
-    line = 0,
-  ): void {
-    const id = this.allocateId();
-    this.inflight++;
-    this.inflightBytes += payloadBytes;
-    this.stage[id] = AWAITING_ACK;
-    this.sent[id] = 0;
-    this.tokenById[id] = token;
-    this.lineById[id] = line;
-    this.bytesById[id] = payloadBytes;
-    this.targetById[id] = target;
-    this.payloadById[id] = payload;
-    this.valuesById[id] = values;
-    const connection = this.connection;
-    if (connection && this.queueHead === this.queue.length && !connection.windowFull) this.transmit(connection, id);
-    else this.queue.push(id);
+    if (!this.sendState) return;
+    this.sendState.close();
+    this.sendState = undefined;
+    this.watchdog.watch(0);
   }
 
   /**
-   * The size of this message if it is larger than the current connection may carry, or while reconnecting the last
-   * one (0 if it fits, or before any connection): lets the caller reject one record instead of failing the sync when `send` finds it too large.
+   * Queues one message; it leaves with this turn's batch. `token` is reported back on acknowledgement; `line` names its
+   * origin if it cannot be sent. Returns 0, or its size when it is larger than the current connection (while
+   * reconnecting, the last one) may carry: then nothing is kept, written or reported, and the caller rejects it.
    */
+  send(target: PublishTarget, payload: string, bytes: number, values: MessageValues, token: number, line = 0): number {
+    const { sendState, store } = this;
+    if (sendState && !store.waiting && !sendState.windowFull) {
+      // Written at once, under the id it gets if it fits; `publish` writes nothing when it does not.
+      const id = store.nextId;
+      const packetId = this.options.qos > 0 ? id : 0;
+      const tooLarge = sendState.publish(target, packetId, payload, bytes, values, false);
+      if (tooLarge > 0) return tooLarge;
+      store.add(target, payload, bytes, values, token, line);
+      this.published(sendState, id, target, bytes);
+      return 0;
+    }
+    const tooLarge = this.oversize(target, bytes, values);
+    if (tooLarge > 0) return tooLarge;
+    store.enqueue(store.add(target, payload, bytes, values, token, line));
+    return 0;
+  }
+
+  /** The size `send` refuses this message for (larger than the current or last connection may carry), or 0. */
   oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
-    return this.sizingConnection?.oversize(target, payloadBytes, values) ?? 0;
+    return this.latestSendState?.oversize(target, payloadBytes, values) ?? 0;
   }
 
   /** The largest packet the current (or, while reconnecting, the last) connection may carry, and what sets it. */
   get sizeLimit(): { readonly bytes: number; readonly source: string } | undefined {
-    return this.sizingConnection?.sizeLimit;
+    return this.latestSendState?.sizeLimit;
+  }
+
+  /** Why a message of `size` bytes (its `oversize`) cannot be sent (`sizing` unset: on the latest connection). */
+  describeOversize(sizing: SendState | undefined, target: PublishTarget, bytes: number, size: number): string {
+    // Without a connection nothing is too large (`oversize` is 0): there is none to measure against.
+    const unmeasured = { label: target.label, size, limit: { bytes: 0, source: '' }, withoutUserProperties: size };
+    return describeOversize((sizing ?? this.latestSendState)?.oversizeOf(target, bytes, size) ?? unmeasured);
   }
 
   /** Calls `resume` once there is room again, in a later turn of the event loop. */
   whenRoom(resume: () => void): void {
-    this.onRoom = resume;
+    this.resume = resume;
     this.afterAck();
   }
 
@@ -253,11 +203,7 @@ export class Publisher {
    * the message waits out a lost connection.
    */
   holdUntil(release: (lastAcknowledged: Promise<void>) => Promise<void>): void {
-    const last = this.nextId === 1 ? MAX_PACKET_IDS : this.nextId - 1;
-    const acknowledged = new Promise<void>((resolve) => {
-      if (this.stage[last] === FREE) resolve();
-      else this.ackWaiters.set(last, resolve);
-    });
+    const acknowledged = new Promise<void>((resolve) => this.store.whenFree(this.store.lastId, resolve));
     this.holds++;
     release(acknowledged).then(
       () => {
@@ -271,13 +217,13 @@ export class Publisher {
     );
   }
 
-  /** Resolves once every message sent has been acknowledged (and no hold is left); rejects if the publisher is stopped first. */
+  /** Resolves once every message sent is acknowledged (and no hold is left); rejects if the publisher stops first. */
   drain(): Promise<void> {
-    this.connection?.batch.flush();
+    this.sendState?.batch.flush();
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
-      if (this.inflight === 0 && this.holds === 0) return resolve();
-      this.onIdle = () => (this.failure ? reject(this.failure) : resolve());
+      if (this.store.count === 0 && this.holds === 0) return resolve();
+      this.drained = () => (this.failure ? reject(this.failure) : resolve());
     });
   }
 
@@ -285,268 +231,131 @@ export class Publisher {
   stop(error: ConnectorError): void {
     if (this.failure) return;
     this.failure = error;
-    clearInterval(this.watchdog);
-    this.watchdog = undefined;
+    this.watchdog.stop();
     this.detach();
-    this.onRoom = undefined;
-    const idle = this.onIdle;
-    this.onIdle = undefined;
-    idle?.();
+    this.resume = undefined;
+    this.settleDrain();
   }
 
-  /** Ids in flight, oldest first. Ids are allocated in sequence, so the oldest follows the next one to allocate. */
-  private inflightIds(): number[] {
-    const ids: number[] = [];
-    for (let n = 0, id = this.nextId; n < MAX_PACKET_IDS; n++, id = id === MAX_PACKET_IDS ? 1 : id + 1) {
-      if (this.stage[id] !== FREE) ids.push(id);
-    }
-    return ids;
+  /** What the current connection carried unacknowledged, to judge why it closed (close-causes.ts); before `detach`. */
+  sendEvidence(): SendEvidence {
+    return this.evidence.collect(this.store, this.sendState ? this.connectionNumber : 0);
   }
 
-  private sendQueued(): void {
-    const connection = this.connection;
-    while (
-      connection === this.connection &&
-      connection &&
-      this.queueHead < this.queue.length &&
-      !connection.windowFull
-    ) {
-      const id = this.queue[this.queueHead++] as number;
-      if (this.stage[id] === AWAITING_COMPLETE) {
-        connection.onWire++;
-        connection.release(id);
-        this.onWire(id);
-      } else if (this.stage[id] === AWAITING_ACK) {
-        this.transmit(connection, id);
+  /** After room was made: what waits goes out, oldest first, as far as the window allows; then `afterAck`. */
+  private refill(): void {
+    const { sendState, store } = this;
+    while (sendState && sendState === this.sendState && store.waiting && !sendState.windowFull) {
+      const id = store.dequeue();
+      const stage = store.stageOf(id);
+      if (stage === AWAITING_COMPLETE) {
+        // The broker kept the session and has the message: only its release is due again.
+        sendState.releaseAgain(id);
+        this.wrote(id);
+      } else if (stage === AWAITING_ACK) {
+        this.transmit(sendState, id);
       }
     }
-    if (this.queueHead === this.queue.length && this.queue.length > 0) {
-      this.queue = [];
-      this.queueHead = 0;
-    }
+    this.afterAck();
   }
 
-  private transmit(connection: ConnectionState, id: number): void {
-    const target = this.targetById[id] as PublishTarget;
-    const bytes = this.bytesById[id] as number;
-    // DUP marks a QoS 1/2 message sent before; QoS 0 must not carry it.
-    const dup = this.options.qos > 0 && this.sent[id] === 1;
+  /** Writes message `id` from the queue: a resend carries DUP (QoS 1/2 only: QoS 0 must not). */
+  private transmit(sendState: SendState, id: number): void {
+    const { store } = this;
+    const target = store.targetOf(id);
+    const bytes = store.bytesOf(id);
+    const dup = this.options.qos > 0 && store.writtenOn(id) !== 0;
     const packetId = this.options.qos > 0 ? id : 0;
-    const tooLarge = connection.publish(
-      target,
-      packetId,
-      this.payloadById[id] as string,
-      bytes,
-      this.valuesById[id] as MessageValues,
-      dup,
-    );
+    const tooLarge = sendState.publish(target, packetId, store.payloadOf(id), bytes, store.valuesOf(id), dup);
     if (tooLarge > 0) {
-      this.fail(this.tooLarge(connection, id, tooLarge));
+      // `send` refuses a message too large already, so this one was queued for a connection that allowed more.
+      this.fail(messageTooLarge(sendState.oversizeOf(target, bytes, tooLarge), store.lineOf(id)));
       return;
     }
-    this.sent[id] = 1;
-    this.onWire(id);
-    this.lastTarget = target;
-    this.lastBytes = bytes;
-    this.lastConnection = this.connectionSerial;
-    // After `publish`, which may have flushed the earlier packets: this message's bytes are in the next chunk.
-    if (this.options.qos === 0) this.batchIds.push(id);
+    this.published(sendState, id, target, bytes);
   }
 
-  private allocateId(): number {
-    // Sequential ids are safe: an id comes round again only after 65,535 later messages, and the window never lets
-    // that many be outstanding.
-    const id = this.nextId;
-    this.nextId = id === MAX_PACKET_IDS ? 1 : id + 1;
-    if (this.stage[id] !== FREE) throw new Error(`packet id ${id} is still in flight`);
-    return id;
+  /** Message `id` (a PUBLISH) is in this turn's batch. */
+  private published(sendState: SendState, id: number, target: PublishTarget, payloadBytes: number): void {
+    this.wrote(id);
+    this.evidence.written(target, payloadBytes, this.connectionNumber);
+    if (this.options.qos === 0) sendState.carries(id);
   }
 
-  private writeChunk(connection: ConnectionState, chunk: Buffer): void {
-    if (this.options.qos > 0) {
-      connection.port.write(chunk);
-      return;
-    }
-    const ids = this.batchIds;
-    this.batchIds = [];
-    connection.port.write(chunk, (err) => {
-      // A failed write belongs to a lost connection; its messages go out again on the next one.
-      if (err || connection !== this.connection) return;
-      for (const id of ids) this.complete(id);
-      this.sendQueued();
-      this.afterAck();
-    });
+  /** Message `id` went out on the current connection now (PUBLISH or PUBREL), or PUBREC came for it. */
+  private wrote(id: number): void {
+    this.store.wrote(id, this.connectionNumber);
+    this.watchdog.wrote(id);
   }
 
-  /** Notes that message `id` went out on the current connection now, for the acknowledgement watch. */
-  private onWire(id: number): void {
-    this.wireConnection[id] = this.connectionSerial;
-    this.wireTick[id] = this.tick;
+  /** QoS 0's only handshake: the write that carried messages `ids` on `sendState` is done. */
+  private delivered(sendState: SendState, ids: readonly number[]): void {
+    // A write of a lost connection, done after the reconnect, says nothing of the messages sent again since.
+    if (sendState !== this.sendState) return;
+    for (const id of ids) this.complete(id);
+    this.refill();
   }
 
+  /** The QoS 1/2 handshakes: PUBACK; PUBREC, answered by PUBREL; PUBCOMP. */
   private received(ack: Acknowledgement): void {
+    const { store } = this;
+    const { qos } = this.options;
     const id = ack.packetId;
-    if (ack.kind === 'puback' && this.options.qos === 2 && this.stage[id] === AWAITING_ACK && this.sent[id] === 1) {
+    const stage = store.stageOf(id);
+    if (ack.kind === 'puback' && qos === 2 && stage === AWAITING_ACK && store.writtenOn(id) !== 0) {
       // The QoS 1 answer to a QoS 2 message: the broker downgraded it (RabbitMQ does) and will never send PUBREC.
-      this.fail(this.qos2Unsupported(this.targetById[id]?.topic ?? '?'));
+      this.fail(qos2Downgraded(store.targetOf(id).topic));
       return;
     }
     const expected = ack.kind === 'pubcomp' ? AWAITING_COMPLETE : AWAITING_ACK;
     // Not ours (MQTT.js's own publishes) or a duplicate: leave it.
-    if (this.stage[id] !== expected || this.sent[id] === 0 || (ack.kind === 'puback') !== (this.options.qos === 1))
-      return;
-    const target = this.targetById[id];
+    if (stage !== expected || store.writtenOn(id) === 0 || (ack.kind === 'puback') !== (qos === 1)) return;
+    const target = store.targetOf(id);
     const reason = ack.reasonCode;
     if (isFailure(reason)) {
-      const onRefused = this.handlers.refused;
-      if (onRefused && target && RECORD_REFUSALS.has(reason)) {
-        const refusal = {
-          token: this.tokenById[id] as number,
-          line: this.lineById[id] as number,
-          target,
-          payload: this.payloadById[id] as string,
-        };
-        this.free(id);
-        onRefused({ ...refusal, reason: describeReason(reason) });
-        this.sendQueued();
-        this.afterAck();
-        return;
-      }
-      this.fail(this.refused(target?.topic ?? '?', reason));
+      if (this.handlers.refused && RECORD_REFUSALS.has(reason)) this.drop(id, reason);
+      else this.fail(messageRefused(target.topic, reason));
       return;
     }
-    if (reason === NO_MATCHING_SUBSCRIBERS && target)
+    if (reason === NO_MATCHING_SUBSCRIBERS)
       this.noSubscribers.set(target.group, (this.noSubscribers.get(target.group) ?? 0) + 1);
-    if (ack.kind !== 'pubcomp') this.accepted(id, target);
+    if (ack.kind !== 'pubcomp') this.evidence.accepted(target, store.bytesOf(id));
     if (ack.kind === 'pubrec') {
-      this.stage[id] = AWAITING_COMPLETE;
-      this.connection?.release(id);
-      this.onWire(id);
+      store.received(id);
+      this.sendState?.release(id);
+      this.wrote(id);
       return;
     }
     this.complete(id);
-    this.sendQueued();
-    this.afterAck();
+    this.refill();
   }
 
-  /** The broker took message `id` (PUBACK, or PUBREC at QoS 2): what it was counts as evidence of what it accepts. */
-  private accepted(id: number, target: PublishTarget | undefined): void {
-    this.acknowledgedAny = true;
-    const bytes = this.bytesById[id] as number;
-    if (bytes > this.largestAcknowledged) this.largestAcknowledged = bytes;
-    if (target && target !== this.lastAcknowledgedTarget) {
-      this.acknowledgedTargets.add(target);
-      this.lastAcknowledgedTarget = target;
-    }
+  /** The broker refused message `id` for a reason of its own: the caller handles it, and its place goes on. */
+  private drop(id: number, reason: number): void {
+    const { store } = this;
+    const refusal: RefusedMessage = {
+      token: store.tokenOf(id),
+      line: store.lineOf(id),
+      target: store.targetOf(id),
+      payload: store.payloadOf(id),
+      reason: describeReason(reason),
+    };
+    this.free(id);
+    this.handlers.refused?.(refusal);
+    this.refill();
   }
 
   private complete(id: number): void {
-    const token = this.tokenById[id] as number;
+    const token = this.store.tokenOf(id);
     this.free(id);
     this.handlers.acknowledged(token);
   }
 
-  /** Forgets message `id`: its slot, its bytes, its place in the window. */
+  /** Forgets message `id`: its slot, its bytes, its place in the window, its silence. */
   private free(id: number): void {
-    this.stage[id] = FREE;
-    this.silenced[id] = 0;
-    if (this.ackWaiters.size > 0) {
-      this.ackWaiters.get(id)?.();
-      this.ackWaiters.delete(id);
-    }
-    this.targetById[id] = undefined;
-    this.payloadById[id] = undefined;
-    this.valuesById[id] = undefined;
-    this.inflight--;
-    if (this.connection) this.connection.onWire--;
-    this.inflightBytes -= this.bytesById[id] as number;
-  }
-
-  /**
-   * What the current connection carried that the broker had not acknowledged, for judging why it closed
-   * (close-causes.ts). Call it before `detach`.
-   */
-  sendEvidence(): SendEvidence {
-    const { qos } = this.options;
-    let unacknowledged = 0;
-    let first = 0;
-    if (this.connection) {
-      for (const id of this.inflightIds()) {
-        if (this.wireConnection[id] !== this.connectionSerial || this.stage[id] !== AWAITING_ACK || this.sent[id] === 0)
-          continue;
-        unacknowledged++;
-        if (first === 0) first = id;
-      }
-    }
-    const suspectOf = (target: PublishTarget | undefined, payloadBytes: number): Suspect | undefined =>
-      target && { topic: target.topic, payloadBytes, topicAcknowledged: this.acknowledgedTargets.has(target) };
-    // QoS 0 has nothing to acknowledge: the last message written before the close is the best suspect there is.
-    const suspectTarget =
-      qos === 0
-        ? this.lastConnection === this.connectionSerial && this.connection
-          ? this.lastTarget
-          : undefined
-        : first === 0
-          ? undefined
-          : this.targetById[first];
-    const suspect = suspectOf(suspectTarget, qos === 0 ? this.lastBytes : (this.bytesById[first] as number));
-    return {
-      qos,
-      // Retain is the stream's (its sync mode, message_retained): the suspect's flag is the one that counts.
-      retain: this.encoder.retain || suspectTarget?.retain === true,
-      unacknowledged,
-      suspect,
-      acknowledgedAny: this.acknowledgedAny,
-      largestAcknowledged: this.largestAcknowledged,
-    };
-  }
-
-  private startWatchdog(): void {
-    const timeoutMs = this.options.ackTimeoutMs;
-    if (this.watchdog || timeoutMs === undefined || this.options.qos === 0 || this.failure) return;
-    this.watchdog = setInterval(() => this.watch(timeoutMs), timeoutMs / WATCH_TICKS);
-    // The watch matters only while something else (the connection) keeps the process alive.
-    this.watchdog.unref();
-  }
-
-  /**
-   * One tick of the acknowledgement watch. Messages written on this connection more than `WATCH_TICKS` ticks ago and
-   * still unanswered are silent: the first time, the connection is to be replaced (the caller is told); a message
-   * that is silent a second time, after being sent again, fails the sync.
-   */
-  private watch(timeoutMs: number): void {
-    this.tick++;
-    if (this.inflight === 0 || !this.connection || this.silenceReported || this.failure) return;
-    const silent: number[] = [];
-    let repeated = false;
-    for (const id of this.inflightIds()) {
-      if (
-        this.wireConnection[id] !== this.connectionSerial ||
-        this.sent[id] === 0 ||
-        this.tick - (this.wireTick[id] as number) <= WATCH_TICKS
-      )
-        continue;
-      silent.push(id);
-      if (this.silenced[id] === 1) repeated = true;
-    }
-    const first = silent[0];
-    if (first === undefined) return;
-    const description =
-      `${silent.length} message(s) at QoS ${this.options.qos} without ${ACK_NAMES[this.options.qos]} for ${timeoutMs / 1000} s (${field('ack_timeout_seconds')}), ` +
-      `the oldest on topic ${JSON.stringify(this.targetById[first]?.topic ?? '?')}`;
-    if (repeated) {
-      this.fail(
-        new TransientError(
-          `The broker left ${description}, again after the connector reconnected and sent them once more: it keeps the connection open but does not answer at QoS ${this.options.qos}. ` +
-            `Check the broker's log and load; if it is only slow, raise ${field('ack_timeout_seconds')}.`,
-          `silent twice: ${description}`,
-        ),
-      );
-      return;
-    }
-    for (const id of silent) this.silenced[id] = 1;
-    this.silenceReported = true;
-    this.handlers.silent?.(description);
+    this.store.free(id);
+    this.watchdog.forget(id);
+    this.sendState?.settled();
   }
 
   /**
@@ -563,85 +372,29 @@ export class Publisher {
    * 43 ms each (1.5 to 1.9 s in all), and the sync took 4.1 s; waking at once, 1.4 s (a bare MQTT.js publisher: 1.6 s).
    */
   private afterAck(): void {
-    if (this.inflight === 0 && this.holds === 0 && this.onIdle) {
-      const idle = this.onIdle;
-      this.onIdle = undefined;
-      idle();
-    }
-    if (!this.onRoom || this.roomScheduled || !this.hasRoom) return;
-    this.roomScheduled = true;
-    setImmediate(() => {
-      this.roomScheduled = false;
-      const resume = this.onRoom;
-      this.onRoom = undefined;
-      if (resume && !this.failure) resume();
-    });
+    if (this.store.count === 0 && this.holds === 0) this.settleDrain();
+    if (!this.resume || this.wakeUp || !this.hasRoom) return;
+    this.wakeUp = setImmediate(this.wake);
+  }
+
+  /** The pending wake-up: the paused reader goes on, unless publishing stopped meanwhile. */
+  private readonly wake = (): void => {
+    this.wakeUp = undefined;
+    const resume = this.resume;
+    this.resume = undefined;
+    if (resume && !this.failure) resume();
+  };
+
+  /** Resolves (or, once stopped, rejects) the pending `drain`, if there is one. */
+  private settleDrain(): void {
+    const drained = this.drained;
+    this.drained = undefined;
+    drained?.();
   }
 
   private fail(error: ConnectorError): void {
     if (this.failure) return;
     this.stop(error);
     this.handlers.failed(error);
-  }
-
-  private tooLarge(connection: ConnectionState, id: number, size: number): ConnectorError {
-    const what = this.describeOversize(
-      connection,
-      this.targetById[id] as PublishTarget,
-      this.bytesById[id] as number,
-      size,
-    );
-    const line = this.lineById[id] as number;
-    // Records name their input line; a message that has none (the check's) starts the sentence itself.
-    return new ConfigError(
-      line > 0 ? `Input line ${line}: ${what}` : `${what.charAt(0).toUpperCase()}${what.slice(1)}`,
-    );
-  }
-
-  /**
-   * Why a message of `size` bytes (its `oversize`) cannot be sent, and the cheapest fix: `the record of stream "users"
-   * makes a 395-byte MQTT message, larger than the 256 bytes the broker accepts (...). Turning off ... makes it 201
-   * bytes, which fits; ...`.
-   */
-  describeOversize(
-    connection: ConnectionState | undefined,
-    target: PublishTarget,
-    payloadBytes: number,
-    size: number,
-  ): string {
-    const sizing = connection ?? this.sizingConnection;
-    const { bytes, source } = sizing?.sizeLimit ?? { bytes: 0, source: '' };
-    // The cheapest fix, when there is one: the user properties repeat the stream, namespace and time on every message.
-    const lean =
-      target.messageProperties.length > 0 || target.userPropertyBytes > 0
-        ? this.encoder.sizeWithoutUserProperties(target, payloadBytes, sizing?.usesTopicAliases ?? false)
-        : size;
-    const fix =
-      lean <= bytes
-        ? `Turning off ${field('mqtt5_user_properties')} makes it ${lean} bytes, which fits; otherwise raise the broker's limit or leave out this record's large fields.`
-        : "Nothing larger can be published to this broker; raise its limit or leave out this record's large fields.";
-    return `${target.label} makes a ${size}-byte MQTT message, larger than the ${bytes} bytes ${source}. ${fix}`;
-  }
-
-  private qos2Unsupported(topic: string): ConnectorError {
-    return new ConfigError(
-      `The broker answered a QoS 2 (exactly once) message on topic ${JSON.stringify(topic)} with PUBACK, the QoS 1 acknowledgement: it does not support QoS 2 and downgraded the message. ` +
-        `Set ${field('message_qos')} to AT_LEAST_ONCE.`,
-      'PUBACK for a QoS 2 PUBLISH',
-    );
-  }
-
-  private refused(topic: string, code: number): ConnectorError {
-    const reason = describeReason(code);
-    if (!wouldRepeat(code)) {
-      return new TransientError(
-        `The broker refused a message on topic "${topic}": ${reason}. It may accept it later; the sync stops so that it can be retried.`,
-        reason,
-      );
-    }
-    return new ConfigError(
-      `The broker refused a message on topic "${topic}": ${reason}. Check the broker's access rules and limits for this topic.`,
-      reason,
-    );
   }
 }

@@ -17,7 +17,7 @@ interface Harness {
   readonly failures: ConnectorError[];
   /** Descriptions passed to the `silent` handler, in order. */
   readonly silences: string[];
-  send(token: number, target?: PublishTarget, payload?: string): void;
+  send(token: number, target?: PublishTarget, payload?: string): number;
 }
 
 const USERS = publishTarget('t/users', {
@@ -43,7 +43,7 @@ function harness(
       silent: (description) => silences.push(description),
     },
   );
-  const send = (token: number, target = USERS, payload = `{"n":${token}}`): void =>
+  const send = (token: number, target = USERS, payload = `{"n":${token}}`): number =>
     publisher.send(target, payload, Buffer.byteLength(payload), ['1700000000000'], token, 100 + token);
   return { publisher, acknowledged, failures, silences, send };
 }
@@ -287,8 +287,9 @@ describe('Publisher size limit', () => {
     it(`${fits ? 'names' : 'does not name'} turning off the user properties when that ${fits ? 'makes' : 'would not make'} the message fit`, async () => {
       const encoder = new PublishEncoder(1, false, true);
       const { publisher, failures, send } = harness(1, {}, encoder);
-      publisher.attach(new FakePort({ protocolVersion: 5, maximumPacketSize: 256, topicAliasMaximum: 5 }));
+      // Queued before any connection, so that the connection finds it too large (`send` refuses what it can tell).
       send(0, target(true), 'x'.repeat(payloadBytes));
+      publisher.attach(new FakePort({ protocolVersion: 5, maximumPacketSize: 256, topicAliasMaximum: 5 }));
       await nextTurn();
       assert.equal(failures.length, 1);
       const message = failures[0]?.message ?? '';

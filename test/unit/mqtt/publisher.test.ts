@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { MQTT_MAX_PACKET_BYTES, type QoS } from '../../../src/config/settings.js';
 import { ConfigError, type ConnectorError, TransientError } from '../../../src/errors.js';
 import { PublishEncoder, type PublishTarget, publishTarget } from '../../../src/mqtt/packets.js';
-import { MAX_PACKET_IDS } from '../../../src/mqtt/connection-state.js';
+import { MAX_PACKET_IDS } from '../../../src/mqtt/inflight-store.js';
 import { Publisher, type PublisherOptions } from '../../../src/mqtt/publisher.js';
 import { BATCH_BYTES } from '../../../src/mqtt/write-batch.js';
 import { FakePort, nextTurn } from '../../support/fake-port.js';
@@ -15,7 +15,7 @@ interface Harness {
   readonly acknowledged: number[];
   readonly failures: ConnectorError[];
   /** Sends a message whose payload is `payload` (default: its token as text), with `token` as its token. */
-  send(token: number, payload?: string): void;
+  send(token: number, payload?: string): number;
 }
 
 function harness(qos: QoS, options: Partial<PublisherOptions> = {}, mqtt5 = false): Harness {
@@ -27,7 +27,7 @@ function harness(qos: QoS, options: Partial<PublisherOptions> = {}, mqtt5 = fals
     { acknowledged: (token) => acknowledged.push(token), failed: (error) => failures.push(error) },
   );
   const target = publishTarget('t/users', { mqtt5, emittedAtProperty: false, label: 'the record of stream "users"' });
-  const send = (token: number, payload = `{"n":${token}}`): void =>
+  const send = (token: number, payload = `{"n":${token}}`): number =>
     publisher.send(target, payload, Buffer.byteLength(payload), ['1700000000000'], token, 100 + token);
   return { publisher, target, acknowledged, failures, send };
 }
@@ -302,9 +302,10 @@ describe('Publisher', () => {
   it('fails, naming the input line and what the message is, when a message exceeds what the connection may carry', async () => {
     const { publisher, acknowledged, failures, send } = harness(1, { maxMessageBytes: 10_000 }, true);
     const port = new FakePort({ protocolVersion: 5, maximumPacketSize: 500, topicAliasMaximum: 5 });
-    publisher.attach(port);
+    // Queued before any connection, so that only the connection finds it too large (`send` refuses what it can tell).
     send(0, 'x'.repeat(400));
     send(1, 'x'.repeat(490));
+    publisher.attach(port);
     await nextTurn();
     assert.deepEqual(
       port.publishes().filter((p) => p.payload.length === 490),
@@ -324,19 +325,48 @@ describe('Publisher', () => {
   it('checks the size with the topic spelled out, so that a message fits again after a reconnect', async () => {
     // After the alias is announced, the packet without the topic would fit; the one a new connection starts with would not.
     // With a 100-byte payload the packet is 119 bytes with the topic and 112 without it.
-    const { publisher, failures, send } = harness(1, { maxMessageBytes: 115 }, true);
+    const { publisher, target, failures, send } = harness(1, { maxMessageBytes: 115 }, true);
     const port = new FakePort({ protocolVersion: 5, topicAliasMaximum: 5 });
     publisher.attach(port);
     send(0, 'x'.repeat(90));
     await nextTurn();
     assert.equal(failures.length, 0);
-    send(1, 'x'.repeat(100));
+    const size = send(1, 'x'.repeat(100));
     await nextTurn();
-    assert.equal(failures.length, 1);
+    assert.equal(size, 119, 'send refuses it at its size with the topic');
     assert.match(
-      failures[0]?.message ?? '',
+      publisher.describeOversize(undefined, target, 100, size),
       /makes a 119-byte MQTT message, larger than the 115 bytes allowed by "Maximum message size \(bytes\)" \(max_message_bytes\)/,
     );
+    assert.equal(port.publishes().length, 1, 'nothing of it is written');
+    assert.deepEqual(failures, [], "the record is the caller's to reject; publishing goes on");
+  });
+
+  it('refuses in send a message too large for the connection: returns its size, keeps and writes nothing', async () => {
+    const { publisher, acknowledged, failures, send } = harness(1, { maxInflight: 1 }, true);
+    const first = new FakePort({ protocolVersion: 5, maximumPacketSize: 500 });
+    publisher.attach(first);
+    assert.ok(send(0, 'x'.repeat(490)) > 500, 'written at once: refused');
+    assert.equal(publisher.unacknowledged, 0, 'nothing kept');
+    assert.equal(send(1), 0);
+    assert.ok(send(2, 'x'.repeat(490)) > 500, 'queued behind the window: refused too');
+    assert.equal(send(3), 0);
+    await nextTurn();
+    assert.deepEqual(ids(first), [1], 'no id was given to the refused message');
+    first.acknowledge('puback', 1);
+    await nextTurn();
+    assert.deepEqual(ids(first), [1, 2]);
+    first.acknowledge('puback', 2);
+    publisher.detach();
+    assert.ok(send(4, 'x'.repeat(490)) > 500, 'while reconnecting, sized against the last connection');
+    assert.equal(send(5), 0);
+    const second = new FakePort({ protocolVersion: 5, maximumPacketSize: 500 });
+    publisher.attach(second);
+    await nextTurn();
+    assert.deepEqual(ids(second), [3]);
+    second.acknowledge('puback', 3);
+    assert.deepEqual(acknowledged, [1, 3, 5]);
+    assert.deepEqual(failures, []);
   });
 
   it('wraps packet ids past 65,535 without reusing one still in flight', async () => {
@@ -365,6 +395,29 @@ describe('Publisher', () => {
     assert.equal(seen[MAX_PACKET_IDS - 1], MAX_PACKET_IDS);
     assert.equal(seen[MAX_PACKET_IDS], 1, 'id 1 follows 65,535');
     assert.ok(!seen.includes(0), 'packet id 0 is never used');
+  });
+
+  it('after a reconnect, sends the messages in flight across the id wrap again oldest first', async () => {
+    const { publisher, acknowledged, send } = harness(1, { maxInflight: 1000 });
+    const first = new FakePort();
+    publisher.attach(first);
+    let token = 0;
+    let next = 0; // index into the port's PUBLISH packets of the next one to acknowledge
+    while (token < MAX_PACKET_IDS - 2) {
+      while (publisher.hasRoom && token < MAX_PACKET_IDS - 2) send(token++);
+      await nextTurn();
+      const published = first.publishes();
+      for (; next < published.length; next++) first.acknowledge('puback', published[next]?.messageId ?? 0);
+    }
+    for (let n = 0; n < 5; n++) send(token++); // ids 65,534 and 65,535, then 1, 2 and 3
+    await nextTurn();
+    publisher.detach();
+    const second = new FakePort();
+    publisher.attach(second);
+    await nextTurn();
+    assert.deepEqual(ids(second), [65_534, 65_535, 1, 2, 3]);
+    for (const id of ids(second)) second.acknowledge('puback', id);
+    assert.deepEqual(acknowledged.slice(-5), [65_533, 65_534, 65_535, 65_536, 65_537]);
   });
 
   it('counts a QoS 0 message as delivered only once its write succeeded, and sends it again after a failed write', async () => {
