@@ -15,6 +15,8 @@
 const CORE_MODULES = [
   'src/airbyte/checkpoints.ts',
   'src/mqtt/publisher.ts',
+  'src/mqtt/inflight-store.ts',
+  'src/mqtt/ack-watchdog.ts',
   'src/mqtt/packets.ts',
   'src/airbyte/record-scan.ts',
   'src/payload/topic.ts',

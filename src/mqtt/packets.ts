@@ -10,7 +10,7 @@ import type { QoS } from '../config/settings.js';
 
 /**
  * Everything about a stream's messages that does not change from one message to the next. Read-only: what changes
- * with the connection (the topic's alias) belongs to the connection (connection-state.ts).
+ * with the connection (the topic's alias) belongs to the connection (send-state.ts).
  */
 export interface PublishTarget {
   readonly topic: string;

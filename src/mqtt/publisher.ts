@@ -64,9 +64,6 @@ export interface RefusedMessage {
   readonly reason: string;
 }
 
-/** The name callers have used for `RefusedMessage`. */
-export type Refusal = RefusedMessage;
-
 export class Publisher {
   private readonly store = new InflightStore();
   private readonly watchdog: AckWatchdog;

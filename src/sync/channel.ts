@@ -13,11 +13,11 @@ import { type Connection, confirmProtocolVersion, connectBroker, describeLimits 
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
 import { type MessageValues, NO_VALUES, PublishEncoder, type PublishTarget } from '../mqtt/packets.js';
-import { Publisher, type Refusal } from '../mqtt/publisher.js';
+import { Publisher, type RefusedMessage } from '../mqtt/publisher.js';
 import { KeySpread } from './key-spread.js';
 import type { StreamRoute } from './routes.js';
 
-export type RefusedMessage = Refusal;
+export type { RefusedMessage };
 
 export interface ChannelEvents {
   /** The message sent with this token (a record's number in the ledger) is acknowledged. */
@@ -106,10 +106,7 @@ export class Channel {
     token: number,
     line: number,
   ): number {
-    const oversize = this.publisher.oversize(target, bytes, values);
-    if (oversize > 0) return oversize;
-    this.publisher.send(target, payload, bytes, values, token, line);
-    return 0;
+    return this.publisher.send(target, payload, bytes, values, token, line);
   }
 
   /** Sends an empty message of the sync's own (a tombstone that clears `target`'s retained message). */

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { ConfigError } from '../../../src/errors.js';
 import { Output, logLevelFrom } from '../../../src/airbyte/output.js';
-import { windowSize } from '../../../src/mqtt/connection-state.js';
+import { windowSize } from '../../../src/mqtt/send-state.js';
 import { parseProtocolLines } from '../../support/airbyte-protocol.js';
 
 function capture(): { output: Output; lines: () => Record<string, unknown>[] } {

@@ -195,7 +195,7 @@ describe('toSettings', () => {
     );
     assert.match(
       configError({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl/#' }).message,
-      /dead_letter_topic\): MQTT does not allow the wildcards/,
+      /dead_letter_topic\): it contains the wildcard/,
     );
     assert.equal(
       toSettings({ ...base, rejected_records: 'dead_letter', dead_letter_topic: 'dl' }).sync.deadLetterTopic,
