@@ -206,7 +206,8 @@ function requiredOnly(schema: Schema): Config {
 function candidateValues(schema: Schema): unknown[] {
   if (Array.isArray(schema.enum)) return schema.enum;
   if ('const' in schema) return [schema.const];
-  const values: unknown[] = [typicalValue(schema), ...(Array.isArray(schema.examples) ? schema.examples : [])];
+  const examples: unknown[] = Array.isArray(schema.examples) ? (schema.examples as unknown[]) : [];
+  const values: unknown[] = [typicalValue(schema), ...examples];
   for (const type of typeList(schema) ?? ['string', 'integer', 'boolean']) {
     if (type === 'integer') values.push(...INTEGERS, ...ownBounds(schema));
     else if (type === 'number') values.push(...NUMBERS, ...ownBounds(schema));

@@ -17,7 +17,7 @@ interface ScannedRecord {
   readonly metaEnd: number;
 }
 
-import { C, INVALID, JsonScanner } from '../text/json-scanner.js';
+import { C, INVALID, JsonScanner, code } from '../text/json-scanner.js';
 
 /**
  * The parts of a RECORD line, or undefined when the line is not a well-formed RECORD message with an object
@@ -36,7 +36,7 @@ export function scanRecord(line: string): ScannedRecord | undefined {
   let metaEnd = -1;
   let recordSeen = false;
   const recordMember = (key: string): boolean => {
-    const c = line.charCodeAt(s.pos);
+    const c = code(line, s.pos);
     // A later duplicate of a key replaces the earlier value, as in JSON.parse, even when it is of the wrong type.
     if (key === 'data') {
       dataStart = -1;
@@ -72,9 +72,9 @@ export function scanRecord(line: string): ScannedRecord | undefined {
   };
   try {
     s.ws();
-    if (line.charCodeAt(s.pos) !== C.OpenBrace) return undefined;
+    if (code(line, s.pos) !== C.OpenBrace) return undefined;
     s.object((key) => {
-      const c = line.charCodeAt(s.pos);
+      const c = code(line, s.pos);
       if (key === 'type') {
         type = c === C.Quote ? s.stringValue() : undefined;
         return type !== undefined;

@@ -163,7 +163,7 @@ export function describeConnectError(err: unknown, broker: BrokerSettings, tlsEs
   const address = brokerAddress(broker);
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  const detail = `${message}${code === undefined ? '' : ` (${String(code)})`}`;
+  const detail = `${message}${typeof code === 'string' || typeof code === 'number' ? ` (${code})` : ''}`;
   const refusal = typeof code === 'number' ? CONNACK_REFUSALS[code] : undefined;
   if (refusal) return refusal(broker, detail);
   if (message === 'connack timeout') return timedOut(broker, detail);

@@ -20,13 +20,13 @@ import type { Log } from '../log.js';
 
 interface KeeperEvents {
   /** The connection is gone and a new one is being sought; nothing can be sent meanwhile. */
-  lost(cause: string): void;
+  readonly lost: (cause: string) => void;
   /** A new connection is ready. */
-  restored(connection: Connection, attempts: number, downtimeMs: number): void;
+  readonly restored: (connection: Connection, attempts: number, downtimeMs: number) => void;
   /** The keeper gave up; called at most once. */
-  failed(error: ConnectorError): void;
+  readonly failed: (error: ConnectorError) => void;
   /** What the connection carried when it closed, to judge why (asked before `lost`). */
-  evidence?(): SendEvidence;
+  readonly evidence?: () => SendEvidence;
 }
 
 export class ConnectionKeeper {

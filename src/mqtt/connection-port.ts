@@ -16,9 +16,9 @@ export interface Acknowledgement {
 }
 
 export interface PortListener {
-  acknowledged(ack: Acknowledgement): void;
+  readonly acknowledged: (ack: Acknowledgement) => void;
   /** The transport's buffer has room again after `needsDrain` was true. */
-  drained(): void;
+  readonly drained: () => void;
 }
 
 /** The limits an MQTT 5 broker announced in its CONNACK that bound what is sent; none below MQTT 5. */

@@ -40,19 +40,19 @@ export interface PublisherOptions extends SendOptions {
 
 interface PublisherHandlers {
   /** The message sent with this token is acknowledged. Called once per message unless the sync fails. */
-  acknowledged(token: number): void;
+  readonly acknowledged: (token: number) => void;
   /** The broker refused a message; publishing cannot go on. Called at most once. */
-  failed(error: ConnectorError): void;
+  readonly failed: (error: ConnectorError) => void;
   /**
    * The broker refused one message for a reason of that message only (`RECORD_REFUSALS`), which the caller handles:
    * the message is dropped, not acknowledged. Without this handler, a refusal fails publishing.
    */
-  refused?(refusal: RefusedMessage): void;
+  readonly refused?: (refusal: RefusedMessage) => void;
   /**
    * Messages waited `ackTimeoutMs` on this connection without an answer (`description`: how many, at which QoS, since
    * when): the connection should be replaced, which sends them again. At most once per connection.
    */
-  silent?(description: string): void;
+  readonly silent?: (description: string) => void;
 }
 
 /** A message the broker refused, as `PublisherHandlers.refused` reports it. */

@@ -50,7 +50,7 @@ export interface SendEvents extends PortListener {
    * Given at QoS 0 only: the messages (their ids, as `carries` noted them) of a write the operating system took. QoS 0
    * has no acknowledgement, so that write is their delivery.
    */
-  delivered?(ids: readonly number[]): void;
+  readonly delivered?: (ids: readonly number[]) => void;
 }
 
 export class SendState {

@@ -10,6 +10,7 @@
  * (the fast path, taken by nearly every record), and a fraction is truncated toward zero, which is what Airbyte's Java
  * and Kotlin destinations do when Jackson coerces a JSON float into a `long` (`ACCEPT_FLOAT_AS_INT`, on by default).
  */
+import { C, code } from '../text/json-scanner.js';
 
 /** A JSON number: sign, integer part, fraction, exponent. */
 const JSON_NUMBER = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/;
@@ -20,20 +21,14 @@ const JSON_NUMBER = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?[0-9]+))?$/
  */
 export const MAX_WHOLE_DIGITS = 309;
 
-const enum Code {
-  Minus = 0x2d,
-  Zero = 0x30,
-  Nine = 0x39,
-}
-
 function isIntegerText(text: string): boolean {
-  let i = text.charCodeAt(0) === Code.Minus ? 1 : 0;
+  let i = code(text, 0) === C.Minus ? 1 : 0;
   if (i === text.length) return false;
   // JSON allows no leading zero: "0" alone, or a digit 1-9 first.
-  if (text.charCodeAt(i) === Code.Zero && text.length > i + 1) return false;
+  if (code(text, i) === C.Zero && text.length > i + 1) return false;
   for (; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c < Code.Zero || c > Code.Nine) return false;
+    const c = code(text, i);
+    if (c < C.Zero || c > C.Nine) return false;
   }
   return true;
 }
@@ -54,7 +49,7 @@ export function wholeMilliseconds(emittedAtJson: string): string | undefined {
   // very large (or infinite) number, which the length check below turns away.
   const point = integer.length + Number(exponent);
   let first = 0;
-  while (first < digits.length && digits.charCodeAt(first) === Code.Zero) first++;
+  while (first < digits.length && code(digits, first) === C.Zero) first++;
   if (first === digits.length || first >= point) return '0';
   if (point - first > MAX_WHOLE_DIGITS) return undefined;
   const whole =

@@ -19,7 +19,7 @@
  * source wrote it: re-serialising would round large integers and long decimals, and parsing every record would cost
  * more than publishing it. `emitted_at` arrives already as whole milliseconds (emitted-at.ts).
  */
-import { C } from '../text/json-scanner.js';
+import { C, code } from '../text/json-scanner.js';
 import { findPath } from '../text/raw-json.js';
 import { SystemError } from '../errors.js';
 import { structuredCloudEvent, CLOUDEVENTS_CONTENT_TYPE } from './cloudevents.js';
@@ -42,7 +42,7 @@ function catalogInteger(value: number | undefined, fallback: string, field: stri
 export function metaChanges(metaJson: string | undefined): string {
   if (metaJson === undefined) return '[]';
   const span = findPath(metaJson, ['changes']);
-  return span && metaJson.charCodeAt(span.start) === C.OpenBracket ? metaJson.slice(span.start, span.end) : '[]';
+  return span && code(metaJson, span.start) === C.OpenBracket ? metaJson.slice(span.start, span.end) : '[]';
 }
 
 function airbyteEnvelope(stream: FormatStream): PayloadFormat {

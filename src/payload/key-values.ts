@@ -8,7 +8,7 @@
  * is: a key needs a string, number or boolean, and a missing field, a null, an object or an array each get their own
  * answer so an error can say which it was.
  */
-import { C, INVALID, JsonScanner } from '../text/json-scanner.js';
+import { C, INVALID, JsonScanner, code } from '../text/json-scanner.js';
 import { findPath, type Span } from '../text/raw-json.js';
 
 /** The path of one field inside `data`: `["id"]`, `["org", "id"]`. */
@@ -25,7 +25,7 @@ export interface KeyValue {
 const MISSING: KeyValue = { kind: 'missing', json: '' };
 
 function kindAt(text: string, at: number): KeyValueKind {
-  switch (text.charCodeAt(at)) {
+  switch (code(text, at)) {
     case C.Quote:
       return 'string';
     case C.OpenBrace:
@@ -57,7 +57,7 @@ export function keyValues(dataJson: string, paths: readonly KeyPath[]): KeyValue
   const scanner = new JsonScanner(dataJson);
   scanner.ws();
   const objectStart = scanner.pos;
-  if (dataJson.charCodeAt(objectStart) !== C.OpenBrace) throw new TypeError('record data must be a JSON object');
+  if (code(dataJson, objectStart) !== C.OpenBrace) throw new TypeError('record data must be a JSON object');
   try {
     scanner.object((name) => {
       if (!wanted.has(name)) return false;

@@ -21,11 +21,11 @@ export type { RefusedMessage };
 
 export interface ChannelEvents {
   /** The message sent with this token (a record's number in the ledger) is acknowledged. */
-  acknowledged(token: number): void;
+  readonly acknowledged: (token: number) => void;
   /** The channel cannot go on (the broker refused a message, or the connection could not be kept); at most once. */
-  failed(error: ConnectorError): void;
+  readonly failed: (error: ConnectorError) => void;
   /** The broker refused one message for a reason of its own (publisher.ts); absent, such a refusal fails the sync. */
-  refused?(refusal: RefusedMessage): void;
+  readonly refused?: (refusal: RefusedMessage) => void;
   readonly log: Log;
 }
 

@@ -42,6 +42,14 @@ export const enum C {
   CloseBrace = 0x7d,
 }
 
+/**
+ * The character code at `at` as a `C`, so that comparisons with the codes above are between the same kind of value
+ * (a plain `charCodeAt` is any number). NaN past the end, as `charCodeAt` gives, matches no code.
+ */
+export function code(text: string, at: number): C {
+  return text.charCodeAt(at);
+}
+
 function isHex(c: number): boolean {
   return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
@@ -55,12 +63,12 @@ export class JsonScanner {
 
   ws(): void {
     const { text } = this;
-    let c = text.charCodeAt(this.pos);
-    while (c === C.Space || c === C.Newline || c === C.Return || c === C.Tab) c = text.charCodeAt(++this.pos);
+    let c = code(text, this.pos);
+    while (c === C.Space || c === C.Newline || c === C.Return || c === C.Tab) c = code(text, ++this.pos);
   }
 
-  expect(code: number): void {
-    if (this.text.charCodeAt(this.pos) !== code) throw INVALID;
+  expect(expected: C): void {
+    if (code(this.text, this.pos) !== expected) throw INVALID;
     this.pos++;
   }
 
@@ -70,18 +78,18 @@ export class JsonScanner {
     let i = this.pos + 1;
     let escaped = false;
     for (;;) {
-      const c = text.charCodeAt(i);
+      const c = code(text, i);
       if (c === C.Quote) break;
-      if (c < 0x20 || Number.isNaN(c)) throw INVALID;
+      if (c < C.Space || Number.isNaN(c)) throw INVALID;
       if (c === C.Backslash) {
         escaped = true;
-        const e = text.charCodeAt(i + 1);
+        const e = code(text, i + 1);
         if (e === C.LowerU) {
           if (
-            !isHex(text.charCodeAt(i + 2)) ||
-            !isHex(text.charCodeAt(i + 3)) ||
-            !isHex(text.charCodeAt(i + 4)) ||
-            !isHex(text.charCodeAt(i + 5))
+            !isHex(code(text, i + 2)) ||
+            !isHex(code(text, i + 3)) ||
+            !isHex(code(text, i + 4)) ||
+            !isHex(code(text, i + 5))
           )
             throw INVALID;
           i += 6;
@@ -118,24 +126,24 @@ export class JsonScanner {
 
   digits(): void {
     const { text } = this;
-    let c = text.charCodeAt(this.pos);
+    let c = code(text, this.pos);
     if (!(c >= C.Zero && c <= C.Nine)) throw INVALID;
-    do c = text.charCodeAt(++this.pos);
+    do c = code(text, ++this.pos);
     while (c >= C.Zero && c <= C.Nine);
   }
 
   number(): void {
     const { text } = this;
-    if (text.charCodeAt(this.pos) === C.Minus) this.pos++;
-    if (text.charCodeAt(this.pos) === C.Zero) this.pos++;
+    if (code(text, this.pos) === C.Minus) this.pos++;
+    if (code(text, this.pos) === C.Zero) this.pos++;
     else this.digits();
-    if (text.charCodeAt(this.pos) === C.Dot) {
+    if (code(text, this.pos) === C.Dot) {
       this.pos++;
       this.digits();
     }
-    const e = text.charCodeAt(this.pos);
+    const e = code(text, this.pos);
     if (e === C.LowerE || e === C.UpperE) {
-      const sign = text.charCodeAt(++this.pos);
+      const sign = code(text, ++this.pos);
       if (sign === C.Plus || sign === C.Minus) this.pos++;
       this.digits();
     }
@@ -148,7 +156,7 @@ export class JsonScanner {
 
   /** Validates a member key and its colon at pos, leaving pos at the member's value. */
   private key(): void {
-    if (this.text.charCodeAt(this.pos) !== C.Quote) throw INVALID;
+    if (code(this.text, this.pos) !== C.Quote) throw INVALID;
     this.string();
     this.ws();
     this.expect(C.Colon);
@@ -160,12 +168,12 @@ export class JsonScanner {
     const { text, stack } = this;
     let depth = 0;
     for (;;) {
-      const c = text.charCodeAt(this.pos);
+      const c = code(text, this.pos);
       if (c === C.OpenBrace || c === C.OpenBracket) {
         this.pos++;
         this.ws();
         const close = c === C.OpenBrace ? C.CloseBrace : C.CloseBracket;
-        if (text.charCodeAt(this.pos) !== close) {
+        if (code(text, this.pos) !== close) {
           stack[depth++] = c;
           if (c === C.OpenBrace) this.key();
           continue;
@@ -180,7 +188,7 @@ export class JsonScanner {
       for (;;) {
         if (depth === 0) return;
         this.ws();
-        const d = text.charCodeAt(this.pos++);
+        const d = code(text, this.pos++);
         const open = stack[depth - 1];
         if (d === C.Comma) {
           this.ws();
@@ -197,19 +205,19 @@ export class JsonScanner {
   object(member: ((key: string) => boolean) | undefined): void {
     this.pos++;
     this.ws();
-    if (this.text.charCodeAt(this.pos) === C.CloseBrace) {
+    if (code(this.text, this.pos) === C.CloseBrace) {
       this.pos++;
       return;
     }
     for (;;) {
-      if (this.text.charCodeAt(this.pos) !== C.Quote) throw INVALID;
+      if (code(this.text, this.pos) !== C.Quote) throw INVALID;
       const key = member ? this.stringValue() : (this.string(), '');
       this.ws();
       this.expect(C.Colon);
       this.ws();
       if (!member?.(key)) this.value();
       this.ws();
-      const c = this.text.charCodeAt(this.pos++);
+      const c = code(this.text, this.pos++);
       if (c === C.CloseBrace) return;
       if (c !== C.Comma) throw INVALID;
       this.ws();

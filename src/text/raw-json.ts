@@ -6,7 +6,7 @@
  * objects therefore travel as the exact text the source wrote; these helpers find where a member's value starts and
  * ends, with the same scanner that takes RECORD lines apart (json-scanner.ts).
  */
-import { C, INVALID, JsonScanner } from './json-scanner.js';
+import { C, INVALID, JsonScanner, code } from './json-scanner.js';
 
 export interface Span {
   readonly start: number;
@@ -41,7 +41,7 @@ export function findPath(text: string, path: readonly string[]): Span | undefine
   scanner.ws();
   let span: Span = { start: scanner.pos, end: text.length };
   for (const key of path) {
-    if (text.charCodeAt(span.start) !== C.OpenBrace) return undefined;
+    if (code(text, span.start) !== C.OpenBrace) return undefined;
     const next = findMember(text, span.start, key);
     if (!next) return undefined;
     span = next;

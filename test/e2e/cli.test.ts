@@ -12,7 +12,7 @@ describe('command line', () => {
     assert.equal(result.messages.length, 1);
     assert.deepEqual(result.messages[0], {
       type: 'SPEC',
-      spec: JSON.parse(readFileSync(join(PROJECT_ROOT, 'spec.json'), 'utf8')),
+      spec: JSON.parse(readFileSync(join(PROJECT_ROOT, 'spec.json'), 'utf8')) as unknown,
     });
   });
 

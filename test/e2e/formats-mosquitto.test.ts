@@ -100,7 +100,10 @@ describe('payload formats and record ids against Mosquitto', { skip }, () => {
     ]);
     assert.equal(parsed._airbyte_raw_id, userProperty(delivery as Delivery, 'airbyte_record_id'));
     assert.equal(parsed._airbyte_extracted_at, 1700000000002);
-    assert.deepEqual(parsed._airbyte_meta, { sync_id: 1234, changes: JSON.parse(META).changes });
+    assert.deepEqual(parsed._airbyte_meta, {
+      sync_id: 1234,
+      changes: (JSON.parse(META) as { changes: unknown }).changes,
+    });
     assert.equal(parsed._airbyte_generation_id, 4);
     assert.ok(payload.endsWith(`"_airbyte_data":${DATA}}`), payload);
   });

@@ -35,7 +35,7 @@ function skeleton(value: Json, path: string, texts: readonly string[]): Json {
 
 function textsOf(message: { [key: string]: Json }): string[] {
   const texts: string[] = [];
-  for (const path of TEXT_FIELDS[String(message.type)] ?? []) {
+  for (const path of TEXT_FIELDS[typeof message.type === 'string' ? message.type : ''] ?? []) {
     let value: Json | undefined = message;
     for (const key of path.split('.')) value = value !== undefined && isObject(value) ? value[key] : undefined;
     if (typeof value === 'string') texts.push(value);
@@ -83,7 +83,7 @@ export function assertSameMessages(
       assert.equal(line, expected, `${label}: a ${message.type} line changed`);
       return;
     }
-    const texts = TEXT_FIELDS[String(message.type)] ?? [];
+    const texts = TEXT_FIELDS[typeof message.type === 'string' ? message.type : ''] ?? [];
     assert.deepEqual(
       skeleton(message, '', texts),
       skeleton(expectedMessage, '', texts),

@@ -19,9 +19,9 @@ interface Watch {
   readonly silences: string[];
   readonly failures: ConnectorError[];
   /** Adds a message and writes it on `connection` now; returns its id. */
-  write(connection: number, target?: PublishTarget): number;
+  readonly write: (connection: number, target?: PublishTarget) => number;
   /** Writes message `id` again on `connection` now. */
-  rewrite(id: number, connection: number): void;
+  readonly rewrite: (id: number, connection: number) => void;
 }
 
 /** `ackTimeoutMs` null: no timeout. */

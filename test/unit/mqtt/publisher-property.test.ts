@@ -111,7 +111,7 @@ async function runCase(seed: number): Promise<string> {
     const topicAliasMaximum = mqtt5 && chance(0.7) ? Math.floor(random() * 4) : undefined;
     port = new FakePort({ protocolVersion, receiveMaximum, topicAliasMaximum, sessionPresent, holdWrites: qos === 0 });
     aliases = new Map();
-    carried = sessionPresent ? new Map([...onWire, ...carried].filter(([, entry]) => entry.released)) : new Map();
+    carried = new Map(sessionPresent ? [...onWire, ...carried].filter(([, entry]) => entry.released) : []);
     onWire = new Map();
     checkedPackets = 0;
     lastToken = -1;

@@ -17,7 +17,7 @@ interface Harness {
   readonly failures: ConnectorError[];
   /** Descriptions passed to the `silent` handler, in order. */
   readonly silences: string[];
-  send(token: number, target?: PublishTarget, payload?: string): number;
+  readonly send: (token: number, target?: PublishTarget, payload?: string) => number;
 }
 
 const USERS = publishTarget('t/users', {

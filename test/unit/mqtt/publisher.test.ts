@@ -15,7 +15,7 @@ interface Harness {
   readonly acknowledged: number[];
   readonly failures: ConnectorError[];
   /** Sends a message whose payload is `payload` (default: its token as text), with `token` as its token. */
-  send(token: number, payload?: string): number;
+  readonly send: (token: number, payload?: string) => number;
 }
 
 function harness(qos: QoS, options: Partial<PublisherOptions> = {}, mqtt5 = false): Harness {

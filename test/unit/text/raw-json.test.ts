@@ -60,7 +60,7 @@ describe('findPath', () => {
     const long = '0.1000000000000000055511151231257827';
     const text = `{"n":${big},"d":${long},"e":1E+400,"z":-0.0,"s":{"n":${big}}}`;
     assert.equal(valueText(text, ['n']), big);
-    assert.notEqual(String(JSON.parse(text).n), big, 'JSON.parse would round it');
+    assert.notEqual(String((JSON.parse(text) as { n: number }).n), big, 'JSON.parse would round it');
     assert.equal(valueText(text, ['d']), long);
     assert.equal(valueText(text, ['e']), '1E+400');
     assert.equal(valueText(text, ['z']), '-0.0');
