@@ -85,7 +85,7 @@ function endpoint(config: Config, problems: string[]): Endpoint {
   const transport = config.transport;
   if (transport !== undefined && transport !== specDefault.string('transport') && transport !== parsed.transport) {
     problems.push(
-      `${field('transport')} is ${JSON.stringify(transport)} but ${field('broker_url')} names ${parsed.transport}; ` +
+      `${field('transport')} is ${typeof transport === 'string' ? transport : JSON.stringify(transport)} but ${field('broker_url')} names ${parsed.transport}; ` +
         'remove transport or change the URL',
     );
   }
