@@ -44,6 +44,9 @@ export class Output {
     this.redactor.add(values);
   }
 
+  /** `text` with every secret masked, for text that leaves by another way than this output (the status topic). */
+  readonly redacted = (text: string): string => this.redactor.text(text);
+
   private write(message: object): void {
     this.sink.write(`${JSON.stringify(message)}\n`);
   }

@@ -41,6 +41,27 @@ export async function check(configPath: string, output: Output): Promise<void> {
   }
 }
 
+/** How messages are packed, given custom properties and where the status goes, when they differ from the defaults. */
+function packingNote(settings: Settings): string {
+  const { messages, sync } = settings;
+  const { packing } = messages;
+  const notes = [
+    packing.layout === 'none'
+      ? ''
+      : `Records go in ${packing.layout} batches of up to ${packing.maxRecords} records and ${packing.maxBytes} bytes, ` +
+        `each closed after ${packing.lingerMs} ms at the latest.`,
+    packing.compression === 'none' ? '' : `Payloads are ${packing.compression}-compressed.`,
+    messages.customUserProperties.length === 0
+      ? ''
+      : `Every message carries the user properties ${messages.customUserProperties.map(([name]) => name).join(', ')}.`,
+    sync.statusTopic === undefined
+      ? ''
+      : `The sync's status goes to "${sync.statusTopic}", retained (not published by this check, which would ` +
+        "overwrite a running sync's status).",
+  ].filter(Boolean);
+  return notes.map((note) => ` ${note}`).join('');
+}
+
 /** What the user may want to know about the connection they configured, all in the status message. */
 function describeConnection(settings: Settings, connection: Connection): string {
   const { broker, messages, sync } = settings;
@@ -68,6 +89,6 @@ function describeConnection(settings: Settings, connection: Connection): string 
     : '';
   return (
     `Connected to ${brokerAddress(broker)}${tls} with MQTT ${broker.mqttVersion} as client "${clientId}". ` +
-    `Broker limits: ${describeLimits(connection.limits)}.${parallel}${limited}${dollar}`
+    `Broker limits: ${describeLimits(connection.limits)}.${parallel}${limited}${packingNote(settings)}${dollar}`
   );
 }

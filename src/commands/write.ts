@@ -15,21 +15,22 @@ import { Checkpoints } from '../airbyte/checkpoints.js';
 import { parseLine } from '../airbyte/input.js';
 import type { Output } from '../airbyte/output.js';
 import { type Settings, describeSettings, readConfigFile, toSettings } from '../config/settings.js';
-import { type ConnectorError, InputError, InterruptedError, asConnectorError } from '../errors.js';
+import { type ConnectorError, InputError, asConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Connection } from '../mqtt/connect.js';
 import { type ChannelEvents, Channels, type RefusedMessage, connectChannels } from '../sync/channel.js';
+import { Batches, checkBatching } from '../sync/batches.js';
 import { DeliveryCheck, streamFilters } from '../sync/delivery-check.js';
 import { Lane } from '../sync/lane.js';
 import { Pacing } from '../sync/pacing.js';
-import { Progress, progressIntervalMs } from '../sync/progress.js';
+import { Progress } from '../sync/progress.js';
 import { Rejections, type Sent } from '../sync/rejections.js';
 import { type StreamRoute, fieldTopicWarnings, messageIdentity, routeStreams, sharedTopics } from '../sync/routes.js';
-import { Summary, completeMessage, interruptedMessage, publishingMessage, stoppingMessage } from '../sync/summary.js';
+import { GracePeriod } from '../sync/grace.js';
+import { type StreamCounts, StatusTopic, syncIdOf } from '../sync/status.js';
+import { Summary, completeMessage, publishingMessage, stoppingMessage } from '../sync/summary.js';
 import { Truncation } from '../sync/truncation.js';
 import { type LineSplitter, readLines } from '../text/line-reader.js';
-
-const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 export async function write(configPath: string, catalogPath: string, output: Output, input: Readable = process.stdin) {
   // 1. The settings, with every secret known to the output before anything is printed.
@@ -38,30 +39,39 @@ export async function write(configPath: string, catalogPath: string, output: Out
   output.log('INFO', `Effective configuration: ${describeSettings(settings)}`);
   for (const warning of settings.warnings) output.log('WARN', warning);
   // 2. Each stream's route: its topic, keys and retention; streams that would merge on a topic fail here.
-  const { messages, sync } = settings;
-  const routes = routeStreams(await readCatalog(catalogPath), messages.topicPattern, {
+  const { broker, messages, sync } = settings;
+  const catalog = await readCatalog(catalogPath);
+  const routes = routeStreams(catalog, messages.topicPattern, {
     escaping: messages.topicEscaping,
     retain: messages.retain,
   });
+  checkBatching(routes, messages.packing.layout);
   const warnings = [...sharedTopics(routes, messageIdentity(messages)), ...fieldTopicWarnings(routes)];
   for (const warning of warnings) output.log('WARN', warning);
-  // 3. Before any connection publishes: a truncation must know the keys that were there before it.
+  // 3. The status topic says "running", and every connection from here on leaves "interrupted" as its Last Will.
   const log = output.log.bind(output);
-  const truncation = await Truncation.prepare({ ...settings, overwriteCleanup: sync.overwriteCleanup }, routes, log);
-  // 4. The connections, and with MQTT 3.1.x the subscription the first message of each topic must come back to.
-  const connections = await connectChannels(settings);
-  const verify = (warning: string): void => output.log('WARN', warning);
-  const delivery = await DeliveryCheck.open(settings.broker, sync.verifyDelivery, streamFilters(routes), verify);
-  // 5. The records, until the input ends or something fails.
-  const run = new WriteSync(settings, routes, output, truncation, connections, delivery);
-  const interrupt = (signal: NodeJS.Signals): void => run.interrupt(signal);
-  for (const signal of SIGNALS) process.on(signal, interrupt);
+  const identity = { syncId: syncIdOf(catalog), startedAt: new Date(), clientId: broker.clientId, streams: catalog };
+  const status = await StatusTopic.open(broker, sync.statusTopic, identity, log);
+  let run: WriteSync | undefined;
   try {
-    await run.run(input);
-  } finally {
-    for (const signal of SIGNALS) process.off(signal, interrupt);
-    input.destroy();
-    await delivery?.close();
+    // 4. Before any connection publishes: a truncation must know the keys that were there before it.
+    const truncation = await Truncation.prepare({ ...settings, overwriteCleanup: sync.overwriteCleanup }, routes, log);
+    // 5. The connections, and with MQTT 3.1.x the subscription the first message of each topic must come back to.
+    const connections = await connectChannels(settings, status?.will);
+    const delivery = await DeliveryCheck.open(broker, sync.verifyDelivery, streamFilters(routes), (warning) =>
+      output.log('WARN', warning),
+    );
+    // 6. The records, until the input ends or something fails.
+    run = new WriteSync(settings, routes, output, truncation, connections, delivery, status);
+    await run.run(input).finally(() => {
+      input.destroy();
+      return delivery?.close();
+    });
+    await status?.finish(undefined, (key) => run?.counts(key), output.redacted);
+  } catch (err) {
+    const error = asConnectorError(err);
+    await status?.finish(error, (key) => run?.counts(key), output.redacted);
+    throw error;
   }
 }
 
@@ -70,13 +80,15 @@ class WriteSync {
   private readonly lanes = new Map<string, Lane>();
   private readonly summary = new Summary();
   private readonly pacing: Pacing;
+  /** Open batches, when records go several to a message (`batch_layout`). */
+  private readonly batches: Batches | undefined;
   private readonly channels: Channels;
   private readonly rejections: Rejections;
   private readonly progress: Progress;
   private lines: LineSplitter | undefined;
   private lineNumber = 0;
   private failure: ConnectorError | undefined;
-  private interruptedBy: string | undefined;
+  private readonly grace: GracePeriod;
   private endRun: ((error: ConnectorError) => void) | undefined;
   /** Streams the platform reported complete (TRACE STREAM_STATUS COMPLETE): only their stale keys may be cleared. */
   private readonly completed = new Set<string>();
@@ -88,10 +100,17 @@ class WriteSync {
     private readonly truncation: Truncation | undefined,
     connections: readonly Connection[],
     private readonly delivery: DeliveryCheck | undefined,
+    status: StatusTopic | undefined,
   ) {
     this.ledger = new Checkpoints((line) => output.state(line));
     for (const [key, route] of routes) this.lanes.set(key, new Lane(route, settings.messages));
     this.pacing = new Pacing(settings.sync);
+    if (settings.messages.packing.layout !== 'none') {
+      this.batches = new Batches(settings.messages.packing, (lane, channel, payload, bytes) => {
+        if (this.lines) this.pacing.charge(this.lines, bytes);
+        this.delivery?.holdFirst(lane.key, payload, channel);
+      });
+    }
     const log: Log = (level, message) => output.log(level, message);
     const refused = (refusal: RefusedMessage): void => {
       const error = this.failure ?? this.rejections.refused(refusal);
@@ -103,45 +122,55 @@ class WriteSync {
       failed: (error) => this.fail(error),
       // With rejected_records fail, a refusal fails the sync in the publisher itself.
       refused: settings.sync.rejectedRecords === 'fail' ? undefined : refused,
+      restored: () => status?.running(),
       log,
     };
-    this.channels = new Channels(settings, connections, events);
+    this.channels = new Channels(settings, connections, events, status?.will);
     this.rejections = new Rejections(settings, this.lanes, this.channels, this.ledger, this.summary, log);
     const { ledger } = this;
-    const sample = () => ({
-      received: ledger.recordsReceived,
-      acknowledged: ledger.recordsAcknowledged,
-      statesEmitted: ledger.statesEmitted,
-      connected: this.channels.connected,
-      input: this.lines,
+    const input = (): LineSplitter | undefined => this.lines;
+    this.progress = new Progress({ ledger, connected: () => this.channels.connected, input }, log);
+    this.grace = new GracePeriod(settings.sync.shutdownGraceMs, {
+      channels: this.channels,
+      ledger,
+      pauseInput: () => this.lines?.pause(),
+      flush: () => this.batches?.flushAll(),
+      stopNow: (error) => this.fail(error),
+      stopDrained: (error) => this.stop(error, () => this.channels.close().then(() => error)),
+      log,
     });
-    this.progress = new Progress(progressIntervalMs(process.env.LOG_PROGRESS_SECONDS), sample, log);
+  }
+
+  /** What the sync did with a stream's records so far (status.ts). */
+  counts(key: string): StreamCounts {
+    return this.summary.countsOf(key);
   }
 
   run(input: Readable): Promise<void> {
     const { channels } = this;
     this.output.log('INFO', publishingMessage(this.settings, this.routes.size, channels));
     this.progress.start();
+    this.grace.listen();
     return new Promise<void>((resolve, reject) => {
       this.endRun = reject;
       const lines = readLines(input);
       this.lines = lines;
       lines.on('error', (err: unknown) => this.fail(asConnectorError(err)));
       lines.on('data', (line: string) => {
-        if (this.failure || this.interruptedBy) return;
+        if (this.failure || this.grace.interruptedBy) return;
         this.lineNumber++;
         try {
           const sent = this.handleLine(line);
-          if (sent) this.pacing.after(lines, sent.channel, sent.bytes);
+          if (sent) this.pacing.after(lines, sent.channel, sent.bytes, sent.messages);
         } catch (err) {
           this.fail(asConnectorError(err));
         }
       });
       lines.on('end', () => {
-        if (this.failure || this.interruptedBy) return;
+        if (this.failure || this.grace.interruptedBy) return;
         this.finish().then(resolve, (err: unknown) => this.fail(asConnectorError(err)));
       });
-    });
+    }).finally(() => this.grace.stopListening());
   }
 
   /** Handles one input line; for a record, returns where it (or its report) went, for pacing. */
@@ -167,51 +196,21 @@ class WriteSync {
     const channel = this.channels.for(lane.route, prepared.key);
     const { target, payload, bytes, values } = prepared;
     const token = this.ledger.recordReceived(lane.key);
-    const oversize = channel.send(target, payload, bytes, values, token, number);
-    if (oversize > 0) {
-      // Without its final full stop: the rejection adds what to set to go on past such records.
-      const reason = `input line ${number}: ${channel.describeOversize(target, bytes, oversize).replace(/\.$/, '')}`;
-      return rejections.reject(lane, reason, number, prepared.recordId, message.dataJson, token);
+    if (this.batches?.add(lane, prepared, token, number, channel)) {
+      this.summary.published(lane.key, bytes, false);
+      return { channel, bytes, messages: 0 };
     }
+    const oversize = channel.send(target, payload, bytes, values, token, number);
+    if (oversize > 0) return rejections.oversize(lane, channel, prepared, number, message.dataJson, token, oversize);
     this.summary.published(lane.key, bytes, prepared.tombstone);
     this.truncation?.written(lane.key, target.topic);
-    // The first record of a topic being verified holds input back until it has come back (or fails the sync).
-    const verifying = prepared.tombstone ? undefined : this.delivery?.published(lane.key, payload);
-    if (verifying) channel.holdUntil(verifying);
+    if (!prepared.tombstone) this.delivery?.holdFirst(lane.key, payload, channel);
     return { channel, bytes };
-  }
-
-  /**
-   * SIGTERM or SIGINT: read no more input, give the broker `shutdown_grace_seconds` to acknowledge what was sent (each
-   * acknowledgement still releases its states), then stop. A second signal stops at once.
-   */
-  interrupt(signal: string): void {
-    if (this.failure) return;
-    const interrupted = (): ConnectorError => new InterruptedError(interruptedMessage(signal, this.ledger));
-    const stopNow = (): void => this.fail(interrupted());
-    if (this.interruptedBy) return stopNow();
-    this.interruptedBy = signal;
-    this.lines?.pause();
-    const channels = this.channels;
-    const graceMs = this.settings.sync.shutdownGraceMs;
-    this.output.log(
-      'WARN',
-      `Received ${signal}: reading no more input; waiting up to ${graceMs / 1000} s for the broker to acknowledge ` +
-        `${channels.unacknowledged} message(s) in flight.`,
-    );
-    const timer = setTimeout(stopNow, graceMs);
-    channels.drain().then(
-      () => {
-        clearTimeout(timer);
-        const error = interrupted();
-        this.stop(error, () => channels.close().then(() => error));
-      },
-      () => clearTimeout(timer),
-    );
   }
 
   private async finish(): Promise<void> {
     const { channels } = this;
+    this.batches?.flushAll();
     await channels.drain();
     if (this.failure) return;
     if (this.truncation) {
@@ -240,8 +239,10 @@ class WriteSync {
   private stop(error: ConnectorError, close: () => Promise<ConnectorError>): void {
     if (this.failure) return;
     this.failure = error;
+    this.grace.end();
     this.progress.stop();
     this.pacing.stop();
+    this.batches?.stop();
     this.channels.stop(error);
     this.lines?.pause();
     this.output.log('WARN', stoppingMessage(this.ledger, this.lineNumber));

@@ -10,9 +10,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
-import type { MessageFormat } from '../payload/payload-format.js';
+import type { BatchLayout, Compression, MessageFormat } from '../payload/payload-format.js';
 import type { RecordIdKind } from '../payload/record-id.js';
-import { type TopicEscaping, patternProblem, topicProblem } from '../payload/topic.js';
+import { type TopicEscaping, patternHasKey, patternProblem, topicProblem } from '../payload/topic.js';
 import { REDACTED, Redactor } from '../text/redaction.js';
 import { type BrokerSettings, brokerSettings, urlPassword } from './broker-settings.js';
 import { type Config, aliased, booleanOf, integerOf, isConfig, stringOf } from './config-values.js';
@@ -39,6 +39,20 @@ export interface MessageSettings {
   readonly maxMessageBytes: number;
   readonly messageFormat: MessageFormat;
   readonly recordId: RecordIdKind;
+  /** Several records per message, and how each payload is compressed (`batch_*`, `payload_compression`). */
+  readonly packing: Packing;
+  /** With MQTT 5, user properties added to every message (`mqtt5_custom_user_properties`), as name-value pairs. */
+  readonly customUserProperties: readonly (readonly [string, string])[];
+}
+
+/** How records are packed into messages. */
+export interface Packing {
+  readonly layout: BatchLayout;
+  readonly maxRecords: number;
+  /** The largest batch payload before compression; the connection's own packet limit applies as well. */
+  readonly maxBytes: number;
+  readonly lingerMs: number;
+  readonly compression: Compression;
 }
 
 /** How the sync runs: over how many connections, how fast, and what it does with records it cannot publish. */
@@ -60,6 +74,8 @@ export interface SyncSettings {
   /** Subscribe and wait for the first message of each topic to come back (MQTT 3.1.x only; 5 reports refusals). */
   readonly verifyDelivery: boolean;
   readonly shutdownGraceMs: number;
+  /** Where the sync's status goes (`status_topic`), retained; undefined for nowhere. */
+  readonly statusTopic: string | undefined;
 }
 
 export interface Settings {
@@ -83,6 +99,13 @@ const DEFAULT_MAX_INFLIGHT: Readonly<Record<QoS, number>> = { 0: 1000, 1: 1000, 
 /** The dead letter topic may hold {namespace}, {stream} and {field:PATH}, rendered for each report; not {key}. */
 function deadLetterProblem(topic: string): string | undefined {
   return patternProblem(topic, false) ?? topicProblem(topic.replaceAll(/\{[^{}]*\}/g, 'x'));
+}
+
+function statusTopic(config: Config, problems: string[]): string | undefined {
+  const topic = stringOf(config, 'status_topic');
+  const issue = topic === undefined ? undefined : topicProblem(topic);
+  if (issue) problems.push(`${field('status_topic')} is invalid: ${issue}`);
+  return topic;
 }
 
 function secretsOf(config: Config, extra: readonly (string | undefined)[]): string[] {
@@ -113,7 +136,61 @@ function messageSettings(config: Config, problems: string[], mqtt5: boolean): Me
     maxMessageBytes: integerOf(config, 'max_message_bytes') ?? MQTT_MAX_PACKET_BYTES,
     messageFormat: string('message_format') as MessageFormat,
     recordId: string('record_id') as RecordIdKind,
+    packing: packingOf(config, problems, topicPattern),
+    customUserProperties: customUserProperties(config, problems, mqtt5),
   };
+}
+
+function packingOf(config: Config, problems: string[], topicPattern: string): Packing {
+  const layout = (stringOf(config, 'batch_layout') ?? specDefault.string('batch_layout')) as BatchLayout;
+  if (layout !== 'none') {
+    // A retained keyspace holds one message per key: a batch would retain one message for many keys.
+    const keyed = patternHasKey(topicPattern) ? 'puts {key} in the topic' : undefined;
+    const retained = booleanOf(config, 'message_retained', false) ? 'retains every message' : undefined;
+    for (const why of [keyed, retained].filter((reason) => reason !== undefined)) {
+      problems.push(
+        `${field('batch_layout')} is ${layout}, but ${field(keyed === why ? 'topic_pattern' : 'message_retained')} ` +
+          `${why}: a retained keyspace needs one message per key, so batches cannot be used with it`,
+      );
+    }
+  }
+  const number = (key: string): number => integerOf(config, key) ?? specDefault.number(key);
+  return {
+    layout,
+    maxRecords: number('batch_max_records'),
+    maxBytes: number('batch_max_bytes'),
+    lingerMs: number('batch_linger_ms'),
+    compression: (stringOf(config, 'payload_compression') ?? specDefault.string('payload_compression')) as Compression,
+  };
+}
+
+/** MQTT encodes a user property's name and value each with a two-byte length. */
+const MAX_PROPERTY_BYTES = 65_535;
+
+function customUserProperties(config: Config, problems: string[], mqtt5: boolean): (readonly [string, string])[] {
+  const list = Array.isArray(config.mqtt5_custom_user_properties) ? config.mqtt5_custom_user_properties : [];
+  const properties = list.flatMap((entry: unknown): (readonly [string, string])[] => {
+    const { name, value } = (entry ?? {}) as { name?: unknown; value?: unknown };
+    return typeof name === 'string' && typeof value === 'string' ? [[name, value] as const] : [];
+  });
+  if (properties.length > 0 && !mqtt5) {
+    problems.push(`${field('mqtt5_custom_user_properties')} needs MQTT 5; set protocol_version to 5`);
+  }
+  for (const [name, value] of properties) {
+    for (const [what, text] of [
+      ['name', name],
+      ['value', value],
+    ] as const) {
+      const bytes = Buffer.byteLength(text, 'utf8');
+      if (bytes > MAX_PROPERTY_BYTES) {
+        problems.push(
+          `${field('mqtt5_custom_user_properties')}: the ${what} of "${name.slice(0, 40)}" is ${bytes} bytes long ` +
+            `in UTF-8; MQTT allows at most ${MAX_PROPERTY_BYTES}`,
+        );
+      }
+    }
+  }
+  return properties;
 }
 
 function syncSettings(config: Config, problems: string[], warnings: string[], qos: QoS, mqtt5: boolean): SyncSettings {
@@ -155,6 +232,7 @@ function syncSettings(config: Config, problems: string[], warnings: string[], qo
     ackTimeoutMs: number('ack_timeout_seconds') * 1000,
     verifyDelivery: !mqtt5 && flag('verify_delivery'),
     shutdownGraceMs: number('shutdown_grace_seconds') * 1000,
+    statusTopic: statusTopic(config, problems),
   };
 }
 

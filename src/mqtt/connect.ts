@@ -29,8 +29,17 @@ const PROTOCOL_VERSIONS = {
   '5': { protocolId: 'MQTT', protocolVersion: 5 },
 } as const;
 
+/**
+ * The message the broker publishes, retained at QoS 1, when a connection ends without a DISCONNECT: the process died,
+ * or the network went away (`status_topic`'s "interrupted").
+ */
+export interface LastWill {
+  readonly topic: string;
+  readonly payload: string;
+}
+
 /** The MQTT.js options `check` and `write` connect with. */
-function clientOptions(settings: BrokerSettings, hooks: WebSocketHooks = {}): IClientOptions {
+function clientOptions(settings: BrokerSettings, will: LastWill | undefined, hooks: WebSocketHooks): IClientOptions {
   const { tls } = settings;
   const tlsOptions = tls && {
     ca: tls.ca,
@@ -55,6 +64,17 @@ function clientOptions(settings: BrokerSettings, hooks: WebSocketHooks = {}): IC
       ? { properties: { sessionExpiryInterval: settings.sessionExpirySeconds } }
       : {}),
     connectTimeout: settings.connectTimeoutMs,
+    ...(will
+      ? {
+          will: {
+            topic: will.topic,
+            payload: Buffer.from(will.payload, 'utf8'),
+            qos: 1 as const,
+            retain: true,
+            ...(settings.mqttVersion === '5' ? { properties: { contentType: 'application/json' } } : {}),
+          },
+        }
+      : {}),
     // The connector paces and, where needed, republishes messages itself. MQTT.js's own reconnection replays stored
     // messages one per round trip and queues new ones without bound while offline.
     reconnectPeriod: 0,
@@ -120,6 +140,7 @@ export interface ConnectAs {
   readonly connectTimeoutMs?: number;
   /** What the connection will publish, which the broker's announced limits must allow; unset: nothing is checked. */
   readonly sends?: Sends;
+  readonly will?: LastWill;
 }
 
 /**
@@ -137,7 +158,7 @@ export function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): P
   return new Promise((resolve, reject) => {
     let tlsSocket: TLSSocket | undefined;
     let transportError: Error | undefined;
-    const options = clientOptions(settings, {
+    const options = clientOptions(settings, as.will, {
       onTlsSocket: (socket) => (tlsSocket = socket),
       onError: (error) => (transportError ??= error),
     });

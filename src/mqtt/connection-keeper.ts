@@ -18,6 +18,11 @@ import type { SendEvidence } from './close-causes.js';
 import { BrokerRefusedError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
 
+/** A DISCONNECT packet with no properties: reason 0x00 (normal) in MQTT 5, the only DISCONNECT of MQTT 3.1.x. */
+const DISCONNECT = Buffer.from([0xe0, 0x00]);
+/** How long an aborted connection with a Will may take to close after its DISCONNECT. */
+const DISCONNECT_WAIT_MS = 2000;
+
 interface KeeperEvents {
   /** The connection is gone and a new one is being sought; nothing can be sent meanwhile. */
   readonly lost: (cause: string) => void;
@@ -74,11 +79,28 @@ export class ConnectionKeeper {
     connection.client.end(true);
   }
 
-  /** Drops the connection at once (no DISCONNECT), and stops reconnecting. */
+  /**
+   * Drops the connection at once, and stops reconnecting. A connection with a Last Will first writes a DISCONNECT,
+   * without waiting for anything, so that the broker discards the Will: the sync reports its failure itself, and an
+   * "interrupted" published after it would overwrite it.
+   */
   abort(): void {
     this.stopReconnecting();
-    this.current?.client.end(true);
+    const client = this.current?.client;
     this.current = undefined;
+    if (!client) return;
+    if (this.as.will && client.connected) {
+      const stream = client.stream;
+      stream.end(DISCONNECT);
+      // A broker that reads nothing more must not hold the process open.
+      const timer = setTimeout(() => client.end(true), DISCONNECT_WAIT_MS);
+      stream.once('close', () => {
+        clearTimeout(timer);
+        client.end(true);
+      });
+      return;
+    }
+    client.end(true);
   }
 
   private stopReconnecting(): void {

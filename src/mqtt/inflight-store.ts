@@ -11,7 +11,7 @@
  * What is kept of a message lives in flat arrays indexed by packet id, not in an object or a closure per message: at
  * tens of thousands of messages a second the garbage they make shows. At QoS 0 the ids are internal.
  */
-import type { MessageValues, PublishTarget } from './packets.js';
+import type { MessageValues, Payload, PublishTarget } from './packets.js';
 
 /** MQTT packet identifiers are 16 bits; more messages in flight would reuse ids and confuse acknowledgements. */
 export const MAX_PACKET_IDS = 65_535;
@@ -42,7 +42,7 @@ export class InflightStore {
   private readonly lineById = new Float64Array(MAX_PACKET_IDS + 1);
   private readonly bytesById = new Float64Array(MAX_PACKET_IDS + 1);
   private readonly targetById: (PublishTarget | undefined)[] = new Array<PublishTarget | undefined>(MAX_PACKET_IDS + 1);
-  private readonly payloadById: (string | undefined)[] = new Array<string | undefined>(MAX_PACKET_IDS + 1);
+  private readonly payloadById: (Payload | undefined)[] = new Array<Payload | undefined>(MAX_PACKET_IDS + 1);
   private readonly valuesById: (MessageValues | undefined)[] = new Array<MessageValues | undefined>(MAX_PACKET_IDS + 1);
 
   /** Callbacks waiting for one message to be freed, by packet id (`whenFree`). */
@@ -75,7 +75,7 @@ export class InflightStore {
   /** Keeps a message, AWAITING_ACK and never written, under the next id, which it returns. */
   add(
     target: PublishTarget,
-    payload: string,
+    payload: Payload,
     payloadBytes: number,
     values: MessageValues,
     token: number,
@@ -156,8 +156,8 @@ export class InflightStore {
     return this.targetById[id] as PublishTarget;
   }
 
-  payloadOf(id: number): string {
-    return this.payloadById[id] as string;
+  payloadOf(id: number): Payload {
+    return this.payloadById[id] as Payload;
   }
 
   valuesOf(id: number): MessageValues {

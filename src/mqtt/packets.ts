@@ -44,6 +44,13 @@ export interface TargetOptions {
   readonly contentType?: string;
   readonly messageExpirySeconds?: number;
   readonly userProperties?: Readonly<Record<string, string>>;
+  /**
+   * User properties of the user's own (`mqtt5_custom_user_properties`), after those above: a list, since MQTT lets a
+   * name repeat. Not counted in `userPropertyBytes`: turning off the connector's own properties keeps them.
+   */
+  readonly customUserProperties?: readonly (readonly [string, string])[];
+  /** The payload is bytes (compressed), not UTF-8 text: no Payload Format Indicator of UTF-8. */
+  readonly binary?: boolean;
   /** Names of the per-message user properties (see `PublishTarget.messageProperties`). */
   readonly messageProperties?: readonly string[];
   /** Shorthand for a first per-message property `airbyte_emitted_at`. */
@@ -53,6 +60,12 @@ export interface TargetOptions {
   readonly group?: string;
   readonly source?: string;
 }
+
+/**
+ * A message's payload: text, written as UTF-8, or bytes (a compressed payload). Its size in bytes is always given
+ * alongside, so that nothing measures it twice.
+ */
+export type Payload = string | Buffer;
 
 /** Values of a message's own user properties, in the order its target names them: ASCII text (numbers, UUIDs). */
 export type MessageValues = readonly string[];
@@ -80,7 +93,7 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
   const parts: Buffer[] = [];
   let userPropertyBytes = 0;
   if (options.mqtt5) {
-    parts.push(Buffer.from([PROPERTY.payloadFormat, 1]));
+    if (options.binary !== true) parts.push(Buffer.from([PROPERTY.payloadFormat, 1]));
     if (options.messageExpirySeconds !== undefined) {
       const expiry = Buffer.allocUnsafe(5);
       expiry[0] = PROPERTY.messageExpiry;
@@ -93,6 +106,9 @@ export function publishTarget(topic: string, options: TargetOptions): PublishTar
       const entry = [Buffer.from([PROPERTY.userProperty]), utf8Field(key), utf8Field(value)];
       for (const part of entry) userPropertyBytes += part.length;
       parts.push(...entry);
+    }
+    for (const [key, value] of options.customUserProperties ?? []) {
+      parts.push(Buffer.from([PROPERTY.userProperty]), utf8Field(key), utf8Field(value));
     }
   }
   return {
@@ -188,7 +204,7 @@ export class PublishEncoder {
     offset: number,
     target: PublishTarget,
     packetId: number,
-    payload: string,
+    payload: Payload,
     payloadBytes: number,
     values: MessageValues,
     dup = false,
@@ -229,7 +245,7 @@ export class PublishEncoder {
         at += buffer.write(value, at, 'latin1');
       }
     }
-    at += buffer.write(payload, at, payloadBytes, 'utf8');
+    at += typeof payload === 'string' ? buffer.write(payload, at, payloadBytes, 'utf8') : payload.copy(buffer, at);
     return at;
   }
 }

@@ -20,11 +20,11 @@ import { AckWatchdog } from './ack-watchdog.js';
 import { AWAITING_ACK, AWAITING_COMPLETE, InflightStore } from './inflight-store.js';
 import { type SendOptions, SendState, windowSize } from './send-state.js';
 import { type ConnectorError, asConnectorError } from '../errors.js';
-import { NO_MATCHING_SUBSCRIBERS, RECORD_REFUSALS, describeReason, isFailure } from './reason-codes.js';
+import { NO_MATCHING_SUBSCRIBERS, describeReason, isFailure } from './reason-codes.js';
 import type { QoS } from '../config/settings.js';
 import type { SendEvidence } from './close-causes.js';
 import { EvidenceCollector } from './send-evidence.js';
-import type { MessageValues, PublishEncoder, PublishTarget } from './packets.js';
+import type { MessageValues, Payload, PublishEncoder, PublishTarget } from './packets.js';
 import { describeOversize, messageRefused, messageTooLarge, qos2Downgraded } from './publish-errors.js';
 
 /** Payload bytes kept for messages in flight: bounds memory when records are large, whatever the window. */
@@ -44,10 +44,12 @@ interface PublisherHandlers {
   /** The broker refused a message; publishing cannot go on. Called at most once. */
   readonly failed: (error: ConnectorError) => void;
   /**
-   * The broker refused one message for a reason of that message only (`RECORD_REFUSALS`), which the caller handles:
-   * the message is dropped, not acknowledged. Without this handler, a refusal fails publishing.
+   * The broker refused a message (a reason code of 0x80 or above), and `takes` said the caller handles it: the
+   * message is dropped, not acknowledged, and its place goes on. Otherwise a refusal fails publishing.
    */
   readonly refused?: (refusal: RefusedMessage) => void;
+  /** Whether the caller handles the refusal of the message sent with `token` for reason `code` (see `refused`). */
+  readonly takes?: (token: number, code: number) => boolean;
   /**
    * Messages waited `ackTimeoutMs` on this connection without an answer (`description`: how many, at which QoS, since
    * when): the connection should be replaced, which sends them again. At most once per connection.
@@ -60,8 +62,10 @@ export interface RefusedMessage {
   readonly token: number;
   readonly line: number;
   readonly target: PublishTarget;
-  readonly payload: string;
+  readonly payload: Payload;
   readonly reason: string;
+  /** The reason code, 0x80 or above. */
+  readonly code: number;
 }
 
 export class Publisher {
@@ -152,7 +156,7 @@ export class Publisher {
    * origin if it cannot be sent. Returns 0, or its size when it is larger than the current connection (while
    * reconnecting, the last one) may carry: then nothing is kept, written or reported, and the caller rejects it.
    */
-  send(target: PublishTarget, payload: string, bytes: number, values: MessageValues, token: number, line = 0): number {
+  send(target: PublishTarget, payload: Payload, bytes: number, values: MessageValues, token: number, line = 0): number {
     const { sendState, store } = this;
     if (sendState && !store.waiting && !sendState.windowFull) {
       // Written at once, under the id it gets if it fits; `publish` writes nothing when it does not.
@@ -164,20 +168,16 @@ export class Publisher {
       this.published(sendState, id, target, bytes);
       return 0;
     }
-    const tooLarge = this.oversize(target, bytes, values);
+    // Sized against the current connection, or while reconnecting the last one.
+    const tooLarge = this.latestSendState?.oversize(target, bytes, values) ?? 0;
     if (tooLarge > 0) return tooLarge;
     store.enqueue(store.add(target, payload, bytes, values, token, line));
     return 0;
   }
 
-  /** The size `send` refuses this message for (larger than the current or last connection may carry), or 0. */
-  oversize(target: PublishTarget, payloadBytes: number, values: MessageValues): number {
-    return this.latestSendState?.oversize(target, payloadBytes, values) ?? 0;
-  }
-
-  /** The largest packet the current (or, while reconnecting, the last) connection may carry, and what sets it. */
-  get sizeLimit(): { readonly bytes: number; readonly source: string } | undefined {
-    return this.latestSendState?.sizeLimit;
+  /** The most payload bytes a message to `target` with `values` may have now (send-state.ts); unlimited before any. */
+  payloadRoom(target: PublishTarget, values: MessageValues): number {
+    return this.latestSendState?.payloadRoom(target, values) ?? Number.POSITIVE_INFINITY;
   }
 
   /** Why a message of `size` bytes (its `oversize`) cannot be sent (`sizing` unset: on the latest connection). */
@@ -310,7 +310,7 @@ export class Publisher {
     const target = store.targetOf(id);
     const reason = ack.reasonCode;
     if (isFailure(reason)) {
-      if (this.handlers.refused && RECORD_REFUSALS.has(reason)) this.drop(id, reason);
+      if (this.handlers.takes?.(store.tokenOf(id), reason) === true) this.drop(id, reason);
       else this.fail(messageRefused(target.topic, reason));
       return;
     }
@@ -336,6 +336,7 @@ export class Publisher {
       target: store.targetOf(id),
       payload: store.payloadOf(id),
       reason: describeReason(reason),
+      code: reason,
     };
     this.free(id);
     this.handlers.refused?.(refusal);

@@ -12,7 +12,14 @@
 import type { ConnectionPort, PortListener } from './connection-port.js';
 import { field } from '../config/spec.js';
 import { MAX_PACKET_IDS } from './inflight-store.js';
-import { type MessageValues, PUBREL_SIZE, type PublishEncoder, type PublishTarget, writePubrel } from './packets.js';
+import {
+  type MessageValues,
+  type Payload,
+  PUBREL_SIZE,
+  type PublishEncoder,
+  type PublishTarget,
+  writePubrel,
+} from './packets.js';
 import type { Oversize } from './publish-errors.js';
 import { WriteBatch } from './write-batch.js';
 
@@ -102,7 +109,7 @@ export class SendState {
   publish(
     target: PublishTarget,
     packetId: number,
-    payload: string,
+    payload: Payload,
     payloadBytes: number,
     values: MessageValues,
     dup: boolean,
@@ -137,6 +144,11 @@ export class SendState {
   /** At QoS 0: message `id` is in this turn's batch. After `publish`, which may have flushed the packets before it. */
   carries(id: number): void {
     this.batchIds.push(id);
+  }
+
+  /** The most payload bytes a message to `target` with `values` may have on this connection. */
+  payloadRoom(target: PublishTarget, values: MessageValues): number {
+    return this.sizeLimit.bytes - this.encoder.size(target, 0, values);
   }
 
   /** A message of `size` bytes, too large for this connection, as publish-errors.ts describes it. */

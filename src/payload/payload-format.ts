@@ -41,3 +41,9 @@ export interface PayloadFormat {
   readonly carriesNamespace: boolean;
   render(parts: PayloadParts): string;
 }
+
+/** Several records per message (`batch_layout`): none, a JSON array of their payloads, or one payload per line. */
+export type BatchLayout = 'none' | 'json_array' | 'jsonl';
+
+/** How each message's payload is compressed (`payload_compression`). */
+export type Compression = 'none' | 'gzip' | 'deflate';

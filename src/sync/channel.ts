@@ -7,13 +7,21 @@
  * inside. `Channels` is the set: which channel a record goes over, and what is true of all of them.
  */
 import type { Settings } from '../config/settings.js';
-import type { ConnectorError } from '../errors.js';
+import { ConfigError, type ConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
-import { type Connection, confirmProtocolVersion, connectBroker, describeLimits } from '../mqtt/connect.js';
+import {
+  type ConnectAs,
+  type Connection,
+  type LastWill,
+  confirmProtocolVersion,
+  connectBroker,
+  describeLimits,
+} from '../mqtt/connect.js';
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
-import { type MessageValues, NO_VALUES, PublishEncoder, type PublishTarget } from '../mqtt/packets.js';
+import { type MessageValues, NO_VALUES, type Payload, PublishEncoder, type PublishTarget } from '../mqtt/packets.js';
 import { Publisher, type RefusedMessage } from '../mqtt/publisher.js';
+import { RECORD_REFUSALS } from '../mqtt/reason-codes.js';
 import { KeySpread } from './key-spread.js';
 import type { StreamRoute } from './routes.js';
 
@@ -26,6 +34,8 @@ export interface ChannelEvents {
   readonly failed: (error: ConnectorError) => void;
   /** The broker refused one message for a reason of its own (publisher.ts); absent, such a refusal fails the sync. */
   readonly refused?: (refusal: RefusedMessage) => void;
+  /** A lost connection is back (its Last Will, if it has one, was published when it was lost). */
+  readonly restored?: () => void;
   readonly log: Log;
 }
 
@@ -35,6 +45,26 @@ export interface ChannelEvents {
  */
 const OWN_MESSAGE = -1;
 
+/** MQTT 5's reason code for a packet larger than the receiver takes. */
+const PACKET_TOO_LARGE = 0x95;
+
+/**
+ * Batches get tokens of their own, from this one down (the sync's own messages have -1, records their number in the
+ * ledger): the channel knows which records each stands for.
+ */
+const FIRST_BATCH = -2;
+
+/** A record in a batch, as it goes alone when the broker refuses the batch. */
+export interface Batched {
+  readonly target: PublishTarget;
+  readonly payload: Payload;
+  readonly bytes: number;
+  readonly values: MessageValues;
+  /** Its number in the ledger. */
+  readonly token: number;
+  readonly line: number;
+}
+
 /** The client ID of connection `index` of `count`: the configured one alone, or `<client>-1` to `<client>-N`. */
 export function channelClientId(clientId: string, index: number, count: number): string {
   return count === 1 ? clientId : `${clientId}-${index + 1}`;
@@ -43,6 +73,9 @@ export function channelClientId(clientId: string, index: number, count: number):
 export class Channel {
   private readonly publisher: Publisher;
   private readonly keeper: ConnectionKeeper;
+  /** The batches in flight, by token, with the records each stands for. */
+  private readonly batches = new Map<number, readonly Batched[]>();
+  private nextBatch = FIRST_BATCH;
   readonly clientId: string;
   private stopped = false;
 
@@ -51,6 +84,7 @@ export class Channel {
     private readonly settings: Settings,
     first: Connection,
     private readonly events: ChannelEvents,
+    will: LastWill | undefined,
   ) {
     const { messages, sync } = settings;
     this.clientId = channelClientId(settings.broker.clientId, index, sync.connections);
@@ -64,17 +98,18 @@ export class Channel {
         ackTimeoutMs: sync.ackTimeoutMs,
       },
       {
-        acknowledged: (token) => {
-          if (token !== OWN_MESSAGE) events.acknowledged(token);
-        },
+        acknowledged: (token) => this.acknowledged(token),
         failed: events.failed,
-        refused: events.refused,
+        refused: (refusal) => this.refused(refusal),
+        // A batch refused for any reason goes again record by record, so that each record is judged on its own; a
+        // record refused for a reason of its own is rejected, when the sync says how (rejected_records).
+        takes: (token, code) => token <= FIRST_BATCH || (events.refused !== undefined && RECORD_REFUSALS.has(code)),
         silent: (description) => this.silent(description),
       },
     );
     this.keeper = new ConnectionKeeper(
       settings.broker,
-      { clientId: this.clientId, sends: { qos: messages.qos, retain: messages.retain } },
+      channelConnectAs(settings, index, will),
       first,
       {
         lost: (cause) => this.lost(cause),
@@ -100,13 +135,39 @@ export class Channel {
    */
   send(
     target: PublishTarget,
-    payload: string,
+    payload: Payload,
     bytes: number,
     values: MessageValues,
     token: number,
     line: number,
   ): number {
     return this.publisher.send(target, payload, bytes, values, token, line);
+  }
+
+  /**
+   * Sends a batch (sync/batches.ts): one message standing for `records`, each of which fits this connection alone.
+   * Its acknowledgement acknowledges every record in it; a refusal sends them again one by one, so that the broker
+   * judges each; a batch too large for the connection (compression can grow a payload) goes as its records at once.
+   */
+  sendBatch(
+    target: PublishTarget,
+    payload: Payload,
+    bytes: number,
+    values: MessageValues,
+    records: readonly Batched[],
+  ): void {
+    const token = this.nextBatch--;
+    const first = records[0] as Batched;
+    if (this.publisher.send(target, payload, bytes, values, token, first.line) > 0) {
+      this.sendAlone(records);
+      return;
+    }
+    this.batches.set(token, records);
+  }
+
+  /** The most payload bytes a message to `target` with `values` may have here. */
+  payloadRoom(target: PublishTarget, values: MessageValues): number {
+    return this.publisher.payloadRoom(target, values);
   }
 
   /** Sends an empty message of the sync's own (a tombstone that clears `target`'s retained message). */
@@ -172,6 +233,48 @@ export class Channel {
     this.keeper.abort();
   }
 
+  private acknowledged(token: number): void {
+    if (token >= 0) {
+      this.events.acknowledged(token);
+      return;
+    }
+    const records = this.batches.get(token);
+    if (!records) return; // the sync's own message
+    this.batches.delete(token);
+    for (const record of records) this.events.acknowledged(record.token);
+  }
+
+  private refused(refusal: RefusedMessage): void {
+    const records = this.batches.get(refusal.token);
+    if (!records) {
+      this.events.refused?.(refusal);
+      return;
+    }
+    this.batches.delete(refusal.token);
+    // Messages sent after the batch may already be in: its records cannot go back to their place in the topic.
+    this.events.log(
+      'WARN',
+      `The broker refused a batch of ${records.length} record(s) on topic "${refusal.target.topic}" ` +
+        `(${refusal.reason}); sending them one by one, after the ${this.publisher.unacknowledged} message(s) ` +
+        'already in flight, so that the broker judges each record.',
+    );
+    this.sendAlone(records);
+  }
+
+  /**
+   * Sends a batch's records one by one. A record's own message may carry more properties than the batch did, so one
+   * that no longer fits is refused here as the broker would refuse it (0x95, packet too large).
+   */
+  private sendAlone(records: readonly Batched[]): void {
+    for (const { target, payload, bytes, values, token, line } of records) {
+      const oversize = this.publisher.send(target, payload, bytes, values, token, line);
+      if (oversize === 0) continue;
+      const reason = this.describeOversize(target, bytes, oversize).replace(/\.$/, '');
+      if (this.events.refused) this.events.refused({ token, line, target, payload, reason, code: PACKET_TOO_LARGE });
+      else this.events.failed(new ConfigError(`Input line ${line}: ${reason}.`));
+    }
+  }
+
   private get single(): boolean {
     return this.settings.sync.connections === 1;
   }
@@ -211,6 +314,7 @@ export class Channel {
         'unacknowledged message(s) again.',
     );
     this.publisher.attach(mqttPort(connection));
+    this.events.restored?.();
   }
 }
 
@@ -218,11 +322,10 @@ export class Channel {
  * Connects every channel's first connection, in parallel. If any fails, the others are closed and the first failure is
  * what the sync reports (a suspected protocol version confirmed or not first).
  */
-export async function connectChannels(settings: Settings): Promise<Connection[]> {
-  const { broker, messages, sync } = settings;
-  const sends = { qos: messages.qos, retain: messages.retain };
+export async function connectChannels(settings: Settings, will?: LastWill): Promise<Connection[]> {
+  const { broker, sync } = settings;
   const attempts = Array.from({ length: sync.connections }, (_, index) =>
-    connectBroker(broker, { clientId: channelClientId(broker.clientId, index, sync.connections), sends }),
+    connectBroker(broker, channelConnectAs(settings, index, will)),
   );
   const results = await Promise.allSettled(attempts);
   const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -231,14 +334,24 @@ export async function connectChannels(settings: Settings): Promise<Connection[]>
   throw await confirmProtocolVersion(broker, channelClientId(broker.clientId, 0, sync.connections), failure.reason);
 }
 
+/** How channel `index` connects, at first and after every loss. */
+function channelConnectAs(settings: Settings, index: number, will: LastWill | undefined): ConnectAs {
+  const { broker, messages, sync } = settings;
+  return {
+    clientId: channelClientId(broker.clientId, index, sync.connections),
+    sends: { qos: messages.qos, retain: messages.retain },
+    ...(will ? { will } : {}),
+  };
+}
+
 /** Every channel of a sync, and the one each record goes over. */
 export class Channels {
   readonly all: readonly Channel[];
   private readonly spread: KeySpread;
 
-  /** The channels over `connections` (connectChannels), each reporting to `events`. */
-  constructor(settings: Settings, connections: readonly Connection[], events: ChannelEvents) {
-    this.all = connections.map((connection, index) => new Channel(index, settings, connection, events));
+  /** The channels over `connections` (connectChannels, with the same `will`), each reporting to `events`. */
+  constructor(settings: Settings, connections: readonly Connection[], events: ChannelEvents, will?: LastWill) {
+    this.all = connections.map((connection, index) => new Channel(index, settings, connection, events, will));
     this.spread = new KeySpread(this.all.length);
   }
 

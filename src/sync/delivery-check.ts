@@ -19,7 +19,9 @@
 import type { MqttClient } from 'mqtt';
 import { describeStream } from '../airbyte/catalog.js';
 import type { StreamRoute } from './routes.js';
+import type { Channel } from './channel.js';
 import type { BrokerSettings } from '../config/settings.js';
+import type { Payload } from '../mqtt/packets.js';
 import { field } from '../config/spec.js';
 import { ConfigError, asConnectorError } from '../errors.js';
 import { connectBroker, disconnect } from '../mqtt/connect.js';
@@ -69,7 +71,7 @@ export class DeliveryCheck {
     client?.on('message', (_topic, payload, packet) => {
       // A retained message sent because the subscription is new is someone's earlier message, never the probe.
       if (packet.retain || this.waiting.size === 0) return;
-      this.waiting.get(payload.toString('utf8'))?.settle();
+      this.waiting.get(payload.toString('latin1'))?.settle();
     });
     client?.once('close', () => this.subscriberLost());
   }
@@ -128,13 +130,19 @@ export class DeliveryCheck {
     return check;
   }
 
+  /** The first message of a filter being verified holds `channel` back until it has come back (or fails the sync). */
+  holdFirst(key: string, sent: Payload, channel: Pick<Channel, 'holdUntil'>): void {
+    const verifying = this.published(key, sent);
+    if (verifying) channel.holdUntil(verifying);
+  }
+
   /**
    * Called with every message published under `key`, before it can have come back. For the first one on a filter not
    * yet verified, returns the wait for it (`DeliveryWait`): it resolves once the message has come back to the
    * subscriber, and rejects with a configuration error if it has not within `connect_timeout` of being acknowledged.
    * Otherwise undefined: nothing to wait for.
    */
-  published(key: string, payload: string): DeliveryWait | undefined {
+  published(key: string, sent: Payload): DeliveryWait | undefined {
     // Once everything is verified (or cannot be), every record passes here at the cost of one comparison.
     if (this.closed) return undefined;
     const entry = this.filters.get(key);
@@ -142,6 +150,8 @@ export class DeliveryCheck {
     const { filter, label } = entry;
     const running = this.running.get(filter);
     if (running) return running;
+    // Probes are compared as bytes, one character per byte: a payload may be compressed, and text is UTF-8 on the wire.
+    const payload = typeof sent === 'string' ? Buffer.from(sent, 'utf8').toString('latin1') : sent.toString('latin1');
     let settle = (): void => undefined;
     const arrived = new Promise<void>((resolve) => (settle = resolve));
     this.waiting.set(payload, { filter, arrived, settle });

@@ -10,12 +10,20 @@ import { describeStream, streamKey } from '../airbyte/catalog.js';
 import type { StreamRoute } from './routes.js';
 import { findPath } from '../text/raw-json.js';
 import type { MessageSettings } from '../config/settings.js';
-import { type MessageValues, NO_VALUES, type PublishTarget, publishTarget, retarget } from '../mqtt/packets.js';
+import {
+  type MessageValues,
+  NO_VALUES,
+  type Payload,
+  type PublishTarget,
+  publishTarget,
+  retarget,
+} from '../mqtt/packets.js';
 import { InputError } from '../errors.js';
 import { keySubject } from '../payload/cloudevents.js';
 import { wholeMilliseconds } from '../payload/emitted-at.js';
 import { prepareFormat } from '../payload/formats.js';
-import type { PayloadFormat } from '../payload/payload-format.js';
+import { compress, contentEncoding } from '../payload/compression.js';
+import type { BatchLayout, Compression, MessageFormat, PayloadFormat } from '../payload/payload-format.js';
 import { type KeyValue, keyValueText, keyValues, unusableKeyReason } from '../payload/key-values.js';
 import { type RecordIds, recordIds } from '../payload/record-id.js';
 import { MAX_TOPIC_BYTES, encodeKeyLevel, fillTopic } from '../payload/topic.js';
@@ -32,7 +40,8 @@ export interface RecordText {
 export interface Publish {
   readonly kind: 'publish';
   readonly target: PublishTarget;
-  readonly payload: string;
+  /** The payload: the format's text, or bytes when it is compressed (never when the record goes into a batch). */
+  readonly payload: Payload;
   readonly bytes: number;
   readonly values: MessageValues;
   /** The record's key field values, raw JSON text, for routing; undefined when the stream has no usable key. */
@@ -51,6 +60,18 @@ export interface Rejection {
 
 const NO_KEY: readonly KeyValue[] = [];
 
+/** A batch's own user properties (MQTT 5): how many records it holds, and the first and the last record's id. */
+export const BATCH_PROPERTIES = ['airbyte_batch_count', 'airbyte_first_record_id', 'airbyte_last_record_id'];
+
+/**
+ * The content type of a batch: a JSON array of JSON payloads is JSON (of CloudEvents, the CloudEvents batch format);
+ * one payload per line is JSON Lines.
+ */
+function batchContentType(layout: Exclude<BatchLayout, 'none'>, format: MessageFormat): string {
+  if (layout === 'jsonl') return 'application/jsonl';
+  return format === 'cloudevents' ? 'application/cloudevents-batch+json' : 'application/json';
+}
+
 const CDC_DELETED_AT = '_ab_cdc_deleted_at';
 const CDC_DELETED_PATH = [CDC_DELETED_AT];
 const CDC_DELETED_QUOTED = `"${CDC_DELETED_AT}"`;
@@ -60,6 +81,13 @@ export class Lane {
   readonly key: string;
   readonly label: string;
   readonly target: PublishTarget;
+  /**
+   * The target of this stream's batches (`batch_layout`), at its first topic; undefined without batches. Its per-message
+   * properties, with MQTT 5 user properties, are `BATCH_PROPERTIES`.
+   */
+  readonly batchTarget: PublishTarget | undefined;
+  /** How each record's payload is compressed when it goes alone; undefined for not (or for batches, compressed whole). */
+  private readonly compression: Exclude<Compression, 'none'> | undefined;
   /** The target that tombstones share (no per-message properties: an empty message carries none), where there are any. */
   private readonly tombstoneTarget: PublishTarget | undefined;
   private readonly format: PayloadFormat;
@@ -96,22 +124,39 @@ export class Lane {
     this.format = prepareFormat(settings.messageFormat, route);
     this.withSubject = settings.messageFormat === 'cloudevents';
     this.withValues = mqtt5 && settings.mqtt5UserProperties;
+    const { packing } = settings;
+    const encoding = contentEncoding(packing.compression);
+    // A batch compresses the whole, not each record in it.
+    this.compression = packing.layout === 'none' && packing.compression !== 'none' ? packing.compression : undefined;
     const common = {
       mqtt5,
       retain: route.retained,
       contentType: this.format.contentType,
       messageExpirySeconds: settings.messageExpirySeconds,
       userProperties: Object.keys(userProperties).length > 0 ? userProperties : undefined,
+      customUserProperties: settings.customUserProperties,
       aliasable: !route.keyed,
       label: this.label,
       group: route.topicName,
       source: this.key,
     };
     this.perRecord = route.topic.slots.length > 0;
+    const compressed = { binary: true, userProperties: { ...userProperties, 'content-encoding': encoding ?? '' } };
     this.target = publishTarget(route.topicName, {
       ...common,
+      ...(this.compression ? compressed : {}),
       messageProperties: this.withValues ? ['airbyte_emitted_at', 'airbyte_record_id'] : [],
     });
+    this.batchTarget =
+      packing.layout === 'none'
+        ? undefined
+        : publishTarget(route.topicName, {
+            ...common,
+            ...(encoding ? compressed : {}),
+            contentType: batchContentType(packing.layout, settings.messageFormat),
+            messageProperties: this.withValues ? BATCH_PROPERTIES : [],
+            label: `a batch of stream ${describeStream(route.namespace, route.name)}`,
+          });
     // Zero-byte retained messages clear keys: CDC deletes on a keyed stream, and a truncation's stale topics.
     // They are retained whatever the stream's own messages are: only a retained empty message removes one.
     this.tombstoneTarget =
@@ -161,11 +206,12 @@ export class Lane {
       subject: this.withSubject ? keySubject(keyed) : undefined,
     });
     const messageValues = this.withValues ? [emittedAtMs, recordId] : NO_VALUES;
+    const packed = this.compression ? compress(payload, this.compression) : payload;
     return {
       kind: 'publish',
       target,
-      payload,
-      bytes: Buffer.byteLength(payload, 'utf8'),
+      payload: packed,
+      bytes: typeof packed === 'string' ? Buffer.byteLength(packed, 'utf8') : packed.length,
       values: messageValues,
       key,
       recordId,
@@ -224,6 +270,11 @@ export class Lane {
       };
     }
     return level;
+  }
+
+  /** The target of this stream's batches on `topic` (batches are only made with `batch_layout`). */
+  batchTargetFor(topic: string): PublishTarget {
+    return retarget(this.batchTarget as PublishTarget, topic);
   }
 
   /** The target of a zero-byte retained message that clears `topic`, one of this stream's key topics. */

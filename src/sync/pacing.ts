@@ -23,16 +23,27 @@ export class Pacing {
    * allows the next message. Only the channel the last record went to is asked: records spread evenly, so when one
    * window is full the others are nearly full too, and a paused reader keeps memory bounded whatever the input.
    */
-  after(input: Readable, channel: Channel, bytes: number): void {
+  after(input: Readable, channel: Channel, bytes: number, messages = 1): void {
     const resume = (): void => {
       if (!this.stopped) input.resume();
     };
     if (channel.hasRoom) {
-      this.spend(input, bytes, resume, false);
+      this.spend(input, messages, bytes, resume, false);
       return;
     }
     input.pause();
-    channel.whenRoom(() => this.spend(input, bytes, resume, true));
+    channel.whenRoom(() => this.spend(input, messages, bytes, resume, true));
+  }
+
+  /**
+   * A message went out that no record paced (a batch closing): counts it against the rate limit, pausing `input`
+   * while the limit says wait.
+   */
+  charge(input: Readable, bytes: number): void {
+    const resume = (): void => {
+      if (!this.stopped) input.resume();
+    };
+    this.spend(input, 1, bytes, resume, false);
   }
 
   /**
@@ -59,8 +70,8 @@ export class Pacing {
     clearTimeout(this.timer);
   }
 
-  private spend(input: Readable, bytes: number, resume: () => void, paused: boolean): void {
-    const wait = this.rate?.spend(bytes) ?? 0;
+  private spend(input: Readable, messages: number, bytes: number, resume: () => void, paused: boolean): void {
+    const wait = messages === 0 ? 0 : (this.rate?.spend(bytes) ?? 0);
     if (wait <= 0) {
       if (paused) resume();
       return;

@@ -3,6 +3,7 @@
  * and sees it stall: records received, acknowledged, in flight, states emitted and the acknowledgement rate.
  */
 import type { Log } from '../log.js';
+import type { LedgerCounts } from './summary.js';
 
 const MAX_PROGRESS_INTERVAL_MS = 30_000;
 
@@ -25,7 +26,7 @@ interface ProgressSample {
   readonly acknowledged: number;
   readonly statesEmitted: number;
   readonly connected: boolean;
-  readonly input?: InputPosition;
+  readonly input?: InputPosition | undefined;
 }
 
 function inputMessage(input: InputPosition | undefined): string {
@@ -46,16 +47,37 @@ export function progressMessage(now: ProgressSample, acknowledgedBefore: number,
   );
 }
 
+/** Where a sync's progress is read from: the ledger's counts, the connections, the input. */
+export interface ProgressSources {
+  readonly ledger: Pick<LedgerCounts, 'recordsReceived' | 'recordsAcknowledged' | 'statesEmitted'>;
+  readonly connected: () => boolean;
+  readonly input: () => InputPosition | undefined;
+}
+
 export class Progress {
   private timer: NodeJS.Timeout | undefined;
   private lastAt = 0;
   private lastAcknowledged = 0;
+  private readonly intervalMs: number;
 
+  /** Reports every LOG_PROGRESS_SECONDS (progressIntervalMs) to `log`. */
   constructor(
-    private readonly intervalMs: number,
-    private readonly sample: () => ProgressSample,
+    private readonly sources: ProgressSources,
     private readonly log: Log,
-  ) {}
+  ) {
+    this.intervalMs = progressIntervalMs(process.env.LOG_PROGRESS_SECONDS);
+  }
+
+  private sample(): ProgressSample {
+    const { ledger } = this.sources;
+    return {
+      received: ledger.recordsReceived,
+      acknowledged: ledger.recordsAcknowledged,
+      statesEmitted: ledger.statesEmitted,
+      connected: this.sources.connected(),
+      input: this.sources.input(),
+    };
+  }
 
   start(): void {
     this.lastAt = Date.now();

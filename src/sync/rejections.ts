@@ -26,13 +26,15 @@ import {
   topicProblem,
 } from '../payload/topic.js';
 import type { Channel, Channels, RefusedMessage } from './channel.js';
-import type { Lane } from './lane.js';
+import type { Lane, Publish } from './lane.js';
 import type { Summary } from './summary.js';
 
 /** Where a report went, for the caller to pace input by. */
 export interface Sent {
   readonly channel: Channel;
   readonly bytes: number;
+  /** Messages it counts for against the rate limit: 1, or 0 for a record that went into a batch. */
+  readonly messages?: number;
 }
 
 /** A rejected record: which lane, why, its number in the ledger, and what the report carries of it. */
@@ -42,9 +44,9 @@ interface Rejected {
   readonly token: number;
   readonly line: number;
   readonly recordId: string | undefined;
-  /** The report's member for the record: its data, or the refused message, as JSON text. */
+  /** The report's member for the record: its data, or the refused message, as JSON text (undefined: size only). */
   readonly name: 'data' | 'message';
-  readonly json: string;
+  readonly json: string | undefined;
   /** Its size as the report gives it when the whole would be too large. */
   readonly bytes: number;
 }
@@ -71,6 +73,7 @@ export class Rejections {
         : publishTarget(topic, {
             mqtt5: settings.messages.mqtt5,
             contentType: 'application/json',
+            customUserProperties: settings.messages.customUserProperties,
             label: 'the dead letter report',
           });
   }
@@ -105,6 +108,14 @@ export class Rejections {
     return this.drop({ lane, reason, token, line, recordId, name: 'data', json: dataJson, bytes });
   }
 
+  /** A record's message is `size` bytes, more than `channel` may carry: rejected with the size and the cheapest fix. */
+  oversize(lane: Lane, channel: Channel, record: Publish, line: number, dataJson: string, token: number, size: number) {
+    const { target, bytes, recordId } = record;
+    // Without its final full stop: the rejection adds what to set to go on past such records.
+    const reason = `input line ${line}: ${channel.describeOversize(target, bytes, size).replace(/\.$/, '')}`;
+    return this.reject(lane, reason, line, recordId, dataJson, token);
+  }
+
   /**
    * The broker refused a record it was sent, for a reason of that record's own: it is rejected as if it had been
    * refused before sending. Returns the error to end the sync with when it cannot be (the stream is unknown).
@@ -117,8 +128,10 @@ export class Rejections {
     const reason = `input line ${refusal.line}: ${target.label} was refused by the broker on topic "${target.topic}": ${refusal.reason}`;
     // The report takes the refused message's place in the window; the reader's own checks keep input within room.
     const { payload, token, line } = refusal;
-    const bytes = Buffer.byteLength(payload, 'utf8');
-    this.drop({ lane, reason, token, line, recordId: undefined, name: 'message', json: payload || 'null', bytes });
+    const bytes = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+    // A compressed payload is no JSON to splice in: the report gives its size.
+    const json = typeof payload === 'string' ? payload || 'null' : undefined;
+    this.drop({ lane, reason, token, line, recordId: undefined, name: 'message', json, bytes });
     return undefined;
   }
 
@@ -144,11 +157,17 @@ export class Rejections {
     }
     const channel = this.channels.for(lane.route, undefined);
     const target = retarget(this.deadLetter, this.reportTopic(rejected));
-    let report = deadLetterReport(rejected, rejected.json);
-    if (channel.send(target, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line) > 0) {
-      // Too large for the broker with the record in it: the report says how large the record was instead.
-      report = deadLetterReport(rejected, undefined);
-      channel.send(target, report, Buffer.byteLength(report, 'utf8'), NO_VALUES, token, rejected.line);
+    const send = (json: string | undefined): string | undefined => {
+      const report = deadLetterReport(rejected, json);
+      const bytes = Buffer.byteLength(report, 'utf8');
+      return channel.send(target, report, bytes, NO_VALUES, token, rejected.line) === 0 ? report : undefined;
+    };
+    // Too large for the broker with the record in it: the report says how large the record was instead.
+    const report = send(rejected.json) ?? (rejected.json === undefined ? undefined : send(undefined));
+    if (report === undefined) {
+      this.log('WARN', `Skipped ${rejected.reason} (even its report is larger than the broker accepts).`);
+      this.ledger.acknowledged(token);
+      return undefined;
     }
     return { channel, bytes: Buffer.byteLength(report, 'utf8') };
   }
@@ -167,11 +186,12 @@ function reportTopicOf(
   escaping: TopicEscaping,
 ): string {
   if (fields.length === 0) return template.texts[0] as string;
+  const { json } = rejected;
   const values =
-    rejected.name === 'data'
+    rejected.name === 'data' && json !== undefined
       ? keyValues(
-          rejected.json,
-          fields.map((field) => field.path),
+          json,
+          fields.map((f) => f.path),
         )
       : [];
   const levels = fields.map((_field, index) => {

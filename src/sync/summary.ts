@@ -53,6 +53,12 @@ export class Summary {
     this.of(key).rejected++;
   }
 
+  /** Records, rejected records and payload bytes of the stream so far. */
+  countsOf(key: string): { readonly records: number; readonly rejected: number; readonly bytes: number } {
+    const totals = this.totals.get(key);
+    return { records: totals?.records ?? 0, rejected: totals?.rejected ?? 0, bytes: totals?.bytes ?? 0 };
+  }
+
   /** Records of the stream that were rejected (skipped or reported). */
   rejectedOf(key: string): number {
     return this.totals.get(key)?.rejected ?? 0;

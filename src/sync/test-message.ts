@@ -11,8 +11,9 @@ import { type ConnectorError, TransientError } from '../errors.js';
 import { describeSuspect, listCauses } from '../mqtt/close-causes.js';
 import type { Connection } from '../mqtt/connect.js';
 import { mqttPort } from '../mqtt/connection-port.js';
-import { PublishEncoder, publishTarget } from '../mqtt/packets.js';
+import { type Payload, PublishEncoder, publishTarget } from '../mqtt/packets.js';
 import { Publisher } from '../mqtt/publisher.js';
+import { compress, contentEncoding } from '../payload/compression.js';
 import { prepareFormat } from '../payload/formats.js';
 import { DeliveryCheck } from './delivery-check.js';
 
@@ -29,13 +30,13 @@ export async function sendTestMessage(connection: Connection, settings: Settings
   try {
     const emittedAtJson = String(Date.now());
     // In the format the sync will publish, so that a consumer of the test topic sees what it will get.
-    const payload = prepareFormat(settings.messages.messageFormat, { name: CHECK_STREAM, namespace: undefined }).render(
-      {
-        id: randomUUID(),
-        dataJson: '{"message":"Airbyte connection check"}',
-        emittedAtMs: emittedAtJson,
-      },
-    );
+    const text = prepareFormat(settings.messages.messageFormat, { name: CHECK_STREAM, namespace: undefined }).render({
+      id: randomUUID(),
+      dataJson: '{"message":"Airbyte connection check"}',
+      emittedAtMs: emittedAtJson,
+    });
+    const { compression } = settings.messages.packing;
+    const payload: Payload = compression === 'none' ? text : compress(text, compression);
     // Registered before publishing: the message may come back before its acknowledgement does.
     const wait = delivery?.published('test', payload);
     const acknowledged = publishTest(connection, settings, topic, payload, emittedAtJson);
@@ -62,16 +63,23 @@ function publishTest(
   connection: Connection,
   settings: Settings,
   topic: string,
-  payload: string,
+  payload: Payload,
   emittedAtJson: string,
 ): Promise<void> {
   const { messages } = settings;
   const { mqtt5, qos } = messages;
+  const encoding = contentEncoding(messages.packing.compression);
+  const userProperties = {
+    ...(messages.mqtt5UserProperties ? { airbyte_stream: CHECK_STREAM } : {}),
+    ...(encoding ? { 'content-encoding': encoding } : {}),
+  };
   const target = publishTarget(topic, {
     mqtt5,
     contentType: prepareFormat(messages.messageFormat, { name: CHECK_STREAM, namespace: undefined }).contentType,
     messageExpirySeconds: messages.messageExpirySeconds,
-    userProperties: messages.mqtt5UserProperties ? { airbyte_stream: CHECK_STREAM } : undefined,
+    userProperties: Object.keys(userProperties).length > 0 ? userProperties : undefined,
+    customUserProperties: messages.customUserProperties,
+    binary: encoding !== undefined,
     emittedAtProperty: messages.mqtt5UserProperties,
     label: 'the test message',
   });
@@ -118,6 +126,7 @@ function publishTest(
     );
     client.once('close', onClose);
     publisher.attach(mqttPort(connection));
-    publisher.send(target, payload, Buffer.byteLength(payload, 'utf8'), [emittedAtJson], 0);
+    const bytes = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+    publisher.send(target, payload, bytes, [emittedAtJson], 0);
   });
 }

@@ -91,6 +91,7 @@ describe('records shaped like real data, through aedes', () => {
           .map((p) => ({
             topic: p.topic,
             payload: p.payload.toString('utf8'),
+            raw: Buffer.from(p.payload),
             qos: p.qos,
             retain: p.retain,
             properties: undefined,

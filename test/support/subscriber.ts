@@ -4,6 +4,8 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 export interface Delivery {
   readonly topic: string;
   readonly payload: string;
+  /** The payload's bytes, for payloads that are not text (compressed ones). */
+  readonly raw: Buffer;
   readonly qos: number;
   readonly retain: boolean;
   /** MQTT 5 publish properties, when the subscriber connected with MQTT 5. */
@@ -26,6 +28,7 @@ export async function subscribe(url: string, filter = '#', options: IClientOptio
     messages.push({
       topic,
       payload: payload.toString('utf8'),
+      raw: payload,
       qos: packet.qos,
       retain: packet.retain,
       properties: packet.properties,

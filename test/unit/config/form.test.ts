@@ -51,6 +51,7 @@ describe('the form a newcomer fills in', () => {
         ['Broker', true],
         ['TLS', false],
         ['Topics and messages', true],
+        ['Batches, compression and status', false],
         ['Session and delivery', false],
       ],
     );

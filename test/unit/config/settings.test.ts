@@ -307,6 +307,11 @@ describe('toSettings', () => {
       connections: [minimal, (s) => s.sync.connections],
       ack_timeout_seconds: [minimal, (s) => s.sync.ackTimeoutMs / 1000],
       verify_delivery: [minimal, (s) => s.sync.verifyDelivery],
+      batch_layout: [minimal, (s) => s.messages.packing.layout],
+      batch_max_records: [minimal, (s) => s.messages.packing.maxRecords],
+      batch_max_bytes: [minimal, (s) => s.messages.packing.maxBytes],
+      batch_linger_ms: [minimal, (s) => s.messages.packing.lingerMs],
+      payload_compression: [minimal, (s) => s.messages.packing.compression],
     };
     const declared = Object.entries(connectorSpec().connectionSpecification.properties).filter(
       ([, schema]) => schema.default !== undefined,

@@ -4,6 +4,7 @@
  * broker closed the connection. Driven through the fake connection; the acknowledgement watch through mocked timers.
  */
 import assert from 'node:assert/strict';
+import { RECORD_REFUSALS } from '../../../src/mqtt/reason-codes.js';
 import { afterEach, describe, it, mock } from 'node:test';
 import { MQTT_MAX_PACKET_BYTES, type QoS } from '../../../src/config/settings.js';
 import { ConfigError, type ConnectorError, TransientError } from '../../../src/errors.js';
@@ -355,7 +356,7 @@ describe('Publisher and refusals the caller handles (rejected_records skip or de
     [2, 'pubrec'],
   ] as const) {
     it(`at QoS ${qos}, hands a ${ack} refusal of one record to the caller, frees its place and goes on`, async () => {
-      const refusals: { token: number; line: number; reason: string; payload: string }[] = [];
+      const refusals: { token: number; line: number; reason: string; payload: unknown }[] = [];
       const acknowledged: number[] = [];
       const failures: ConnectorError[] = [];
       const publisher = new Publisher(
@@ -365,6 +366,7 @@ describe('Publisher and refusals the caller handles (rejected_records skip or de
           acknowledged: (token) => acknowledged.push(token),
           failed: (error) => failures.push(error),
           refused: ({ token, line, reason, payload }) => refusals.push({ token, line, reason, payload }),
+          takes: (_token, code) => RECORD_REFUSALS.has(code),
         },
       );
       const port = new FakePort({ protocolVersion: 5 });
@@ -401,6 +403,7 @@ describe('Publisher and refusals the caller handles (rejected_records skip or de
         acknowledged: () => undefined,
         failed: (error) => failures.push(error),
         refused: ({ token }) => refused.push(token),
+        takes: (_token, code) => RECORD_REFUSALS.has(code),
       },
     );
     const port = new FakePort({ protocolVersion: 5 });

@@ -1,0 +1,20 @@
+/**
+ * Compressing a message's payload (`payload_compression`): gzip (RFC 1952) or deflate, which as an HTTP content
+ * coding means the zlib format (RFC 1950), as Node's `deflateSync` writes it. With MQTT 5 the message says which in a
+ * user property `content-encoding`, the name HTTP gives it, and keeps the content type of the uncompressed payload.
+ *
+ * Compression runs synchronously at the default level: a 64 KiB batch of JSON takes about a millisecond, which a
+ * message that stands for a hundred records can afford.
+ */
+import { deflateSync, gzipSync } from 'node:zlib';
+import type { Compression } from './payload-format.js';
+
+/** The `content-encoding` user property of a compressed payload; undefined when it is not compressed. */
+export function contentEncoding(compression: Compression): string | undefined {
+  return compression === 'none' ? undefined : compression;
+}
+
+/** `payload` compressed as `compression` says (not `none`). */
+export function compress(payload: string | Buffer, compression: Exclude<Compression, 'none'>): Buffer {
+  return compression === 'gzip' ? gzipSync(payload) : deflateSync(payload);
+}
