@@ -27,6 +27,17 @@ export interface InputOptions {
    * by topic, which would put four streams on at most four connections (measured: 8 connections took as long as 4).
    */
   readonly primaryKey: boolean;
+  /** Pad each record's data to about this many bytes (a `notes` field); records are about 250 bytes without. */
+  readonly recordBytes?: number;
+}
+
+/** A `notes` field that brings a record's data to about `bytes`, varied per record so it compresses as text does. */
+function padding(bytes: number | undefined, used: number, i: number): string {
+  if (bytes === undefined) return '';
+  const words = ['pump', 'valve', 'line', 'north', 'pressure', 'ok', 'maintenance', 'shift', String(i % 13)];
+  let text = '';
+  for (let w = i; text.length < bytes - used - 14; w += 7) text += `${words[w % words.length]} `;
+  return `,"notes":"${text.trimEnd()}"`;
 }
 
 export async function generateInputs(dir: string, records: number, options: InputOptions): Promise<Inputs> {
@@ -45,7 +56,8 @@ export async function generateInputs(dir: string, records: number, options: Inpu
   for (let i = 0; i < records; i++) {
     const stream = STREAMS[i % STREAMS.length] as string;
     const emittedAt = 1_700_000_000_000 + i;
-    const data = `{"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com","amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active","updated_at":"2026-11-01T12:00:00Z","tags":["a","b"],"score":${i % 97}}`;
+    const fields = `"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com","amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active","updated_at":"2026-11-01T12:00:00Z","tags":["a","b"],"score":${i % 97}`;
+    const data = `{${fields}${padding(options.recordBytes, fields.length, i)}}`;
     const line = `{"type":"RECORD","record":{"stream":"${stream}","namespace":"bench","emitted_at":${emittedAt},"data":${data}}}\n`;
     bytes += line.length;
     await write(messages, line);

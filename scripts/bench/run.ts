@@ -16,6 +16,10 @@
  * BENCH_NETWORK_ROUNDS (3) size it; at 10,000 records it takes about four minutes, most of them in the two rows that a
  * single window or the rate limit holds back.
  *
+ * Then the batching section (batching.ts): records of about 1 KB through the same 20 ms round trip, unbatched and in
+ * batches, with the messages and 5 KB units billed per 1,000 records. BENCH_BATCH_RECORDS (10000; 0 skips it) and
+ * BENCH_BATCH_ROUNDS (3).
+ *
  * Last, the start-up time of spec and check against a bare `node -e 0` (startup.ts).
  */
 import { spawn } from 'node:child_process';
@@ -26,6 +30,7 @@ import { fileURLToPath } from 'node:url';
 import { findExecutable, startMosquitto } from '../../test/support/mosquitto.js';
 import { STREAMS, generateInputs } from './inputs.js';
 import { Keyspace } from '../../src/sync/keyspace.js';
+import { batchingBench } from './batching.js';
 import { networkBench } from './network.js';
 import { SHIPPED_MAIN, measureStartup, startupTable } from './startup.js';
 
@@ -39,6 +44,8 @@ const MEMORY_RECORDS = Number(process.env.BENCH_MEMORY_RECORDS ?? 1_000_000);
 const KEYSPACE_KEYS = Number(process.env.BENCH_KEYSPACE_KEYS ?? 10_000_000);
 const NETWORK_RECORDS = Number(process.env.BENCH_NETWORK_RECORDS ?? 10_000);
 const NETWORK_ROUNDS = Number(process.env.BENCH_NETWORK_ROUNDS ?? 3);
+const BATCH_RECORDS = Number(process.env.BENCH_BATCH_RECORDS ?? 10_000);
+const BATCH_ROUNDS = Number(process.env.BENCH_BATCH_ROUNDS ?? 3);
 const WINDOWS = (process.env.BENCH_WINDOWS ?? '50,200,1000,5000').split(',').filter(Boolean).map(Number);
 const QOS_NAMES = ['AT_MOST_ONCE', 'AT_LEAST_ONCE', 'EXACTLY_ONCE'];
 
@@ -229,6 +236,7 @@ try {
     );
   }
   if (NETWORK_RECORDS > 0) await networkBench({ records: NETWORK_RECORDS, rounds: NETWORK_ROUNDS });
+  if (BATCH_RECORDS > 0) await batchingBench({ records: BATCH_RECORDS, rounds: BATCH_ROUNDS });
   console.log(`\nStart-up (median of ${process.env.BENCH_STARTUP_RUNS ?? 15} runs each, alternating):\n`);
   console.log(startupTable(await measureStartup({ runs: Number(process.env.BENCH_STARTUP_RUNS ?? 15) })));
 } finally {
