@@ -159,6 +159,17 @@ describe('token endpoint over HTTP, with the connector as client', () => {
     assert.ok(!err.message.includes('request_body') && !err.message.includes('grant_type'), err.message);
   });
 
+  it('answers with a page too long for a token when told to, and the connector stops reading it', async () => {
+    endpoint.mode = 'oversized';
+    await assert.rejects(
+      ask(),
+      (err: unknown) =>
+        err instanceof CredentialConfigError &&
+        /without an access token \(not a JSON object\)/.test(err.message) &&
+        err.internalMessage === 'HTTP 200, answer too long',
+    );
+  });
+
   it('hangs when told to, and the connector gives up at its deadline', async () => {
     endpoint.mode = 'hang';
     const started = Date.now();

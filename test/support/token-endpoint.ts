@@ -5,8 +5,8 @@
  *
  * It checks the client as an authorisation server does (HTTP Basic, or client_id and client_secret in the form), and
  * issues opaque or JWT-shaped tokens with a chosen `expires_in`. It can be told to refuse every client
- * (401 invalid_client), to fail (500), to echo the secret back in its error (to test that messages mask it), or to
- * never answer (to test timeouts).
+ * (401 invalid_client), to fail (500), to echo the secret back in its error (to test that messages mask it), to
+ * never answer (to test timeouts), or to answer with a 1 MiB page (what a wrong URL may serve).
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { EventEmitter, once } from 'node:events';
@@ -17,7 +17,7 @@ import { after, before } from 'node:test';
 import { until } from './until.js';
 
 /** What the endpoint does with the next requests. */
-export type EndpointMode = 'grant' | 'refuse' | 'fail' | 'echo-secret' | 'hang';
+export type EndpointMode = 'grant' | 'refuse' | 'fail' | 'echo-secret' | 'hang' | 'oversized';
 
 export interface TokenEndpointOptions {
   readonly clientId?: string;
@@ -184,6 +184,9 @@ export async function startTokenEndpoint(options: TokenEndpointOptions = {}): Pr
         return; // The socket stays open until the client gives up or the endpoint closes.
       case 'fail':
         send(response, 500, 'Internal Server Error');
+        return;
+      case 'oversized':
+        send(response, 200, `<html>${'x'.repeat(1024 * 1024)}</html>`);
         return;
       case 'refuse':
         send(response, 401, invalidClient, { 'WWW-Authenticate': 'Basic realm="token"' });
