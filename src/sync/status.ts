@@ -2,23 +2,21 @@
  * The sync's status on the broker (`status_topic`): retained QoS 1 JSON documents a dashboard subscribes to.
  *
  *   running      published when the sync starts (and again after a lost connection is back)
- *   interrupted  every connection's Last Will: the broker publishes it when the connector dies without closing
+ *   interrupted  every publishing connection's Last Will: the broker publishes it when the connector dies without closing
  *   succeeded    at the end, with per-stream counts and the duration
  *   failed       at the end of a failed sync, with the failure's type and message (secrets redacted)
  *
  * A sync stopped by SIGTERM or SIGINT ends `interrupted` too, with its counts and the reason. The documents are
- * built by pure functions (`statusDocument`); `StatusTopic` publishes them over a connection of its own (client ID
- * `<client>-status`), so that they never wait behind records. Its connection closes with a DISCONNECT at the end, as
- * do the publishing ones, even when the sync fails, so the broker discards their Wills instead of overwriting the
- * final document with "interrupted".
+ * built by pure functions (`statusDocument`); `StatusTopic` publishes each over a short connection of its own (client
+ * ID `<client>-status`), so that they never wait behind records. The publishing connections close with a DISCONNECT
+ * at the end, even when the sync fails, so the broker discards their Wills instead of overwriting the final document
+ * with "interrupted".
  */
 import { type ConfiguredStream, streamKey } from '../airbyte/catalog.js';
 import type { BrokerSettings } from '../config/settings.js';
 import { ConfigError, type ConnectorError, InterruptedError, TransientError } from '../errors.js';
 import type { Log } from '../log.js';
-import { backoffDelay } from '../mqtt/backoff.js';
 import { type LastWill, connectBroker, disconnect } from '../mqtt/connect.js';
-import type { MqttClient } from 'mqtt';
 
 export type SyncStatus = 'running' | 'interrupted' | 'succeeded' | 'failed';
 
@@ -98,10 +96,11 @@ export function syncIdOf(streams: readonly ConfiguredStream[]): number | null {
 }
 
 export class StatusTopic {
-  /** The Last Will every connection of the sync carries. */
+  /** The Last Will every publishing connection of the sync carries. */
   readonly will: LastWill;
-  private client: MqttClient | undefined;
   private finished = false;
+  /** Documents go out one after another, in the order they were made. */
+  private last: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly broker: BrokerSettings,
@@ -113,8 +112,8 @@ export class StatusTopic {
   }
 
   /**
-   * Connects the status connection and publishes "running". A broker that refuses the status topic fails the sync
-   * before any record is read: the user asked for the status, and a dashboard would otherwise show nothing.
+   * Publishes "running". A broker that refuses the status topic fails the sync before any record is read: the user
+   * asked for the status, and a dashboard would otherwise show nothing.
    */
   static async open(
     broker: BrokerSettings,
@@ -137,8 +136,8 @@ export class StatusTopic {
   }
 
   /**
-   * Publishes the final document and closes the connection. Never throws: the records are delivered (or the sync's own
-   * error is reported) whatever happens to the status; a status that could not be published is a warning.
+   * Publishes the final document. Never throws: the records are delivered (or the sync's own error is reported)
+   * whatever happens to the status; a status that could not be published is a warning.
    */
   async finish(
     error: ConnectorError | undefined,
@@ -155,54 +154,33 @@ export class StatusTopic {
     } catch (err) {
       this.log('WARN', `Could not publish the status "${outcome}" to "${this.topic}": ${messageOf(err)}`);
     }
-    const client = this.client;
-    this.client = undefined;
-    if (client) await disconnect(client);
   }
 
-  /** Publishes retained at QoS 1 and waits for the acknowledgement, connecting first when there is no connection. */
-  private async publish(document: string): Promise<void> {
-    const client = await this.connected();
-    await new Promise<void>((resolve, reject) => {
-      client.publish(
-        this.topic,
-        document,
-        {
-          qos: 1,
-          retain: true,
-          ...(this.broker.mqttVersion === '5' ? { properties: { contentType: 'application/json' } } : {}),
-        },
-        (error) => (error ? reject(refusal(this.topic, error)) : resolve()),
-      );
-    });
-  }
-
-  private async connected(): Promise<MqttClient> {
-    if (this.client?.connected) return this.client;
-    const old = this.client;
-    this.client = undefined;
-    old?.end(true);
-    const connection = await connectBroker(this.broker, {
-      clientId: `${this.broker.clientId}-status`,
-      freshSession: true,
-      will: this.will,
-    });
-    const { client } = connection;
-    this.client = client;
-    // Lost while the sync runs, its Will said "interrupted": say "running" again once it is back.
-    client.once('close', () => {
-      if (this.client === client && !this.finished) this.reconnect(0);
-    });
-    return client;
-  }
-
-  private reconnect(attempt: number): void {
-    const timer = setTimeout(() => {
-      if (this.finished) return;
-      this.publish(statusDocument('running', this.sync)).catch(() => this.reconnect(attempt + 1));
-    }, backoffDelay(attempt));
-    // The status alone must never keep the process alive.
-    timer.unref();
+  /**
+   * Publishes retained at QoS 1 over a connection of its own, opened for it and closed with a DISCONNECT once the
+   * broker has acknowledged: the status needs no connection between its few documents, and one made for each gets the
+   * credential that is valid then. The publishing connections carry the Will.
+   */
+  private publish(document: string): Promise<void> {
+    const send = async (): Promise<void> => {
+      const { client } = await connectBroker(this.broker, {
+        clientId: `${this.broker.clientId}-status`,
+        freshSession: true,
+      });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const properties = this.broker.mqttVersion === '5' ? { properties: { contentType: 'application/json' } } : {};
+          client.publish(this.topic, document, { qos: 1, retain: true, ...properties }, (error) =>
+            error ? reject(refusal(this.topic, error)) : resolve(),
+          );
+        });
+      } finally {
+        await disconnect(client);
+      }
+    };
+    const sent = this.last.then(send, send);
+    this.last = sent.catch(() => undefined);
+    return sent;
   }
 }
 

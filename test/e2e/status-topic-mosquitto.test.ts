@@ -1,7 +1,7 @@
 /**
  * The status topic against Mosquitto: "running" when a sync starts, "succeeded" with per-stream counts at its end,
  * "failed" with the failure (and no Will overwriting it), "interrupted" with counts after SIGTERM, and "interrupted"
- * from the broker itself, as every connection's Last Will, after SIGKILL.
+ * from the broker itself, as the publishing connections' Last Will, after SIGKILL.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -193,7 +193,7 @@ describe('the status topic against Mosquitto', { skip }, () => {
       assert.equal(statuses(subscriber)[0]?.status, 'running');
       running.child.kill('SIGKILL');
       await running.result;
-      // The status connection and both publishing connections leave the Will.
+      // Both publishing connections leave the Will.
       await subscriber.waitFor(2);
       const will = statuses(subscriber).at(-1);
       assert.equal(will?.status, 'interrupted');
