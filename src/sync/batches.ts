@@ -104,6 +104,8 @@ export class Batches {
       batch.lastId = record.recordId;
     }
     batch.records.push({ ...record, token, line });
+    // Full: it goes now, not when the next record of its topic or the linger time comes.
+    if (batch.records.length >= this.packing.maxRecords) this.close(batch);
     return true;
   }
 

@@ -29,6 +29,7 @@ export interface GraceSteps {
 export class GracePeriod {
   private signal: string | undefined;
   private ended = false;
+  private timer: NodeJS.Timeout | undefined;
   private readonly listener = (signal: NodeJS.Signals): void => this.received(signal);
 
   constructor(
@@ -61,18 +62,21 @@ export class GracePeriod {
     const { channels, ledger } = this.steps;
     const interrupted = (): ConnectorError => new InterruptedError(interruptedMessage(signal, ledger));
     if (this.signal) {
+      clearTimeout(this.timer);
       this.steps.stopNow(interrupted());
       return;
     }
     this.signal = signal;
     this.steps.pauseInput();
+    // The open batches first: the grace period waits for them too, and the count below includes them.
+    this.steps.flush();
     this.steps.log(
       'WARN',
       `Received ${signal}: reading no more input; waiting up to ${this.graceMs / 1000} s for the broker to ` +
         `acknowledge ${channels.unacknowledged} message(s) in flight.`,
     );
     const timer = setTimeout(() => this.steps.stopNow(interrupted()), this.graceMs);
-    this.steps.flush();
+    this.timer = timer;
     channels.drain().then(
       () => {
         clearTimeout(timer);
