@@ -111,8 +111,14 @@ export function parseAnswer(head: Buffer, route: Route): ConnectAnswer {
 function refusal(answer: ConnectAnswer, route: Route, hadCredentials: boolean): Error {
   const said = `HTTP ${answer.status}${answer.reason ? ` ${answer.reason}` : ''}`;
   const detail = `CONNECT answered ${said}`;
-  if (answer.status === 407) {
-    const schemes = (answer.headers.get('proxy-authenticate') ?? []).map((value) => value.split(/\s/)[0] ?? '');
+  // 407 is the status for a proxy's authentication; tinyproxy 1.11 answers 407 to a CONNECT without credentials but
+  // "401 Unauthorized" (with WWW-Authenticate) to one with a wrong user name or password.
+  if (answer.status === 407 || answer.status === 401) {
+    const challenges = [
+      ...(answer.headers.get('proxy-authenticate') ?? []),
+      ...(answer.headers.get('www-authenticate') ?? []),
+    ];
+    const schemes = challenges.map((value) => value.split(/\s/)[0] ?? '');
     const unsupported =
       schemes.length > 0 && !schemes.some((scheme) => scheme.toLowerCase() === 'basic')
         ? ` It asks for ${schemes.join(', ')} authentication, which the connector does not support (only Basic).`
