@@ -46,7 +46,7 @@ export interface ProxyTarget {
 export interface ProxyOptions {
   /** For the whole of it: the connection to the proxy, its handshake, and for socks5:// resolving the broker host. */
   readonly timeoutMs: number;
-  /** Take the place of the URL's user name and password when given. */
+  /** Take the place of the URL's user name and password, each when given and not empty. */
   readonly username?: string;
   readonly password?: string;
 }
@@ -120,8 +120,10 @@ function userInformation(text: string): { username?: string; password?: string }
 /**
  * A socket connected to `target` through `proxy`, right after the proxy's handshake and not read since, with anything
  * the broker sent in the same packets put back to be read first: it reads as a fresh socket would (a `data` listener,
- * `pipe`, `tls.connect({ socket })`). The caller must add its `error` listener at once (the handshake's are gone). Rejects with one of the errors of ./proxy-errors.ts, or a `ConfigError` for
- * credentials or a broker host the protocol cannot carry; the socket is destroyed on every failure.
+ * `pipe`, `tls.connect({ socket })`). The caller must add its `error` listener at once (the handshake's are gone).
+ *
+ * Rejects with one of the errors of ./proxy-errors.ts, or a `ConfigError` for credentials or a broker address the
+ * protocol cannot carry; the socket is destroyed on every failure.
  */
 export async function openThroughProxy(
   proxy: ProxyAddress,
@@ -172,9 +174,11 @@ function connecting(proxy: ProxyAddress, route: Route, timeoutMs: number): Step 
 }
 
 /**
- * The credentials to send: the options' take the place of the URL's. Refuses what the protocol cannot carry, before
- * anything is sent: RFC 1929 gives a SOCKS5 user name and password 255 bytes each, Basic authentication cannot tell
- * a colon in a user name from the one after it, and a broker host that would break the request line.
+ * The credentials to send, after checking that the protocol can carry them and the broker's address. The options'
+ * user name and password take the place of the URL's, each on its own (a URL may name the user and leave the password
+ * to a secret field); an empty one counts as not given. Refused before anything is sent: RFC 1929 gives a SOCKS5 user
+ * name and password 255 bytes each, Basic authentication cannot tell a colon in a user name from the one after it,
+ * and a broker host with spaces or control characters would break the request.
  */
 function pickCredentials(
   proxy: ProxyAddress,
@@ -191,17 +195,17 @@ function pickCredentials(
   if (proxy.scheme === 'socks5h' && Buffer.byteLength(target.host) > 255) {
     throw problem('SOCKS5 carries host names of up to 255 bytes');
   }
-  const username = options.username ?? proxy.username;
-  const password = options.password ?? proxy.password;
+  const username = options.username || proxy.username;
+  const password = options.password || proxy.password || '';
   if (!username) {
     if (password) throw problem("a proxy password is set but no proxy user name; set the proxy's user name");
     return undefined;
   }
-  if (proxy.scheme !== 'http' && (Buffer.byteLength(username) > 255 || Buffer.byteLength(password ?? '') > 255)) {
+  if (proxy.scheme !== 'http' && (Buffer.byteLength(username) > 255 || Buffer.byteLength(password) > 255)) {
     throw problem('SOCKS5 carries a user name and a password of up to 255 bytes each');
   }
   if (proxy.scheme === 'http' && username.includes(':')) {
     throw problem('an HTTP proxy user name cannot contain a colon (Basic authentication separates it so)');
   }
-  return { username, password: password ?? '' };
+  return { username, password };
 }

@@ -310,16 +310,21 @@ describe('SOCKS5', () => {
     assert.equal(proxy.seen[1]?.password, PASSWORD, 'a password of multi-byte characters, with its length in bytes');
   });
 
-  it("sends the options' user name and password in place of the URL's", async () => {
+  it("sends the options' user name and password in place of the URL's, each on its own", async () => {
     const proxy = await socksServer();
-    const socket = await openThroughProxy(address(`socks5h://url-user:url-pass@127.0.0.1:${proxy.port}`), BROKER, {
-      timeoutMs: 2_000,
-      username: 'option-user',
-      password: PASSWORD,
-    });
-    socket.destroy();
-    assert.equal(proxy.seen[0]?.username, 'option-user');
-    assert.equal(proxy.seen[0]?.password, PASSWORD);
+    const open = async (url: string, options: { username?: string; password?: string }): Promise<void> => {
+      (await openThroughProxy(address(url), BROKER, { timeoutMs: 2_000, ...options })).destroy();
+    };
+    await open(`socks5h://url-user:url-pass@127.0.0.1:${proxy.port}`, { username: 'option-user', password: PASSWORD });
+    // A URL that names the user and leaves the password to a secret field; an empty user name counts as not given.
+    await open(`socks5h://url-user@127.0.0.1:${proxy.port}`, { username: '', password: PASSWORD });
+    assert.deepEqual(
+      proxy.seen.map((seen) => [seen.username, seen.password]),
+      [
+        ['option-user', PASSWORD],
+        ['url-user', PASSWORD],
+      ],
+    );
   });
 
   it('socks5:// resolves a host name here and sends the address; socks5h:// sends the name', async () => {
