@@ -74,7 +74,9 @@ export async function socks5Handshake(c: Conversation, route: Route, request: So
         error?.message ?? bytesSeen(received),
       ),
   });
-  c.write(Buffer.from(credentials ? [VERSION, 2, NO_AUTHENTICATION, USERNAME_PASSWORD] : [VERSION, 1, 0]));
+  c.write(
+    Buffer.from(credentials ? [VERSION, 2, NO_AUTHENTICATION, USERNAME_PASSWORD] : [VERSION, 1, NO_AUTHENTICATION]),
+  );
   const choice = await c.read((b) => {
     if (b.length > 0 && b[0] !== VERSION) throw notTheProtocol(route, 'its answer is not a SOCKS5 reply', bytesSeen(b));
     return b.length >= 2 ? 2 : undefined;
