@@ -28,7 +28,8 @@ writeFileSync(configPath, JSON.stringify({ ...sample, broker_host: '127.0.0.1', 
 
 console.log(`Embedded MQTT broker listening on ${broker.url}`);
 console.log(
-  `Running: destination-mqtt write --config ${configPath} --catalog integration_tests/configured_catalog.json < integration_tests/messages.jsonl\n`,
+  `Running: destination-mqtt write --config ${configPath} --catalog integration_tests/configured_catalog.json ` +
+    '< integration_tests/messages.jsonl\n',
 );
 
 const child = spawn(

@@ -8,7 +8,8 @@
  *   type made non-nullable, an enum narrowed or declared on an existing property, a property removed;
  * - on configurations: ones valid under the previous schema, generated here deterministically from each of its
  *   top-level properties (boundary and typical values of its type, the ends of its own range, each enum value), are
- *   validated against the current schema, which catches narrowed ranges, lengths and patterns the first kind cannot see.
+ *   validated against the current schema, which catches narrowed ranges, lengths and patterns the first kind cannot
+ *   see.
  *
  * Each problem is a sentence that starts with the path of the property it is about.
  */
@@ -135,7 +136,9 @@ function schemaProblems(previous: Schema, current: Schema, path: string): string
   return problems;
 }
 
-/** A value the schema accepts, as a user would enter it: its default, its first example or enum value, or a plain one. */
+/**
+ * A value the schema accepts, as a user would enter it: its default, its first example or enum value, or a plain one.
+ */
 function typicalValue(schema: Schema): unknown {
   if ('default' in schema) return schema.default;
   if (Array.isArray(schema.examples) && schema.examples.length > 0) return schema.examples[0];
@@ -236,7 +239,8 @@ function refusalKey(config: Config, error: ErrorObject): string {
 }
 
 const describeError = (error: ErrorObject): string =>
-  `${error.instancePath ? `${error.instancePath.slice(1).replaceAll('/', '.')} ` : ''}${error.message ?? `fails ${error.keyword}`}`;
+  `${error.instancePath ? `${error.instancePath.slice(1).replaceAll('/', '.')} ` : ''}` +
+  `${error.message ?? `fails ${error.keyword}`}`;
 
 function compile(connectionSpecification: Schema): ValidateFunction {
   // Airbyte's UI annotations (order, group, airbyte_secret...) are not JSON Schema: strict mode off lets them pass.

@@ -18,12 +18,13 @@ const readJson = (path: string): Record<string, unknown> =>
   JSON.parse(readFileSync(join(ROOT, path), 'utf8')) as Record<string, unknown>;
 
 /**
- * The specs of earlier versions, by version, for the backward-compatibility test. The acceptance tests read the previous
- * version's spec from the registry; this connector's previous version is the archived Java connector, so its spec is
- * kept here as data. 0.1.3: airbytehq/airbyte, airbyte-integrations/connectors/destination-mqtt/src/main/resources/
- * spec.json as the connector was archived (commit 5abef07191eb0965fc051900c306d96c5331e6f2), byte for byte. Its typical
- * configuration is the one that connector's own acceptance test (MqttDestinationAcceptanceTest.getConfig) ran with; the
- * broker's address and the client id, which that test took from its container and a random UUID, are fixed stand-ins.
+ * The specs of earlier versions, by version, for the backward-compatibility test. The acceptance tests read the
+ * previous version's spec from the registry; this connector's previous version is the archived Java connector, so its
+ * spec is kept here as data. 0.1.3: airbytehq/airbyte, airbyte-integrations/connectors/destination-mqtt/src/main/
+ * resources/spec.json as the connector was archived (commit 5abef07191eb0965fc051900c306d96c5331e6f2), byte for byte.
+ * Its typical configuration is the one that connector's own acceptance test (MqttDestinationAcceptanceTest.getConfig)
+ * ran with; the broker's address and the client id, which that test took from its container and a random UUID, are
+ * fixed stand-ins.
  */
 const PREVIOUS_VERSIONS: Record<string, { spec_path: string; typical_config: Record<string, unknown> }> = {
   '0.1.3': {
@@ -156,7 +157,8 @@ for (const test of config.acceptance_tests.connection?.tests ?? []) {
       status.status === want && result.code === 0
         ? []
         : [
-            `expected ${want} with exit 0, got ${status.status ?? 'no status'} (exit ${result.code}): ${status.message ?? result.stdout}`,
+            `expected ${want} with exit 0, got ${status.status ?? 'no status'} (exit ${result.code}): ` +
+              `${status.message ?? result.stdout}`,
           ];
     report(`connection: ${test.config_path} is ${test.status === 'succeed' ? 'accepted' : 'refused'}`, problems);
   } finally {

@@ -41,7 +41,8 @@ export function specProblems(connectionSpecification: Schema): string[] {
       !isSchema(schema.additionalProperties)
     ) {
       problems.push(
-        `${path} sets additionalProperties to ${JSON.stringify(schema.additionalProperties)}; it must be true where set`,
+        `${path} sets additionalProperties to ${JSON.stringify(schema.additionalProperties)}; ` +
+          'it must be true where set',
       );
     }
     if (Array.isArray(schema.enum) && new Set(schema.enum.map((v) => JSON.stringify(v))).size !== schema.enum.length) {

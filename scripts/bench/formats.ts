@@ -1,8 +1,8 @@
 /**
  * Micro-benchmark of the per-record payload work: each message format, each kind of record id, the key extraction and
  * emitted_at conversion they rely on, and the whole chain as the write path runs it. Records are the ~250-byte records
- * of the main benchmark (inputs.ts), 1,000 distinct ones cycled. Payloads are measured with `Buffer.byteLength`, as the write path does, so the cost of flattening the
- * concatenated string is counted. Not part of `npm test`:
+ * of the main benchmark (inputs.ts), 1,000 distinct ones cycled. Payloads are measured with `Buffer.byteLength`, as the
+ * write path does, so the cost of flattening the concatenated string is counted. Not part of `npm test`:
  *
  *     npm run build && node dist/scripts/bench/formats.js
  *
@@ -26,7 +26,10 @@ interface Sample {
 }
 
 const SAMPLES: readonly Sample[] = Array.from({ length: 1000 }, (_, i) => ({
-  dataJson: `{"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com","amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active","updated_at":"2026-11-01T12:${String(i % 60).padStart(2, '0')}:00Z","tags":["a","b"],"score":${i % 97}}`,
+  dataJson:
+    `{"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com",` +
+    `"amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active",` +
+    `"updated_at":"2026-11-01T12:${String(i % 60).padStart(2, '0')}:00Z","tags":["a","b"],"score":${i % 97}}`,
   emittedAtJson: String(1_700_000_000_000 + i),
 }));
 const FLOAT_SAMPLES = SAMPLES.map((sample, i) => ({ ...sample, emittedAtJson: `${1_700_000_000_000 + i}.5` }));

@@ -56,20 +56,29 @@ export async function generateInputs(dir: string, records: number, options: Inpu
   for (let i = 0; i < records; i++) {
     const stream = STREAMS[i % STREAMS.length] as string;
     const emittedAt = 1_700_000_000_000 + i;
-    const fields = `"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com","amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active","updated_at":"2026-11-01T12:00:00Z","tags":["a","b"],"score":${i % 97}`;
+    const fields =
+      `"id":${i},"account":"acct-${(i * 7919) % 100000}","email":"user${i}@example.com",` +
+      `"amount":${(i % 1000) + 0.25},"currency":"EUR","status":"active",` +
+      `"updated_at":"2026-11-01T12:00:00Z","tags":["a","b"],"score":${i % 97}`;
     const data = `{${fields}${padding(options.recordBytes, fields.length, i)}}`;
-    const line = `{"type":"RECORD","record":{"stream":"${stream}","namespace":"bench","emitted_at":${emittedAt},"data":${data}}}\n`;
+    const line =
+      `{"type":"RECORD","record":{"stream":"${stream}","namespace":"bench",` +
+      `"emitted_at":${emittedAt},"data":${data}}}\n`;
     bytes += line.length;
     await write(messages, line);
     if (options.references) {
-      const envelope = `{"_airbyte_ab_id":"${randomUUID()}","_airbyte_stream":"${stream}","_airbyte_emitted_at":${emittedAt},"_airbyte_data":${data}}`;
+      const envelope =
+        `{"_airbyte_ab_id":"${randomUUID()}","_airbyte_stream":"${stream}",` +
+        `"_airbyte_emitted_at":${emittedAt},"_airbyte_data":${data}}`;
       await write(envelopes, `bench/bench/${stream}\t${envelope}\n`);
       await write(payloads, `${envelope}\n`);
     }
     if (i % 1000 === 999) {
       await write(
         messages,
-        `{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"${stream}","namespace":"bench"},"stream_state":{"cursor":${i}}}}}\n`,
+        '{"type":"STATE","state":{"type":"STREAM",' +
+          `"stream":{"stream_descriptor":{"name":"${stream}","namespace":"bench"},` +
+          `"stream_state":{"cursor":${i}}}}}\n`,
       );
     }
   }

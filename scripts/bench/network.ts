@@ -336,11 +336,14 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
     }
 
     print(
-      `\nNetwork: Mosquitto with default limits behind a proxy adding ${oneWayMs} ms each way (${2 * oneWayMs} ms round trip); QoS 1, MQTT 5. ` +
-        `${cpus().length} x ${cpus()[0]?.model.trim()}, Node ${process.version}; load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after.`,
+      `\nNetwork: Mosquitto with default limits behind a proxy adding ${oneWayMs} ms each way ` +
+        `(${2 * oneWayMs} ms round trip); QoS 1, MQTT 5. ` +
+        `${cpus().length} x ${cpus()[0]?.model.trim()}, Node ${process.version}; ` +
+        `load average ${loadBefore.toFixed(1)} before, ${loadAfter.toFixed(1)} after.`,
     );
     print(
-      `Input: ${records} records (${(inputs.bytes / records).toFixed(0)} bytes each on average) in ${STREAMS.length} streams, a STREAM state every 1,000 records. ` +
+      `Input: ${records} records (${(inputs.bytes / records).toFixed(0)} bytes each on average) ` +
+        `in ${STREAMS.length} streams, a STREAM state every 1,000 records. ` +
         `Median of ${rounds} round(s); times include process start-up and connecting.\n`,
     );
     print('| command | median s | runs s | records/s | x reference | note |');
@@ -352,7 +355,8 @@ export async function networkBench(options: NetworkBenchOptions = {}): Promise<N
         continue;
       }
       print(
-        `| ${r.name} | ${r.seconds.toFixed(2)} | ${runsText} | ${Math.round(r.recordsPerSecond ?? 0).toLocaleString('en-US')} | ${(r.ratio ?? 0).toFixed(2)} | |`,
+        `| ${r.name} | ${r.seconds.toFixed(2)} | ${runsText} ` +
+          `| ${Math.round(r.recordsPerSecond ?? 0).toLocaleString('en-US')} | ${(r.ratio ?? 0).toFixed(2)} | |`,
       );
     }
     print('\n| target | measured | met |');

@@ -160,16 +160,19 @@ try {
   const seconds = (name: string): number => median((results.get(name) ?? []).map((r) => r.seconds));
   const peak = (name: string): number => Math.max(...(results.get(name) ?? []).map((r) => r.peakRssMb));
   console.log(
-    `\nMachine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}; Mosquitto with default limits on loopback.`,
+    `\nMachine: ${cpus().length} x ${cpus()[0]?.model.trim()}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ` +
+      `Node ${process.version}; Mosquitto with default limits on loopback.`,
   );
   console.log(
-    `Input: ${RECORDS} records (${(inputs.bytes / RECORDS).toFixed(0)} bytes each on average) in ${STREAMS.length} streams, a STREAM state every 1,000 records. Median of ${ROUNDS} rounds.\n`,
+    `Input: ${RECORDS} records (${(inputs.bytes / RECORDS).toFixed(0)} bytes each on average) ` +
+      `in ${STREAMS.length} streams, a STREAM state every 1,000 records. Median of ${ROUNDS} rounds.\n`,
   );
   console.log('| command | median s | records/s | peak RSS MB |');
   console.log('| --- | --- | --- | --- |');
   for (const name of names) {
     console.log(
-      `| ${name} | ${seconds(name).toFixed(2)} | ${Math.round(RECORDS / seconds(name)).toLocaleString('en-US')} | ${peak(name).toFixed(0)} |`,
+      `| ${name} | ${seconds(name).toFixed(2)} | ${Math.round(RECORDS / seconds(name)).toLocaleString('en-US')} ` +
+        `| ${peak(name).toFixed(0)} |`,
     );
   }
   const ratio = (a: string, b: string): string => (seconds(a) / seconds(b)).toFixed(2);
@@ -182,7 +185,8 @@ try {
   console.log(`| connector QoS 0 / bare MQTT.js QoS 0 | ${ratio('connector QoS 0', 'bare MQTT.js QoS 0')} | |`);
   console.log(`| connector QoS 2 / connector QoS 1 | ${ratio('connector QoS 2', 'connector QoS 1')} | <= 3.00 |`);
   console.log(
-    `| connector QoS 1, {key} topics / connector QoS 1 | ${ratio('connector QoS 1, {key} topics', 'connector QoS 1')} | <= 1.30 |`,
+    '| connector QoS 1, {key} topics / connector QoS 1 ' +
+      `| ${ratio('connector QoS 1, {key} topics', 'connector QoS 1')} | <= 1.30 |`,
   );
 
   if (WINDOWS.length > 0) {
@@ -215,8 +219,10 @@ try {
       big.messages,
     );
     console.log(
-      `\nMemory: ${MEMORY_RECORDS.toLocaleString('en-US')} records (${(big.bytes / 2 ** 20).toFixed(0)} MB of input) at QoS 1 took ${result.seconds.toFixed(1)} s ` +
-        `(${Math.round(MEMORY_RECORDS / result.seconds).toLocaleString('en-US')} records/s) with a peak RSS of ${result.peakRssMb.toFixed(0)} MB (target < 150 MB).`,
+      `\nMemory: ${MEMORY_RECORDS.toLocaleString('en-US')} records (${(big.bytes / 2 ** 20).toFixed(0)} MB of input) ` +
+        `at QoS 1 took ${result.seconds.toFixed(1)} s ` +
+        `(${Math.round(MEMORY_RECORDS / result.seconds).toLocaleString('en-US')} records/s) ` +
+        `with a peak RSS of ${result.peakRssMb.toFixed(0)} MB (target < 150 MB).`,
     );
   }
   if (KEYSPACE_KEYS > 0) {
@@ -230,9 +236,12 @@ try {
     const heapAfter = process.memoryUsage();
     const grown = heapAfter.arrayBuffers - heapBefore.arrayBuffers + (heapAfter.heapUsed - heapBefore.heapUsed);
     console.log(
-      `\nKeyspace: ${KEYSPACE_KEYS.toLocaleString('en-US')} retained keys held for an overwrite in ${(keyspace.bytes / 2 ** 20).toFixed(0)} MB ` +
-        `(${(keyspace.bytes / KEYSPACE_KEYS).toFixed(1)} bytes per key; the process grew by ${(grown / 2 ** 20).toFixed(0)} MB), ` +
-        `added and half of them marked in ${seconds.toFixed(1)} s; ${keyspace.unmarked.toLocaleString('en-US')} left stale.`,
+      `\nKeyspace: ${KEYSPACE_KEYS.toLocaleString('en-US')} retained keys held for an overwrite ` +
+        `in ${(keyspace.bytes / 2 ** 20).toFixed(0)} MB ` +
+        `(${(keyspace.bytes / KEYSPACE_KEYS).toFixed(1)} bytes per key; ` +
+        `the process grew by ${(grown / 2 ** 20).toFixed(0)} MB), ` +
+        `added and half of them marked in ${seconds.toFixed(1)} s; ` +
+        `${keyspace.unmarked.toLocaleString('en-US')} left stale.`,
     );
   }
   if (NETWORK_RECORDS > 0) await networkBench({ records: NETWORK_RECORDS, rounds: NETWORK_ROUNDS });

@@ -17,7 +17,9 @@ export type PrimaryKey = readonly (readonly string[])[];
  * refreshes; it arrives as `append_dedup` with a truncating generation (or as `overwrite` without refreshes).
  */
 export const DECLARED_SYNC_MODES = ['append', 'append_dedup', 'overwrite'] as const;
-/** What a catalog may ask for: the declared modes, and `overwrite_dedup`, which no platform sends but means overwrite. */
+/**
+ * What a catalog may ask for: the declared modes, and `overwrite_dedup`, which no platform sends but means overwrite.
+ */
 const ACCEPTED_SYNC_MODES = [...DECLARED_SYNC_MODES, 'overwrite_dedup'] as const;
 export type SyncMode = (typeof ACCEPTED_SYNC_MODES)[number];
 
@@ -140,7 +142,8 @@ function syncModeOf(mode: unknown, stream: string): SyncMode {
   if (mode === undefined || mode === null) return 'append';
   if (typeof mode !== 'string' || !(ACCEPTED_SYNC_MODES as readonly string[]).includes(mode)) {
     throw new ConfigError(
-      `Stream ${stream} asks for the sync mode ${JSON.stringify(mode)}, which this destination does not support (it supports ${supportedSyncModes().join(', ')}). ` +
+      `Stream ${stream} asks for the sync mode ${JSON.stringify(mode)}, which this destination does not support ` +
+        `(it supports ${supportedSyncModes().join(', ')}). ` +
         'Choose one of those for the stream in the connection settings.',
     );
   }
@@ -162,7 +165,8 @@ function generationsOf(
     // Airbyte knows two refreshes: truncate (minimum == generation) and merge (minimum 0). Anything between would
     // ask to clear data of a generation newer than the minimum but older than this one, which no platform sends.
     throw new ConfigError(
-      `Stream ${stream} has minimum_generation_id ${minimumGenerationId} and generation_id ${generationId}: the minimum must be 0 or equal to the generation. ` +
+      `Stream ${stream} has minimum_generation_id ${minimumGenerationId} and generation_id ${generationId}: ` +
+        'the minimum must be 0 or equal to the generation. ' +
         'The catalog is not one the Airbyte platform sends; refresh the stream again.',
     );
   }

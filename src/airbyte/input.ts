@@ -169,7 +169,9 @@ function stateScope(state: JsonObject, lineNumber: number): StateScope {
     default:
       throw new InputError(
         lineNumber,
-        `STATE has unknown type ${typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : `of JSON type ${typeof type}`}; expected STREAM, GLOBAL or LEGACY`,
+        'STATE has unknown type ' +
+          `${typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : `of JSON type ${typeof type}`}` +
+          '; expected STREAM, GLOBAL or LEGACY',
       );
   }
 }

@@ -48,7 +48,8 @@ function packingNote(settings: Settings): string {
   const notes = [
     packing.layout === 'none'
       ? ''
-      : `Records go in ${packing.layout} batches of up to ${packing.maxRecords} records and ${packing.maxBytes} bytes, ` +
+      : `Records go in ${packing.layout} batches of up to ${packing.maxRecords} records ` +
+        `and ${packing.maxBytes} bytes, ` +
         `each closed after ${packing.lingerMs} ms at the latest.`,
     packing.compression === 'none' ? '' : `Payloads are ${packing.compression}-compressed.`,
     messages.customUserProperties.length === 0

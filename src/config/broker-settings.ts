@@ -85,7 +85,8 @@ function endpoint(config: Config, problems: string[]): Endpoint {
   const transport = config.transport;
   if (transport !== undefined && transport !== specDefault.string('transport') && transport !== parsed.transport) {
     problems.push(
-      `${field('transport')} is ${typeof transport === 'string' ? transport : JSON.stringify(transport)} but ${field('broker_url')} names ${parsed.transport}; ` +
+      `${field('transport')} is ${typeof transport === 'string' ? transport : JSON.stringify(transport)} ` +
+        `but ${field('broker_url')} names ${parsed.transport}; ` +
         'remove transport or change the URL',
     );
   }
@@ -120,7 +121,9 @@ export function urlPassword(config: Config): string | undefined {
 /** MQTT encodes the user name, the password and the client ID each with a two-byte length. */
 const MQTT_MAX_FIELD_BYTES = 65_535;
 
-/** Credentials and client ID MQTT (or the MQTT client) cannot send; checked here so that check reports them as FAILED. */
+/**
+ * Credentials and client ID MQTT (or the MQTT client) cannot send; checked here so that check reports them as FAILED.
+ */
 function credentialProblems(where: Endpoint, clientId: string | undefined, connections: number): string[] {
   const problems: string[] = [];
   // With several connections each client ID gets "-<n>" appended.

@@ -50,13 +50,17 @@ export function secretProperties(): string[] {
   return Object.keys(properties).filter((key) => properties[key]?.airbyte_secret === true);
 }
 
-/** A field's title as the form shows it, quoted: `"Use TLS"`. Messages name fields this way, never by retyped titles. */
+/**
+ * A field's title as the form shows it, quoted: `"Use TLS"`. Messages name fields this way, never by retyped titles.
+ */
 export function fieldTitle(key: string): string {
   const title = load().connectionSpecification.properties[key]?.title;
   return title ? `"${title}"` : key;
 }
 
-/** A field as messages name it: its title and its key, `"Use TLS" (use_tls)`, so both the form and JSON users find it. */
+/**
+ * A field as messages name it: its title and its key, `"Use TLS" (use_tls)`, so both the form and JSON users find it.
+ */
 export function field(key: string): string {
   const title = load().connectionSpecification.properties[key]?.title;
   return title ? `"${title}" (${key})` : key;

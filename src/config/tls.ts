@@ -43,7 +43,8 @@ function pemText(key: string, value: string, problems: string[]): string | undef
     text = readFileSync(path, 'utf8');
   } catch (err) {
     problems.push(
-      `${field(key)} is not PEM text, and the file ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      `${field(key)} is not PEM text, and the file ${path} cannot be read ` +
+        `(${(err as NodeJS.ErrnoException).code ?? 'error'})`,
     );
     return undefined;
   }

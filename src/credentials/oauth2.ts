@@ -221,7 +221,8 @@ function unreachable(err: unknown, url: URL, field: FieldName): Error {
     );
   }
   const code = (err as { code?: unknown } | null)?.code;
-  const detail = `${err instanceof Error ? err.message : 'unknown failure'}${typeof code === 'string' ? ` (${code})` : ''}`;
+  const detail =
+    `${err instanceof Error ? err.message : 'unknown failure'}` + `${typeof code === 'string' ? ` (${code})` : ''}`;
   if (code === 'ENOTFOUND') {
     return new CredentialConfigError(
       `The host of ${name} (${url.hostname}) could not be resolved; check the URL.`,

@@ -71,7 +71,8 @@ const TLS_TRUST_CODES = new Set([
 
 export function timedOut(broker: BrokerSettings, detail?: string): ConnectorError {
   return new TransientError(
-    `The broker at ${brokerAddress(broker)} did not accept the connection within ${broker.connectTimeoutMs / 1000} s; ` +
+    `The broker at ${brokerAddress(broker)} did not accept the connection ` +
+      `within ${broker.connectTimeoutMs / 1000} s; ` +
       `check the host, the port and the TLS setting, or raise ${field('connect_timeout')}.`,
     detail,
   );

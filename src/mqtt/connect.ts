@@ -164,11 +164,12 @@ export function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): P
     });
     const client = connectClient(options);
     // Nagle's algorithm only delays the connector, which already sends each turn's packets as one write
-    // (write-batch.ts): it holds a write back until the broker has acknowledged the previous segment, a round trip away.
-    // A refill that leaves as two writes (the input ran dry in between), or a PUBREL behind a PUBLISH, then reaches the
-    // broker a round trip late, and with a small Receive Maximum the acknowledgements keep that rhythm from then on.
-    // Measured through a 20 ms round trip against Mosquitto's Receive Maximum of 20: QoS 1 went from 322 to 476
-    // records/s (a bare MQTT.js publisher: 474), QoS 2 from 160 to 350. ws sets the same option on WebSocket sockets.
+    // (write-batch.ts): it holds a write back until the broker has acknowledged the previous segment, a round trip
+    // away. A refill that leaves as two writes (the input ran dry in between), or a PUBREL behind a PUBLISH, then
+    // reaches the broker a round trip late, and with a small Receive Maximum the acknowledgements keep that rhythm from
+    // then on. Measured through a 20 ms round trip against Mosquitto's Receive Maximum of 20: QoS 1 went from 322 to
+    // 476 records/s (a bare MQTT.js publisher: 474), QoS 2 from 160 to 350. ws sets the same option on WebSocket
+    // sockets.
     if (settings.transport === 'tcp') (client.stream as Socket).setNoDelay(true);
     // MQTT.js builds its stream synchronously; for mqtts:// it is the TLS socket itself.
     if (settings.tls && settings.transport === 'tcp')
@@ -224,8 +225,8 @@ export function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): P
 
 /**
  * When `error` only suspects that the broker does not speak the configured MQTT version, connects once more with
- * MQTT 3.1.1 as `clientId` (a clean session, then a DISCONNECT) to find out. Accepted, the suspicion is confirmed and returned as a
- * configuration error that says it was tried; otherwise `error` is returned unchanged.
+ * MQTT 3.1.1 as `clientId` (a clean session, then a DISCONNECT) to find out. Accepted, the suspicion is confirmed and
+ * returned as a configuration error that says it was tried; otherwise `error` is returned unchanged.
  */
 export async function confirmProtocolVersion(
   broker: BrokerSettings,

@@ -215,7 +215,8 @@ export class ConnectionKeeper {
   private unreachable(attempts: number, lastError: ConnectorError | undefined): ConnectorError {
     const seconds = this.broker.reconnectTimeoutMs / 1000;
     return new TransientError(
-      `The broker at ${brokerAddress(this.broker)} could not be reached again within ${seconds} s of losing the connection (${field('reconnect_timeout_seconds')}), after ${attempts} attempt(s)` +
+      `The broker at ${brokerAddress(this.broker)} could not be reached again within ${seconds} s ` +
+        `of losing the connection (${field('reconnect_timeout_seconds')}), after ${attempts} attempt(s)` +
         `${lastError ? `; last: ${lastError.message}` : ''}`,
       lastError?.internalMessage,
     );

@@ -17,7 +17,9 @@ import { SESSION_TAKEN_OVER, describeReason, isFailure, wouldRepeat } from './re
 
 /** A connection lost this soon after the broker accepted it counts towards suspecting a session takeover. */
 export const QUICK_LOSS_MS = 2000;
-/** This many quick losses in a row end the sync: two clients with one ID would otherwise push each other off forever. */
+/**
+ * This many quick losses in a row end the sync: two clients with one ID would otherwise push each other off forever.
+ */
 export const QUICK_LOSSES_TO_FAIL = 3;
 
 export interface Loss {
@@ -62,22 +64,28 @@ export function decideOnLoss(loss: Loss, policy: LossPolicy): LossDecision {
   if (reasonCode === SESSION_TAKEN_OVER) {
     return fail(
       new ConfigError(
-        `Another client connected with client ID "${policy.clientId}" and the broker handed it this connection's session (${describeReason(reasonCode)}). ` +
-          `Give this connector a client ID no other client uses (${field('client')}), or leave it empty for a random one.`,
+        `Another client connected with client ID "${policy.clientId}" ` +
+          `and the broker handed it this connection's session (${describeReason(reasonCode)}). ` +
+          `Give this connector a client ID no other client uses (${field('client')}), ` +
+          'or leave it empty for a random one.',
       ),
     );
   }
   if (disconnected && isFailure(reasonCode) && wouldRepeat(reasonCode)) {
     return fail(
       new ConfigError(
-        `The broker closed the connection: ${describeReason(reasonCode)}. Sending the same messages again would meet the same answer, so the sync stops; check the broker's log and its limits for this client.`,
+        `The broker closed the connection: ${describeReason(reasonCode)}. ` +
+          'Sending the same messages again would meet the same answer, so the sync stops; ' +
+          "check the broker's log and its limits for this client.",
       ),
     );
   }
   if (quickLosses >= QUICK_LOSSES_TO_FAIL && evidence && received) {
     return fail(
       new ConfigError(
-        `The broker closed the connection ${quickLosses} times in a row within ${QUICK_LOSS_MS / 1000} s of accepting it, each time after receiving messages it did not acknowledge (last: ${cause}, ${received}). ` +
+        `The broker closed the connection ${quickLosses} times in a row ` +
+          `within ${QUICK_LOSS_MS / 1000} s of accepting it, ` +
+          `each time after receiving messages it did not acknowledge (last: ${cause}, ${received}). ` +
           `It refuses something about them rather than another client taking the session over. ${listCauses(evidence)}`,
         `${cause}, ${received}`,
       ),
@@ -86,9 +94,13 @@ export function decideOnLoss(loss: Loss, policy: LossPolicy): LossDecision {
   if (quickLosses >= QUICK_LOSSES_TO_FAIL) {
     return fail(
       new ConfigError(
-        `The broker closed the connection ${quickLosses} times in a row within ${QUICK_LOSS_MS / 1000} s of accepting it (last: ${cause}). ` +
-          `Most likely another client is connected with client ID "${policy.clientId}" and each connection takes the session over from the other: give this connector a client ID of its own (${field('client')}). ` +
-          "Nothing was awaiting the broker's answer when it closed, so it did not refuse a message; if no other client uses the ID, check the broker's log.",
+        `The broker closed the connection ${quickLosses} times in a row ` +
+          `within ${QUICK_LOSS_MS / 1000} s of accepting it (last: ${cause}). ` +
+          `Most likely another client is connected with client ID "${policy.clientId}" ` +
+          'and each connection takes the session over from the other: give this connector a client ID of its own ' +
+          `(${field('client')}). ` +
+          "Nothing was awaiting the broker's answer when it closed, so it did not refuse a message; " +
+          "if no other client uses the ID, check the broker's log.",
         cause,
       ),
     );

@@ -54,7 +54,8 @@ interface MqttConnection {
  */
 export function mqttPort(connection: MqttConnection): ConnectionPort {
   const { client } = connection;
-  // MQTT.js replaces its stream when it reconnects by itself; it never does here, but the stream is looked up, not kept.
+  // MQTT.js replaces its stream when it reconnects by itself; it never does here, but the stream is looked up, not
+  // kept.
   const stream = (): Duplex => client.stream;
   return {
     limits: connection.limits,

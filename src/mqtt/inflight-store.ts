@@ -107,7 +107,9 @@ export class InflightStore {
     this.stage[id] = AWAITING_COMPLETE;
   }
 
-  /** The broker has forgotten message `id` (a new session): AWAITING_COMPLETE -> AWAITING_ACK, to be published again. */
+  /**
+   * The broker has forgotten message `id` (a new session): AWAITING_COMPLETE -> AWAITING_ACK, to be published again.
+   */
   restart(id: number): void {
     const stage = this.stage[id] as number;
     if (stage !== AWAITING_COMPLETE) throw stageError(id, stage, 'AWAITING_COMPLETE');

@@ -28,7 +28,9 @@ export interface PublishTarget {
    * connection's alias table with topics that never come again.
    */
   readonly aliasable: boolean;
-  /** Bytes of `staticProperties` taken by user properties: what turning them off would save, with the per-message ones. */
+  /**
+   * Bytes of `staticProperties` taken by user properties: what turning them off would save, with the per-message ones.
+   */
   readonly userPropertyBytes: number;
   /** What a message to this target is, for errors: `the record of stream "users"`. */
   readonly label: string;

@@ -105,8 +105,12 @@ export class RetainedScan {
           () =>
             done(
               new TransientError(
-                `Reading the retained messages under "${filter}" did not finish: the broker did not deliver the end marker published to "${markerTopic}" within ${this.timeoutMs / 1000} s. ` +
-                  'The connector needs to publish and subscribe there (under the test topic, or airbyte/destination-mqtt when none is set), and the broker must not drop messages to a slow subscriber.',
+                `Reading the retained messages under "${filter}" did not finish: ` +
+                  `the broker did not deliver the end marker published to "${markerTopic}" ` +
+                  `within ${this.timeoutMs / 1000} s. ` +
+                  'The connector needs to publish and subscribe there ' +
+                  '(under the test topic, or airbyte/destination-mqtt when none is set), ' +
+                  'and the broker must not drop messages to a slow subscriber.',
               ),
             ),
           this.timeoutMs,
@@ -122,7 +126,8 @@ export class RetainedScan {
       const onClose = (): void =>
         done(
           new TransientError(
-            `The broker closed the connection while the retained messages under "${filter}" were being read. Some brokers close it instead of refusing a subscription: ` +
+            `The broker closed the connection while the retained messages under "${filter}" were being read. ` +
+              'Some brokers close it instead of refusing a subscription: ' +
               'the connector needs subscribe permission on that filter for an overwrite.',
           ),
         );
@@ -130,8 +135,8 @@ export class RetainedScan {
       client.on('close', onClose);
       arm();
       client.subscribe([markerTopic, filter], { qos: 0 }, (err, granted) => {
-        // MQTT.js reports a failure SUBACK as an error that carries the SUBACK (ErrorWithSubackPacket), and a connection
-        // lost meanwhile as a plain error: only the first is the broker's refusal.
+        // MQTT.js reports a failure SUBACK as an error that carries the SUBACK (ErrorWithSubackPacket), and a
+        // connection lost meanwhile as a plain error: only the first is the broker's refusal.
         const suback = err !== null && err !== undefined && 'packet' in err;
         if (err && !suback)
           return done(
@@ -145,8 +150,10 @@ export class RetainedScan {
         if (refused !== undefined) {
           return done(
             new ConfigError(
-              `The broker refused the subscription to "${filter}" (${err ? err.message : 'failure SUBACK'}). An overwrite reads the stream's retained keys before it publishes: ` +
-                'give this client subscribe permission on that filter, or use the sync mode append_dedup, which keeps keys without clearing stale ones.',
+              `The broker refused the subscription to "${filter}" (${err ? err.message : 'failure SUBACK'}). ` +
+                "An overwrite reads the stream's retained keys before it publishes: " +
+                'give this client subscribe permission on that filter, ' +
+                'or use the sync mode append_dedup, which keeps keys without clearing stale ones.',
             ),
           );
         }

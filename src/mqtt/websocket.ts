@@ -25,7 +25,9 @@ type Chunk = { chunk: Buffer | string };
 export interface WebSocketHooks {
   /** The TLS socket under a wss:// connection, once the handshake is done. */
   readonly onTlsSocket?: (socket: TLSSocket) => void;
-  /** Errors of the WebSocket itself (HTTP status of a refused handshake, TLS failures), which MQTT.js does not pass on. */
+  /**
+   * Errors of the WebSocket itself (HTTP status of a refused handshake, TLS failures), which MQTT.js does not pass on.
+   */
   readonly onError?: (error: Error) => void;
 }
 

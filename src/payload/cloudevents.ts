@@ -82,7 +82,8 @@ export function keySubject(values: readonly KeyValue[]): string | undefined {
 
 /** Structured-mode events of `stream`: the `render` of the `cloudevents` format. */
 export function structuredCloudEvent(stream: FormatStream): (parts: PayloadParts) => string {
-  const afterId = `","source":${JSON.stringify(cloudEventsSource(stream.namespace, stream.name))},"type":"${CLOUDEVENTS_TYPE}"`;
+  const afterId =
+    `","source":${JSON.stringify(cloudEventsSource(stream.namespace, stream.name))},` + `"type":"${CLOUDEVENTS_TYPE}"`;
   const beforeData = `,"datacontenttype":"${DATA_CONTENT_TYPE}","data":`;
   return (parts) => {
     const time = rfc3339(parts.emittedAtMs);

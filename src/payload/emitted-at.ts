@@ -4,7 +4,8 @@
  * The protocol types `emitted_at` as an integer (epoch milliseconds), and Airbyte's Java and Kotlin code reads it into
  * a `long`; but the platform itself sometimes writes it as a double (`1.7241888E12`), and a source may write
  * `1700000000000.5`. Every format that carries the time publishes it as an integer, so consumers that read it as one
- * (Airbyte's own raw tables do: `_airbyte_extracted_at` is an integer of epoch ms) never meet a fraction or an exponent.
+ * (Airbyte's own raw tables do: `_airbyte_extracted_at` is an integer of epoch ms) never meet a fraction or an
+ * exponent.
  *
  * The conversion is done on the text, digit by digit, so it is exact at any size: an integer is returned as written
  * (the fast path, taken by nearly every record), and a fraction is truncated toward zero, which is what Airbyte's Java
@@ -91,5 +92,8 @@ export function rfc3339(wholeMs: string): string | undefined {
   rest -= minutes * 60_000;
   const seconds = Math.floor(rest / 1000);
   const millis = rest - seconds * 1000;
-  return `${cachedDate}${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+  return (
+    `${cachedDate}${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.` +
+    `${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`
+  );
 }

@@ -5,7 +5,8 @@
  *   envelope this connector has always published (and Airbyte's older destinations wrote).
  * - `data`: the record's `data` alone, byte for byte.
  * - `airbyte_v2`: the record as Airbyte's current destinations store it (Destinations V2):
- *   `{"_airbyte_raw_id","_airbyte_extracted_at","_airbyte_meta":{"sync_id","changes"},"_airbyte_generation_id","_airbyte_data"}`.
+ *   `{"_airbyte_raw_id","_airbyte_extracted_at","_airbyte_meta":{"sync_id","changes"},
+ *   "_airbyte_generation_id","_airbyte_data"}`.
  *   Names, types and order follow the Kotlin bulk-load CDK (airbytehq/airbyte, airbyte-cdk/bulk/core/load,
  *   `DestinationRecordToAirbyteValueWithMeta`), and the JSON types are those of Airbyte's object-storage raw records
  *   (docs.airbyte.com/integrations/destinations/s3-migrations, "Upgrading to 1.0.0"): `_airbyte_extracted_at` an

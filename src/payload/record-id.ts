@@ -2,7 +2,8 @@
  * The id every published record carries (`_airbyte_ab_id`, `_airbyte_raw_id`, the CloudEvents `id`, an MQTT 5 user
  * property), in one of two kinds:
  *
- * - `random`: a UUID v4 from node:crypto, unique per record. A retried sync that reads a record again gives it a new id.
+ * - `random`: a UUID v4 from node:crypto, unique per record. A retried sync that reads a record again gives it a new
+ *   id.
  * - `deterministic`: a UUID v5 (RFC 9562, SHA-1) of the record's identity, so a record that a retried sync reads again
  *   gets the id it had the first time and consumers can drop it as a duplicate. The identity is the stream plus either
  *   - the record's primary key and cursor values, when the catalog declares both and the record has a string, number
@@ -48,7 +49,9 @@ function uuidBytes(uuid: string): Buffer {
 
 const VARIANT = '89ab';
 
-/** The UUID v5 made of a SHA-1 digest in hex: its first 128 bits with the version and variant bits set (RFC 9562 5.5). */
+/**
+ * The UUID v5 made of a SHA-1 digest in hex: its first 128 bits with the version and variant bits set (RFC 9562 5.5).
+ */
 function uuidFromSha1(hex: string): string {
   return (
     hex.slice(0, 8) +

@@ -25,7 +25,9 @@ const UNSAFE_IN_VALUE_STRICT =
 
 // Unicode non-characters (U+FDD0 to U+FDEF, and the last two code points of every plane): MQTT says a topic should
 // not hold them, and Mosquitto 2.0 closes the connection ("malformed packet") on a PUBLISH whose topic does.
-const NON_CHARACTER_CLASS = `\\u{FDD0}-\\u{FDEF}${Array.from({ length: 17 }, (_, plane) => `\\u{${plane.toString(16)}FFFE}\\u{${plane.toString(16)}FFFF}`).join('')}`;
+const NON_CHARACTER_CLASS =
+  '\\u{FDD0}-\\u{FDEF}' +
+  Array.from({ length: 17 }, (_, plane) => `\\u{${plane.toString(16)}FFFE}\\u{${plane.toString(16)}FFFF}`).join('');
 const NON_CHARACTER = new RegExp(`[${NON_CHARACTER_CLASS}]`, 'u');
 const NON_CHARACTERS = new RegExp(`[${NON_CHARACTER_CLASS}]`, 'gu');
 
@@ -54,7 +56,9 @@ export interface StreamTopic {
   readonly slots: readonly TopicSlot[];
 }
 
-/** A field a pattern names (`{field:device.id}`): its path into `data`, and the placeholder as written, for messages. */
+/**
+ * A field a pattern names (`{field:device.id}`): its path into `data`, and the placeholder as written, for messages.
+ */
 export interface PatternField {
   readonly path: KeyPath;
   readonly placeholder: string;
@@ -214,7 +218,9 @@ export function fillTopic(topic: StreamTopic, key: readonly string[], fields: re
   return filled;
 }
 
-/** The filter that matches the topic of every record of a stream whose key has `keyFields` fields: `+` per slot level. */
+/**
+ * The filter that matches the topic of every record of a stream whose key has `keyFields` fields: `+` per slot level.
+ */
 export function topicFilter(topic: StreamTopic, keyFields: number): string {
   const key = new Array<string>(keyFields).fill('+');
   return fillTopic(topic, key, new Array<string>(topic.slots.length).fill('+'));
@@ -242,8 +248,9 @@ function percentEncode(char: string): string {
  * One key value as a topic level: strings as their text, numbers exactly as the source wrote them, booleans as
  * `true`/`false`, with `%`, `/`, `+`, `#`, `$` and control characters percent-encoded (UTF-8 bytes, upper-case hex), so
  * that distinct keys give distinct levels and a level decodes back to its value with any URI decoder. An empty string
- * stays an empty level. Unicode non-characters are percent-encoded too. `strict` also encodes `.`, white space, `*` and `>` (see `TopicEscaping`). Returns undefined for a value that cannot be a level: a string with a lone surrogate, which
- * has no UTF-8 form.
+ * stays an empty level. Unicode non-characters are percent-encoded too. `strict` also encodes `.`, white space, `*` and
+ * `>` (see `TopicEscaping`). Returns undefined for a value that cannot be a level: a string with a lone surrogate,
+ * which has no UTF-8 form.
  */
 export function encodeKeyLevel(text: string, escaping: TopicEscaping = 'standard'): string | undefined {
   if (LONE_SURROGATE.test(text)) return undefined;

@@ -356,8 +356,8 @@ export class Channels {
   }
 
   /**
-   * The channel for a record of `route` whose key values are `key` (see key-spread.ts): one key's records, or one topic's
-   * when there is no key, always go over the same connection, so their order holds.
+   * The channel for a record of `route` whose key values are `key` (see key-spread.ts): one key's records, or one
+   * topic's when there is no key, always go over the same connection, so their order holds.
    */
   for(route: StreamRoute, key: readonly string[] | undefined): Channel {
     return this.all[this.spread.indexFor(route, key)] as Channel;

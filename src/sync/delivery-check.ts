@@ -79,8 +79,8 @@ export class DeliveryCheck {
   /**
    * Subscribes to every filter over a connection of its own, and resolves once the broker has answered each
    * subscription (or `connect_timeout` has passed). Returns undefined when nothing is to be verified (`verify`
-   * false: MQTT 5, or `verify_delivery` off). Anything that prevents verifying is passed to `warn` and leaves those filters unverified;
-   * it never fails the sync.
+   * false: MQTT 5, or `verify_delivery` off). Anything that prevents verifying is passed to `warn` and leaves those
+   * filters unverified; it never fails the sync.
    */
   static async open(
     broker: BrokerSettings,
@@ -95,7 +95,8 @@ export class DeliveryCheck {
       ({ client } = await connectBroker(broker, { clientId: `${broker.clientId}-verify`, freshSession: true }));
     } catch (err) {
       warn(
-        `${cannotVerify(unique)}: the connection for the verifying subscription failed: ${asConnectorError(err).message}`,
+        `${cannotVerify(unique)}: ` +
+          `the connection for the verifying subscription failed: ${asConnectorError(err).message}`,
       );
       const check = new DeliveryCheck(broker, filters, undefined, warn);
       for (const filter of unique) check.states.set(filter, 'unverifiable');
@@ -118,7 +119,8 @@ export class DeliveryCheck {
     if (answered === 'late') {
       for (const filter of unique) check.states.set(filter, 'unverifiable');
       warn(
-        `${cannotVerify(unique)}: the broker did not answer the subscription within ${broker.connectTimeoutMs / 1000} s.`,
+        `${cannotVerify(unique)}: ` +
+          `the broker did not answer the subscription within ${broker.connectTimeoutMs / 1000} s.`,
       );
     } else {
       const refused = answered.filter((filter): filter is string => filter !== undefined);
@@ -169,8 +171,9 @@ export class DeliveryCheck {
       if (this.states.get(filter) === 'subscribed') {
         this.states.set(filter, 'verified');
         // The last filter verified closes the connection at once: an UNSUBSCRIBE first would make a graceful end wait
-        // for its UNSUBACK, which a broker with Nagle's algorithm on (Mosquitto, aedes) holds back behind the message it
-        // just delivered until our delayed ACK, about 40 ms (measured: check against aedes 144 ms, 88 ms without it).
+        // for its UNSUBACK, which a broker with Nagle's algorithm on (Mosquitto, aedes) holds back behind the message
+        // it just delivered until our delayed ACK, about 40 ms (measured: check against aedes 144 ms, 88 ms without
+        // it).
         if ([...this.states.values()].includes('subscribed')) this.client?.unsubscribe(filter);
         await this.closeIfDone();
       }
@@ -206,9 +209,12 @@ export class DeliveryCheck {
     const user = this.broker.username === undefined ? 'anonymous clients' : `user "${this.broker.username}"`;
     const seconds = this.broker.connectTimeoutMs / 1000;
     return new ConfigError(
-      `The broker acknowledged ${label} but did not deliver it to a subscription on ${JSON.stringify(filter)} within ${seconds} s (${field('verify_delivery')}). ` +
-        `With MQTT ${this.broker.mqttVersion} a broker whose access rules forbid publishing to a topic acknowledges the message and drops it, so most likely its ACL does not let ${user} publish there; ` +
-        `or it lets the user publish but not read the topic. Allow publishing (and reading) in the broker's ACL, or, if the user may only publish, turn off ${field('verify_delivery')}.`,
+      `The broker acknowledged ${label} but did not deliver it to a subscription on ${JSON.stringify(filter)} ` +
+        `within ${seconds} s (${field('verify_delivery')}). ` +
+        `With MQTT ${this.broker.mqttVersion} a broker whose access rules forbid publishing to a topic acknowledges ` +
+        `the message and drops it, so most likely its ACL does not let ${user} publish there; ` +
+        "or it lets the user publish but not read the topic. Allow publishing (and reading) in the broker's ACL, " +
+        `or, if the user may only publish, turn off ${field('verify_delivery')}.`,
     );
   }
 }
@@ -216,7 +222,8 @@ export class DeliveryCheck {
 /** The start of a warning that some filters will not be verified, and what that means. */
 function cannotVerify(filters: readonly string[]): string {
   return (
-    `Delivery on ${filters.map((filter) => JSON.stringify(filter)).join(', ')} cannot be verified (${field('verify_delivery')}), ` +
+    `Delivery on ${filters.map((filter) => JSON.stringify(filter)).join(', ')} ` +
+    `cannot be verified (${field('verify_delivery')}), ` +
     'so a broker whose access rules drop messages there would go unnoticed'
   );
 }

@@ -79,7 +79,8 @@ export async function claimGeneration(
     return {
       wrote: true,
       why:
-        `the connector cannot read back the marker it keeps at "${topic}" to tell a first attempt of generation ${route.generationId} from a later one ` +
+        `the connector cannot read back the marker it keeps at "${topic}" ` +
+        `to tell a first attempt of generation ${route.generationId} from a later one ` +
         '(give it read and write permission there)',
     };
   }

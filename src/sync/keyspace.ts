@@ -5,10 +5,11 @@
  * A stream can have tens of millions of keys, so a key is kept as a 64-bit hash of its topic, not as a string: an
  * open-addressing table of two 32-bit words per slot plus one byte for the mark, at most three quarters full, so
  * 12 to 24 bytes per key. Measured (`npm run bench`, keyspace line): 10,000,000 keys in 151 MB, 15.1 bytes per key,
- * added and half of them marked in 8.4 s, none lost to a collision. Two different topics with the same 64-bit hash (about one chance in 3.7 million among 10 million
- * keys) can only make the connector keep a stale key, never clear a live one: every key the sync writes is marked
- * (added if it was not there), a topic is cleared only if its hash is held and not marked, and a marked hash never is.
- * Keys the sync writes are held too, so a truncated stream's table holds its old keys and its new ones.
+ * added and half of them marked in 8.4 s, none lost to a collision. Two different topics with the same 64-bit hash
+ * (about one chance in 3.7 million among 10 million keys) can only make the connector keep a stale key, never clear a
+ * live one: every key the sync writes is marked (added if it was not there), a topic is cleared only if its hash is
+ * held and not marked, and a marked hash never is. Keys the sync writes are held too, so a truncated stream's table
+ * holds its old keys and its new ones.
  */
 
 const EMPTY_HIGH = 0;

@@ -82,13 +82,17 @@ export class Lane {
   readonly label: string;
   readonly target: PublishTarget;
   /**
-   * The target of this stream's batches (`batch_layout`), at its first topic; undefined without batches. Its per-message
-   * properties, with MQTT 5 user properties, are `BATCH_PROPERTIES`.
+   * The target of this stream's batches (`batch_layout`), at its first topic; undefined without batches. Its
+   * per-message properties, with MQTT 5 user properties, are `BATCH_PROPERTIES`.
    */
   readonly batchTarget: PublishTarget | undefined;
-  /** How each record's payload is compressed when it goes alone; undefined for not (or for batches, compressed whole). */
+  /**
+   * How each record's payload is compressed when it goes alone; undefined for not (or for batches, compressed whole).
+   */
   private readonly compression: Exclude<Compression, 'none'> | undefined;
-  /** The target that tombstones share (no per-message properties: an empty message carries none), where there are any. */
+  /**
+   * The target that tombstones share (no per-message properties: an empty message carries none), where there are any.
+   */
   private readonly tombstoneTarget: PublishTarget | undefined;
   private readonly format: PayloadFormat;
   private readonly ids: RecordIds;
@@ -196,7 +200,8 @@ export class Lane {
     if (emittedAtMs === undefined)
       throw new InputError(
         line,
-        `RECORD of stream ${describeStream(route.namespace, route.name)} has an "emitted_at" that is not a number of milliseconds`,
+        `RECORD of stream ${describeStream(route.namespace, route.name)} ` +
+          'has an "emitted_at" that is not a number of milliseconds',
       );
     const payload = this.format.render({
       id: recordId,
@@ -266,7 +271,9 @@ export class Lane {
     const level = encodeKeyLevel(keyValueText(value), this.escaping);
     if (level === undefined) {
       return {
-        reason: `input line ${line}: ${this.label} has ${what.replace(/^its /, '')} with a lone UTF-16 surrogate, which no topic can hold`,
+        reason:
+          `input line ${line}: ${this.label} has ${what.replace(/^its /, '')} ` +
+          'with a lone UTF-16 surrogate, which no topic can hold',
       };
     }
     return level;

@@ -41,8 +41,10 @@ function inputMessage(input: InputPosition | undefined): string {
 export function progressMessage(now: ProgressSample, acknowledgedBefore: number, elapsedMs: number): string {
   const rate = elapsedMs > 0 ? Math.round(((now.acknowledged - acknowledgedBefore) * 1000) / elapsedMs) : 0;
   return (
-    `Progress: ${now.received} record(s) received, ${now.acknowledged} acknowledged, ${now.received - now.acknowledged} in flight, ` +
-    `${now.statesEmitted} state(s) emitted; ${rate} record(s)/s acknowledged over the last ${(elapsedMs / 1000).toFixed(1)} s` +
+    `Progress: ${now.received} record(s) received, ${now.acknowledged} acknowledged, ` +
+    `${now.received - now.acknowledged} in flight, ` +
+    `${now.statesEmitted} state(s) emitted; ${rate} record(s)/s acknowledged ` +
+    `over the last ${(elapsedMs / 1000).toFixed(1)} s` +
     `${inputMessage(now.input)}${now.connected ? '' : '; reconnecting to the broker'}.`
   );
 }

@@ -125,7 +125,9 @@ export class Rejections {
     const lane = this.lanes.get(target.source);
     if (!lane)
       return new ConfigError(`The broker refused ${target.label} on topic "${target.topic}": ${refusal.reason}.`);
-    const reason = `input line ${refusal.line}: ${target.label} was refused by the broker on topic "${target.topic}": ${refusal.reason}`;
+    const reason =
+      `input line ${refusal.line}: ${target.label} was refused by the broker ` +
+      `on topic "${target.topic}": ${refusal.reason}`;
     // The report takes the refused message's place in the window; the reader's own checks keep input within room.
     const { payload, token, line } = refusal;
     const bytes = typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;

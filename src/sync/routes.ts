@@ -25,7 +25,10 @@ export interface StreamRoute extends ConfiguredStream {
   readonly topic: StreamTopic;
   /** The record fields the topic holds (`{field:PATH}`), by the index its slots give. */
   readonly fields: readonly PatternField[];
-  /** The topic of every message, or for topics with slots the filter that matches every record's: for logs, errors and scans. */
+  /**
+   * The topic of every message, or for topics with slots the filter that matches every record's: for logs, errors and
+   * scans.
+   */
   readonly topicName: string;
   /** Each record goes to its own key's topic. */
   readonly keyed: boolean;
@@ -40,10 +43,10 @@ export interface StreamRoute extends ConfiguredStream {
    */
   readonly truncate: boolean;
   /**
-   * Where a truncated stream's retained messages may be, whatever mode wrote them: its key filter (when it has a primary
-   * key) and its plain topic (when the pattern has no `{key}`). A platform with refreshes sends "Overwrite" and a Clear
-   * as `append`, so an append stream's truncation must still find the keys an earlier deduped sync retained. Empty
-   * when the stream is not truncated.
+   * Where a truncated stream's retained messages may be, whatever mode wrote them: its key filter (when it has a
+   * primary key) and its plain topic (when the pattern has no `{key}`). A platform with refreshes sends "Overwrite" and
+   * a Clear as `append`, so an append stream's truncation must still find the keys an earlier deduped sync retained.
+   * Empty when the stream is not truncated.
    */
   readonly territory: readonly string[];
   /** The stream name as a JSON string, encoded once for every envelope of this stream. */
@@ -73,7 +76,10 @@ export interface RoutingOptions {
   readonly retain?: boolean;
 }
 
-/** The routes of every configured stream, keyed by `streamKey`, or a ConfigError naming each stream whose topic is invalid. */
+/**
+ * The routes of every configured stream, keyed by `streamKey`, or a ConfigError naming each stream whose topic is
+ * invalid.
+ */
 export function routeStreams(
   streams: readonly ConfiguredStream[],
   topicPattern: string,
@@ -93,8 +99,10 @@ export function routeStreams(
     if (keyed && primaryKey.length === 0) {
       problems.push(
         patternKeyed
-          ? `stream ${describeStream(namespace, name)} has no primary key, which ${field('topic_pattern')} needs for {key}`
-          : `stream ${describeStream(namespace, name)} has no primary key, which the sync mode ${mode} needs (it keeps one retained message per key)`,
+          ? `stream ${describeStream(namespace, name)} has no primary key, ` +
+              `which ${field('topic_pattern')} needs for {key}`
+          : `stream ${describeStream(namespace, name)} has no primary key, ` +
+              `which the sync mode ${mode} needs (it keeps one retained message per key)`,
       );
       continue;
     }
@@ -110,7 +118,8 @@ export function routeStreams(
     if (truncate && retained && topicName.split('/').every((level) => level === '+')) {
       // The filter would take in every topic of that depth on the broker, other applications' retained messages too.
       problems.push(
-        `stream ${describeStream(namespace, name)} is truncated (${mode}), which clears retained keys under "${topicName}": that filter is not the stream's own. ` +
+        `stream ${describeStream(namespace, name)} is truncated (${mode}), ` +
+          `which clears retained keys under "${topicName}": that filter is not the stream's own. ` +
           'Put the keys under a level of the stream, as in {stream}/{key}',
       );
     }
@@ -164,8 +173,8 @@ export function messageIdentity(messages: MessageSettings): MessageIdentity {
 /**
  * Streams whose messages would share a topic. Two streams on one topic are one stream to a consumer unless every
  * message says which it is: that fails the sync before publishing (a consumer could not tell `eu.users` from
- * `us.users`). Keyed streams on one filter always fail: they would overwrite, and an overwrite clear, each other's keys.
- * Streams that share a topic but stay distinguishable are returned as warnings, one per topic.
+ * `us.users`). Keyed streams on one filter always fail: they would overwrite, and an overwrite clear, each other's
+ * keys. Streams that share a topic but stay distinguishable are returned as warnings, one per topic.
  */
 export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity: MessageIdentity): string[] {
   const problems: string[] = [];
@@ -177,7 +186,8 @@ export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity:
     for (const b of all.slice(i + 1)) {
       if (a.topicName !== b.topicName && (a.keyed || b.keyed) && filtersOverlap(a.topicName, b.topicName)) {
         problems.push(
-          `streams ${describeStream(a.namespace, a.name)} and ${describeStream(b.namespace, b.name)} would share topics ("${a.topicName}" and "${b.topicName}" overlap)`,
+          `streams ${describeStream(a.namespace, a.name)} and ${describeStream(b.namespace, b.name)} ` +
+            `would share topics ("${a.topicName}" and "${b.topicName}" overlap)`,
         );
       }
     }
@@ -203,13 +213,15 @@ export function sharedTopics(routes: ReadonlyMap<string, StreamRoute>, identity:
       );
     } else {
       warnings.push(
-        `Streams ${names} share the topic "${topic}"; their messages say which stream each is, so consumers must look there.`,
+        `Streams ${names} share the topic "${topic}"; ` +
+          'their messages say which stream each is, so consumers must look there.',
       );
     }
   }
   if (problems.length > 0) {
     throw new ConfigError(
-      `${field('topic_pattern')} merges streams: ${problems.join('; ')}. Add {namespace} (or {stream}) to the pattern so that each stream gets topics of its own.`,
+      `${field('topic_pattern')} merges streams: ${problems.join('; ')}. ` +
+        'Add {namespace} (or {stream}) to the pattern so that each stream gets topics of its own.',
     );
   }
   return warnings;
@@ -230,7 +242,8 @@ export function fieldTopicWarnings(routes: ReadonlyMap<string, StreamRoute>): st
     warnings.push(
       `Stream ${describeStream(route.namespace, route.name)} keeps one retained message per key on topics that hold ` +
         `${loose.map((field) => field.placeholder).join(' and ')}, which is not part of its primary key: a key whose ` +
-        'value there changes leaves its old retained message behind, until an overwrite or a truncating refresh clears it.',
+        'value there changes leaves its old retained message behind, ' +
+        'until an overwrite or a truncating refresh clears it.',
     );
   }
   return warnings;

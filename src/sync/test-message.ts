@@ -117,7 +117,8 @@ function publishTest(
       () =>
         finish(
           new TransientError(
-            `The broker did not acknowledge the test message on "${topic}" at QoS ${qos} within ${timeoutMs / 1000} s ` +
+            `The broker did not acknowledge the test message on "${topic}" ` +
+              `at QoS ${qos} within ${timeoutMs / 1000} s ` +
               `although the connection is up. A sync would reconnect after ${field('ack_timeout_seconds')}, send it ` +
               "again, and fail the same way; check the broker's log and load.",
           ),

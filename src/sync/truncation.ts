@@ -30,7 +30,9 @@ import { RetainedScan } from '../mqtt/retained-scan.js';
 import { claimGeneration } from './generation-marker.js';
 import { Keyspace } from './keyspace.js';
 
-/** What a truncation needs of the settings: the broker to read from, how messages say their generation, when to clear. */
+/**
+ * What a truncation needs of the settings: the broker to read from, how messages say their generation, when to clear.
+ */
 export interface TruncationSettings {
   readonly broker: BrokerSettings;
   readonly messages: MessageSettings;
@@ -75,8 +77,10 @@ async function staleRule(
   const spansAttempts = route.syncMode === 'incremental' || route.resumable;
   const earlier = spansAttempts ? await claimGeneration(scan, messages, route) : { wrote: false as const };
   const keepAll = earlier.wrote
-    ? `${earlier.why}, and MQTT ${settings.broker.mqttVersion} messages cannot carry their generation, so those keys cannot be told from stale ones; ` +
-      'use MQTT 5 (or the airbyte_v2 message format, which carries it) for refreshes to clear stale keys whatever the attempt'
+    ? `${earlier.why}, and MQTT ${settings.broker.mqttVersion} messages cannot carry their generation, ` +
+      'so those keys cannot be told from stale ones; ' +
+      'use MQTT 5 (or the airbyte_v2 message format, which carries it) ' +
+      'for refreshes to clear stale keys whatever the attempt'
     : undefined;
   return { keepAll, belowGeneration: Number.POSITIVE_INFINITY };
 }
@@ -107,7 +111,8 @@ export class Truncation {
       if (truncated.some(([, route]) => route.retained)) throw err;
       log(
         'WARN',
-        `${notRead(truncated.map(([, route]) => route))}: the connection that reads them failed: ${asConnectorError(err).message}`,
+        `${notRead(truncated.map(([, route]) => route))}: ` +
+          `the connection that reads them failed: ${asConnectorError(err).message}`,
       );
       return undefined;
     }
@@ -155,13 +160,15 @@ export class Truncation {
         log(
           'WARN',
           `Stream ${name}: found no retained keys under ${where}. That is right for a stream's first sync; ` +
-            'otherwise the broker withholds them from this client (Mosquitto grants any subscription and silently delivers nothing the ACL does not let it read): ' +
+            'otherwise the broker withholds them from this client ' +
+            '(Mosquitto grants any subscription and silently delivers nothing the ACL does not let it read): ' +
             'give the connector read permission on that filter, or stale keys will never be cleared.',
         );
       } else {
         log(
           'INFO',
-          `Stream ${name} is truncated; its messages are not retained (append without ${field('message_retained')}), and nothing is retained under ${where}.`,
+          `Stream ${name} is truncated; its messages are not retained (append without ${field('message_retained')}), ` +
+            `and nothing is retained under ${where}.`,
         );
       }
       return stream;
@@ -171,8 +178,12 @@ export class Truncation {
       : 'from earlier syncs or attempts';
     log(
       'INFO',
-      `Stream ${name}: ${messages} retained message(s) under ${where}, ${keyspace.size} of them ${older}: cleared when the stream completes` +
-        `${route.retained ? ' unless this sync writes them' : ` (its own messages are not retained: append without ${field('message_retained')})`}.`,
+      `Stream ${name}: ${messages} retained message(s) under ${where}, ` +
+        `${keyspace.size} of them ${older}: cleared when the stream completes` +
+        (route.retained
+          ? ' unless this sync writes them'
+          : ` (its own messages are not retained: append without ${field('message_retained')})`) +
+        '.',
     );
     return stream;
   }
@@ -218,14 +229,17 @@ export class Truncation {
         if (rejected(key) > 0) {
           this.log(
             'WARN',
-            `Stream ${name}: kept ${stale} stale retained key(s), because ${rejected(key)} record(s) of the stream were rejected and their keys may be among them.`,
+            `Stream ${name}: kept ${stale} stale retained key(s), ` +
+              `because ${rejected(key)} record(s) of the stream were rejected and their keys may be among them.`,
           );
           continue;
         }
         if (this.settings.overwriteCleanup === 'after_complete' && !completed.has(key)) {
           this.log(
             'WARN',
-            `Stream ${name}: kept ${stale} stale retained key(s), because the platform did not report the stream complete (its source failed, or the platform never reports completion: ` +
+            `Stream ${name}: kept ${stale} stale retained key(s), ` +
+              'because the platform did not report the stream complete ' +
+              '(its source failed, or the platform never reports completion: ' +
               `then set ${field('overwrite_cleanup')} to end_of_input).`,
           );
           continue;
@@ -248,8 +262,10 @@ export class Truncation {
         if (unseen > 0) {
           this.log(
             'WARN',
-            `Stream ${name}: kept ${unseen} retained key(s) under ${filterList(filters)} that were not there when the sync started: another client wrote them meanwhile, ` +
-              'or the broker delivered them only after the end marker when the keys were first read (aedes does; Mosquitto does not).',
+            `Stream ${name}: kept ${unseen} retained key(s) under ${filterList(filters)} ` +
+              'that were not there when the sync started: another client wrote them meanwhile, ' +
+              'or the broker delivered them only after the end marker when the keys were first read ' +
+              '(aedes does; Mosquitto does not).',
           );
         }
         await clear(route, topics);
@@ -264,7 +280,8 @@ export class Truncation {
 function notRead(routes: readonly StreamRoute[]): string {
   const names = routes.map((route) => describeStream(route.namespace, route.name)).join(', ');
   return (
-    `Retained messages that earlier syncs left for stream(s) ${names} cannot be read, so they are not cleared by this truncation ` +
+    `Retained messages that earlier syncs left for stream(s) ${names} cannot be read, ` +
+    'so they are not cleared by this truncation ' +
     "(the streams' own messages are not retained, so nothing of this sync is at stake)"
   );
 }

@@ -26,7 +26,9 @@ const MQTT_MAX_PAYLOAD_BYTES = 268_435_455;
  */
 const HEAP_SHARE = 8;
 
-/** The longest input line accepted, in bytes: MAX_INPUT_LINE_BYTES when set, else the smaller of the two limits above. */
+/**
+ * The longest input line accepted, in bytes: MAX_INPUT_LINE_BYTES when set, else the smaller of the two limits above.
+ */
 export function maxLineBytes(value: string | undefined = process.env.MAX_INPUT_LINE_BYTES): number {
   const configured = Number(value);
   if (value !== undefined && value.trim() !== '' && Number.isSafeInteger(configured) && configured > 0)
@@ -115,7 +117,8 @@ export class LineSplitter extends Transform {
   private tooLong(lineNumber: number, length: number): InputError {
     return new InputError(
       lineNumber,
-      `is ${length} bytes long; an input line may have at most ${this.limit} bytes (MAX_INPUT_LINE_BYTES; by default the smaller of ` +
+      `is ${length} bytes long; an input line may have at most ${this.limit} bytes ` +
+        '(MAX_INPUT_LINE_BYTES; by default the smaller of ' +
         `the largest MQTT payload, ${MQTT_MAX_PAYLOAD_BYTES} bytes, and 1/${HEAP_SHARE} of the connector's memory)`,
     );
   }

@@ -22,7 +22,8 @@ function completeLength(data: Buffer): number {
 function validPrefix(bytes: Buffer): boolean {
   const lead = bytes[0] as number;
   const needed = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : 2;
-  // The second byte's valid range depends on the lead (E0 needs A0-BF, ED 80-9F, F0 90-BF, F4 80-8F); one of these fits each.
+  // The second byte's valid range depends on the lead (E0 needs A0-BF, ED 80-9F, F0 90-BF, F4 80-8F); one of these fits
+  // each.
   return [0x80, 0x90, 0xa0].some((fill) => isUtf8(Buffer.concat([bytes, Buffer.alloc(needed - bytes.length, fill)])));
 }
 
