@@ -37,9 +37,18 @@ export class PendingStream extends Duplex {
     inner.on('data', (chunk: Buffer) => {
       if (!this.push(chunk)) inner.pause();
     });
-    inner.on('end', () => this.push(null));
+    let ended = false;
+    inner.on('end', () => {
+      ended = true;
+      this.push(null);
+    });
     inner.on('error', (err: Error) => this.destroy(err));
-    inner.on('close', () => this.destroy());
+    // As a socket: after an orderly end, 'close' waits until what came before has been read ('end'); destroying at
+    // once would drop it.
+    inner.on('close', () => {
+      if (!ended || this.readableEnded) this.destroy();
+      else this.once('end', () => this.destroy());
+    });
     const held = this.held;
     this.held = undefined;
     if (held) inner.write(held.chunk, held.encoding, held.callback);
