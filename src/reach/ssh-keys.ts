@@ -3,7 +3,7 @@
  * key, named by its fingerprint as `ssh-keygen -lf` and `ssh` print it, so that what `check` reports can be compared
  * with what the bastion's administrator reads off the server, and pinned.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey } from 'node:crypto';
 
 /** The bastion's host key: its type (ssh-ed25519, ecdsa-sha2-nistp256, ssh-rsa, ...) and SHA256 fingerprint. */
 export interface HostKey {
@@ -30,6 +30,27 @@ export function normaliseKeyText(text: string): string {
   // One line of base64 between the armour lines: ssh2 reads a body without line breaks.
   const body = (armour[2] ?? '').replace(/\s+/g, '');
   return `${armour[1]}\n${body}\n${armour[3]}\n`;
+}
+
+const PKCS8 = /-----BEGIN (?:ENCRYPTED )?PRIVATE KEY-----/;
+
+/**
+ * A PKCS#8 key (`BEGIN PRIVATE KEY`, `BEGIN ENCRYPTED PRIVATE KEY`, as `openssl genpkey` writes it and OpenSSH reads
+ * it), which ssh2 cannot read, in the older PEM form it reads, decrypted: PKCS#1 for RSA, SEC 1 for ECDSA. undefined
+ * for any other text, or another key type (OpenSSH itself reads no Ed25519 key in PKCS#8 form). Throws Node's error
+ * for a key it cannot decrypt or parse.
+ */
+export function fromPkcs8(text: string, passphrase: string | undefined): string | undefined {
+  if (!PKCS8.test(text)) return undefined;
+  const key = createPrivateKey({ key: text, format: 'pem', passphrase });
+  switch (key.asymmetricKeyType) {
+    case 'rsa':
+      return key.export({ type: 'pkcs1', format: 'pem' }).toString();
+    case 'ec':
+      return key.export({ type: 'sec1', format: 'pem' }).toString();
+    default:
+      return undefined;
+  }
 }
 
 /** The host key in SSH wire format (as ssh2 hands it to a host verifier) named as OpenSSH names it. */

@@ -31,7 +31,7 @@ import {
   keyProblem,
   lostWhileForwarding,
 } from './ssh-errors.js';
-import { type HostKey, canonicalFingerprint, hostKeyOf, normaliseKeyText } from './ssh-keys.js';
+import { type HostKey, canonicalFingerprint, fromPkcs8, hostKeyOf, normaliseKeyText } from './ssh-keys.js';
 
 // The errors `forward` and the constructor throw, and the host key `hostKey` names, for callers that import this only.
 export * from './ssh-errors.js';
@@ -87,7 +87,18 @@ class ConnectionLost extends Error {}
 /** The private key as ssh2 uses it; a configuration error naming the problem (never the key) when it is unusable. */
 export function parsePrivateKey(text: string, passphrase?: string): ParsedKey {
   const given = passphrase === '' ? undefined : passphrase;
-  const parsed: unknown = loadSsh2().utils.parseKey(normaliseKeyText(text), given);
+  let normalised = normaliseKeyText(text);
+  try {
+    normalised = fromPkcs8(normalised, given) ?? normalised;
+  } catch (err) {
+    // OpenSSL's own words for a missing passphrase are "interrupted or cancelled"; keyProblem knows ssh2's.
+    const message = err instanceof Error ? err.message : String(err);
+    throw keyProblem(
+      given === undefined && /ENCRYPTED/.test(normalised) ? 'no passphrase given' : message,
+      given !== undefined,
+    );
+  }
+  const parsed: unknown = loadSsh2().utils.parseKey(normalised, given);
   // OpenSSH's own format may hold several keys; ssh2 returns them as an array and uses the first.
   const key = (Array.isArray(parsed) ? parsed[0] : parsed) as ParsedKey | Error | undefined;
   if (key === undefined) throw keyProblem('no key found', given !== undefined);

@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createPrivateKey } from 'node:crypto';
 import { once } from 'node:events';
 import { rmSync } from 'node:fs';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
@@ -245,9 +246,16 @@ describe('SSH tunnel through OpenSSH sshd (SSH_KEY_AUTH)', { skip: sshdSkipReaso
     assert.equal(err.seen.fingerprint, sshKeygenFingerprint(closedSshd.hostKeyPath));
   });
 
-  it('logs in with an RSA key in PEM form, an encrypted key and its passphrase, and a key pasted with literal \\n', async (t) => {
+  it('logs in with RSA keys in PEM forms, an encrypted key and its passphrase, and a key pasted with literal \\n', async (t) => {
+    const pkcs8 = createPrivateKey(sshd.rsaPemKey.privateKey).export({
+      type: 'pkcs8',
+      format: 'pem',
+      cipher: 'aes-256-cbc',
+      passphrase: sshd.passphrase,
+    });
     const keys = [
       { privateKey: sshd.rsaPemKey.privateKey },
+      { privateKey: pkcs8.toString(), passphrase: sshd.passphrase },
       { privateKey: sshd.encryptedKey.privateKey, passphrase: sshd.passphrase },
       { privateKey: sshd.clientKey.privateKey.replace(/\n/g, '\\n') },
     ];
