@@ -10,9 +10,9 @@
  * another key is refused; `hostKey()` names the key shown (type and SHA256 fingerprint, as `ssh-keygen -lf` prints
  * it) so that `check` can report it. With a pinned fingerprint, every other key is refused from the start.
  *
- * ssh2 is required when the first tunnel is made, not when this module is loaded: it costs about 40 ms of CPU to load
- * (Node 20, unbundled: 42 ms with its optional native parts, 39 without; bundled: 27 ms), more than half of what
- * `node -e 0` takes, and runs without a tunnel never need it.
+ * ssh2 is required when the first tunnel is made, not when this module is loaded: loading it costs 36 ms of CPU from
+ * its own bundle beside the connector's (scripts/bundle-options.mjs), 50 ms unbundled with its native parts (Node 20,
+ * medians of 21 runs; `node -e 0` takes about 70), and runs without a tunnel never need it.
  */
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';

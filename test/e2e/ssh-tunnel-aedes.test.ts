@@ -10,15 +10,21 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createPrivateKey } from 'node:crypto';
 import { once } from 'node:events';
-import { rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { type Server, type Socket, createConnection, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { type TestContext, after, before, describe, it } from 'node:test';
 import { connect as connectTls } from 'node:tls';
+import { pathToFileURL } from 'node:url';
+import { type BuildOptions, type Metafile, build } from 'esbuild';
 import { MqttClient } from 'mqtt';
 import WebSocket, { type ClientOptions, createWebSocketStream } from 'ws';
 import { ConnectorError } from '../../src/errors.js';
+import type * as TunnelModule from '../../src/reach/ssh-tunnel.js';
 import {
   SshAuthenticationError,
   SshBrokerUnreachableError,
@@ -31,6 +37,7 @@ import {
 } from '../../src/reach/ssh-tunnel.js';
 import { withAedes } from '../support/aedes.js';
 import { type TestCertificates, generateCertificates, opensslSkipReason } from '../support/certs.js';
+import { PROJECT_ROOT } from '../support/connector.js';
 import { freePort } from '../support/mosquitto.js';
 import { startProxy } from '../support/proxy.js';
 import { type PasswordServer, startPasswordServer } from '../support/ssh-password-server.js';
@@ -39,6 +46,13 @@ import { type KeyPair, type Sshd, countMatches, sshdSkipReason, withSshd } from 
 const LOGIN = /Accepted publickey for /;
 const CONNECTION = /Connection from 127\.0\.0\.1 port/;
 const forwardTo = (port: number): RegExp => new RegExp(`server_request_direct_tcpip: .* target [^ ]+ port ${port}\\b`);
+
+/** What scripts/bundle-options.mjs exports: how the connector's bundle is built. */
+interface BundleOptions {
+  readonly connectorOptions: BuildOptions;
+  checkExternals(metafile: Metafile | undefined): void;
+  bundleSeparatePackages(bundle: typeof build, outdir: string): Promise<void>;
+}
 
 let certs: TestCertificates | undefined;
 const broker = withAedes(() => {
@@ -333,6 +347,31 @@ describe('SSH tunnel through OpenSSH sshd (SSH_KEY_AUTH)', { skip: sshdSkipReaso
     assert.equal(err.failureType, 'config_error');
     assert.match(err.message, new RegExp(`was reached and accepted user "${closedSshd.user}", but refused to forward`));
     assert.match(err.message, new RegExp(`broker at 127\\.0\\.0\\.1:${broker.port}`));
+  });
+
+  it('works from a bundle built as the connector is: ssh2 in a file of its own, its native parts left out', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'ssh-tunnel-bundle-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const options = (await import(
+      pathToFileURL(join(PROJECT_ROOT, 'scripts/bundle-options.mjs')).href
+    )) as BundleOptions;
+    const outfile = join(dir, 'ssh-tunnel.cjs');
+    const entry = join(PROJECT_ROOT, 'dist/src/reach/ssh-tunnel.js');
+    const result = await build({ ...options.connectorOptions, entryPoints: [entry], outfile, logLevel: 'error' });
+    options.checkExternals(result.metafile);
+    await options.bundleSeparatePackages(build, dir);
+    assert.match(readFileSync(outfile, 'utf8'), /require\("\.\/ssh2\.cjs"\)/);
+    const ssh2Bundle = readFileSync(join(dir, 'ssh2.cjs'), 'utf8');
+    assert.doesNotMatch(ssh2Bundle, /require\("[^"]*\.node"\)|require\("cpu-features"\)/);
+    assert.match(ssh2Bundle, /cpu-features is not in the bundle/);
+    assert.match(ssh2Bundle, /sshcrypto\.node is not in the bundle/);
+
+    // Loaded from a directory without node_modules, so nothing can come from anywhere but the two files.
+    const bundled = createRequire(import.meta.url)(outfile) as typeof TunnelModule;
+    const tunnel = new bundled.SshTunnel(settings(sshd));
+    t.after(() => tunnel.close());
+    await publishThrough(await tunnel.forward('127.0.0.1', broker.port), 'bundled');
+    assert.equal(tunnel.hostKey()?.fingerprint, sshKeygenFingerprint(sshd.hostKeyPath));
   });
 
   it('leaves no socket or timer behind once closed, and cannot be used after that', async () => {
