@@ -209,3 +209,10 @@ export function lostWhileForwarding(tunnel: TunnelContext, target: { host: strin
       `connection to the broker at ${hostPort(target.host, target.port)}.`,
   );
 }
+
+/** A forward asked for while, or after, the tunnel was closed: the connector is stopping. */
+export function tunnelClosed(tunnel: TunnelContext): ConnectorError {
+  return new SshUnreachableError(
+    `The SSH tunnel through the bastion host at ${hostPort(tunnel.host, tunnel.port)} was closed.`,
+  );
+}

@@ -18,7 +18,7 @@ import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import type * as Ssh2 from 'ssh2';
 import type { AnyAuthMethod, AuthenticationType, Client, ClientChannel, ParsedKey } from 'ssh2';
-import { ConfigError, type ConnectorError, SystemError } from '../errors.js';
+import { ConfigError, type ConnectorError } from '../errors.js';
 import { PendingStream } from './pending-stream.js';
 import {
   SshKeyError,
@@ -30,6 +30,7 @@ import {
   hostKeyMismatch,
   keyProblem,
   lostWhileForwarding,
+  tunnelClosed,
 } from './ssh-errors.js';
 import { type HostKey, canonicalFingerprint, fromPkcs8, hostKeyOf, normaliseKeyText } from './ssh-keys.js';
 
@@ -76,6 +77,8 @@ const ORIGIN_ADDRESS = '127.0.0.1';
 
 interface Connection {
   readonly client: Client;
+  /** Logged in. */
+  ready: boolean;
   lost: boolean;
   /** Makes the next forward open a new connection instead of this one. */
   readonly forget: () => void;
@@ -120,6 +123,8 @@ export class SshTunnel {
   /** The first host key accepted: the only one accepted for the rest of the run. */
   private trusted: HostKey | undefined;
   private current: Promise<Connection> | undefined;
+  /** The connection `current` stands for, from the start of its login on. */
+  private latest: Connection | undefined;
   private closed = false;
 
   /** Throws a ConfigError for a key that cannot be used or a pinned fingerprint that is not one; connects later. */
@@ -160,6 +165,7 @@ export class SshTunnel {
         return await this.openChannel(connection, host, port);
       } catch (err) {
         if (!(err instanceof ConnectionLost)) throw err;
+        if (this.closed) throw tunnelClosed(this.context);
         // Lost between two forwards, before this one noticed: one more try, on a new connection.
         connection.forget();
         if (attempt > 1) throw lostWhileForwarding(this.context, { host, port });
@@ -175,14 +181,19 @@ export class SshTunnel {
     return new PendingStream(this.forward(host, port));
   }
 
-  /** Ends the SSH connection, and with it every forward, so that nothing keeps the process alive. Final. */
+  /**
+   * Ends the SSH connection, and with it every forward, so that nothing keeps the process alive; a login under way is
+   * abandoned rather than waited for. Final: forwards asked for later fail.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const current = this.current;
+    const latest = this.latest;
     this.current = undefined;
+    if (!current || !latest) return;
+    if (!latest.ready) latest.client.destroy();
     let connection: Connection;
     try {
-      if (!current) return;
       connection = await current;
     } catch {
       return; // it never opened, so there is nothing to end
@@ -200,8 +211,7 @@ export class SshTunnel {
   }
 
   private connection(): Promise<Connection> {
-    if (this.closed)
-      return Promise.reject(new SystemError('An SSH tunnel was used after it was closed; this is a bug.'));
+    if (this.closed) return Promise.reject(tunnelClosed(this.context));
     if (!this.current) {
       const opening: Promise<Connection> = this.open(() => {
         if (this.current === opening) this.current = undefined;
@@ -214,26 +224,27 @@ export class SshTunnel {
   /** Connects and logs in; settles once the login succeeded or the socket is closed, never with a live socket left. */
   private open(onGone: () => void): Promise<Connection> {
     const client = new (loadSsh2().Client)();
-    const connection: Connection = { client, lost: false, forget: onGone };
+    const connection: Connection = { client, ready: false, lost: false, forget: onGone };
+    this.latest = connection;
     return new Promise((resolve, reject) => {
-      let ready = false;
       let failure: ConnectorError | undefined;
       client.on('ready', () => {
-        ready = true;
+        connection.ready = true;
         // MQTT waits for small acknowledgements: Nagle's algorithm on the one socket under every channel would hold
         // them back for a delayed ACK.
         client.setNoDelay(true);
         resolve(connection);
       });
       client.on('error', (err: Error) => {
-        if (ready) return; // the connection is lost; 'close' follows and says so
+        if (connection.ready) return; // the connection is lost; 'close' follows and says so
         failure ??= describeSshError(err, this.context);
         client.destroy();
       });
       client.on('close', () => {
         connection.lost = true;
         onGone();
-        if (!ready) reject(failure ?? closedBeforeLogin(this.context));
+        if (connection.ready) return;
+        reject(this.closed ? tunnelClosed(this.context) : (failure ?? closedBeforeLogin(this.context)));
       });
       const verifyHostKey = (blob: Buffer): boolean => {
         const key = hostKeyOf(blob);

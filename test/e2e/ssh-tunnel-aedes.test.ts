@@ -387,7 +387,22 @@ describe('SSH tunnel through OpenSSH sshd (SSH_KEY_AUTH)', { skip: sshdSkipReaso
     await tunnel.close();
     assert.deepEqual(resources(), baseline);
     const err = await rejection(tunnel.forward('127.0.0.1', broker.port));
-    assert.equal(err.failureType, 'system_error');
+    assert.match(err.message, /SSH tunnel through the bastion host at 127\.0\.0\.1:\d+ was closed/);
+  });
+
+  it('abandons a login under way when closed, rather than waiting for the connect timeout', async (t) => {
+    const silent = createServer((socket) => socket.on('error', () => undefined).resume());
+    const port = await listen(silent);
+    t.after(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+    const tunnel = new SshTunnel(settings(sshd, { port, connectTimeoutMs: 60_000 }));
+    const forwarding = rejection(tunnel.forward('127.0.0.1', broker.port));
+    await new Promise<void>((resolve) => silent.once('connection', () => resolve()));
+    const started = Date.now();
+    await tunnel.close();
+    const err = await forwarding;
+    assert.ok(Date.now() - started < 10_000, 'closed long before the 60 s connect timeout');
+    assert.ok(err instanceof SshUnreachableError);
+    assert.match(err.message, /was closed/);
   });
 });
 
