@@ -8,7 +8,7 @@
  * REQUIRE_SSHD=1), in which case they fail.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
@@ -18,9 +18,13 @@ export const sshdRequired = process.env.CI === 'true' || process.env.REQUIRE_SSH
 
 /** undefined when the tests can run; otherwise the reason to skip them. Throws when sshd is required but missing. */
 export function sshdSkipReason(): string | undefined {
-  if (findExecutable('sshd') && findExecutable('ssh-keygen')) return undefined;
-  if (sshdRequired) throw new Error('sshd is required for this run (CI or REQUIRE_SSHD=1) but is not installed');
-  return 'sshd is not installed: SSH tunnel tests through OpenSSH skipped (apt-get install openssh-server to run them)';
+  const installed = findExecutable('sshd') !== undefined && findExecutable('ssh-keygen') !== undefined;
+  // sshd's privilege separation needs /run/sshd, which startSshd makes when it may (as root).
+  const runnable = existsSync('/run/sshd') || process.getuid?.() === 0;
+  if (installed && runnable) return undefined;
+  const why = installed ? 'sshd needs /run/sshd, which only root can make' : 'sshd is not installed';
+  if (sshdRequired) throw new Error(`sshd is required for this run (CI or REQUIRE_SSHD=1), but ${why}`);
+  return `${why}: SSH tunnel tests through OpenSSH skipped (apt-get install openssh-server, as root, to run them)`;
 }
 
 /** A key pair made with ssh-keygen: the private key as its file holds it, and the path of its .pub file. */
