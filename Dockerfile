@@ -5,7 +5,7 @@ FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /build
 COPY package.json package-lock.json tsconfig.json tsconfig.build.json spec.json ./
 COPY src ./src
-COPY scripts/compile-validator.mjs scripts/bundle.mjs ./scripts/
+COPY scripts/compile-validator.mjs scripts/bundle.mjs scripts/bundle-options.mjs ./scripts/
 RUN npm ci --no-audit --no-fund && npx tsc -p tsconfig.build.json && node scripts/compile-validator.mjs && node scripts/bundle.mjs && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: the bundled connector (dist/bundle/main, see src/launcher.ts), its production dependencies and

@@ -8,9 +8,10 @@
 //   connector.cache V8's code cache for connector.cjs, made here by running the shipped entry point: spec, check
 //                   against a refused port and against a broker, and a small write. With it, 1.36.
 //   main.cjs        src/launcher.ts as CommonJS: the `bin` of package.json and the Docker entrypoint's target.
+//   ssh2.cjs        ssh2, bundled on its own, which connector.cjs requires only for an SSH tunnel (bundle-options.mjs).
 //
 // The directory is three levels below the package root, as dist/src/commands/ is, so that the bundled modules'
-// `new URL('../../../spec.json', import.meta.url)` still finds spec.json.
+// `new URL('../../../spec.json', import.meta.url)` still finds spec.json. How esbuild bundles is in bundle-options.mjs.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,9 +19,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isBuiltin } from 'node:module';
 import { Aedes } from 'aedes';
 import { build } from 'esbuild';
+import { bundleSeparatePackages, checkExternals, commonOptions, connectorOptions } from './bundle-options.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const outdir = join(root, 'dist/bundle/main');
@@ -28,66 +29,15 @@ const connector = join(outdir, 'connector.cjs');
 const launcher = join(outdir, 'main.cjs');
 const cache = join(outdir, 'connector.cache');
 
-// CommonJS has no import.meta: each bundled file's import.meta.url becomes the bundle's own URL.
-const importMetaUrl = {
-  define: { 'import.meta.url': '__bundle_url' },
-  banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
-};
-
-// The modules that load a package only when it is needed (transport.ts: MQTT.js's client; websocket.ts: ws; the
-// generated validator: ajv's runtime) do it with `createRequire(import.meta.url)`, which esbuild does not follow.
-// Without that line their `require` is CommonJS's own, which esbuild bundles, still called only when needed.
-const LAZY_REQUIRE = /^const require = createRequire\(import\.meta\.url\);$/m;
-const bundleLazyRequires = {
-  name: 'bundle-lazy-requires',
-  setup(builder) {
-    builder.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, (args) => {
-      const source = readFileSync(args.path, 'utf8');
-      return { contents: source.replace(LAZY_REQUIRE, ''), loader: 'js' };
-    });
-  },
-};
-
-// MQTT.js, mqtt-packet and bl load readable-stream, a copy of Node's own stream module for browsers and old Node.js
-// releases (4.8: Node 18's streams). In the bundle they get node:stream itself, which the socket has loaded anyway:
-// 3 to 4 ms less CPU per start, about 5% of `node -e 0` (check from 1.42 to 1.36 times, Node 20). The whole
-// end-to-end suite passes against the bundle built so.
-const ALIASES = { 'readable-stream': 'node:stream' };
-
-// Packages that may be missing by design, each required inside a try: debug does without supports-color, ws without
-// its native helpers bufferutil and utf-8-validate.
-const OPTIONAL = new Set(['supports-color', 'bufferutil', 'utf-8-validate']);
-
-/** Fails the build if the bundle would load anything from node_modules at run time, or would import() anything. */
-function checkExternals(metafile) {
-  for (const [output, { imports }] of Object.entries(metafile.outputs)) {
-    for (const { path, kind, external } of imports) {
-      if (!external) continue;
-      if (kind === 'dynamic-import') throw new Error(`${output}: import('${path}') cannot run under vm.Script`);
-      if (!isBuiltin(path) && !OPTIONAL.has(path)) throw new Error(`${output}: ${path} is not bundled`);
-    }
-  }
-}
-
 rmSync(join(root, 'dist/bundle'), { recursive: true, force: true });
-const common = {
-  bundle: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  logLevel: 'warning',
-  metafile: true,
-  ...importMetaUrl,
-};
 const bundled = await build({
-  ...common,
+  ...connectorOptions,
   entryPoints: [join(root, 'dist/src/main.js')],
   outfile: connector,
-  plugins: [bundleLazyRequires],
-  alias: ALIASES,
   sourcemap: 'linked',
 });
 checkExternals(bundled.metafile);
+await bundleSeparatePackages(build, outdir);
 const output = readFileSync(connector, 'utf8');
 // A lazy require the plugin missed would still work, from node_modules and as slowly as before: fail instead.
 if (output.includes('createRequire'))
@@ -102,7 +52,11 @@ writeFileSync(
   `(function (exports, require, module, __filename, __dirname) {${output.replace(/^#!.*\n/, '')}\n})`,
 );
 chmodSync(connector, 0o644);
-const launched = await build({ ...common, entryPoints: [join(root, 'dist/src/launcher.js')], outfile: launcher });
+const launched = await build({
+  ...commonOptions,
+  entryPoints: [join(root, 'dist/src/launcher.js')],
+  outfile: launcher,
+});
 checkExternals(launched.metafile);
 chmodSync(launcher, 0o755);
 

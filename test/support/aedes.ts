@@ -23,6 +23,8 @@ export interface EmbeddedBroker {
   readonly tlsPort: number | undefined;
   /** The ALPN protocol each TLS connection negotiated (false when none). */
   readonly alpn: (string | false | null)[];
+  /** The server name (SNI) each TLS connection asked for (false when none). */
+  readonly servernames: (string | false | null)[];
   /** Every PUBLISH a client sent, as the broker received it (broker-side view, independent of any subscriber). */
   readonly received: AedesPublishPacket[];
   close(): Promise<void>;
@@ -77,11 +79,13 @@ export async function startAedes(
   }
   let tlsPort: number | undefined;
   const alpn: (string | false | null)[] = [];
+  const servernames: (string | false | null)[] = [];
   if (tls) {
     const secure = createTlsServer(
       { cert: tls.cert, key: tls.key, ALPNProtocols: tls.ALPNProtocols },
       (socket: TLSSocket) => {
         alpn.push(socket.alpnProtocol);
+        servernames.push(socket.servername);
         aedes.handle(socket);
       },
     );
@@ -96,6 +100,7 @@ export async function startAedes(
     wsFrames,
     tlsPort,
     alpn,
+    servernames,
     received,
     close: async () => {
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
@@ -148,6 +153,9 @@ export function withAedes(...listeners: AedesListeners | [() => AedesListeners])
     },
     get alpn() {
       return started().alpn;
+    },
+    get servernames() {
+      return started().servernames;
     },
     get received() {
       return started().received;
