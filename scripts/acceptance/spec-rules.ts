@@ -8,6 +8,16 @@ const SECRET_NAME =
   /password|passphrase|secret|token|credentials|api_?key|private_?key|client_key|_key$|^key$|certificate/i;
 const FORBIDDEN = ['anyOf', 'allOf', 'not', 'if', 'patternProperties'];
 
+/**
+ * Whether a property whose name sounds secret can hold a secret: not a flag, a choice among fixed values, a URL or a
+ * duration (`token_url`, `token_ttl_seconds`, `send_token_as`). The acceptance tests themselves only look at names
+ * equal to one of theirs (`token`, `password`, `client_secret`, ...); this rule casts a wider net.
+ */
+function canHoldSecret(name: string, property: Schema): boolean {
+  if (property.type === 'boolean' || 'enum' in property || 'const' in property) return false;
+  return !/_url$|_seconds$/.test(name);
+}
+
 function isSchema(value: unknown): value is Schema {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
@@ -63,7 +73,7 @@ export function specProblems(connectionSpecification: Schema): string[] {
     const properties = isSchema(schema.properties) ? schema.properties : {};
     for (const [name, property] of Object.entries(properties)) {
       if (!isSchema(property)) continue;
-      if (SECRET_NAME.test(name) && property.type !== 'boolean' && property.airbyte_secret !== true)
+      if (SECRET_NAME.test(name) && canHoldSecret(name, property) && property.airbyte_secret !== true)
         problems.push(`${path}.${name} looks secret but lacks airbyte_secret: true`);
       if (path !== '$' && 'group' in property)
         problems.push(`${path}.${name} has a group, but only top-level properties may`);

@@ -7,6 +7,10 @@
  * Every failure the user can fix is a FAILED status (exit 0), not a crash.
  */
 import { brokerAddress } from '../config/broker-url.js';
+import type { BrokerSettings } from '../config/settings.js';
+import { field } from '../config/spec.js';
+import { describeProxy } from '../reach/proxy.js';
+import { bastionHostKey, closeTunnels } from '../mqtt/reach.js';
 import { type Connection, confirmProtocolVersion, connectBroker, describeLimits, disconnect } from '../mqtt/connect.js';
 import { describeSettings, readConfigFile, type Settings, toSettings } from '../config/settings.js';
 import { channelClientId } from '../sync/channel.js';
@@ -38,6 +42,47 @@ export async function check(configPath: string, output: Output): Promise<void> {
     output.connectionStatus('FAILED', err.message);
   } finally {
     if (connection) await disconnect(connection.client);
+    await closeTunnels();
+  }
+}
+
+/** How the connection reached the broker, when not directly: the proxy, or the bastion and its host key. */
+function reachNote(broker: BrokerSettings): string {
+  const { reach } = broker;
+  if (reach.kind === 'direct') return '';
+  if (reach.kind === 'proxy') return ` through the proxy ${describeProxy(reach.proxy)}`;
+  const key = bastionHostKey(broker);
+  const shown = key ? `, which showed the host key ${key.type} ${key.fingerprint}` : '';
+  const pin = reach.tunnel.pinnedFingerprint
+    ? ' (the pinned one)'
+    : key
+      ? ` (accepted on first use; pin it in ${field('tunnel_method.tunnel_host_key_fingerprint')} to refuse any other)`
+      : '';
+  return ` through an SSH tunnel via ${reach.tunnel.user}@${reach.tunnel.host}:${reach.tunnel.port}${shown}${pin}`;
+}
+
+/** How the connection signed in, when with a credential that expires, and how long that one lives. */
+function signInNote(broker: BrokerSettings, connection: Connection): string {
+  const { auth } = broker;
+  const { expiresAt, issuedAt } = connection.credential;
+  const lifetime =
+    expiresAt === undefined
+      ? ''
+      : `, valid for ${Math.round((expiresAt - issuedAt) / 1000)} s and renewed before it expires`;
+  switch (auth.authType) {
+    case 'password':
+      return '';
+    case 'azure_iot_hub_sas':
+      return ` Signed in to IoT Hub ${auth.hubHostname} as device "${auth.deviceId}" with a SAS token${lifetime}.`;
+    case 'oauth2_client_credentials': {
+      const how =
+        auth.sendTokenAs === 'mqtt5_enhanced_auth'
+          ? `with MQTT 5 enhanced authentication (${auth.authenticationMethod ?? ''})`
+          : 'as the password';
+      return ` Signed in with an OAuth2 access token from ${new URL(auth.tokenUrl).host}, sent ${how}${lifetime}.`;
+    }
+    case 'aws_sigv4_websocket':
+      return ` Signed in with a SigV4-presigned WebSocket URL (region ${auth.region})${lifetime}.`;
   }
 }
 
@@ -89,7 +134,8 @@ function describeConnection(settings: Settings, connection: Connection): string 
       'them only to subscriptions that name them (a # subscription never receives them).'
     : '';
   return (
-    `Connected to ${brokerAddress(broker)}${tls} with MQTT ${broker.mqttVersion} as client "${clientId}". ` +
+    `Connected to ${brokerAddress(broker)}${reachNote(broker)}${tls} with MQTT ${broker.mqttVersion} as client ` +
+    `"${clientId}".${signInNote(broker, connection)} ` +
     `Broker limits: ${describeLimits(connection.limits)}.${parallel}${limited}${packingNote(settings)}${dollar}`
   );
 }

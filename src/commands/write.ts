@@ -18,7 +18,9 @@ import { type Settings, describeSettings, readConfigFile, toSettings } from '../
 import { type ConnectorError, InputError, asConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Connection } from '../mqtt/connect.js';
-import { type ChannelEvents, Channels, type RefusedMessage, connectChannels } from '../sync/channel.js';
+import { closeTunnels } from '../mqtt/reach.js';
+import type { ChannelEvents, RefusedMessage } from '../sync/channel.js';
+import { Channels, connectChannels } from '../sync/channels.js';
 import { Batches, checkBatching } from '../sync/batches.js';
 import { DeliveryCheck, streamFilters } from '../sync/delivery-check.js';
 import { Lane } from '../sync/lane.js';
@@ -72,6 +74,8 @@ export async function write(configPath: string, catalogPath: string, output: Out
     const error = asConnectorError(err);
     await status?.finish(error, (key) => run?.counts(key), output.redacted);
     throw error;
+  } finally {
+    await closeTunnels();
   }
 }
 
@@ -225,6 +229,8 @@ class WriteSync {
     this.progress.stop();
     await channels.close();
     for (const line of this.summary.streamLines(this.routes, channels, this.settings)) this.output.log('INFO', line);
+    const renewed = channels.renewalLine;
+    if (renewed) this.output.log('INFO', renewed);
     this.output.log('INFO', completeMessage(this.ledger, this.lineNumber));
   }
 

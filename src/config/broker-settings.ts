@@ -6,7 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { type Config, aliased, booleanOf, integerOf, stringOf, stringsOf } from './config-values.js';
+import { type AuthMethod, authMethodOf } from './auth-settings.js';
 import { parseBrokerUrl } from './broker-url.js';
+import { type Reach, reachOf } from './reach-settings.js';
 import { field, specDefault } from './spec.js';
 import { hasTlsMaterial, loadTls, type TlsOptions } from './tls.js';
 
@@ -30,6 +32,10 @@ export interface BrokerSettings {
   readonly sessionExpirySeconds: number;
   readonly automaticReconnect: boolean;
   readonly reconnectTimeoutMs: number;
+  /** How the connector signs in: `username` and `password` above, or a credential made for each connection. */
+  readonly auth: AuthMethod;
+  /** How it reaches `host`: directly, through a proxy, or through an SSH tunnel. */
+  readonly reach: Reach;
 }
 
 interface Endpoint {
@@ -202,13 +208,17 @@ export function brokerSettings(
     );
   }
   const { useTls: _useTls, ...address } = where;
+  const mqttVersion = (stringOf(config, 'protocol_version') ?? specDefault.string('protocol_version')) as MqttVersion;
+  const connectTimeoutMs =
+    connectTimeoutSeconds(integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000;
+  const auth = authMethodOf(config, problems, { ...where, mqttVersion, clientId, connections, connectTimeoutMs });
   return {
     ...address,
-    mqttVersion: (stringOf(config, 'protocol_version') ?? specDefault.string('protocol_version')) as MqttVersion,
-    connectTimeoutMs:
-      connectTimeoutSeconds(integerOf(config, 'connect_timeout') ?? specDefault.number('connect_timeout')) * 1000,
+    mqttVersion,
+    connectTimeoutMs,
     tls,
-    clientId: clientId ?? `airbyte-${randomUUID()}`,
+    // IoT Hub knows a device by its ID, which must be the client ID.
+    clientId: clientId ?? (auth.authType === 'azure_iot_hub_sas' ? auth.deviceId : `airbyte-${randomUUID()}`),
     cleanSession,
     // MQTT 5 ends a session with its connection unless told otherwise; 3.1.x keeps a non-clean session for good.
     sessionExpirySeconds: cleanSession
@@ -217,5 +227,7 @@ export function brokerSettings(
     automaticReconnect: booleanOf(config, 'automatic_reconnect', specDefault.boolean('automatic_reconnect')),
     reconnectTimeoutMs:
       (integerOf(config, 'reconnect_timeout_seconds') ?? specDefault.number('reconnect_timeout_seconds')) * 1000,
+    auth,
+    reach: reachOf(config, problems, connectTimeoutMs),
   };
 }

@@ -15,6 +15,13 @@ export function stringOf(config: Config, key: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/** The value at a dotted path (`auth_method.client_secret`), when every object on the way is there. */
+export function valueAt(config: Config, path: string): unknown {
+  let value: unknown = config;
+  for (const part of path.split('.')) value = isConfig(value) ? value[part] : undefined;
+  return value;
+}
+
 export function booleanOf(config: Config, key: string, fallback: boolean): boolean {
   const value = config[key];
   return typeof value === 'boolean' ? value : fallback;

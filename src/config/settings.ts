@@ -15,7 +15,9 @@ import type { RecordIdKind } from '../payload/record-id.js';
 import { type TopicEscaping, patternHasKey, patternProblem, topicProblem } from '../payload/topic.js';
 import { REDACTED, Redactor } from '../text/redaction.js';
 import { type BrokerSettings, brokerSettings, urlPassword } from './broker-settings.js';
-import { type Config, aliased, booleanOf, integerOf, isConfig, stringOf } from './config-values.js';
+import { describeAuth } from './auth-settings.js';
+import { describeReach } from './reach-settings.js';
+import { type Config, aliased, booleanOf, integerOf, isConfig, stringOf, valueAt } from './config-values.js';
 import { field, schemaProblems, secretProperties, specDefault } from './spec.js';
 
 export type { BrokerSettings, MqttVersion } from './broker-settings.js';
@@ -109,7 +111,10 @@ function statusTopic(config: Config, problems: string[]): string | undefined {
 }
 
 function secretsOf(config: Config, extra: readonly (string | undefined)[]): string[] {
-  const values = secretProperties().map((key) => stringOf(config, key));
+  const values = secretProperties().map((path) => {
+    const value = valueAt(config, path);
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  });
   return [...values, ...extra].filter((v): v is string => v !== undefined && v.length >= 3);
 }
 
@@ -193,8 +198,23 @@ function customUserProperties(config: Config, problems: string[], mqtt5: boolean
   return properties;
 }
 
-function syncSettings(config: Config, problems: string[], warnings: string[], qos: QoS, mqtt5: boolean): SyncSettings {
+function syncSettings(
+  config: Config,
+  problems: string[],
+  warnings: string[],
+  messages: MessageSettings,
+  broker: BrokerSettings,
+): SyncSettings {
+  const { qos, mqtt5 } = messages;
   const number = (key: string): number => integerOf(config, key) ?? specDefault.number(key);
+  // IoT Hub allows a device one connection, and lets it read only its own cloud-to-device topic.
+  const oneConnectionOnly = broker.auth.authType === 'azure_iot_hub_sas';
+  if (oneConnectionOnly && stringOf(config, 'status_topic') !== undefined) {
+    problems.push(
+      `${field('status_topic')} needs a connection of its own, which IoT Hub does not allow a device ` +
+        `(${field('auth_method')} is azure_iot_hub_sas): leave it empty`,
+    );
+  }
   const flag = (key: string): boolean => booleanOf(config, key, specDefault.boolean(key));
   const connections = number('connections');
   const publisherSync = flag('publisher_sync');
@@ -230,7 +250,7 @@ function syncSettings(config: Config, problems: string[], warnings: string[], qo
     overwriteCleanup: (stringOf(config, 'overwrite_cleanup') ??
       specDefault.string('overwrite_cleanup')) as OverwriteCleanup,
     ackTimeoutMs: number('ack_timeout_seconds') * 1000,
-    verifyDelivery: !mqtt5 && flag('verify_delivery'),
+    verifyDelivery: !mqtt5 && flag('verify_delivery') && !oneConnectionOnly,
     shutdownGraceMs: number('shutdown_grace_seconds') * 1000,
     statusTopic: statusTopic(config, problems),
   };
@@ -243,7 +263,7 @@ export function toSettings(config: unknown): Settings {
   const connections = integerOf(config, 'connections') ?? specDefault.number('connections');
   const broker = brokerSettings(config, problems, warnings, connections);
   const messages = messageSettings(config, problems, broker.mqttVersion === '5');
-  const sync = syncSettings(config, problems, warnings, messages.qos, messages.mqtt5);
+  const sync = syncSettings(config, problems, warnings, messages, broker);
   if (problems.length > 0) {
     // Thrown before output knows the secrets, and a problem may quote a value (a key pasted without its PEM header
     // reads as a file path): mask them here.
@@ -272,11 +292,13 @@ export async function readConfigFile(path: string): Promise<unknown> {
 
 /** The settings as they will be used, for the log: secrets and key material replaced, certificates summarised. */
 export function describeSettings(settings: Settings): string {
-  const { tls, password, ...broker } = settings.broker;
+  const { tls, password, auth, reach, ...broker } = settings.broker;
   const described = {
     broker: {
       ...broker,
       password: password === undefined ? undefined : REDACTED,
+      auth: describeAuth(auth),
+      reach: describeReach(reach),
       tls: tls && {
         ca: tls.ca === undefined ? 'system roots' : `${tls.ca.length} certificate(s)`,
         clientCertificate: tls.cert === undefined ? undefined : 'set',

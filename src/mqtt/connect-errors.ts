@@ -19,16 +19,39 @@ import {
 /** The error a CONNACK return code (MQTT 3.1.1) or reason code (MQTT 5) that refuses the connection stands for. */
 type ConnackRefusal = (broker: BrokerSettings, detail: string) => ConnectorError;
 
-const badCredentials: ConnackRefusal = (_b, detail) =>
-  new BrokerRefusedError(
-    `The broker refused the user name or password; check ${field('username')} and ${field('password')}.`,
-    detail,
-  );
+/** The fields that make what the broker checks when it refuses the credentials, by sign-in method. */
+function credentialFields(b: BrokerSettings): string {
+  switch (b.auth.authType) {
+    case 'password':
+      return `${field('username')} and ${field('password')}`;
+    case 'azure_iot_hub_sas':
+      return `${field('auth_method.device_id')} and ${field('auth_method.device_key')} (the SAS token made from them)`;
+    case 'oauth2_client_credentials':
+      return (
+        `the access token the token endpoint gave for ${field('auth_method.client_id')}: its ` +
+        `${field('auth_method.scope')}, and the broker's trust in the identity provider`
+      );
+    case 'aws_sigv4_websocket':
+      return (
+        `${field('auth_method.access_key_id')}, ${field('auth_method.secret_access_key')} and ` +
+        `${field('auth_method.region')} (the signed WebSocket URL)`
+      );
+  }
+}
+
+const badCredentials: ConnackRefusal = (b, detail) =>
+  new BrokerRefusedError(`The broker refused the credentials; check ${credentialFields(b)}.`, detail);
 
 const notAuthorized: ConnackRefusal = (b, detail) =>
   new BrokerRefusedError(
-    `The broker does not authorise ${b.username ? `user "${b.username}"` : 'anonymous clients'} to connect; ` +
-      "check the credentials, the client certificate and the broker's access rules.",
+    `The broker does not authorise ${b.username ? `user "${b.username}"` : 'this client'} to connect; ` +
+      `check ${credentialFields(b)}, the client certificate and the broker's access rules.`,
+    detail,
+  );
+
+const badAuthenticationMethod: ConnackRefusal = (_b, detail) =>
+  new BrokerRefusedError(
+    `The broker does not accept the authentication method; check ${field('auth_method.authentication_method')}.`,
     detail,
   );
 
@@ -58,6 +81,7 @@ const CONNACK_REFUSALS: Readonly<Record<number, ConnackRefusal>> = {
   136: (_b, detail) => new TransientError('The broker answered that it is unavailable; try again later.', detail),
   137: (_b, detail) => new TransientError('The broker answered that it is busy; try again later.', detail),
   138: (_b, detail) => new BrokerRefusedError('The broker has banned this client.', detail),
+  140: badAuthenticationMethod,
   159: (_b, detail) => new TransientError('The broker refused: connection rate exceeded; try again later.', detail),
 };
 

@@ -5,6 +5,7 @@
  * connection will send.
  */
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { brokerAddress } from '../config/broker-url.js';
@@ -20,7 +21,10 @@ import {
   timedOut,
   tlsNotEstablished,
 } from './connect-errors.js';
-import { connectClient } from './transport.js';
+import type { Credential } from '../credentials/credential.js';
+import { currentCredential, signInOptions } from './sign-in.js';
+import { openReach } from './reach.js';
+import { connectClient, webSocketConnection } from './transport.js';
 import { type WebSocketHooks, webSocketOptions } from './websocket.js';
 
 const PROTOCOL_VERSIONS = {
@@ -38,8 +42,14 @@ export interface LastWill {
   readonly payload: string;
 }
 
-/** The MQTT.js options `check` and `write` connect with. */
-function clientOptions(settings: BrokerSettings, will: LastWill | undefined, hooks: WebSocketHooks): IClientOptions {
+/** The MQTT.js options `check` and `write` connect with, signed in with `credential`. */
+function clientOptions(
+  settings: BrokerSettings,
+  credential: Credential,
+  will: LastWill | undefined,
+  hooks: WebSocketHooks,
+  through: Duplex | undefined,
+): IClientOptions {
   const { tls } = settings;
   const tlsOptions = tls && {
     ca: tls.ca,
@@ -50,6 +60,7 @@ function clientOptions(settings: BrokerSettings, will: LastWill | undefined, hoo
     ...(tls.ALPNProtocols ? { ALPNProtocols: tls.ALPNProtocols } : {}),
   };
   const websocket = settings.transport === 'websocket';
+  const signIn = signInOptions(credential);
   return {
     protocol: websocket ? (tls ? 'wss' : 'ws') : tls ? 'mqtts' : 'mqtt',
     host: settings.host,
@@ -60,8 +71,14 @@ function clientOptions(settings: BrokerSettings, will: LastWill | undefined, hoo
     username: settings.username,
     password: settings.password,
     clean: settings.cleanSession,
-    ...(settings.mqttVersion === '5' && settings.sessionExpirySeconds > 0
-      ? { properties: { sessionExpiryInterval: settings.sessionExpirySeconds } }
+    ...signIn,
+    ...(settings.mqttVersion === '5' && (settings.sessionExpirySeconds > 0 || signIn.properties)
+      ? {
+          properties: {
+            ...signIn.properties,
+            ...(settings.sessionExpirySeconds > 0 ? { sessionExpiryInterval: settings.sessionExpirySeconds } : {}),
+          },
+        }
       : {}),
     connectTimeout: settings.connectTimeoutMs,
     ...(will
@@ -85,7 +102,24 @@ function clientOptions(settings: BrokerSettings, will: LastWill | undefined, hoo
     // MQTT.js logs every step of every publish through `debug`, which costs several percent even when disabled.
     log: () => undefined,
     ...(websocket
-      ? { path: settings.websocketPath, ...webSocketOptions(tlsOptions ?? {}, hooks) }
+      ? {
+          path: signIn.path ?? settings.websocketPath,
+          ...webSocketOptions(
+            {
+              ...tlsOptions,
+              ...(through
+                ? {
+                    createConnection: webSocketConnection(through, {
+                      protocol: tls ? 'wss' : 'ws',
+                      ...tlsOptions,
+                      hostname: settings.host,
+                    }),
+                  }
+                : {}),
+            },
+            hooks,
+          ),
+        }
       : (tlsOptions ?? {})),
   };
 }
@@ -115,6 +149,8 @@ export function describeLimits(limits: BrokerLimits): string {
 
 export interface Connection {
   readonly client: MqttClient;
+  /** What it signed in with, and so when that must be renewed. */
+  readonly credential: Credential;
   readonly limits: BrokerLimits;
   /** The broker resumed a session it kept for this client ID (CONNACK session present). */
   readonly sessionPresent: boolean;
@@ -147,7 +183,7 @@ export interface ConnectAs {
  * Connects, or rejects within the connect timeout. MQTT.js alone may wait forever when the socket closes before a
  * CONNACK with reconnection off, and reports TLS failures twice; this settles exactly once.
  */
-export function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): Promise<Connection> {
+export async function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): Promise<Connection> {
   const settings: BrokerSettings = {
     ...configured,
     clientId: as.clientId ?? configured.clientId,
@@ -155,14 +191,22 @@ export function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): P
     connectTimeoutMs: as.connectTimeoutMs ?? configured.connectTimeoutMs,
     ...(as.freshSession ? { cleanSession: true, sessionExpirySeconds: 0 } : {}),
   };
+  const credential = await currentCredential(settings.auth);
+  const through = await openReach(settings, settings.connectTimeoutMs);
   return new Promise((resolve, reject) => {
     let tlsSocket: TLSSocket | undefined;
     let transportError: Error | undefined;
-    const options = clientOptions(settings, as.will, {
-      onTlsSocket: (socket) => (tlsSocket = socket),
-      onError: (error) => (transportError ??= error),
-    });
-    const client = connectClient(options);
+    const options = clientOptions(
+      settings,
+      credential,
+      as.will,
+      {
+        onTlsSocket: (socket) => (tlsSocket = socket),
+        onError: (error) => (transportError ??= error),
+      },
+      through,
+    );
+    const client = connectClient(options, through);
     // Nagle's algorithm only delays the connector, which already sends each turn's packets as one write
     // (write-batch.ts): it holds a write back until the broker has acknowledged the previous segment, a round trip
     // away. A refill that leaves as two writes (the input ran dry in between), or a PUBREL behind a PUBLISH, then
@@ -170,7 +214,7 @@ export function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): P
     // then on. Measured through a 20 ms round trip against Mosquitto's Receive Maximum of 20: QoS 1 went from 322 to
     // 476 records/s (a bare MQTT.js publisher: 474), QoS 2 from 160 to 350. ws sets the same option on WebSocket
     // sockets.
-    if (settings.transport === 'tcp') (client.stream as Socket).setNoDelay(true);
+    if (settings.transport === 'tcp' && 'setNoDelay' in client.stream) (client.stream as Socket).setNoDelay(true);
     // MQTT.js builds its stream synchronously; for mqtts:// it is the TLS socket itself.
     if (settings.tls && settings.transport === 'tcp')
       client.stream.once('secureConnect', () => (tlsSocket = client.stream as TLSSocket));
@@ -199,6 +243,7 @@ export function connectBroker(configured: BrokerSettings, as: ConnectAs = {}): P
       const peer = socket?.getPeerCertificate();
       resolve({
         client,
+        credential,
         limits,
         sessionPresent: connack.sessionPresent === true,
         tls: socket

@@ -14,6 +14,8 @@ import type { BrokerSettings } from '../config/settings.js';
 import { type ConnectAs, type Connection, connectBroker, disconnect } from './connect.js';
 import { field } from '../config/spec.js';
 import { decideOnLoss } from './connection-loss.js';
+import { CredentialRenewal } from './credential-renewal.js';
+import { CredentialConfigError } from '../credentials/errors.js';
 import type { SendEvidence } from './close-causes.js';
 import { BrokerRefusedError, type ConnectorError, TransientError, asConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
@@ -24,14 +26,19 @@ const DISCONNECT = Buffer.from([0xe0, 0x00]);
 const DISCONNECT_WAIT_MS = 2000;
 
 interface KeeperEvents {
-  /** The connection is gone and a new one is being sought; nothing can be sent meanwhile. */
-  readonly lost: (cause: string) => void;
+  /**
+   * The connection is gone and a new one is being sought; nothing can be sent meanwhile. `planned`: the keeper closed
+   * it to renew its credential.
+   */
+  readonly lost: (cause: string, planned: boolean) => void;
   /** A new connection is ready. */
   readonly restored: (connection: Connection, attempts: number, downtimeMs: number) => void;
   /** The keeper gave up; called at most once. */
   readonly failed: (error: ConnectorError) => void;
   /** What the connection carried when it closed, to judge why (asked before `lost`). */
   readonly evidence?: () => SendEvidence;
+  /** Before a planned reconnect: hold new messages, resolve once those in flight are acknowledged or after `timeoutMs`. */
+  readonly quiesce?: (timeoutMs: number) => Promise<void>;
 }
 
 export class ConnectionKeeper {
@@ -43,6 +50,9 @@ export class ConnectionKeeper {
   private timer: NodeJS.Timeout | undefined;
   /** Why the connector itself is dropping the live connection to make a new one (`replace`). */
   private replacing: string | undefined;
+  /** The live connection is being closed to sign in again with a new credential. */
+  private renewing = false;
+  readonly renewal: CredentialRenewal;
 
   constructor(
     private readonly broker: BrokerSettings,
@@ -52,6 +62,11 @@ export class ConnectionKeeper {
     private readonly events: KeeperEvents,
     private readonly log: Log,
   ) {
+    this.renewal = new CredentialRenewal(broker, `The connection of client "${as.clientId ?? broker.clientId}"`, {
+      quiesce: (timeoutMs) => events.quiesce?.(timeoutMs) ?? Promise.resolve(),
+      replace: (connection) => this.renew(connection),
+      log,
+    });
     this.watch(first);
   }
 
@@ -103,7 +118,15 @@ export class ConnectionKeeper {
     client.end(true);
   }
 
+  /** Closes the live `connection` with a DISCONNECT, to sign in again at once with a new credential. */
+  private renew(connection: Connection): void {
+    if (this.closing || this.current !== connection) return;
+    this.renewing = true;
+    void disconnect(connection.client);
+  }
+
   private stopReconnecting(): void {
+    this.renewal.stop();
     this.closing = true;
     clearTimeout(this.timer);
     this.wake?.();
@@ -112,6 +135,7 @@ export class ConnectionKeeper {
   private watch(connection: Connection): void {
     this.current = connection;
     this.connectedAt = Date.now();
+    this.renewal.watch(connection);
     const { client } = connection;
     let problem: string | undefined;
     let reasonCode: number | undefined;
@@ -136,6 +160,13 @@ export class ConnectionKeeper {
   private lost(reasonCode: number | undefined, problem: string | undefined): void {
     this.current = undefined;
     if (this.closing) return;
+    if (this.renewing) {
+      this.renewing = false;
+      this.quickLosses = 0;
+      this.events.lost('closed to sign in again with a new credential', true);
+      this.reconnect(Date.now(), true).catch((err: unknown) => this.fail(asConnectorError(err)));
+      return;
+    }
     const replacing = this.replacing;
     this.replacing = undefined;
     if (replacing !== undefined) {
@@ -150,7 +181,7 @@ export class ConnectionKeeper {
         );
         return;
       }
-      this.events.lost(`the connector dropped it: the broker left ${replacing}`);
+      this.events.lost(`the connector dropped it: the broker left ${replacing}`, false);
       this.reconnect(Date.now()).catch((err: unknown) => this.fail(asConnectorError(err)));
       return;
     }
@@ -169,17 +200,18 @@ export class ConnectionKeeper {
       this.fail(decision.error);
       return;
     }
-    this.events.lost(decision.cause);
+    this.events.lost(decision.cause, false);
     // Whatever goes wrong while reconnecting ends the sync with that error, never as an unhandled rejection.
     this.reconnect(Date.now()).catch((err: unknown) => this.fail(asConnectorError(err)));
   }
 
-  private async reconnect(lostAt: number): Promise<void> {
+  /** Connects again until `reconnect_timeout_seconds` after `lostAt`; `planned` tries the first time at once. */
+  private async reconnect(lostAt: number, planned = false): Promise<void> {
     const deadline = lostAt + this.broker.reconnectTimeoutMs;
     let lastError: ConnectorError | undefined;
     // Losing connection after connection backs off further, as failing to connect does.
     for (let attempt = 1; ; attempt++) {
-      const delay = backoffDelay(attempt - 1 + this.quickLosses);
+      const delay = planned && attempt === 1 ? 0 : backoffDelay(attempt - 1 + this.quickLosses);
       if (Date.now() + delay >= deadline) {
         this.fail(this.unreachable(attempt - 1, lastError));
         return;
@@ -193,8 +225,9 @@ export class ConnectionKeeper {
       } catch (err) {
         const error = asConnectorError(err);
         if (this.closing) return;
-        // The broker is back but refuses this client outright: waiting will not change its mind.
-        if (error instanceof BrokerRefusedError) {
+        // The broker is back but refuses this client outright, or the identity provider refuses the client
+        // credentials: waiting will not change their minds.
+        if (error instanceof BrokerRefusedError || error instanceof CredentialConfigError) {
           this.fail(error);
           return;
         }

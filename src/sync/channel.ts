@@ -4,26 +4,17 @@
  * `connections`; each reconnects on its own and is watched for takeover on its own, while the others go on.
  *
  * A channel offers verbs (send, wait for room, drain, close), not its parts: what a publisher or a keeper is stays
- * inside. `Channels` is the set: which channel a record goes over, and what is true of all of them.
+ * inside. `Channels` (channels.ts) is the set: which channel a record goes over, and what is true of all of them.
  */
 import type { Settings } from '../config/settings.js';
 import { ConfigError, type ConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
-import {
-  type ConnectAs,
-  type Connection,
-  type LastWill,
-  confirmProtocolVersion,
-  connectBroker,
-  describeLimits,
-} from '../mqtt/connect.js';
+import { type ConnectAs, type Connection, type LastWill, describeLimits } from '../mqtt/connect.js';
 import { ConnectionKeeper } from '../mqtt/connection-keeper.js';
 import { mqttPort } from '../mqtt/connection-port.js';
 import { type MessageValues, NO_VALUES, type Payload, PublishEncoder, type PublishTarget } from '../mqtt/packets.js';
 import { Publisher, type RefusedMessage } from '../mqtt/publisher.js';
 import { RECORD_REFUSALS } from '../mqtt/reason-codes.js';
-import { KeySpread } from './key-spread.js';
-import type { StreamRoute } from './routes.js';
 
 export type { RefusedMessage };
 
@@ -76,6 +67,8 @@ export class Channel {
   /** The batches in flight, by token, with the records each stands for. */
   private readonly batches = new Map<number, readonly Batched[]>();
   private nextBatch = FIRST_BATCH;
+  /** Ends the hold a planned reconnect put on new messages (`quiesce`). */
+  private releaseHold: (() => void) | undefined;
   readonly clientId: string;
   private stopped = false;
 
@@ -112,10 +105,11 @@ export class Channel {
       channelConnectAs(settings, index, will),
       first,
       {
-        lost: (cause) => this.lost(cause),
+        lost: (cause, planned) => this.lost(cause, planned),
         restored: (connection, attempts, downtimeMs) => this.restored(connection, attempts, downtimeMs),
         failed: events.failed,
         evidence: () => this.publisher.sendEvidence(),
+        quiesce: (timeoutMs) => this.quiesce(timeoutMs),
       },
       events.log,
     );
@@ -212,6 +206,12 @@ export class Channel {
     return this.keeper.connection !== undefined;
   }
 
+  /** Credential renewals so far: on the open connection (MQTT 5 AUTH), and by a planned reconnect. */
+  get renewals(): { readonly reauthenticated: number; readonly reconnected: number } {
+    const { reauthenticated, reconnected } = this.keeper.renewal;
+    return { reauthenticated, reconnected };
+  }
+
   /** How many messages of `group` (a topic, or a stream's key filter) the broker said nobody was subscribed to. */
   noSubscribers(group: string): number {
     return this.publisher.noSubscribers.get(group) ?? 0;
@@ -293,8 +293,32 @@ export class Channel {
     this.keeper.replace(description);
   }
 
-  private lost(cause: string): void {
+  /**
+   * Holds new messages until the next connection is up (`restored`), and resolves once those in flight are
+   * acknowledged, or after `timeoutMs`: a planned reconnect then resends nothing.
+   */
+  private quiesce(timeoutMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.publisher.holdUntil((lastAcknowledged) => {
+        void lastAcknowledged.then(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        return new Promise<void>((release) => (this.releaseHold = release));
+      });
+    });
+  }
+
+  private lost(cause: string, planned: boolean): void {
     this.publisher.detach();
+    if (planned) {
+      this.events.log(
+        'INFO',
+        `${this.name} ${cause}, with ${this.publisher.unacknowledged} message(s) unacknowledged.`,
+      );
+      return;
+    }
     const waits = this.single ? 'Input waits' : 'Its messages wait';
     this.events.log(
       'WARN',
@@ -314,88 +338,18 @@ export class Channel {
         'unacknowledged message(s) again.',
     );
     this.publisher.attach(mqttPort(connection));
+    this.releaseHold?.();
+    this.releaseHold = undefined;
     this.events.restored?.();
   }
 }
 
-/**
- * Connects every channel's first connection, in parallel. If any fails, the others are closed and the first failure is
- * what the sync reports (a suspected protocol version confirmed or not first).
- */
-export async function connectChannels(settings: Settings, will?: LastWill): Promise<Connection[]> {
-  const { broker, sync } = settings;
-  const attempts = Array.from({ length: sync.connections }, (_, index) =>
-    connectBroker(broker, channelConnectAs(settings, index, will)),
-  );
-  const results = await Promise.allSettled(attempts);
-  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (!failure) return results.map((result) => (result as PromiseFulfilledResult<Connection>).value);
-  for (const result of results) if (result.status === 'fulfilled') result.value.client.end(true);
-  throw await confirmProtocolVersion(broker, channelClientId(broker.clientId, 0, sync.connections), failure.reason);
-}
-
 /** How channel `index` connects, at first and after every loss. */
-function channelConnectAs(settings: Settings, index: number, will: LastWill | undefined): ConnectAs {
+export function channelConnectAs(settings: Settings, index: number, will: LastWill | undefined): ConnectAs {
   const { broker, messages, sync } = settings;
   return {
     clientId: channelClientId(broker.clientId, index, sync.connections),
     sends: { qos: messages.qos, retain: messages.retain },
     ...(will ? { will } : {}),
   };
-}
-
-/** Every channel of a sync, and the one each record goes over. */
-export class Channels {
-  readonly all: readonly Channel[];
-  private readonly spread: KeySpread;
-
-  /** The channels over `connections` (connectChannels, with the same `will`), each reporting to `events`. */
-  constructor(settings: Settings, connections: readonly Connection[], events: ChannelEvents, will?: LastWill) {
-    this.all = connections.map((connection, index) => new Channel(index, settings, connection, events, will));
-    this.spread = new KeySpread(this.all.length);
-  }
-
-  /**
-   * The channel for a record of `route` whose key values are `key` (see key-spread.ts): one key's records, or one
-   * topic's when there is no key, always go over the same connection, so their order holds.
-   */
-  for(route: StreamRoute, key: readonly string[] | undefined): Channel {
-    return this.all[this.spread.indexFor(route, key)] as Channel;
-  }
-
-  /** `client IDs "a-1" to "a-4"`, or the one client ID. */
-  get clientIds(): string {
-    const first = this.all[0]?.clientId;
-    return this.all.length === 1 ? `client ID "${first}"` : `client IDs "${first}" to "${this.all.at(-1)?.clientId}"`;
-  }
-
-  get unacknowledged(): number {
-    return this.all.reduce((sum, channel) => sum + channel.unacknowledged, 0);
-  }
-
-  get connected(): boolean {
-    return this.all.every((channel) => channel.connected);
-  }
-
-  noSubscribers(group: string): number {
-    return this.all.reduce((sum, channel) => sum + channel.noSubscribers(group), 0);
-  }
-
-  /** Resolves once every channel's messages are acknowledged; rejects if the sync stops first. */
-  async drain(): Promise<void> {
-    await Promise.all(this.all.map((channel) => channel.drain()));
-  }
-
-  stop(error: ConnectorError): void {
-    for (const channel of this.all) channel.stop(error);
-  }
-
-  /** Ends every connection with a DISCONNECT. */
-  async close(): Promise<void> {
-    await Promise.all(this.all.map((channel) => channel.close()));
-  }
-
-  abort(): void {
-    for (const channel of this.all) channel.abort();
-  }
 }

@@ -6,7 +6,7 @@
  */
 import { type ConnectorError, InterruptedError } from '../errors.js';
 import type { Log } from '../log.js';
-import type { Channels } from './channel.js';
+import type { Channels } from './channels.js';
 import { type LedgerCounts, interruptedMessage } from './summary.js';
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;

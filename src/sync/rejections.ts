@@ -25,7 +25,8 @@ import {
   streamTopic,
   topicProblem,
 } from '../payload/topic.js';
-import type { Channel, Channels, RefusedMessage } from './channel.js';
+import type { Channel, RefusedMessage } from './channel.js';
+import type { Channels } from './channels.js';
 import type { Lane, Publish } from './lane.js';
 import type { Summary } from './summary.js';
 

@@ -6,7 +6,7 @@
 import { describeStream } from '../airbyte/catalog.js';
 import { brokerAddress } from '../config/broker-url.js';
 import type { Settings } from '../config/settings.js';
-import type { Channels } from './channel.js';
+import type { Channels } from './channels.js';
 import type { StreamRoute } from './routes.js';
 
 const QOS_NAMES = ['0 (at most once)', '1 (at least once)', '2 (exactly once)'];

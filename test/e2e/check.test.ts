@@ -107,7 +107,7 @@ describe('check', () => {
     });
     const { status: outcome, message } = status(result);
     assert.equal(outcome, 'FAILED');
-    assert.match(message, /refused the user name or password/);
+    assert.match(message, /refused the credentials; check "Username" \(username\) and "Password"/);
     assert.doesNotMatch(result.stdout + result.stderr, /correct-horse/);
   });
 

@@ -104,11 +104,14 @@ describe('connecting to Mosquitto', { skip }, () => {
       username: USER,
       password: 'not-the-password',
     });
-    failed(wrong, /refused the user name or password|does not authorise user "airbyte"/);
+    failed(
+      wrong,
+      /refused the credentials; check "Username" \(username\) and "Password"|does not authorise user "airbyte"/,
+    );
     assert.doesNotMatch(wrong.stdout + wrong.stderr, /not-the-password/);
     failed(
       await runCheck({ broker_host: '127.0.0.1', broker_port: secured, topic_pattern: 't' }),
-      /does not authorise anonymous clients|refused the user name or password/,
+      /does not authorise this client|refused the credentials; check "Username" \(username\) and "Password"/,
     );
     // write fails the same way, as a config_error the user can act on.
     const write = await runWrite(
@@ -126,7 +129,7 @@ describe('connecting to Mosquitto', { skip }, () => {
     assert.equal(write.traceError().failure_type, 'config_error');
     assert.match(
       String(write.traceError().message),
-      /refused the user name or password|does not authorise user "airbyte"/,
+      /refused the credentials; check "Username" \(username\) and "Password"|does not authorise user "airbyte"/,
     );
     assert.doesNotMatch(write.stdout + write.stderr, /not-the-password/);
     assert.equal(write.states().length, 0);

@@ -32,24 +32,27 @@ const BROKER_FORMS: readonly Record<string, unknown>[] = [
 ];
 
 describe('the form a newcomer fills in', () => {
-  it('shows where the broker goes, the credentials and the topic pattern before any click, and nothing else', () => {
+  it('shows where the broker goes, how to sign in and reach it, and the topic pattern before any click, and nothing else', () => {
     assert.deepEqual(visibleFields(spec), [
       'broker_url',
       'broker_host',
       'broker_port',
       'username',
       'password',
+      'auth_method',
+      'tunnel_method',
       'topic_pattern',
     ]);
   });
 
-  it('opens the Broker and Topics cards, keeps TLS and Session closed, and puts every other field under a closed section', () => {
+  it('opens the Broker, tunnel and Topics cards, keeps TLS and Session closed, and puts every other field under a closed section', () => {
     const cards = formCards(spec);
     assert.deepEqual(
       cards.map((card) => [card.title, card.open]),
       [
         ['Broker', true],
         ['TLS', false],
+        ['SSH tunnel and proxy', true],
         ['Topics and messages', true],
         ['Batches, compression and status', false],
         ['Session and delivery', false],

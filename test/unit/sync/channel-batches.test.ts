@@ -86,6 +86,7 @@ function harness(options: { refuses?: boolean; maximumPacketSize?: number } = {}
   const client = new FakeClient();
   const connection: Connection = {
     client: client as unknown as MqttClient,
+    credential: { issuedAt: 0, expiresAt: undefined },
     limits: options.maximumPacketSize === undefined ? {} : { maximumPacketSize: options.maximumPacketSize },
     sessionPresent: false,
     tls: undefined,

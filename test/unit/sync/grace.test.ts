@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import { type ConnectorError, InterruptedError } from '../../../src/errors.js';
 import type { LogLevel } from '../../../src/log.js';
-import type { Channels } from '../../../src/sync/channel.js';
+import type { Channels } from '../../../src/sync/channels.js';
 import { GracePeriod } from '../../../src/sync/grace.js';
 import type { LedgerCounts } from '../../../src/sync/summary.js';
 

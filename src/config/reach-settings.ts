@@ -1,0 +1,98 @@
+/**
+ * How the connector reaches the broker's address: directly, through a proxy (`proxy_url`, `proxy_username`,
+ * `proxy_password`), or through an SSH tunnel (`tunnel_method`, the object Airbyte's database connectors use). The
+ * broker's host and port stay what they are: as the proxy or the bastion sees them.
+ */
+import { type ProxyAddress, describeProxy, parseProxyUrl } from '../reach/proxy.js';
+import type { SshTunnelSettings } from '../reach/ssh-tunnel.js';
+import { type Config, integerOf, isConfig, stringOf } from './config-values.js';
+import { field } from './spec.js';
+
+export type Reach =
+  | { readonly kind: 'direct' }
+  | { readonly kind: 'proxy'; readonly proxy: ProxyAddress }
+  | { readonly kind: 'ssh'; readonly tunnel: SshTunnelSettings };
+
+const DIRECT: Reach = { kind: 'direct' };
+
+function proxyOf(config: Config, problems: string[]): Reach | undefined {
+  const url = stringOf(config, 'proxy_url');
+  const username = stringOf(config, 'proxy_username');
+  const password = stringOf(config, 'proxy_password');
+  if (url === undefined) {
+    if (username !== undefined || password !== undefined) {
+      problems.push(`${field('proxy_username')} or ${field('proxy_password')} is set without a ${field('proxy_url')}`);
+    }
+    return undefined;
+  }
+  const parsed = parseProxyUrl(url);
+  if (typeof parsed === 'string') {
+    problems.push(`${field('proxy_url')} is not valid: ${parsed}`);
+    return undefined;
+  }
+  if (parsed.password !== undefined) {
+    // The platform keeps only airbyte_secret fields secret: a password in the URL would be stored and shown in clear.
+    problems.push(
+      `${field('proxy_url')} carries a password, which Airbyte would store and show in clear: enter it in ` +
+        `${field('proxy_password')} instead`,
+    );
+  }
+  if (username !== undefined && parsed.username !== undefined && username !== parsed.username) {
+    problems.push(`give the proxy's user name either in ${field('proxy_url')} or in ${field('proxy_username')}`);
+  }
+  const user = username ?? parsed.username;
+  return {
+    kind: 'proxy',
+    proxy: {
+      ...parsed,
+      ...(user !== undefined ? { username: user } : {}),
+      ...(password !== undefined ? { password } : {}),
+    },
+  };
+}
+
+function tunnelOf(config: Config, connectTimeoutMs: number): Reach | undefined {
+  const tunnel = isConfig(config.tunnel_method) ? config.tunnel_method : undefined;
+  const method = tunnel ? stringOf(tunnel, 'tunnel_method') : undefined;
+  if (!tunnel || method === undefined || method === 'NO_TUNNEL') return undefined;
+  const pinned = stringOf(tunnel, 'tunnel_host_key_fingerprint');
+  return {
+    kind: 'ssh',
+    tunnel: {
+      host: stringOf(tunnel, 'tunnel_host') ?? '',
+      port: integerOf(tunnel, 'tunnel_port') ?? 22,
+      user: stringOf(tunnel, 'tunnel_user') ?? '',
+      auth:
+        method === 'SSH_PASSWORD_AUTH'
+          ? { kind: 'password', password: stringOf(tunnel, 'tunnel_user_password') ?? '' }
+          : { kind: 'key', privateKey: stringOf(tunnel, 'ssh_key') ?? '' },
+      ...(pinned !== undefined ? { pinnedFingerprint: pinned } : {}),
+      connectTimeoutMs,
+    },
+  };
+}
+
+/** The configured way to the broker; problems are added to the list given. */
+export function reachOf(config: Config, problems: string[], connectTimeoutMs: number): Reach {
+  const proxy = proxyOf(config, problems);
+  const tunnel = tunnelOf(config, connectTimeoutMs);
+  if (proxy && tunnel) {
+    problems.push(
+      `${field('proxy_url')} and ${field('tunnel_method')} are both set: the connector reaches the broker through ` +
+        'one of them; choose the one that can reach it',
+    );
+  }
+  return tunnel ?? proxy ?? DIRECT;
+}
+
+/** For the effective configuration line and check's report: the way, never a secret. */
+export function describeReach(reach: Reach): string {
+  switch (reach.kind) {
+    case 'direct':
+      return 'direct';
+    case 'proxy':
+      return `proxy ${describeProxy(reach.proxy)}`;
+    case 'ssh':
+      return `SSH tunnel through ${reach.tunnel.user}@${reach.tunnel.host}:${reach.tunnel.port}`;
+  }
+}
