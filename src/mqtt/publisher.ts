@@ -158,7 +158,8 @@ export class Publisher {
    */
   send(target: PublishTarget, payload: Payload, bytes: number, values: MessageValues, token: number, line = 0): number {
     const { sendState, store } = this;
-    if (sendState && !store.waiting && !sendState.windowFull) {
+    // Held (a delivery check, a planned reconnect), it waits in the queue: the hold is for messages sent after it.
+    if (sendState && !store.waiting && !sendState.windowFull && this.holds === 0) {
       // Written at once, under the id it gets if it fits; `publish` writes nothing when it does not.
       const id = store.nextId;
       const packetId = this.options.qos > 0 ? id : 0;
@@ -194,10 +195,9 @@ export class Publisher {
   }
 
   /**
-   * Keeps new messages back (no room) until the promise `release` returns resolves, for a check on what was sent
-   * (delivery-check.ts); `drain` waits for it too, and a rejection fails publishing with its error. `release` is given
-   * a promise of the acknowledgement of the message sent last, so that its clock can start there rather than while
-   * the message waits out a lost connection.
+   * Keeps new messages back (no room; sent ones queue) until the promise `release` returns resolves: for a check on
+   * what was sent (delivery-check.ts), or a planned reconnect. `drain` waits for it too; a rejection fails publishing.
+   * `release` gets a promise of the last message's acknowledgement, so that a clock can start there.
    */
   holdUntil(release: (lastAcknowledged: Promise<void>) => Promise<void>): void {
     const acknowledged = new Promise<void>((resolve) => this.store.whenFree(this.store.lastId, resolve));
@@ -205,7 +205,9 @@ export class Publisher {
     release(acknowledged).then(
       () => {
         this.holds--;
-        this.afterAck();
+        if (this.holds === 0)
+          this.refill(); // what was sent meanwhile waits in the queue
+        else this.afterAck();
       },
       (err: unknown) => {
         this.holds--;
