@@ -52,7 +52,10 @@ function resolveAllowedHosts(hosts: readonly string[], config: Record<string, un
   return hosts
     .map((host) =>
       host.replace(/\$\{([^}]+)\}/g, (placeholder, key: string) => {
-        const value = config[key];
+        // A nested field by its dotted path, as the platform reads `${tunnel_method.tunnel_host}`.
+        let value: unknown = config;
+        for (const part of key.split('.'))
+          value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[part] : undefined;
         return typeof value === 'string' || typeof value === 'number' ? sanitize(String(value)) : placeholder;
       }),
     )
@@ -92,6 +95,28 @@ describe('drop-in for the Java connector', () => {
     for (const [config, expected] of cases) {
       const resolved = resolveAllowedHosts(metadata.allowedHosts.hosts, config);
       assert.deepEqual(resolved, [expected], JSON.stringify(config));
+    }
+  });
+
+  it('allows egress to the bastion, the proxy and the token endpoint the connector goes through', () => {
+    const broker = { broker_host: 'mqtt.internal' };
+    const cases: [Record<string, unknown>, string[]][] = [
+      [{ ...broker, tunnel_method: { tunnel_method: 'NO_TUNNEL' } }, ['mqtt.internal']],
+      [
+        { ...broker, tunnel_method: { tunnel_method: 'SSH_KEY_AUTH', tunnel_host: 'bastion.example.com' } },
+        ['mqtt.internal', 'bastion.example.com'],
+      ],
+      [{ ...broker, proxy_url: 'socks5h://proxy.corp:1080' }, ['mqtt.internal', 'proxy.corp:1080']],
+      [
+        {
+          ...broker,
+          auth_method: { auth_type: 'oauth2_client_credentials', token_url: 'https://login.example.com/t' },
+        },
+        ['mqtt.internal', 'login.example.com'],
+      ],
+    ];
+    for (const [config, expected] of cases) {
+      assert.deepEqual(resolveAllowedHosts(metadata.allowedHosts.hosts, config), expected, JSON.stringify(config));
     }
   });
 });

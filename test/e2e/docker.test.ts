@@ -71,7 +71,13 @@ describe('Dockerfile and metadata.yaml', () => {
     assert.equal(metadata.connectorSubtype, 'message_queue');
     for (const key of ['name', 'license', 'releaseStage', 'documentationUrl', 'githubIssueLabel'])
       assert.ok(metadata[key], key);
-    assert.deepEqual((metadata.allowedHosts as { hosts: string[] }).hosts, ['${broker_host}', '${broker_url}']);
+    assert.deepEqual((metadata.allowedHosts as { hosts: string[] }).hosts, [
+      '${broker_host}',
+      '${broker_url}',
+      '${tunnel_method.tunnel_host}',
+      '${proxy_url}',
+      '${auth_method.token_url}',
+    ]);
     assert.ok((metadata.tags as string[]).includes('language:typescript'));
   });
 });
