@@ -19,6 +19,8 @@ export interface EmbeddedBroker {
   readonly wsPort: number | undefined;
   /** WebSocket frames received from clients, counted per client connection in arrival order. */
   readonly wsFrames: number[];
+  /** The request URL (path and query) of each WebSocket connection, in arrival order. */
+  readonly wsRequests: string[];
   /** Port of the MQTT-over-TLS listener, when one was asked for. */
   readonly tlsPort: number | undefined;
   /** The ALPN protocol each TLS connection negotiated (false when none). */
@@ -64,12 +66,14 @@ export async function startAedes(
   const closables: Closable[] = [server];
   let wsPort: number | undefined;
   const wsFrames: number[] = [];
+  const wsRequests: string[] = [];
   if (websocket) {
     const http = websocket.tls
       ? createHttpsServer({ cert: websocket.tls.cert, key: websocket.tls.key })
       : createHttpServer();
     const wss = new WebSocketServer({ server: http, path: websocket.path });
     wss.on('connection', (socket, request) => {
+      wsRequests.push(request.url ?? '');
       const index = wsFrames.push(0) - 1;
       socket.on('message', () => (wsFrames[index] = (wsFrames[index] ?? 0) + 1));
       aedes.handle(createWebSocketStream(socket), request);
@@ -98,6 +102,7 @@ export async function startAedes(
     url: `mqtt://127.0.0.1:${port}`,
     wsPort,
     wsFrames,
+    wsRequests,
     tlsPort,
     alpn,
     servernames,
@@ -147,6 +152,9 @@ export function withAedes(...listeners: AedesListeners | [() => AedesListeners])
     },
     get wsFrames() {
       return started().wsFrames;
+    },
+    get wsRequests() {
+      return started().wsRequests;
     },
     get tlsPort() {
       return started().tlsPort;
