@@ -10,12 +10,12 @@
  * When anything fails, reading stops, every connection is dropped and the states still held are never emitted.
  */
 import type { Readable } from 'node:stream';
-import { describeStream, readCatalog, streamKey } from '../airbyte/catalog.js';
+import { readCatalog, streamKey } from '../airbyte/catalog.js';
 import { Checkpoints } from '../airbyte/checkpoints.js';
 import { parseLine } from '../airbyte/input.js';
 import type { Output } from '../airbyte/output.js';
 import { type Settings, describeSettings, readConfigFile, toSettings } from '../config/settings.js';
-import { type ConnectorError, InputError, asConnectorError } from '../errors.js';
+import { type ConnectorError, asConnectorError } from '../errors.js';
 import type { Log } from '../log.js';
 import type { Connection } from '../mqtt/connect.js';
 import { closeTunnels } from '../mqtt/reach.js';
@@ -23,13 +23,13 @@ import type { ChannelEvents, RefusedMessage } from '../sync/channel.js';
 import { Channels, connectChannels } from '../sync/channels.js';
 import { Batches, checkBatching } from '../sync/batches.js';
 import { DeliveryCheck, streamFilters } from '../sync/delivery-check.js';
-import { Lane } from '../sync/lane.js';
+import { type Lane, laneOf, lanesFor } from '../sync/lane.js';
 import { Pacing } from '../sync/pacing.js';
 import { Progress } from '../sync/progress.js';
 import { Rejections, type Sent } from '../sync/rejections.js';
 import { type StreamRoute, fieldTopicWarnings, messageIdentity, routeStreams, sharedTopics } from '../sync/routes.js';
 import { GracePeriod } from '../sync/grace.js';
-import { type StreamCounts, StatusTopic, syncIdOf } from '../sync/status.js';
+import { type StreamCounts, StatusTopic } from '../sync/status.js';
 import { Summary, completeMessage, publishingMessage, stoppingMessage } from '../sync/summary.js';
 import { Truncation } from '../sync/truncation.js';
 import { type LineSplitter, readLines } from '../text/line-reader.js';
@@ -43,45 +43,41 @@ export async function write(configPath: string, catalogPath: string, output: Out
   // 2. Each stream's route: its topic, keys and retention; streams that would merge on a topic fail here.
   const { broker, messages, sync } = settings;
   const catalog = await readCatalog(catalogPath);
-  const routes = routeStreams(catalog, messages.topicPattern, {
-    escaping: messages.topicEscaping,
-    retain: messages.retain,
-  });
+  const { topicPattern, topicEscaping: escaping, retain } = messages;
+  const routes = routeStreams(catalog, topicPattern, { escaping, retain });
   checkBatching(routes, messages.packing.layout);
   const warnings = [...sharedTopics(routes, messageIdentity(messages)), ...fieldTopicWarnings(routes)];
   for (const warning of warnings) output.log('WARN', warning);
   // 3. The status topic says "running", and every connection from here on leaves "interrupted" as its Last Will.
   const log = output.log.bind(output);
-  const identity = { syncId: syncIdOf(catalog), startedAt: new Date(), clientId: broker.clientId, streams: catalog };
-  const status = await StatusTopic.open(broker, sync.statusTopic, identity, log);
+  const status = await StatusTopic.open(broker, sync.statusTopic, catalog, log);
   let run: WriteSync | undefined;
+  let failure: ConnectorError | undefined;
   try {
     // 4. Before any connection publishes: a truncation must know the keys that were there before it.
     const truncation = await Truncation.prepare({ ...settings, overwriteCleanup: sync.overwriteCleanup }, routes, log);
     // 5. The connections, and with MQTT 3.1.x the subscription the first message of each topic must come back to.
     const connections = await connectChannels(settings, status?.will);
-    const delivery = await DeliveryCheck.open(broker, sync.verifyDelivery, streamFilters(routes), (warning) =>
-      output.log('WARN', warning),
-    );
+    const warn = (warning: string): void => output.log('WARN', warning);
+    const delivery = await DeliveryCheck.open(broker, sync.verifyDelivery, streamFilters(routes), warn);
     // 6. The records, until the input ends or something fails.
     run = new WriteSync(settings, routes, output, truncation, connections, delivery, status);
     await run.run(input).finally(() => {
       input.destroy();
       return delivery?.close();
     });
-    await status?.finish(undefined, (key) => run?.counts(key), output.redacted);
   } catch (err) {
-    const error = asConnectorError(err);
-    await status?.finish(error, (key) => run?.counts(key), output.redacted);
-    throw error;
+    failure = asConnectorError(err);
+    throw failure;
   } finally {
+    await status?.finish(failure, (key) => run?.counts(key), output.redacted);
     await closeTunnels();
   }
 }
 
 class WriteSync {
   private readonly ledger: Checkpoints;
-  private readonly lanes = new Map<string, Lane>();
+  private readonly lanes: ReadonlyMap<string, Lane>;
   private readonly summary = new Summary();
   private readonly pacing: Pacing;
   /** Open batches, when records go several to a message (`batch_layout`). */
@@ -107,7 +103,7 @@ class WriteSync {
     status: StatusTopic | undefined,
   ) {
     this.ledger = new Checkpoints((line) => output.state(line));
-    for (const [key, route] of routes) this.lanes.set(key, new Lane(route, settings.messages));
+    this.lanes = lanesFor(routes, settings.messages);
     this.pacing = new Pacing(settings.sync);
     if (settings.messages.packing.layout !== 'none') {
       this.batches = new Batches(settings.messages.packing, (lane, channel, payload, bytes) => {
@@ -120,22 +116,21 @@ class WriteSync {
       const error = this.failure ?? this.rejections.refused(refusal);
       if (error) this.fail(error);
     };
-    // Acknowledgements go to the ledger, refusals to the rejections, failures here.
+    // Acknowledgements go to the ledger, refusals to the rejections (with rejected_records fail, the publisher fails
+    // the sync itself), failures here.
     const events: ChannelEvents = {
       acknowledged: (token) => this.ledger.acknowledged(token),
       failed: (error) => this.fail(error),
-      // With rejected_records fail, a refusal fails the sync in the publisher itself.
       refused: settings.sync.rejectedRecords === 'fail' ? undefined : refused,
       restored: () => status?.running(),
       log,
     };
     this.channels = new Channels(settings, connections, events, status?.will);
     this.rejections = new Rejections(settings, this.lanes, this.channels, this.ledger, this.summary, log);
-    const { ledger } = this;
-    const input = (): LineSplitter | undefined => this.lines;
-    this.progress = new Progress({ ledger, connected: () => this.channels.connected, input }, log);
+    const { ledger, channels } = this;
+    this.progress = new Progress({ ledger, connected: () => channels.connected, input: () => this.lines }, log);
     this.grace = new GracePeriod(settings.sync.shutdownGraceMs, {
-      channels: this.channels,
+      channels,
       ledger,
       pauseInput: () => this.lines?.pause(),
       flush: () => this.batches?.flushAll(),
@@ -186,11 +181,7 @@ class WriteSync {
     if (message.kind === 'stream_complete') this.completed.add(streamKey(message.namespace, message.stream));
     // Other TRACE, LOG and any other message type carry nothing to publish.
     if (message.kind !== 'record') return undefined;
-    const lane = this.lanes.get(streamKey(message.namespace, message.stream));
-    if (!lane) {
-      const stream = describeStream(message.namespace, message.stream);
-      throw new InputError(number, `record of stream ${stream}, which is not in the configured catalog`);
-    }
+    const lane = laneOf(this.lanes, message.namespace, message.stream, number);
     this.summary.received(lane.key);
     const { rejections } = this;
     const prepared = lane.prepare(message, number);
@@ -229,8 +220,6 @@ class WriteSync {
     this.progress.stop();
     await channels.close();
     for (const line of this.summary.streamLines(this.routes, channels, this.settings)) this.output.log('INFO', line);
-    const renewed = channels.renewalLine;
-    if (renewed) this.output.log('INFO', renewed);
     this.output.log('INFO', completeMessage(this.ledger, this.lineNumber));
   }
 

@@ -296,3 +296,16 @@ export function isCdcDelete(dataJson: string): boolean {
   const span = findPath(dataJson, CDC_DELETED_PATH);
   return span !== undefined && dataJson.charCodeAt(span.start) !== 0x6e; /* n(ull) */
 }
+
+/** A lane for each stream of the catalog, by stream key. */
+export function lanesFor(routes: ReadonlyMap<string, StreamRoute>, settings: MessageSettings): Map<string, Lane> {
+  return new Map([...routes].map(([key, route]) => [key, new Lane(route, settings)]));
+}
+
+/** The lane of a record of `stream` on input line `line`; an input error when the catalog has no such stream. */
+export function laneOf(lanes: ReadonlyMap<string, Lane>, namespace: string | undefined, stream: string, line: number) {
+  const lane = lanes.get(streamKey(namespace, stream));
+  if (lane) return lane;
+  const named = describeStream(namespace, stream);
+  throw new InputError(line, `record of stream ${named}, which is not in the configured catalog`);
+}

@@ -118,10 +118,11 @@ export class StatusTopic {
   static async open(
     broker: BrokerSettings,
     topic: string | undefined,
-    sync: SyncIdentity,
+    streams: readonly ConfiguredStream[],
     log: Log,
   ): Promise<StatusTopic | undefined> {
     if (topic === undefined) return undefined;
+    const sync: SyncIdentity = { syncId: syncIdOf(streams), startedAt: new Date(), clientId: broker.clientId, streams };
     const status = new StatusTopic(broker, topic, sync, log);
     await status.publish(statusDocument('running', sync));
     return status;

@@ -64,7 +64,10 @@ export class Summary {
     return this.totals.get(key)?.rejected ?? 0;
   }
 
-  /** One INFO line per stream that had records: counts, payload bytes, the topic, what the broker said. */
+  /**
+   * One INFO line per stream that had records: counts, payload bytes, the topic, what the broker said; and how often
+   * the connections renewed their credentials, if they did.
+   */
   streamLines(routes: ReadonlyMap<string, StreamRoute>, channels: Channels, settings: Settings): string[] {
     const lines: string[] = [];
     for (const [key, route] of routes) {
@@ -83,6 +86,8 @@ export class Summary {
           `${extras.length > 0 ? `; ${extras.join('; ')}` : ''}.`,
       );
     }
+    const renewed = channels.renewalLine;
+    if (renewed) lines.push(renewed);
     return lines;
   }
 }
