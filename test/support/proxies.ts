@@ -11,7 +11,7 @@ import { EventEmitter } from 'node:events';
 import { type FSWatcher, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before } from 'node:test';
 import { findExecutable, freePort } from './mosquitto.js';
 
@@ -173,8 +173,8 @@ async function launchProxy(program: Program, executable: string, port: number, l
   }
   let watcher: FSWatcher | undefined;
   if (launch.logFile) {
-    const { logFile } = launch;
-    watcher = watch(logFile, () => changed.emit('change'));
+    // The directory, not the file: the program may create the file only when it first logs, after it listens.
+    watcher = watch(dirname(launch.logFile), () => changed.emit('change'));
   }
 
   return {
