@@ -124,12 +124,13 @@ function descriptionOf(value: unknown, redactor: Redactor): string | undefined {
   return line.length > MAX_DESCRIPTION_CHARS ? `${line.slice(0, MAX_DESCRIPTION_CHARS - 1)}…` : line;
 }
 
-interface Refusal {
+/** What to fix when the token endpoint answers with an OAuth2 error code: the fields, and the advice naming them. */
+interface TokenErrorAdvice {
   readonly fields: readonly CredentialField[];
   readonly advice: (field: FieldName) => string;
 }
 
-const CHECK_CLIENT: Refusal = {
+const CHECK_CLIENT: TokenErrorAdvice = {
   fields: ['auth_method.client_secret', 'auth_method.client_id'],
   advice: (field) =>
     `check ${field('auth_method.client_id')} and ${field('auth_method.client_secret')} ` +
@@ -137,7 +138,7 @@ const CHECK_CLIENT: Refusal = {
 };
 
 /** What each `error` code of RFC 6749 §5.2 asks the user to fix. */
-const REFUSALS: Readonly<Record<string, Refusal>> = {
+const TOKEN_ERRORS: Readonly<Record<string, TokenErrorAdvice>> = {
   invalid_client: CHECK_CLIENT,
   invalid_grant: CHECK_CLIENT,
   unauthorized_client: {
@@ -184,7 +185,7 @@ function refusal(answer: HttpAnswer, url: URL, redactor: Redactor, field: FieldN
       internal,
     );
   }
-  const known = code ? REFUSALS[code] : undefined;
+  const known = code ? TOKEN_ERRORS[code] : undefined;
   const reason = known ?? (status === 401 ? CHECK_CLIENT : undefined);
   if (reason) {
     return new CredentialConfigError(
