@@ -8,10 +8,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { checkStatus, runCheck, runWrite } from '../support/connector.js';
+import { checkStatus, logMessages, runCheck, runWrite, startWrite, streamCursors } from '../support/connector.js';
 import { catalogOf, recordLine, streamStateLine } from '../support/messages.js';
 import { freePort, mosquittoSkipReason, withMosquitto } from '../support/mosquitto.js';
 import { proxySkipReason, withMicrosocks, withTinyproxy } from '../support/proxies.js';
+import { startPasswordServer } from '../support/ssh-password-server.js';
 import { countMatches, sshdSkipReason, withSshd } from '../support/sshd.js';
 import { subscribe } from '../support/subscriber.js';
 
@@ -101,6 +102,60 @@ describe('reaching Mosquitto through proxies and an SSH tunnel', { skip }, () =>
     const log = sshd.log().slice(from);
     assert.ok(countMatches(log, new RegExp(`target 127\\.0\\.0\\.1 port ${mosquitto.port}`)) >= 3, log);
     assert.equal(countMatches(log, /Accepted publickey/), 1, 'the three MQTT connections share one SSH login');
+  });
+
+  it('opens the SSH connection again when the bastion drops it mid-sync, and loses nothing', async () => {
+    const topic = root();
+    const bastion = await startPasswordServer({ user: 'tunnel', password: 'bastion-secret-7' });
+    const subscriber = await subscribe(mosquitto.url, topic);
+    const half = (from: number): string => {
+      const out: string[] = [];
+      for (let i = from; i < from + RECORDS / 2; i++) {
+        out.push(recordLine(ORDERS, { id: i }));
+        if (i % 500 === 0) out.push(streamStateLine(ORDERS, i));
+      }
+      return lines(...out);
+    };
+    try {
+      const config = {
+        ...base(topic),
+        connections: 2,
+        tunnel_method: {
+          tunnel_method: 'SSH_PASSWORD_AUTH',
+          tunnel_host: '127.0.0.1',
+          tunnel_port: bastion.port,
+          tunnel_user: 'tunnel',
+          tunnel_user_password: 'bastion-secret-7',
+        },
+      };
+      const run = startWrite(config, catalogOf([ORDERS]), {
+        timeoutMs: 60_000,
+        onSpawn: (child) => child.stdin?.write(half(1)),
+      });
+      await run.waitForLine(/"cursor":1500\b/);
+      assert.equal(bastion.logins, 1, 'both MQTT connections share one SSH login');
+      // The second half goes in, and the bastion drops the SSH connection under both MQTT connections while they send.
+      run.child.stdin?.write(half(RECORDS / 2 + 1));
+      await subscriber.waitFor(RECORDS / 2 + 100);
+      bastion.dropConnections();
+      run.child.stdin?.end();
+      const result = await run.result;
+      assert.equal(result.code, 0, result.stdout);
+      assert.deepEqual(streamCursors(result), [500, 1000, 1500, 2000, 2500, 3000]);
+      assert.equal(bastion.logins, 2, 'one new SSH login, shared again by both reconnections');
+      assert.ok(
+        logMessages(result, /reconnected after \d+ attempt/i).length >= 2,
+        'both connections said they reconnected',
+      );
+      const delivered = await subscriber.waitFor(RECORDS);
+      const ids = new Set(
+        delivered.map((d) => (JSON.parse(d.payload) as { _airbyte_data: { id: number } })._airbyte_data.id),
+      );
+      for (let i = 1; i <= RECORDS; i++) assert.ok(ids.has(i), `record ${i} was lost`);
+    } finally {
+      await subscriber.close();
+      await bastion.close();
+    }
   });
 
   it('names the proxy in check, and tells a refused CONNECT from a broker that is not there behind the proxy', async () => {

@@ -25,6 +25,8 @@ export interface PasswordServer {
   readonly refusals: number;
   /** Every forward asked for, as host:port. */
   readonly forwards: readonly string[];
+  /** Ends every SSH connection, as a bastion that restarts or a network that drops them would; keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -88,6 +90,9 @@ export async function startPasswordServer(options: PasswordServerOptions): Promi
       return refusals;
     },
     forwards,
+    dropConnections: () => {
+      for (const client of clients) client.end();
+    },
     close: async () => {
       for (const client of clients) client.end();
       await new Promise<void>((resolve) => server.close(() => resolve()));
