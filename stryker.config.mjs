@@ -8,12 +8,24 @@
 // Narrow the run to some modules with either
 //   npm run mutate -- --mutate src/payload/topic.ts
 //   MUTATE=src/payload/topic.ts,src/mqtt/packets.ts npm run mutate
+//   MUTATE=sync npm run mutate      (the ledger and the sync decisions: src/airbyte/checkpoints.ts and src/sync/)
 // The unit tests must pass first: Stryker stops if any fails in its initial run.
 // Reports: reports/mutation/mutation.html and reports/mutation/mutation.json.
 
-/** The modules under mutation test: the one place to change when a file moves. */
+/**
+ * The modules under mutation test: the one place to change when a file moves. The sync decisions are all of
+ * `src/sync/` but three modules that only talk to a broker (opening the channels, the delivery check's subscriber, the
+ * test message): their behaviour is tested end to end, which is far too slow to run per mutant.
+ */
+const SYNC_MODULES = [
+  'src/sync/*.ts',
+  '!src/sync/channels.ts',
+  '!src/sync/delivery-check.ts',
+  '!src/sync/test-message.ts',
+];
 const CORE_MODULES = [
   'src/airbyte/checkpoints.ts',
+  ...SYNC_MODULES,
   'src/mqtt/publisher.ts',
   'src/mqtt/inflight-store.ts',
   'src/mqtt/ack-watchdog.ts',
@@ -33,7 +45,12 @@ const only = (process.env.MUTATE ?? '')
 
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
-  mutate: only.length > 0 ? only : CORE_MODULES,
+  mutate:
+    only.length === 1 && only[0] === 'sync'
+      ? ['src/airbyte/checkpoints.ts', ...SYNC_MODULES]
+      : only.length > 0
+        ? only
+        : CORE_MODULES,
   testRunner: 'tap',
   tap: {
     // Any unit test file, present or added later; the end-to-end tests start brokers and are far too slow per mutant.
