@@ -244,16 +244,23 @@ export class Truncation {
           );
           continue;
         }
-        scan ??= await RetainedScan.open(this.settings.broker, this.settings.messages.testTopic);
         // The stale topics are collected first and cleared after, with flow control: only they are kept as strings.
         const topics: string[] = [];
         let unseen = 0;
-        for (const filter of filters) {
-          await scan.scan(filter, (message) => {
-            if ((message.generation ?? 0) >= stream.belowGeneration) return;
-            if (!keyspace.has(message.topic)) unseen++;
-            else if (keyspace.isStale(message.topic)) topics.push(message.topic);
-          });
+        try {
+          scan ??= await RetainedScan.open(this.settings.broker, this.settings.messages.testTopic);
+          for (const filter of filters) {
+            await scan.scan(filter, (message) => {
+              if ((message.generation ?? 0) >= stream.belowGeneration) return;
+              if (!keyspace.has(message.topic)) unseen++;
+              else if (keyspace.isStale(message.topic)) topics.push(message.topic);
+            });
+          }
+        } catch (err) {
+          // As in step 1: for a stream whose own messages are not retained, clearing is a courtesy.
+          if (route.retained) throw err;
+          this.log('WARN', `${notRead([route])}: ${asConnectorError(err).message}`);
+          continue;
         }
         this.log(
           'INFO',

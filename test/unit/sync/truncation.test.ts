@@ -495,6 +495,45 @@ describe('Truncation', () => {
       assert.match(messagesAt(prepared.logs, 'WARN').join('\n'), /kept 1 retained key\(s\) under .* not there when/);
     });
 
+    it('only warns when the second read fails for a stream whose own messages are not retained', async () => {
+      const broker = new FakeRetained().install().put({ ...oldKeys(1), 'fleet/sensors/1': '{}' });
+      const prepared = await prepare(broker, [
+        configuredStream('devices', { generationId: 2, minimumGenerationId: 2 }),
+        overwrite('sensors'),
+      ]);
+      broker.refused.set('fleet/devices/+', new ConfigError('refused now'));
+      const cleared = await cleanup(prepared);
+      assert.deepEqual(
+        cleared.map(({ route, topics }) => [route.name, topics]),
+        [['sensors', ['fleet/sensors/1']]],
+        'the other stream is still cleared',
+      );
+      assert.deepEqual(messagesAt(prepared.logs, 'WARN'), [
+        'Retained messages that earlier syncs left for stream(s) "devices" cannot be read, ' +
+          'so they are not cleared by this truncation ' +
+          "(the streams' own messages are not retained, so nothing of this sync is at stake): refused now",
+      ]);
+    });
+
+    it('only warns when the scan connection cannot be opened again for a stream whose messages are not retained', async () => {
+      const broker = new FakeRetained().install().put(oldKeys(1));
+      const prepared = await prepare(broker, [
+        configuredStream('devices', { generationId: 2, minimumGenerationId: 2 }),
+      ]);
+      broker.openError = new TransientError('no broker');
+      assert.deepEqual(await cleanup(prepared), []);
+      assert.match(messagesAt(prepared.logs, 'WARN').join('\n'), /"devices" cannot be read.*: .*no broker/);
+    });
+
+    it('fails when the second read fails for a retained stream', async () => {
+      const broker = new FakeRetained().install().put(oldKeys(1));
+      const prepared = await prepare(broker);
+      const refusal = new ConfigError('refused now');
+      broker.refused.set('fleet/devices/+', refusal);
+      await assert.rejects(cleanup(prepared), (err) => err === refusal);
+      assert.equal(broker.count('close'), 2, 'both scan connections closed');
+    });
+
     it('closes the scan connection when clearing fails, and fails with it', async () => {
       const broker = new FakeRetained().install().put(oldKeys(1));
       const prepared = await prepare(broker);
