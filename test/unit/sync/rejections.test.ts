@@ -275,6 +275,16 @@ describe('Rejections with rejected_records skip', () => {
     assert.equal(h.logs[0]?.message, `Skipped ${NO_KEY_REASON}.`);
     assert.equal(h.ledger.recordsAcknowledged, 1);
   });
+
+  it('skips under skip even with a dead letter topic at hand', () => {
+    const h = harness(SKIP, undefined, (config) => {
+      const settings = toSettings(config);
+      return { ...settings, sync: { ...settings.sync, deadLetterTopic: 'dead' } };
+    });
+    assert.equal(h.rejections.reject(h.devices, NO_KEY_REASON, 2, 'id-1', '{}'), undefined);
+    assert.deepEqual(h.channel.asked, []);
+    assert.equal(h.logs[0]?.message, `Skipped ${NO_KEY_REASON}.`);
+  });
 });
 
 describe('Rejections with rejected_records dead_letter', () => {
@@ -423,12 +433,24 @@ describe('Rejections with rejected_records dead_letter', () => {
     assert.equal(h.channel.asked.length, 2, 'a compressed message is reported by size at once');
   });
 
-  it('gives the size of a refused message too large to report', () => {
+  it('gives the size in bytes of a refused message too large to report', () => {
     const h = harness(DEAD_LETTER, 300);
     h.ledger.recordReceived(DEVICES_KEY);
-    const payload = `"${'x'.repeat(400)}"`;
+    const payload = `"${'é'.repeat(200)}"`;
     h.rejections.refused(refusal(0, 1, payload));
     assert.match(h.channel.texts()[0] ?? '', /,"message_bytes":402\}$/);
+  });
+
+  it('skips a compressed refused message whose report is too large after one try, its size being all it has', () => {
+    const h = harness(DEAD_LETTER, 10);
+    h.ledger.recordReceived(DEVICES_KEY);
+    assert.equal(h.rejections.refused(refusal(0, 1, Buffer.alloc(37))), undefined);
+    assert.equal(h.channel.asked.length, 1);
+    assert.match(
+      h.logs[0]?.message ?? '',
+      /^Skipped input line 1: .* \(even its report is larger than the broker accepts\)\.$/,
+    );
+    assert.equal(h.ledger.recordsAcknowledged, 1);
   });
 
   it('fails the sync when the refused message names no stream of the sync', () => {
