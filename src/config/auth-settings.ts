@@ -64,11 +64,16 @@ export function authMethodOf(config: Config, problems: string[], context: AuthCo
         return { authType: 'password', username: context.username, password: context.password };
     }
   })();
-  // Fields the schema already complained about would only be reported twice.
-  if (!problems.some((problem) => problem.includes('(auth_method')))
-    problems.push(...credentialProblems(method, field));
+  // Fields the schema already complained about would only be reported twice; the others' problems are still told.
+  const reported = new Set(problems.map(fieldOf));
+  problems.push(...credentialProblems(method, field).filter((problem) => !reported.has(fieldOf(problem))));
   problems.push(...contextProblems(method, context));
   return method;
+}
+
+/** The key of the field a problem begins with, as `field` names it: `"Device key" (auth_method.device_key) is ...`. */
+function fieldOf(problem: string): string | undefined {
+  return /^"[^"]*" \(([\w.]+)\)/.exec(problem)?.[1];
 }
 
 /** `token_ttl_seconds`'s default, declared in spec.json's Azure variant. */

@@ -7,7 +7,9 @@
  *
  * - Saved values: every property with a `const` or a `default` gets it; an object gets `{}` with its own defaults;
  *   a `oneOf` gets the variant whose const the property's `default` names, else the first, with that variant's const
- *   and defaults. Then the user's input goes over them.
+ *   and defaults. Then the user's input goes over them. Picking another variant in the form replaces the value with
+ *   that variant's const and defaults (`components/Sections/ConditionSection.tsx`, with `useBuildForm.tsx`'s
+ *   defaults), and the user's input for its fields goes over them.
  * - Cards: top-level properties by `group`, in the order of `groups`, ungrouped ones last; `airbyte_hidden` ones are
  *   not rendered. Inside a card, required fields (and `always_show`, `oneOf` and object fields, which count as
  *   required) come first, then by `order`, then by name.
@@ -64,6 +66,25 @@ export function savedConfiguration(
 ): Record<string, unknown> {
   const values: Record<string, unknown> = {};
   fillDefaults(spec.connectionSpecification, values);
+  return { ...values, ...input };
+}
+
+/**
+ * The value the platform saves for the `oneOf` property `key` when the user picks its variant whose const is `chosen`
+ * (`SSH_KEY_AUTH` of `tunnel_method`) and fills in `input`: for `savedConfiguration`'s input.
+ */
+export function savedVariant(
+  spec: { connectionSpecification: Schema },
+  key: string,
+  chosen: string,
+  input: Record<string, unknown>,
+): Record<string, unknown> {
+  const property = propertiesOf(spec.connectionSpecification)[key];
+  const variants = Array.isArray(property?.oneOf) ? property.oneOf.filter(isSchema) : [];
+  const variant = variants[selection(variants).values.indexOf(chosen)];
+  if (!variant) throw new Error(`spec.json has no variant ${chosen} of ${key}`);
+  const values: Record<string, unknown> = {};
+  fillDefaults(variant, values);
   return { ...values, ...input };
 }
 
