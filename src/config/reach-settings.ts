@@ -3,7 +3,7 @@
  * `proxy_password`), or through an SSH tunnel (`tunnel_method`, the object Airbyte's database connectors use). The
  * broker's host and port stay what they are: as the proxy or the bastion sees them.
  */
-import { type ProxyAddress, describeProxy, parseProxyUrl } from '../reach/proxy.js';
+import { type ProxyAddress, type ProxyScheme, describeProxy, parseProxyUrl } from '../reach/proxy.js';
 import type { SshTunnelSettings } from '../reach/ssh-tunnel.js';
 import { type Config, integerOf, isConfig, stringOf } from './config-values.js';
 import { field } from './spec.js';
@@ -41,6 +41,7 @@ function proxyOf(config: Config, problems: string[]): Reach | undefined {
     problems.push(`give the proxy's user name either in ${field('proxy_url')} or in ${field('proxy_username')}`);
   }
   const user = username ?? parsed.username;
+  problems.push(...credentialProblems(parsed.scheme, user, password, username !== undefined));
   return {
     kind: 'proxy',
     proxy: {
@@ -49,6 +50,45 @@ function proxyOf(config: Config, problems: string[]): Reach | undefined {
       ...(password !== undefined ? { password } : {}),
     },
   };
+}
+
+/** SOCKS5 (RFC 1929) sends each of user name and password after a length byte. */
+const SOCKS5_MAX_CREDENTIAL_BYTES = 255;
+
+/**
+ * What a proxy could not be sent, seen before connecting: a password without a user name, a SOCKS5 credential
+ * longer than its length byte can say, a colon in an HTTP Basic user name (the colon separates it from the password).
+ */
+function credentialProblems(
+  scheme: ProxyScheme,
+  user: string | undefined,
+  password: string | undefined,
+  userInField: boolean,
+): string[] {
+  const userField = userInField ? field('proxy_username') : `the user name in ${field('proxy_url')}`;
+  const problems: string[] = [];
+  if (password !== undefined && user === undefined) {
+    problems.push(
+      `${field('proxy_password')} is set without a user name: give it in ${field('proxy_username')} ` +
+        `or in ${field('proxy_url')}`,
+    );
+  }
+  if (scheme === 'http') {
+    if (user?.includes(':')) {
+      problems.push(`${userField} contains ":", which HTTP Basic authentication cannot send in a user name`);
+    }
+  } else {
+    const tooLong = (value: string | undefined): boolean =>
+      value !== undefined && Buffer.byteLength(value, 'utf8') > SOCKS5_MAX_CREDENTIAL_BYTES;
+    for (const [value, name] of [
+      [user, userField],
+      [password, field('proxy_password')],
+    ] as const) {
+      if (tooLong(value))
+        problems.push(`${name} is longer than the ${SOCKS5_MAX_CREDENTIAL_BYTES} bytes SOCKS5 can send`);
+    }
+  }
+  return problems;
 }
 
 function tunnelOf(config: Config, connectTimeoutMs: number): Reach | undefined {
@@ -93,6 +133,11 @@ export function describeReach(reach: Reach): string {
     case 'proxy':
       return `proxy ${describeProxy(reach.proxy)}`;
     case 'ssh':
-      return `SSH tunnel through ${reach.tunnel.user}@${reach.tunnel.host}:${reach.tunnel.port}`;
+      return `SSH tunnel through ${reach.tunnel.user}@${bracketed(reach.tunnel.host)}:${reach.tunnel.port}`;
   }
+}
+
+/** An IPv6 address in brackets, as in a URL, so that its colons do not run into the port's. */
+function bracketed(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -274,6 +274,49 @@ describe('reach: proxy', () => {
     }
   });
 
+  it('refuses a password without a user name, which no proxy takes, naming where the user name goes', () => {
+    assert.deepEqual(read(saved({ proxy_url: 'socks5://proxy.internal', proxy_password: 'p' })).problems, [
+      '"Proxy password" (proxy_password) is set without a user name: give it in "Proxy user name" ' +
+        '(proxy_username) or in "Proxy URL" (proxy_url)',
+    ]);
+    assert.deepEqual(read(saved({ proxy_url: 'http://alice@proxy.internal:3128', proxy_password: 'p' })).problems, []);
+  });
+
+  it('refuses SOCKS5 credentials longer than its length byte can say, in UTF-8 bytes, without quoting them', () => {
+    const long = 'é'.repeat(128); // 128 characters, 256 bytes
+    const { problems } = read(
+      saved({ proxy_url: 'socks5h://proxy.internal', proxy_username: long, proxy_password: `${long}x` }),
+    );
+    assert.deepEqual(problems, [
+      '"Proxy user name" (proxy_username) is longer than the 255 bytes SOCKS5 can send',
+      '"Proxy password" (proxy_password) is longer than the 255 bytes SOCKS5 can send',
+    ]);
+    const fits = 'é'.repeat(127) + 'x'; // 255 bytes
+    assert.deepEqual(
+      read(saved({ proxy_url: 'socks5://proxy.internal', proxy_username: fits, proxy_password: fits })).problems,
+      [],
+    );
+    const fromUrl = read(saved({ proxy_url: `socks5://${'a'.repeat(256)}@proxy.internal`, proxy_password: 'p' }));
+    assert.deepEqual(fromUrl.problems, [
+      'the user name in "Proxy URL" (proxy_url) is longer than the 255 bytes SOCKS5 can send',
+    ]);
+    // HTTP Basic has no such limit.
+    assert.deepEqual(read(saved({ proxy_url: 'http://proxy.internal:3128', proxy_username: long })).problems, []);
+  });
+
+  it('refuses a colon in an HTTP proxy user name, which Basic authentication would read as the password', () => {
+    assert.deepEqual(
+      read(saved({ proxy_url: 'http://proxy.internal:3128', proxy_username: 'corp:alice', proxy_password: 'p' }))
+        .problems,
+      ['"Proxy user name" (proxy_username) contains ":", which HTTP Basic authentication cannot send in a user name'],
+    );
+    assert.deepEqual(
+      read(saved({ proxy_url: 'socks5://proxy.internal', proxy_username: 'corp:alice', proxy_password: 'p' })).problems,
+      [],
+      'SOCKS5 sends the user name apart from the password',
+    );
+  });
+
   it('refuses a URL it cannot use, naming the field and saying why, and goes nowhere through it', () => {
     const cases = [
       [
@@ -348,5 +391,7 @@ describe('describeReach', () => {
       withTunnel('SSH_PASSWORD_AUTH', { ...BASTION, tunnel_port: 2222, tunnel_user_password: 'ssh-pa55' }),
     );
     assert.equal(describeReach(ssh.reach), 'SSH tunnel through airbyte@bastion.example.com:2222');
+    const v6 = read(withTunnel('SSH_PASSWORD_AUTH', { ...BASTION, tunnel_host: 'fd00::1', tunnel_user_password: 'x' }));
+    assert.equal(describeReach(v6.reach), 'SSH tunnel through airbyte@[fd00::1]:22');
   });
 });
