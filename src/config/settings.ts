@@ -269,7 +269,9 @@ export function toSettings(config: unknown): Settings {
     // reads as a file path): mask them here.
     const redactor = new Redactor();
     redactor.add(secretsOf(config, [broker.password, urlPassword(config)]));
-    throw new ConfigError(redactor.text(`The configuration is invalid: ${problems.join('; ')}.`));
+    // Each problem is a phrase; one that ends in a full stop would end the list twice.
+    const phrases = problems.map((problem) => problem.replace(/\.+$/, ''));
+    throw new ConfigError(redactor.text(`The configuration is invalid: ${phrases.join('; ')}.`));
   }
   return { broker, messages, sync, secrets: secretsOf(config, [broker.password]), warnings };
 }

@@ -400,6 +400,7 @@ describe('auth_method: problems the schema already reported', () => {
     ).message;
     assert.equal(message.match(/auth_method\.token_ttl_seconds/g)?.length, 1, message);
     assert.match(message, /"Device key" \(auth_method\.device_key\) is not base64 text/);
+    assert.doesNotMatch(message, /\.[.;]/, 'each problem ends its phrase once, the list once');
   });
 
   it('about other fields hide nothing', () => {
