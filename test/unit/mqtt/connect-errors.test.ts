@@ -268,6 +268,12 @@ describe('describeConnectError and CONNACK refusals', () => {
     );
     assert.equal(error.internalMessage, 'Connection refused: Unspecified error (128)');
   });
+
+  it('takes only a number for a reason code: a string code that reads like one is not a CONNACK refusal', () => {
+    const error = describeConnectError(failure('5', 'refused'), broker());
+    assertError(error, 'TransientError', 'Could not connect to the broker at mqtt://broker.example.com:1883: refused');
+    assert.equal(error.internalMessage, 'refused (5)');
+  });
 });
 
 describe('describeConnectError and socket errors', () => {

@@ -360,7 +360,7 @@ describe('CredentialRenewal by MQTT 5 re-authentication', () => {
     assert.deepEqual(h.steps, ['log:WARN', `quiesce:${CONNECT_TIMEOUT_MS}`]);
     assert.match(
       h.logs[0] ?? '',
-      /^The connection of client "airbyte-1" could not re-authenticate \(.*\(auth_method\.device_key\) is not base64 text.*\); reconnecting with a new credential\.$/,
+      /^The connection of client "airbyte-1" could not re-authenticate \("Device key" \(auth_method\.device_key\) is not base64 text;.*\); reconnecting with a new credential\.$/,
     );
   });
 
