@@ -57,6 +57,7 @@ describe('EvidenceCollector', () => {
     const evidence = new EvidenceCollector(1, false);
     const store = new InflightStore();
     add(store, USERS, 10, 1);
+    add(store, USERS, 20, 0); // queued, never written: not on "connection 0" either
     const collected = evidence.collect(store, 0);
     assert.equal(collected.unacknowledged, 0);
     assert.equal(collected.suspect, undefined);
