@@ -9,6 +9,12 @@ import { Keyspace } from '../../../src/sync/keyspace.js';
 import { type Random, mulberry32 } from '../../support/random.js';
 
 const ONLY_SEED = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
+/**
+ * The key counts below are multiplied by PROPERTY_SCALE (1 by default). Mutation testing runs these tests once per
+ * mutant of the keyspace, on instrumented code: it sets 0.1, which still grows the table through several doublings.
+ */
+const SCALE = Number(process.env.PROPERTY_SCALE ?? 1);
+const scaled = (count: number): number => Math.max(2_000, Math.round(count * SCALE));
 
 function seeds(count: number): number[] {
   return ONLY_SEED === undefined ? Array.from({ length: count }, (_, i) => i + 1) : [ONLY_SEED];
@@ -144,13 +150,13 @@ describe('Keyspace', () => {
   it('never calls a marked key stale, always calls an unmarked held key stale, and not a key never added (100,000 random topics)', () => {
     forEachSeed(3, (random) => {
       const keyspace = new Keyspace();
-      const held = distinctTopics(random, 100_000);
+      const held = distinctTopics(random, scaled(100_000));
       const marked = held.filter(() => random() < 0.5);
       for (const topic of held) keyspace.add(topic);
       for (const topic of marked) keyspace.mark(topic);
       // Marks of keys not held before, as a sync writes new keys too: held from then on, never stale.
-      const others = distinctTopics(random, 100_000, new Set(held));
-      const written = others.slice(0, 50_000);
+      const others = distinctTopics(random, scaled(100_000), new Set(held));
+      const written = others.slice(0, scaled(50_000));
       for (const topic of written) keyspace.mark(topic);
       assert.equal(keyspace.size, held.length + written.length);
       assert.equal(keyspace.unmarked, held.length - marked.length);
@@ -163,11 +169,12 @@ describe('Keyspace', () => {
 
   it('has no false positive among 300,000 sequential keys next to 100,000 held ones', () => {
     const keyspace = new Keyspace();
-    for (let id = 0; id < 100_000; id++) keyspace.add(`crm/users/${id}`);
-    assert.equal(keyspace.size, 100_000);
-    for (let id = 100_000; id < 400_000; id++)
+    const held = scaled(100_000);
+    for (let id = 0; id < held; id++) keyspace.add(`crm/users/${id}`);
+    assert.equal(keyspace.size, held);
+    for (let id = held; id < 4 * held; id++)
       assert.equal(keyspace.isStale(`crm/users/${id}`), false, `crm/users/${id}`);
-    for (let id = 0; id < 100_000; id += 7) {
+    for (let id = 0; id < held; id += 7) {
       assert.equal(keyspace.isStale(`crm/users/${id}/`), false);
       assert.equal(keyspace.isStale(`crm/user/${id}`), false);
       assert.equal(keyspace.isStale(`crm/users/${id}`), true);
@@ -178,7 +185,7 @@ describe('Keyspace', () => {
     for (const initial of [0, 1, 16, 17, 1000]) {
       const keyspace = new Keyspace(initial);
       const random = mulberry32(initial + 1);
-      const topics = distinctTopics(random, 20_000);
+      const topics = distinctTopics(random, scaled(20_000));
       const marked = new Set<string>();
       // Marks made between additions must survive every later growth of the table.
       for (const [i, topic] of topics.entries()) {
@@ -200,7 +207,8 @@ describe('Keyspace', () => {
     const keyspace = new Keyspace();
     let smallest = Infinity;
     let largest = 0;
-    for (let id = 0; id < 300_000; id++) {
+    const keys = scaled(300_000);
+    for (let id = 0; id < keys; id++) {
       keyspace.add(`t/${id}`);
       // Adding a key held already must not push the table past the bound either.
       if (id % 5 === 0) keyspace.add(`t/${id >> 1}`);
@@ -210,7 +218,7 @@ describe('Keyspace', () => {
       largest = Math.max(largest, perKey);
       assert.ok(perKey >= 12 && perKey <= 24, `${keyspace.size} keys: ${perKey.toFixed(2)} bytes per key`);
     }
-    assert.equal(keyspace.size, 300_000);
+    assert.equal(keyspace.size, keys);
     assert.ok(
       smallest < 13 && largest > 23,
       `the whole range is visited: ${smallest.toFixed(2)} to ${largest.toFixed(2)}`,
