@@ -249,6 +249,33 @@ describe('an OAuth2 client-credentials token, as the password, renewed through a
     assert.doesNotMatch(status.message, /wrong-secret-31415/);
   });
 
+  it("never prints the secret an endpoint echoes back in its answer, in check's report or a sync's output", async () => {
+    endpoint.mode = 'echo-secret';
+    try {
+      const config = {
+        broker_host: '127.0.0.1',
+        broker_port: broker.port,
+        username: 'airbyte',
+        topic_pattern: 't',
+        auth_method: oauth2(),
+      };
+      const check = await runCheck(config);
+      const status = checkStatus(check);
+      assert.equal(status.status, 'FAILED');
+      assert.match(status.message, /auth_method\.client_secret/);
+      const write = await runWrite(config, catalogOf([READINGS]), input(), { timeoutMs: 60_000 });
+      assert.notEqual(write.code, 0);
+      for (const output of [check.stdout, check.stderr, write.stdout, write.stderr]) {
+        assert.ok(!output.includes(endpoint.clientSecret), output);
+        // Basic authentication sends it base64-encoded; an echo of the header must not give it away either.
+        const basic = Buffer.from(`${endpoint.clientId}:${endpoint.clientSecret}`).toString('base64');
+        assert.ok(!output.includes(basic), output);
+      }
+    } finally {
+      endpoint.mode = 'grant';
+    }
+  });
+
   it('is a configuration error naming the token fields when the broker refuses the token', async () => {
     const other = await startTokenEndpoint({ expiresInSeconds: 60 });
     try {
