@@ -1,11 +1,26 @@
+/**
+ * A stream's lane on its own, built from real routes and settings: the topic, payload, id and per-message properties
+ * of each record, the targets of its batches and tombstones, and the reasons a record is rejected. No broker: the
+ * targets' encoded MQTT 5 properties are decoded here.
+ */
 import assert from 'node:assert/strict';
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { type ConfiguredStream, streamKey } from '../../../src/airbyte/catalog.js';
 import { routeStreams } from '../../../src/sync/routes.js';
 import { type Settings, toSettings } from '../../../src/config/settings.js';
 import { NO_VALUES, type PublishTarget } from '../../../src/mqtt/packets.js';
 import { MAX_TOPIC_BYTES, encodeKeyLevel } from '../../../src/payload/topic.js';
-import { Lane, type Publish, type RecordText, type Rejection, isCdcDelete } from '../../../src/sync/lane.js';
+import { InputError } from '../../../src/errors.js';
+import {
+  Lane,
+  type Publish,
+  type RecordText,
+  type Rejection,
+  isCdcDelete,
+  laneOf,
+  lanesFor,
+} from '../../../src/sync/lane.js';
 import { configuredStream } from '../../support/messages.js';
 import { mulberry32 } from '../../support/random.js';
 
@@ -543,5 +558,194 @@ describe('Lane: payloads', () => {
     const lane = laneFor();
     const ids = new Set(Array.from({ length: 100 }, (_, i) => published(lane.prepare(record('{"id":1}'), i)).recordId));
     assert.equal(ids.size, 100);
+  });
+});
+
+describe('Lane.prepare: emitted_at', () => {
+  it('stops the sync with an input error naming the line and stream when emitted_at is not milliseconds', () => {
+    const lane = laneFor({}, { namespace: 'crm' });
+    for (const emittedAt of ['"1700000000000"', 'null', '1e400', 'true']) {
+      assert.throws(
+        () => lane.prepare(record('{"id":1}', emittedAt), 12),
+        (error: unknown) =>
+          error instanceof InputError &&
+          error.lineNumber === 12 &&
+          error.message ===
+            'Input line 12: RECORD of stream "crm.users" has an "emitted_at" that is not a number of milliseconds',
+        emittedAt,
+      );
+    }
+  });
+
+  it('publishes a CDC delete as a tombstone without reading its emitted_at', () => {
+    const result = published(laneFor({}, dedup).prepare(record('{"id":1,"_ab_cdc_deleted_at":"x"}', 'null'), 1));
+    assert.equal(result.tombstone, true);
+  });
+});
+
+describe('Lane.prepare: keys and ids', () => {
+  it('gives a record of a stream without a primary key no routing key', () => {
+    const result = published(laneFor({}, { primaryKey: [] }).prepare(record('{"id":1}'), 1));
+    assert.equal(result.key, undefined);
+  });
+
+  it('makes deterministic ids of the key and the cursor: a new cursor value is a new id, other fields are not', () => {
+    for (const topic_pattern of ['{stream}', 'site/{field:site}/{key}']) {
+      const lane = laneFor({ topic_pattern, record_id: 'deterministic' }, { cursorField: ['updated'] });
+      const id = (data: string): string => published(lane.prepare(record(data), 1)).recordId;
+      const first = id('{"id":7,"site":"eu","updated":1}');
+      assert.equal(id('{"site":"eu","updated":1,"id":7,"name":"x"}'), first, topic_pattern);
+      assert.notEqual(id('{"id":7,"site":"eu","updated":2}'), first, topic_pattern);
+      assert.notEqual(id('{"id":8,"site":"eu","updated":1}'), first, topic_pattern);
+    }
+  });
+});
+
+describe('Lane.prepare: topic rejections', () => {
+  it('rejects a record whose key makes the whole topic empty, saying why', () => {
+    assert.equal(
+      rejected(laneFor({ topic_pattern: '{key}' }).prepare(record('{"id":""}'), 4)).reason,
+      'input line 4: the record of stream "users" has an empty key, which makes an empty topic (MQTT allows none)',
+    );
+  });
+
+  it('rejects a record whose fields make its topic too long, calling it a topic', () => {
+    const lane = laneFor({ topic_pattern: 'a/{field:site}' });
+    published(lane.prepare(record(JSON.stringify({ site: 'x'.repeat(MAX_TOPIC_BYTES - 2) })), 1));
+    assert.equal(
+      rejected(lane.prepare(record(JSON.stringify({ site: 'x'.repeat(MAX_TOPIC_BYTES - 1) })), 6)).reason,
+      `input line 6: the record of stream "users" has a topic longer than the ${MAX_TOPIC_BYTES} bytes MQTT allows`,
+    );
+  });
+
+  it('names a field with a lone surrogate by its placeholder', () => {
+    assert.equal(
+      rejected(laneFor({ topic_pattern: 'a/{field:site}' }).prepare(record('{"site":"\\udc00"}'), 2)).reason,
+      'input line 2: the record of stream "users" has field {field:site} with a lone UTF-16 surrogate, ' +
+        'which no topic can hold',
+    );
+  });
+});
+
+describe('Lane: CloudEvents subject', () => {
+  it('gives a CloudEvents record its key as subject', () => {
+    const lane = laneFor({ message_format: 'cloudevents' }, { primaryKey: [['org'], ['id']] });
+    const event = JSON.parse(published(lane.prepare(record('{"org":"eu","id":7}'), 1)).payload as string) as Record<
+      string,
+      unknown
+    >;
+    assert.equal(event.subject, 'eu/7');
+  });
+});
+
+describe('Lane: compression', () => {
+  for (const [compression, inflate] of [
+    ['gzip', gunzipSync],
+    ['deflate', inflateSync],
+  ] as const) {
+    it(`compresses each record alone with ${compression}, says so in content-encoding, and counts its bytes`, () => {
+      const lane = laneFor({ protocol_version: '5', payload_compression: compression });
+      const result = published(lane.prepare(record('{"id":1,"city":"東京"}'), 1));
+      assert.ok(Buffer.isBuffer(result.payload));
+      const text = inflate(result.payload).toString('utf8');
+      assert.match(text, /"_airbyte_data":\{"id":1,"city":"東京"\}\}$/);
+      assert.equal(result.bytes, result.payload.length);
+      assert.deepEqual(propertiesOf(lane.target), {
+        contentType: 'application/json',
+        user: { airbyte_stream: 'users', 'content-encoding': compression },
+      });
+    });
+  }
+
+  it('leaves each record of a batch uncompressed, and compresses the batch instead', () => {
+    const lane = laneFor({ protocol_version: '5', batch_layout: 'jsonl', payload_compression: 'gzip' });
+    const result = published(lane.prepare(record('{"id":1}'), 1));
+    assert.equal(typeof result.payload, 'string');
+    assert.deepEqual(propertiesOf(lane.target), {
+      payloadFormat: 1,
+      contentType: 'application/json',
+      user: { airbyte_stream: 'users' },
+    });
+    assert.ok(lane.batchTarget);
+    assert.deepEqual(propertiesOf(lane.batchTarget), {
+      contentType: 'application/jsonl',
+      user: { airbyte_stream: 'users', 'content-encoding': 'gzip' },
+    });
+  });
+});
+
+describe('Lane: batch targets', () => {
+  it('has no batch target without batch_layout', () => {
+    assert.equal(laneFor({ protocol_version: '5' }).batchTarget, undefined);
+  });
+
+  it('gives batches the content type of their layout and format', () => {
+    const cases: [string, string, string][] = [
+      ['jsonl', 'airbyte_envelope', 'application/jsonl'],
+      ['jsonl', 'cloudevents', 'application/jsonl'],
+      ['json_array', 'airbyte_envelope', 'application/json'],
+      ['json_array', 'data', 'application/json'],
+      ['json_array', 'cloudevents', 'application/cloudevents-batch+json'],
+    ];
+    for (const [batch_layout, message_format, contentType] of cases) {
+      const lane = laneFor({ protocol_version: '5', batch_layout, message_format });
+      assert.ok(lane.batchTarget);
+      assert.deepEqual(
+        propertiesOf(lane.batchTarget),
+        { payloadFormat: 1, contentType, user: { airbyte_stream: 'users' } },
+        `${batch_layout} ${message_format}`,
+      );
+    }
+  });
+
+  it('names the batch count and the first and last record ids as per-message properties, and the stream', () => {
+    const lane = laneFor({ protocol_version: '5', batch_layout: 'jsonl' }, { namespace: 'crm' });
+    const target = lane.batchTargetFor('crm/users');
+    assert.deepEqual(messagePropertyNames(target), [
+      'airbyte_batch_count',
+      'airbyte_first_record_id',
+      'airbyte_last_record_id',
+    ]);
+    assert.equal(target.label, 'a batch of stream "crm.users"');
+    assert.equal(target.topic, 'crm/users');
+  });
+});
+
+describe('lanesFor and laneOf', () => {
+  const settings = settingsOf({ protocol_version: '5' });
+  const routes = routeStreams(
+    [configuredStream('users', { namespace: 'crm' }), configuredStream('orders')],
+    settings.messages.topicPattern,
+  );
+
+  it('builds a lane for each stream of the catalog, by stream key', () => {
+    const lanes = lanesFor(routes, settings.messages);
+    assert.deepEqual([...lanes.keys()], [...routes.keys()]);
+    for (const [key, lane] of lanes) {
+      assert.equal(lane.key, key);
+      assert.equal(lane.route, routes.get(key));
+    }
+  });
+
+  it('finds the lane of a record by namespace and stream', () => {
+    const lanes = lanesFor(routes, settings.messages);
+    assert.equal(laneOf(lanes, 'crm', 'users', 1), lanes.get(streamKey('crm', 'users')));
+    assert.equal(laneOf(lanes, undefined, 'orders', 1), lanes.get(streamKey(undefined, 'orders')));
+  });
+
+  it('stops with an input error naming the line and the stream when the catalog has no such stream', () => {
+    const lanes = lanesFor(routes, settings.messages);
+    for (const [namespace, stream, named] of [
+      [undefined, 'users', '"users"'],
+      ['crm', 'orders', '"crm.orders"'],
+    ] as const) {
+      assert.throws(
+        () => laneOf(lanes, namespace, stream, 8),
+        (error: unknown) =>
+          error instanceof InputError &&
+          error.lineNumber === 8 &&
+          error.message === `Input line 8: record of stream ${named}, which is not in the configured catalog`,
+      );
+    }
   });
 });
