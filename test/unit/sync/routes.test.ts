@@ -276,7 +276,8 @@ describe('routeStreams', () => {
       const err = fails(ConfigError, () => routeStreams([stream('users', overrides)], pattern, options));
       assert.ok(
         err.message.includes(
-          `stream "users" is truncated (${overrides.mode ?? 'append'}), which clears retained keys under "${filter}": ` +
+          `stream "users" is truncated (${overrides.mode ?? 'append'}), ` +
+            `which clears retained keys under "${filter}": ` +
             "that filter is not the stream's own. Put the keys under a level of the stream, as in {stream}/{key}",
         ),
         `${label}: ${err.message}`,
