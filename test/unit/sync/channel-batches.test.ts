@@ -227,6 +227,7 @@ describe('Channel batches', () => {
     const [failure] = h.failures;
     assert.ok(failure instanceof ConfigError);
     assert.match(failure.message, /^Input line 2: .+\.$/);
+    assert.match(failure.message, /large fields\.$/, 'the reason ends the sentence once, with its own words');
     assert.equal(h.refused.length, 0);
   });
 
