@@ -16,6 +16,11 @@ function recordCount(line: string): unknown {
   return (parseProtocolLine(line).state as { destinationStats: { recordCount: unknown } }).destinationStats.recordCount;
 }
 
+/** The `destinationStats` a released state line carries. */
+function stats(line: string | undefined): unknown {
+  return (parseProtocolLine(line ?? '').state as { destinationStats: unknown }).destinationStats;
+}
+
 /**
  * The ledger as the tests read it: each call returns the state lines it emitted, in order, as the output would
  * receive them.
@@ -255,5 +260,126 @@ describe('Checkpoints', () => {
       ),
       Array.from({ length: 100 }, (_, i) => i),
     );
+  });
+  it('writes no count the caller left undefined', () => {
+    const out = withDestinationStats(state(streamStateLine(USERS, 'c')), {
+      recordCount: 1,
+      rejectedRecordCount: undefined,
+    });
+    assert.match(out, /"destinationStats":\{"recordCount":1\.0\}/);
+    const carried = state(streamStateLine(USERS, 'c', ',"destinationStats":{"kept":1}'));
+    assert.match(
+      withDestinationStats(carried, { recordCount: 1, rejectedRecordCount: undefined }),
+      /"destinationStats":\{"kept":1,"recordCount":1\.0\}/,
+    );
+  });
+
+  it('names the record in the error for an acknowledgement it cannot take', () => {
+    const cp = new Ledger();
+    cp.acknowledged(cp.recordReceived(usersKey));
+    assert.throws(() => cp.acknowledged(0), {
+      name: 'RangeError',
+      message: 'record 0 acknowledged twice or never sent',
+    });
+    assert.throws(() => cp.acknowledged(7), { message: 'record 7 acknowledged twice or never sent' });
+  });
+});
+
+describe('Checkpoints, refused records', () => {
+  it('counts a refusal before any state in the next state of its stream and the next global state', () => {
+    const cp = new Ledger();
+    const r = cp.recordReceived(usersKey);
+    cp.recordRefused(r, usersKey);
+    cp.acknowledged(r);
+    assert.deepEqual(stats(cp.stateReceived(state(streamStateLine(USERS, 1)))[0]), {
+      recordCount: 1,
+      rejectedRecordCount: 1,
+    });
+    assert.deepEqual(stats(cp.stateReceived(state(streamStateLine(USERS, 2)))[0]), { recordCount: 0 });
+    assert.deepEqual(stats(cp.stateReceived(state(globalStateLine(1)))[0]), { recordCount: 1, rejectedRecordCount: 1 });
+    assert.deepEqual(stats(cp.stateReceived(state(globalStateLine(2)))[0]), { recordCount: 0 });
+  });
+
+  it('counts a refusal arriving after its stream state in that held state, not in the next one', () => {
+    const cp = new Ledger();
+    const r = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(USERS, 1)));
+    cp.recordRefused(r, usersKey);
+    const first = cp.acknowledged(r);
+    assert.deepEqual(stats(first[0]), { recordCount: 1, rejectedRecordCount: 1 });
+    assert.deepEqual(stats(cp.stateReceived(state(streamStateLine(USERS, 2)))[0]), { recordCount: 0 });
+  });
+
+  it('counts a refusal arriving after a global state in that held state, not in the next one', () => {
+    const cp = new Ledger();
+    const r = cp.recordReceived(usersKey);
+    cp.stateReceived(state(globalStateLine(1)));
+    cp.recordRefused(r, usersKey);
+    assert.deepEqual(stats(cp.acknowledged(r)[0]), { recordCount: 1, rejectedRecordCount: 1 });
+    assert.deepEqual(stats(cp.stateReceived(state(legacyStateLine(2)))[0]), { recordCount: 0 });
+    assert.deepEqual(stats(cp.stateReceived(state(streamStateLine(USERS, 2)))[0]), {
+      recordCount: 1,
+      rejectedRecordCount: 1,
+    });
+  });
+
+  it('counts a late refusal once in the first held state of its stream and once in the first held global state', () => {
+    const cp = new Ledger();
+    const r = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(USERS, 1)));
+    cp.stateReceived(state(globalStateLine(1)));
+    cp.stateReceived(state(streamStateLine(USERS, 2)));
+    cp.stateReceived(state(globalStateLine(2)));
+    cp.recordRefused(r, usersKey);
+    assert.deepEqual(cp.acknowledged(r).map(stats), [
+      { recordCount: 1, rejectedRecordCount: 1 },
+      { recordCount: 1, rejectedRecordCount: 1 },
+      { recordCount: 0 },
+      { recordCount: 0 },
+    ]);
+    assert.deepEqual(stats(cp.stateReceived(state(streamStateLine(USERS, 3)))[0]), { recordCount: 0 });
+    assert.deepEqual(stats(cp.stateReceived(state(globalStateLine(3)))[0]), { recordCount: 0 });
+  });
+
+  it('counts a late refusal in the global state held first, even behind a state of its stream', () => {
+    const cp = new Ledger();
+    const r = cp.recordReceived(usersKey);
+    cp.stateReceived(state(globalStateLine(1)));
+    cp.stateReceived(state(streamStateLine(USERS, 1)));
+    cp.stateReceived(state(globalStateLine(2)));
+    cp.recordRefused(r, usersKey);
+    assert.deepEqual(cp.acknowledged(r).map(stats), [
+      { recordCount: 1, rejectedRecordCount: 1 },
+      { recordCount: 1, rejectedRecordCount: 1 },
+      { recordCount: 0 },
+    ]);
+  });
+
+  it('never counts a refusal in a held state of another stream', () => {
+    const cp = new Ledger();
+    const r = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(ORDERS, 1)));
+    cp.recordRefused(r, usersKey);
+    assert.deepEqual(stats(cp.acknowledged(r)[0]), { recordCount: 0 });
+    assert.deepEqual(stats(cp.stateReceived(state(streamStateLine(USERS, 1)))[0]), {
+      recordCount: 1,
+      rejectedRecordCount: 1,
+    });
+  });
+
+  it('never counts a refusal in a held state that came before the record', () => {
+    const cp = new Ledger();
+    const first = cp.recordReceived(usersKey);
+    cp.stateReceived(state(streamStateLine(USERS, 1)));
+    cp.stateReceived(state(globalStateLine(1)));
+    const r = cp.recordReceived(usersKey);
+    cp.recordRefused(r, usersKey);
+    cp.acknowledged(r);
+    assert.deepEqual(cp.acknowledged(first).map(stats), [{ recordCount: 1 }, { recordCount: 1 }]);
+    assert.deepEqual(stats(cp.stateReceived(state(streamStateLine(USERS, 2)))[0]), {
+      recordCount: 1,
+      rejectedRecordCount: 1,
+    });
+    assert.deepEqual(stats(cp.stateReceived(state(globalStateLine(2)))[0]), { recordCount: 1, rejectedRecordCount: 1 });
   });
 });

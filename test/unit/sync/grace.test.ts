@@ -211,4 +211,21 @@ describe('GracePeriod', () => {
     h.grace.received('SIGTERM');
     assert.match(h.logs[0] ?? '', /acknowledge 9 message\(s\) in flight/);
   });
+  it('acts on a signal that arrives while it listens, as the first signal of the grace period', () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    const h = harness();
+    const before = process.listeners('SIGTERM');
+    h.grace.listen();
+    try {
+      // Calls the listener it added (emitting the signal would reach every other listener of the process too).
+      const added = process.listeners('SIGTERM').filter((listener) => !before.includes(listener));
+      assert.equal(added.length, 1);
+      for (const listener of added) listener('SIGTERM');
+    } finally {
+      h.grace.stopListening();
+    }
+    assert.equal(h.grace.interruptedBy, 'SIGTERM');
+    assert.deepEqual(h.steps, ['pause', 'flush', 'log:WARN']);
+    assert.equal(h.drains(), 1);
+  });
 });

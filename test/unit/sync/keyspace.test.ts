@@ -237,4 +237,35 @@ describe('Keyspace', () => {
     assert.equal(keyspace.unmarked, count / 2);
     for (let id = 0; id < count; id += 1009) assert.equal(keyspace.isStale(`airbyte/crm/users/${id}`), id % 2 === 1);
   });
+  it('holds no key at all when new', () => {
+    const keyspace = new Keyspace();
+    assert.equal(keyspace.has('a/1'), false);
+    assert.equal(keyspace.has(''), false);
+  });
+
+  it('sizes a new table for the capacity asked, a power of two of at least 16 slots (8 bytes and a mark each)', () => {
+    assert.equal(new Keyspace().bytes, 1024 * 9);
+    assert.equal(new Keyspace(0).bytes, 16 * 9);
+    assert.equal(new Keyspace(1).bytes, 16 * 9);
+    assert.equal(new Keyspace(1000).bytes, 1024 * 9);
+    assert.equal(new Keyspace(1025).bytes, 2048 * 9);
+  });
+
+  it('tells apart two keys whose hashes share one 32-bit half and start probing at the same slot', () => {
+    // Found by search: the first pair shares the high word of its hash, the second the low word; in a 16-slot table
+    // each pair starts at the same slot, so the second key of a pair meets the first before an empty slot.
+    for (const [first, second] of [
+      ['k/479192', 'k/662789'],
+      ['k/797039', 'k/805442'],
+    ] as const) {
+      const keyspace = new Keyspace(16);
+      keyspace.add(first);
+      assert.equal(keyspace.has(second), false, second);
+      keyspace.mark(second);
+      assert.equal(keyspace.size, 2);
+      assert.equal(keyspace.isStale(first), true, `${first} is still stale after ${second} was written`);
+      assert.equal(keyspace.isStale(second), false);
+      assert.equal(keyspace.unmarked, 1);
+    }
+  });
 });

@@ -89,4 +89,12 @@ describe('RateLimit', () => {
     assert.equal(rateLimit({ maxMessagesPerSecond: undefined, maxBytesPerSecond: undefined }), undefined);
     assert.ok(rateLimit({ maxMessagesPerSecond: 5, maxBytesPerSecond: undefined }) instanceof RateLimit);
   });
+  it('asks for no wait at all, never a negative one, while every limit still has credit', () => {
+    const clock = { now: 0 };
+    const limit = new RateLimit(100, 10_000, () => clock.now);
+    assert.equal(limit.spend(10), 0);
+    assert.equal(limit.spend(10), 0);
+    clock.now += 1000;
+    assert.equal(limit.spend(500), 0);
+  });
 });
