@@ -133,6 +133,29 @@ describe('the status topic against Mosquitto', { skip }, () => {
     }
   });
 
+  it('says with MQTT 5 that each status document is JSON, as a dashboard may dispatch on it', async () => {
+    const topicRoot = root();
+    const subscriber = await subscribe(mosquitto.url, `${topicRoot}/status`, { protocolVersion: 5 });
+    try {
+      const result = await runWrite(
+        config(topicRoot, { protocol_version: '5' }),
+        catalog(),
+        lines(recordLine(ORDERS, { site: 'a', n: 1 }), streamStateLine(ORDERS, 1)),
+      );
+      assert.equal(result.code, 0, result.stdout);
+      const documents = await subscriber.waitFor(2);
+      assert.deepEqual(
+        documents.map((d) => [(JSON.parse(d.payload) as Status).status, d.properties?.contentType]),
+        [
+          ['running', 'application/json'],
+          ['succeeded', 'application/json'],
+        ],
+      );
+    } finally {
+      await subscriber.close();
+    }
+  });
+
   it('says failed with the failure type and a message without secrets, and no Will overwrites it', async () => {
     const topicRoot = root();
     const subscriber = await subscribe(mosquitto.url, `${topicRoot}/#`);
