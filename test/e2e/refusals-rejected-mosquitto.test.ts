@@ -69,6 +69,22 @@ describe('records the broker refuses, under rejected_records', { skip }, () => {
     });
   }
 
+  it('a status topic the broker refuses is a configuration error naming it, before any record is published', async () => {
+    const result = await runWrite(
+      config({ message_qos: 'AT_LEAST_ONCE', topic_pattern: 't/ok', status_topic: 'status/denied' }),
+      CATALOG,
+      INPUT,
+    );
+    assert.equal(result.code, 1, result.stdout);
+    const error = result.traceError();
+    assert.equal(error.failure_type, 'config_error');
+    assert.match(
+      String(error.message),
+      /^The broker refused the status message on "status\/denied" \(reason code 0x87, [^)]*Not authorized\): let this client/,
+    );
+    assert.deepEqual(result.states(), []);
+  });
+
   it('fail (the default) stops at the first refusal, without the state after it', async () => {
     const result = await runWrite(config({ message_qos: 'AT_LEAST_ONCE' }), CATALOG, INPUT);
     assert.equal(result.code, 1);
