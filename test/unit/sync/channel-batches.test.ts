@@ -3,11 +3,8 @@
  * the broker by emitting the acknowledgements MQTT.js would pass on (`packetreceive`). No broker, no sockets.
  */
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
-import { Writable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
-import mqttPacket, { type IPublishPacket, type Packet } from 'mqtt-packet';
 import { streamKey } from '../../../src/airbyte/catalog.js';
 import { type Settings, toSettings } from '../../../src/config/settings.js';
 import { ConfigError, type ConnectorError, TransientError } from '../../../src/errors.js';
@@ -17,41 +14,8 @@ import { type Batched, Channel, type ChannelEvents, type RefusedMessage } from '
 import { Lane } from '../../../src/sync/lane.js';
 import { routeStreams } from '../../../src/sync/routes.js';
 import { nextTurn } from '../../support/fake-port.js';
+import { FakeMqttClient as FakeClient } from '../../support/fake-mqtt-client.js';
 import { configuredStream } from '../../support/messages.js';
-
-/** What MQTT.js's client is to a channel: events, a stream to write to, and `end`. */
-class FakeClient extends EventEmitter {
-  readonly packets: Packet[] = [];
-  connected = true;
-  readonly stream: Writable;
-
-  constructor() {
-    super();
-    const parser = mqttPacket.parser({ protocolVersion: 5 });
-    parser.on('packet', (packet: Packet) => this.packets.push(packet));
-    parser.on('error', (err: Error) => assert.fail(`the channel wrote bytes that do not parse: ${err.message}`));
-    this.stream = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        parser.parse(chunk);
-        done();
-      },
-    });
-  }
-
-  end(): this {
-    this.connected = false;
-    return this;
-  }
-
-  publishes(): IPublishPacket[] {
-    return this.packets.filter((p): p is IPublishPacket => p.cmd === 'publish');
-  }
-
-  /** The broker answers PUBLISH `messageId` with PUBACK and `reasonCode`. */
-  puback(messageId: number, reasonCode = 0): void {
-    this.emit('packetreceive', { cmd: 'puback', messageId, reasonCode });
-  }
-}
 
 interface Harness {
   readonly client: FakeClient;
