@@ -41,7 +41,7 @@ function proxyOf(config: Config, problems: string[]): Reach | undefined {
     problems.push(`give the proxy's user name either in ${field('proxy_url')} or in ${field('proxy_username')}`);
   }
   const user = username ?? parsed.username;
-  problems.push(...credentialProblems(parsed.scheme, user, password, username !== undefined));
+  problems.push(...proxyCredentialProblems(parsed.scheme, user, password, username !== undefined));
   return {
     kind: 'proxy',
     proxy: {
@@ -59,7 +59,7 @@ const SOCKS5_MAX_CREDENTIAL_BYTES = 255;
  * What a proxy could not be sent, seen before connecting: a password without a user name, a SOCKS5 credential
  * longer than its length byte can say, a colon in an HTTP Basic user name (the colon separates it from the password).
  */
-function credentialProblems(
+function proxyCredentialProblems(
   scheme: ProxyScheme,
   user: string | undefined,
   password: string | undefined,
